@@ -1,0 +1,189 @@
+"""The seed's REST API, on Dash's Flask server. Thin: parse, ask the runtime, serialise.
+
+Routes read the streamer's in-memory state or Redis; they never call MT5 themselves.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from api.params import BadParameter, parse_range
+from services.redis_conn import REDIS_ERRORS
+from services.runtime import VERSION, Runtime
+
+COMMAND_WAIT_S = 5.0
+
+api = Blueprint("api", __name__)
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["mt5_runtime"]
+
+
+def error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"error": message, "status": status, **extra}), status
+
+
+@api.errorhandler(BadParameter)
+def bad_parameter(exc: BadParameter) -> tuple[Response, int]:
+    return error(400, str(exc), parameter=exc.name)
+
+
+def redis_unavailable(exc: Exception) -> tuple[Response, int]:
+    return error(503, f"Redis is unavailable ({type(exc).__name__}); retry shortly")
+
+
+for _redis_error in REDIS_ERRORS:
+    api.register_error_handler(_redis_error, redis_unavailable)
+
+
+@api.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> tuple[Response, int]:
+    return error(exc.code or 500, exc.description or exc.name)
+
+
+@api.get("/api")
+def index() -> Response:
+    links = [
+        "/health",
+        "/connection-status",
+        "/account",
+        "/account/cached",
+        "/positions",
+        "/orders",
+        "/deals",
+        "/mt5/status",
+        "/mt5/connect",
+        "/mt5/disconnect",
+        "/reconnect",
+        "/ws",
+    ]
+    return jsonify({"name": "MT5 Real-time Account Dashboard", "version": VERSION, "links": links})
+
+
+@api.get("/health")
+def health() -> tuple[Response, int]:
+    report = runtime().health()
+    return jsonify(report), 503 if report["status"] == "down" else 200
+
+
+@api.get("/connection-status")
+def connection_status() -> Response:
+    rt = runtime()
+    status = rt.streamer.status()
+    return jsonify(
+        {
+            "connected": status.mt5 == "connected",
+            "state": status.mt5,
+            "error": status.mt5_error,
+            "error_code": status.mt5_error_code,
+            "failures": status.failures,
+            "next_retry_ms": status.next_retry_ms,
+            "last_poll_ms": status.last_poll_ms,
+            "login": status.login,
+            "source": rt.source.info.kind,
+            "redis": status.redis,
+        }
+    )
+
+
+def _latest_or_503():
+    latest = runtime().streamer.latest()
+    if latest is None:
+        return None, error(503, "no account data yet: the MT5 source has not answered", **_state())
+    return latest, None
+
+
+def _state() -> dict[str, Any]:
+    status = runtime().streamer.status()
+    return {"state": status.mt5, "reason": status.mt5_error}
+
+
+def _with_age(payload: Any, ts_ms: int) -> Response:
+    response = jsonify(payload)
+    response.headers["X-Snapshot-Ts"] = str(ts_ms)
+    return response
+
+
+@api.get("/account")
+def account() -> Any:
+    latest, failure = _latest_or_503()
+    return failure or _with_age(latest.account.to_dict(), latest.ts)
+
+
+@api.get("/account/cached")
+def account_cached() -> Any:
+    rt = runtime()
+    login = rt.login()
+    cached = None if login is None else rt.store.snapshot(login)
+    if cached is None:
+        return error(404, "no snapshot in Redis yet")
+    return _with_age(cached["account"], cached["ts"])
+
+
+@api.get("/positions")
+def positions() -> Any:
+    latest, failure = _latest_or_503()
+    return failure or _with_age([p.to_dict() for p in latest.positions], latest.ts)
+
+
+@api.get("/orders")
+def orders() -> Any:
+    latest, failure = _latest_or_503()
+    return failure or _with_age([o.to_dict() for o in latest.orders], latest.ts)
+
+
+@api.get("/deals")
+def deals() -> Any:
+    start, end = parse_range(request.args)
+    rt = runtime()
+    login = rt.login()
+    if login is None:
+        return error(503, "no account yet: the MT5 source has not answered", **_state())
+    found = rt.store.deals(login, start, end)
+    return jsonify(
+        {"account": login, "from": start, "to": end, "count": len(found), "deals": [d.to_dict() for d in found]}
+    )
+
+
+@api.get("/mt5/status")
+def mt5_status() -> Response:
+    rt = runtime()
+    info = rt.source.info
+    return jsonify(
+        {
+            "source": info.kind,
+            "description": info.description,
+            "details": info.details,
+            "server_offset_s": rt.source.server_offset_s,
+            "status": rt.streamer.status().to_dict(),
+        }
+    )
+
+
+def _command(name: str) -> tuple[Response, int]:
+    future = runtime().streamer.request(name)
+    try:
+        result = future.result(timeout=COMMAND_WAIT_S)
+    except concurrent.futures.TimeoutError:
+        return jsonify({"accepted": True, "command": name, "status": runtime().streamer.status().to_dict()}), 202
+    return jsonify({"accepted": True, "command": name, "status": result}), 200
+
+
+@api.post("/mt5/connect")
+def mt5_connect() -> tuple[Response, int]:
+    return _command("connect")
+
+
+@api.post("/mt5/disconnect")
+def mt5_disconnect() -> tuple[Response, int]:
+    return _command("disconnect")
+
+
+@api.post("/reconnect")
+def reconnect() -> tuple[Response, int]:
+    return _command("reconnect")

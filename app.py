@@ -1,0 +1,121 @@
+"""MT5 real-time account dashboard: ``python app.py`` serves it on http://127.0.0.1:8050.
+
+``create_app(settings)`` wires the services, the REST API, ``/ws`` and the Dash
+callbacks. Nothing starts a thread at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from dash import Dash
+from werkzeug.serving import is_running_from_reloader, make_server, run_simple
+
+import api.ws
+from api.rest import api as rest_api
+from callbacks import live
+from layouts.page import layout
+from services.runtime import Runtime, build_runtime
+from services.settings import Settings, SettingsError, load_settings
+from services.sources.base import SourceError
+
+ROOT = Path(__file__).resolve().parent
+EXIT_BAD_SETTINGS = 2
+log = logging.getLogger("mt5dash")
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None, *, start: bool = True) -> Dash:
+    """Build the Dash app and its services; ``start`` launches the streamer and fan-out threads."""
+    runtime = runtime or build_runtime(settings)
+    app = Dash(
+        __name__,
+        title="MT5 Dashboard",
+        update_title=None,
+        assets_folder=str(ROOT / "assets"),
+        serve_locally=True,
+    )
+    app.layout = layout
+    server = app.server
+    server.extensions["mt5_runtime"] = runtime
+    server.register_blueprint(rest_api)
+    api.ws.init_app(server)
+    live.register(app, runtime)
+    if start:
+        runtime.start()
+    return app
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("werkzeug").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM (and Windows' SIGBREAK) stop the app the same way Ctrl-C does."""
+    for name in ("SIGTERM", "SIGBREAK"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _raise_interrupt)
+
+
+def serve(app: Dash, settings: Settings) -> None:
+    runtime: Runtime = app.server.extensions["mt5_runtime"]
+    server = make_server(settings.app_host, settings.app_port, app.server, threaded=True)
+    server.daemon_threads = True
+    log.info("Dashboard on http://%s:%d/ (Ctrl-C to stop)", settings.app_host, settings.app_port)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        log.info("Stopping…")
+    finally:
+        runtime.stop()
+        server.server_close()
+        log.info("Stopped")
+
+
+def main() -> int:
+    try:
+        settings = load_settings(dotenv_path=ROOT / ".env")
+    except SettingsError as exc:
+        print(f"Invalid setting: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    configure_logging(settings.log_level)
+    install_signal_handlers()
+    if settings.app_host in ("0.0.0.0", "::"):
+        log.warning("APP_HOST=%s exposes the dashboard (and your account) to the network", settings.app_host)
+    if settings.app_debug and not is_running_from_reloader():
+        run_simple(settings.app_host, settings.app_port, _reloader_parent, use_reloader=True, reloader_type="stat")
+        return 0
+    try:
+        app = create_app(settings)
+    except SourceError as exc:
+        print(f"Invalid setting: MT5_SOURCE: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    if settings.app_debug:
+        try:
+            run_simple(
+                settings.app_host, settings.app_port, app.server, threaded=True, use_reloader=True, reloader_type="stat"
+            )
+        finally:
+            app.server.extensions["mt5_runtime"].stop()
+        return 0
+    serve(app, settings)
+    return 0
+
+
+def _reloader_parent(environ: dict, start_response: object) -> list[bytes]:
+    """The debug reloader's parent only watches files and restarts the child; the child serves."""
+    raise RuntimeError("the reloader parent process does not serve requests")
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""Numbers as a trader reads them: money in the account currency with its digits."""
+
+from __future__ import annotations
+
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CHF": "CHF ", "AUD": "A$", "CAD": "C$"}
+
+
+def money(value: float, currency: str, digits: int = 2, signed: bool = False) -> str:
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
+    amount = f"{abs(value):,.{max(0, min(digits, 8))}f}"
+    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency}"
+
+
+def margin_level(value: float, margin: float) -> str:
+    """MT5 reports 0 when no margin is used; show that as a dash, not as 0 %."""
+    return "—" if margin <= 0 else f"{value:,.2f} %"

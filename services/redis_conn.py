@@ -1,0 +1,93 @@
+"""Build the one Redis client of the process: a real server, or embedded fakeredis.
+
+Timeouts, keepalive, health checks and retries are explicit so that a dead or
+frozen server is noticed in seconds instead of hanging the streamer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from services.secret import redact_url
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisLink:
+    """The client plus what ``/health`` says about it."""
+
+    client: redis.Redis
+    mode: str  # "real" or "embedded"
+    url: str  # redacted
+    configured: bool
+
+    def ping_ms(self) -> float | None:
+        """Round-trip latency, or None when the server does not answer."""
+        started = time.perf_counter()
+        try:
+            self.client.ping()
+        except REDIS_ERRORS:
+            return None
+        return round((time.perf_counter() - started) * 1000, 3)
+
+
+def real_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=2.0,
+        socket_timeout=3.0,
+        socket_keepalive=True,
+        health_check_interval=10,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        decode_responses=True,
+        client_name="mt5-dashboard",
+    )
+
+
+def embedded_client() -> redis.Redis:
+    import fakeredis
+
+    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+
+
+def connect_redis(settings: Settings) -> RedisLink:
+    """Choose the Redis the app uses.
+
+    A configured URL is always used, even when it does not answer yet (the app
+    runs degraded and keeps reconnecting). Only with nothing configured does an
+    unreachable default server fall back to the embedded one.
+    """
+    if settings.redis_embedded_forced:
+        log.warning("Redis: using the embedded in-process Redis (REDIS_URL=embedded); data lives only in memory")
+        return RedisLink(embedded_client(), "embedded", "embedded", configured=True)
+    if settings.redis_configured:
+        url = settings.redis_url or DEFAULT_URL
+        client = real_client(url)
+        link = RedisLink(client, "real", redact_url(url), configured=True)
+        if link.ping_ms() is None:
+            log.error("Redis at %s does not answer; running degraded and reconnecting", link.url)
+        else:
+            log.info("Redis: connected to %s", link.url)
+        return link
+    client = real_client(DEFAULT_URL)
+    link = RedisLink(client, "real", DEFAULT_URL, configured=False)
+    if link.ping_ms() is not None:
+        log.info("Redis: found a server at %s", DEFAULT_URL)
+        return link
+    client.close()
+    log.warning("Redis: no server configured and none answers at %s; using the embedded in-process Redis", DEFAULT_URL)
+    return RedisLink(embedded_client(), "embedded", "embedded", configured=False)

@@ -1,0 +1,154 @@
+"""Wires the source, Redis, the streamer and the fan-out, and reports their health.
+
+Built by the app factory; nothing here starts a thread until ``start()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.fanout import Fanout
+from services.redis_conn import REDIS_ERRORS, RedisLink, connect_redis
+from services.settings import Settings
+from services.sources.base import AccountSource
+from services.store import Store, event
+from services.streamer import Streamer
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+
+def build_source(settings: Settings) -> AccountSource:
+    """The real terminal, the mt5linux bridge, or the demo account, as the settings ask."""
+    kind = settings.resolved_source()
+    if kind == "demo":
+        from services.sources.demo import DemoSource
+
+        log.warning(
+            "MT5 source: built-in demo account (simulated data, seed %d); set MT5_SOURCE=mt5 for a terminal",
+            settings.demo_seed,
+        )
+        return DemoSource(seed=settings.demo_seed)
+    from services.sources.mt5 import MT5Source, load_mt5_module
+
+    module = load_mt5_module(kind, settings.mt5linux_host, settings.mt5linux_port)
+    log.info("MT5 source: %s, login %s, server %s", kind, settings.mt5_login, settings.mt5_server)
+    return MT5Source(
+        module,
+        kind=kind,
+        login=settings.mt5_login,
+        password=settings.mt5_password,
+        server=settings.mt5_server,
+        path=settings.mt5_path,
+        timeout_ms=settings.mt5_timeout_ms,
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    source: AccountSource
+    redis: RedisLink
+    store: Store = field(init=False)
+    streamer: Streamer = field(init=False)
+    fanout: Fanout = field(init=False)
+    started_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.store = Store(self.redis.client, self.settings.redis_prefix, self.settings.history_max_points)
+        self.streamer = Streamer(
+            self.source,
+            self.store,
+            poll_interval_s=self.settings.poll_interval_ms / 1000,
+            heartbeat_s=self.settings.heartbeat_s,
+            login_hint=self.settings.mt5_login,
+        )
+        self.fanout = Fanout(
+            self.redis.client, self.store.keys.events_pattern(), queue_size=self.settings.ws_queue_size
+        )
+
+    def start(self) -> None:
+        self.started_at = time.time()
+        self.fanout.start()
+        self.streamer.start()
+
+    def stop(self) -> None:
+        """Close the sockets first (close frames), then stop polling and flush."""
+        self.fanout.stop()
+        self.streamer.stop()
+        self.redis.client.close()
+
+    def login(self) -> int | None:
+        return self.streamer.status().login
+
+    def snapshot_event(self) -> dict[str, Any] | None:
+        """What a new WebSocket client gets first: the streamer's state, else the one kept in Redis."""
+        now_ms = int(time.time() * 1000)
+        latest = self.streamer.latest()
+        if latest is not None:
+            data = latest.to_dict()
+            data["status"] = self.streamer.status().to_dict()
+            return event("snapshot", latest.account.login, now_ms, data)
+        login = self.login()
+        if login is None:
+            return None
+        try:
+            cached = self.store.snapshot(login)
+        except REDIS_ERRORS:
+            return None
+        return None if cached is None else event("snapshot", login, now_ms, cached)
+
+    def health(self) -> dict[str, Any]:
+        now = time.time()
+        status = self.streamer.status()
+        latency = self.redis.ping_ms()
+        poll_age = None if status.last_poll_ms is None else round(now - status.last_poll_ms / 1000, 3)
+        fresh = poll_age is not None and poll_age < max(3 * self.settings.poll_interval_ms / 1000, 2.0)
+        mt5_ok = status.mt5 == "connected" and fresh
+        redis_ok = latency is not None
+        if not self.streamer.running:
+            overall = "down"
+        elif mt5_ok and redis_ok:
+            overall = "ok"
+        else:
+            overall = "degraded"
+        info = self.source.info
+        return {
+            "status": overall,
+            "version": VERSION,
+            "uptime_s": round(now - self.started_at, 3),
+            "mt5": {
+                "source": info.kind,
+                "demo": info.kind == "demo",
+                "description": info.description,
+                "state": status.mt5,
+                "login": status.login,
+                "error": status.mt5_error,
+                "error_code": status.mt5_error_code,
+                "last_poll_age_s": poll_age,
+                "server_offset_s": self.source.server_offset_s,
+            },
+            "redis": {
+                "mode": self.redis.mode,
+                "embedded": self.redis.mode == "embedded",
+                "url": self.redis.url,
+                "up": redis_ok,
+                "latency_ms": latency,
+                "streamer_writes": status.redis,
+                "pending_history": status.pending_history,
+            },
+            "websocket": {
+                "clients": self.fanout.client_count(),
+                "dropped": self.fanout.dropped_total(),
+                "subscribed": bool(self.fanout.redis_up),
+            },
+        }
+
+
+def build_runtime(settings: Settings, source: AccountSource | None = None, redis: RedisLink | None = None) -> Runtime:
+    """Raises SourceError when the configured MT5 package or bridge cannot be loaded."""
+    return Runtime(settings, source or build_source(settings), redis or connect_redis(settings))

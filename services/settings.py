@@ -1,0 +1,225 @@
+"""One frozen Settings object, read once from the environment and ``.env``.
+
+Every value is validated here so a typo stops the app at start with a message
+naming the variable, instead of surfacing later as a confusing runtime error.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+from services.secret import Secret, redact_url
+
+T = TypeVar("T")
+
+SOURCES = ("auto", "mt5", "mt5linux", "demo")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+EMBEDDED = "embedded"
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the variable and what it expects."""
+
+    def __init__(self, variable: str, expected: str, value: str | None = None) -> None:
+        self.variable = variable
+        shown = "" if value is None else f" (got {value!r})"
+        super().__init__(f"{variable}: expected {expected}{shown}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mt5_source: str = "auto"
+    mt5_login: int | None = None
+    mt5_password: Secret = field(default_factory=lambda: Secret(""))
+    mt5_server: str | None = None
+    mt5_path: str | None = None
+    mt5_timeout_ms: int = 60_000
+    mt5linux_host: str = "127.0.0.1"
+    mt5linux_port: int = 18812
+    poll_interval_ms: int = 250
+    heartbeat_s: float = 5.0
+    redis_url: str | None = None
+    redis_prefix: str = "mt5"
+    history_max_points: int = 1_000_000
+    app_host: str = "127.0.0.1"
+    app_port: int = 8050
+    app_debug: bool = False
+    log_level: str = "INFO"
+    cors_origins: tuple[str, ...] = ()
+    demo_seed: int = 7
+    ws_queue_size: int = 256
+
+    @property
+    def redis_configured(self) -> bool:
+        """A configured Redis is never silently replaced by the embedded one."""
+        return self.redis_url is not None and self.redis_url != EMBEDDED
+
+    @property
+    def redis_embedded_forced(self) -> bool:
+        return self.redis_url == EMBEDDED
+
+    @property
+    def redis_url_redacted(self) -> str:
+        return redact_url(self.redis_url or "")
+
+    def resolved_source(self, mt5_importable: Callable[[], bool] | None = None) -> str:
+        """``auto`` means the real terminal when its package imports and a login is set, else the demo."""
+        if self.mt5_source != "auto":
+            return self.mt5_source
+        importable = mt5_importable or (lambda: importlib.util.find_spec("MetaTrader5") is not None)
+        return "mt5" if self.mt5_login is not None and importable() else "demo"
+
+    def public(self) -> dict[str, Any]:
+        """The settings as shown in logs and responses: no password, Redis URL redacted."""
+        return {
+            "mt5_source": self.mt5_source,
+            "mt5_login": self.mt5_login,
+            "mt5_password_set": bool(self.mt5_password),
+            "mt5_server": self.mt5_server,
+            "poll_interval_ms": self.poll_interval_ms,
+            "heartbeat_s": self.heartbeat_s,
+            "redis_url": self.redis_url_redacted or None,
+            "redis_prefix": self.redis_prefix,
+            "history_max_points": self.history_max_points,
+            "app_host": self.app_host,
+            "app_port": self.app_port,
+        }
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _int(env: Mapping[str, str], name: str, default: T, low: int, high: int) -> int | T:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, f"an integer from {low} to {high}", raw) from None
+    if not low <= value <= high:
+        raise SettingsError(name, f"an integer from {low} to {high}", raw)
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(name, f"a number from {low:g} to {high:g}", raw) from None
+    if not low <= value <= high:
+        raise SettingsError(name, f"a number from {low:g} to {high:g}", raw)
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(name, "true or false", raw)
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...], upper: bool = False) -> str:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    value = raw.upper() if upper else raw.lower()
+    if value not in choices:
+        raise SettingsError(name, "one of " + "|".join(choices), raw)
+    return value
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    """``REDIS_URL`` wins; else the seed's REDIS_HOST/PORT/DB/PASSWORD build one; else None (auto)."""
+    raw = _text(env, "REDIS_URL")
+    if raw is not None:
+        if raw.lower() == EMBEDDED:
+            return EMBEDDED
+        try:
+            parts = urlsplit(raw)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise SettingsError(
+                "REDIS_URL", "redis://[:password@]host:port/db, rediss://…, unix://… or embedded"
+            ) from None
+        if parts.scheme not in REDIS_SCHEMES or (parts.scheme != "unix" and not parts.hostname):
+            raise SettingsError(
+                "REDIS_URL", "redis://[:password@]host:port/db, rediss://…, unix://… or embedded", redact_url(raw)
+            )
+        return raw
+    host = _text(env, "REDIS_HOST")
+    port = _int(env, "REDIS_PORT", None, 1, 65535)
+    db = _int(env, "REDIS_DB", None, 0, 1_000_000)
+    password = _text(env, "REDIS_PASSWORD")
+    if host is None and port is None and db is None and password is None:
+        return None
+    auth = f":{quote(password, safe='')}@" if password else ""
+    return f"redis://{auth}{host or '127.0.0.1'}:{port or 6379}/{db or 0}"
+
+
+def load_dotenv_file(path: Path) -> dict[str, str]:
+    """Values from ``.env``; the real environment overrides them."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
+
+
+def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")) -> Settings:
+    """Build and validate the settings; raises SettingsError naming the first bad variable."""
+    merged: dict[str, str] = dict(load_dotenv_file(dotenv_path)) if dotenv_path else {}
+    merged.update(os.environ if env is None else env)
+    env = merged
+    host = _text(env, "APP_HOST") or "127.0.0.1"
+    if any(ch.isspace() for ch in host):
+        raise SettingsError("APP_HOST", "a host name or IP address", host)
+    origins = tuple(o.strip().rstrip("/") for o in (_text(env, "CORS_ORIGINS") or "").split(",") if o.strip())
+    for origin in origins:
+        if urlsplit(origin).scheme not in ("http", "https") or not urlsplit(origin).netloc:
+            raise SettingsError("CORS_ORIGINS", "comma-separated origins such as http://localhost:3000", origin)
+    prefix = _text(env, "REDIS_PREFIX") or "mt5"
+    if any(ch.isspace() or ch == ":" for ch in prefix):
+        raise SettingsError("REDIS_PREFIX", "a word without spaces or ':'", prefix)
+    return Settings(
+        mt5_source=_choice(env, "MT5_SOURCE", "auto", SOURCES),
+        mt5_login=_int(env, "MT5_LOGIN", None, 1, 2**63 - 1),
+        mt5_password=Secret(env.get("MT5_PASSWORD", "") or ""),
+        mt5_server=_text(env, "MT5_SERVER"),
+        mt5_path=_text(env, "MT5_PATH"),
+        mt5_timeout_ms=_int(env, "MT5_TIMEOUT_MS", 60_000, 100, 600_000),
+        mt5linux_host=_text(env, "MT5LINUX_HOST") or "127.0.0.1",
+        mt5linux_port=_int(env, "MT5LINUX_PORT", 18812, 1, 65535),
+        poll_interval_ms=_int(env, "POLL_INTERVAL_MS", 250, 10, 60_000),
+        heartbeat_s=_float(env, "HEARTBEAT_S", 5.0, 0.1, 3600.0),
+        redis_url=_redis_url(env),
+        redis_prefix=prefix,
+        history_max_points=_int(env, "HISTORY_MAX_POINTS", 1_000_000, 100, 100_000_000),
+        app_host=host,
+        app_port=_int(env, "APP_PORT", 8050, 1, 65535),
+        app_debug=_bool(env, "APP_DEBUG", False),
+        log_level=_choice(env, "LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
+        cors_origins=origins,
+        demo_seed=_int(env, "DEMO_SEED", 7, 0, 2**32 - 1),
+        ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256, 8, 100_000),
+    )

@@ -1,0 +1,331 @@
+"""The real account source: the ``MetaTrader5`` package, or the same calls over the mt5linux bridge.
+
+This adapter only translates: every failed call becomes the typed error from ``error_for``
+and the streamer decides about backoff and ``shutdown()`` + ``initialize()``. What it does
+own is time: MT5 records are broker server time written as if UTC, so it measures the
+server offset from live ticks and asks for history in server-time seconds (a naive
+``datetime.now()`` as ``date_to`` would silently drop the last 2-3 hours of deals).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from services.models import Account, Deal, MalformedRecord, Order, Position, Terminal
+from services.secret import Secret, scrub
+from services.sources.base import (
+    RecordParser,
+    SourceCallError,
+    SourceDisconnected,
+    SourceError,
+    SourceInfo,
+    error_for,
+)
+
+log = logging.getLogger(__name__)
+
+OFFSET_RECHECK_S = 600.0  # the broker's offset moves with daylight saving; re-measure every 10 min
+OFFSET_STALE_S = 12 * 3600.0  # a tick further than this from now is stale (weekend, closed market)
+DEAL_OVERLAP_S = 7200  # re-ask this far back: late-listed deals, and the DST fall-back hour
+DEAL_LOOKAHEAD_S = 86400  # history "to" this far past server now, so an unmeasured offset loses nothing
+CALL_FAILED = -1  # RES_E_FAIL: used when a call fails without a usable last_error()
+
+_DESCRIPTIONS = {
+    "mt5": "MetaTrader 5 terminal through the MetaTrader5 package",
+    "mt5linux": "MetaTrader 5 terminal through the mt5linux bridge (rpyc, Wine)",
+}
+
+
+def load_mt5_module(kind: str, host: str, port: int) -> Any:
+    """Import the MetaTrader5 package (``kind="mt5"``) or connect an mt5linux client (``"mt5linux"``).
+
+    Raises ``SourceError(-10003, ...)`` naming what to install or start; an unreachable bridge
+    raises ``SourceDisconnected`` (a ``SourceError`` too), since it may come up later.
+    """
+    if kind == "mt5":
+        try:
+            return importlib.import_module("MetaTrader5")
+        except ImportError as exc:
+            raise SourceError(
+                -10003,
+                "the MetaTrader5 package is not installed or does not import "
+                f"({type(exc).__name__}: {exc}); it exists only for 64-bit Windows Python: "
+                "`pip install MetaTrader5` there. On Linux/macOS set MT5_SOURCE=mt5linux and run the "
+                "mt5linux bridge, or MT5_SOURCE=demo.",
+                "import MetaTrader5",
+            ) from None
+    if kind == "mt5linux":
+        try:
+            client_class = importlib.import_module("mt5linux").MetaTrader5
+        except (ImportError, AttributeError) as exc:
+            raise SourceError(
+                -10003,
+                f"the mt5linux package is not installed ({type(exc).__name__}: {exc}): `pip install "
+                "mt5linux` here, and MetaTrader5 + the same rpyc version in the Wine Python.",
+                "import mt5linux",
+            ) from None
+        try:
+            return client_class(host=host, port=port)
+        except Exception as exc:  # noqa: BLE001 - rpyc raises OSError, EOFError or its own errors
+            message = (
+                f"cannot reach the mt5linux bridge at {host}:{port} ({type(exc).__name__}: {exc}); "
+                "start it with `python -m mt5linux <path/to/wine/python.exe>` (bind it to localhost "
+                "only) and check MT5LINUX_HOST / MT5LINUX_PORT."
+            )
+        raise SourceDisconnected(-10003, message, "mt5linux connect")
+    raise SourceError(-2, f"unknown MT5 source kind {kind!r}: expected 'mt5' or 'mt5linux'", "load")
+
+
+class MT5Source:
+    """``AccountSource`` over a MetaTrader5 module, an ``mt5linux.MetaTrader5`` client, or the fake."""
+
+    def __init__(
+        self,
+        module: Any,
+        *,
+        kind: str = "mt5",
+        login: int | None = None,
+        password: Secret | None = None,
+        server: str | None = None,
+        path: str | None = None,
+        timeout_ms: int = 60000,
+        clock: Callable[[], float] = time.time,
+        offset_probe_symbols: tuple[str, ...] = ("EURUSD",),
+        history_start_utc_s: float = 946684800.0,
+    ) -> None:
+        self._mt5 = module
+        self._kind = kind
+        self._login = login
+        self._password = password
+        self._server = server
+        self._path = path
+        self._timeout_ms = timeout_ms
+        self._clock = clock
+        self._probe_symbols = offset_probe_symbols
+        self._history_start_utc_s = history_start_utc_s
+        self._parser = RecordParser()
+        self._offset_s = 0
+        self._offset_measured = False
+        self._offset_warned = False
+        self._offset_symbol: str | None = None
+        self._offset_checked_at: float | None = None
+        self._position_symbols: list[str] = []
+        self._seen: dict[int, int] = {}  # deal ticket -> server-time seconds, pruned behind the window
+        self._last_deal_server_s: int | None = None
+        self._account_login: int | None = None
+        self._session_open = False
+        self._counters = {"calls": 0, "errors": 0, "connects": 0, "deals": 0}
+        self._last_error: tuple[int, str] | None = None
+
+    # ------------------------------------------------------------ AccountSource
+    @property
+    def info(self) -> SourceInfo:
+        details: dict[str, object] = {
+            "login": self._login,
+            "server": self._server,
+            "path": self._path,
+            "password_set": bool(self._password),
+            "timeout_ms": self._timeout_ms,
+            "session_open": self._session_open,
+            "server_offset_s": self._offset_s,
+            "offset_measured": self._offset_measured,
+            "offset_symbol": self._offset_symbol,
+            "offset_checked_at": self._offset_checked_at,
+            "skipped_records": self._parser.skipped,
+            "last_error": list(self._last_error) if self._last_error else None,
+            **self._counters,
+        }
+        return SourceInfo(self._kind, _DESCRIPTIONS.get(self._kind, f"MetaTrader 5 ({self._kind})"), details)
+
+    @property
+    def server_offset_s(self) -> int:
+        return self._offset_s
+
+    def connect(self) -> None:
+        """``initialize()`` with only the settings that are set, then measure the server offset."""
+        kwargs: dict[str, Any] = {}
+        if self._login is not None:
+            kwargs["login"] = self._login
+        if self._password:
+            kwargs["password"] = self._password.reveal()
+        if self._server:
+            kwargs["server"] = self._server
+        kwargs["timeout"] = self._timeout_ms
+        args = (self._path,) if self._path else ()
+        self._counters["connects"] += 1
+        self._session_open = False
+        if not self._call("initialize", *args, **kwargs):
+            self._raise(self._failure("initialize"))
+        self._measure_offset()
+        self._session_open = True
+
+    def disconnect(self) -> None:
+        self._session_open = False
+        try:
+            self._mt5.shutdown()
+        except Exception as exc:  # noqa: BLE001 - a dead bridge must not stop a reconnect
+            log.debug("MT5 shutdown failed: %s", self._scrub(f"{type(exc).__name__}: {exc}"))
+
+    def terminal(self) -> Terminal:
+        self._maybe_remeasure()
+        raw = self._require("terminal_info")
+        return self._build(Terminal.from_mt5, raw, "terminal_info")
+
+    def account(self) -> Account:
+        self._maybe_remeasure()
+        account = self._build(Account.from_mt5, self._require("account_info"), "account_info")
+        if self._account_login is not None and account.login != self._account_login:
+            log.info("MT5 account changed (%s -> %s): deal sync restarts", self._account_login, account.login)
+            self._reset_deal_sync()
+        self._account_login = account.login
+        return account
+
+    def positions(self) -> list[Position]:
+        self._maybe_remeasure()
+        raw = self._require("positions_get", empty_ok=True)
+        offset = self._offset_s
+        parsed = self._parser.parse(raw, lambda r: Position.from_mt5(r, offset))
+        self._position_symbols = list(dict.fromkeys(p.symbol for p in parsed if p.symbol))
+        return parsed
+
+    def orders(self) -> list[Order]:
+        self._maybe_remeasure()
+        raw = self._require("orders_get", empty_ok=True)
+        offset = self._offset_s
+        return self._parser.parse(raw, lambda r: Order.from_mt5(r, offset))
+
+    def new_deals(self) -> list[Deal]:
+        """Incremental sync in server time: from the last deal seen minus an overlap to server
+        now plus a day; the ticket set removes what the overlap brings back."""
+        self._maybe_remeasure()
+        now_server = int(self._clock()) + self._offset_s
+        if self._last_deal_server_s is None:
+            start = int(self._history_start_utc_s) + self._offset_s
+        else:
+            start = self._last_deal_server_s - DEAL_OVERLAP_S
+        deals = self._deals(start, now_server + DEAL_LOOKAHEAD_S)
+        fresh = [d for d in deals if d.ticket not in self._seen]
+        fresh.sort(key=lambda d: (d.time_msc, d.ticket))
+        for deal in fresh:
+            self._seen[deal.ticket] = deal.time
+        if fresh:
+            newest = max(d.time for d in fresh)
+            self._last_deal_server_s = max(newest, self._last_deal_server_s or newest)
+        # A window never moves back, so tickets older than its start can never come again.
+        self._seen = {t: s for t, s in self._seen.items() if s >= start}
+        self._counters["deals"] += len(fresh)
+        return fresh
+
+    def deals_between(self, start_utc_s: float, end_utc_s: float) -> list[Deal]:
+        self._maybe_remeasure()
+        start = math.floor(start_utc_s) + self._offset_s
+        end = math.ceil(end_utc_s) + self._offset_s
+        lo_ms, hi_ms = start_utc_s * 1000, end_utc_s * 1000
+        deals = [d for d in self._deals(start, end) if lo_ms <= d.time_utc_ms <= hi_ms]
+        return sorted(deals, key=lambda d: (d.time_msc, d.ticket))
+
+    # ------------------------------------------------------------ internals
+    def _deals(self, start_server_s: int, end_server_s: int) -> list[Deal]:
+        raw = self._require("history_deals_get", int(start_server_s), int(end_server_s), empty_ok=True)
+        offset = self._offset_s
+        return self._parser.parse(raw, lambda r: Deal.from_mt5(r, offset))
+
+    def _reset_deal_sync(self) -> None:
+        self._seen.clear()
+        self._last_deal_server_s = None
+
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self._password)
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """One module call; never forwards ``**{}`` (it breaks keyword-aware MT5 functions)."""
+        self._counters["calls"] += 1
+        try:
+            function = getattr(self._mt5, name)
+            return function(*args, **kwargs) if kwargs else function(*args)
+        except Exception as exc:  # noqa: BLE001 - the bridge raises instead of returning None
+            failure = f"{type(exc).__name__}: {exc}"
+            timed_out = isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__
+            link_down = timed_out or isinstance(exc, OSError | EOFError)
+        # Raised outside the except block so the original exception, whose text may hold the
+        # password when initialize() failed on the bridge side, is not chained to ours.
+        message = self._scrub(failure)
+        if link_down:
+            return self._raise(SourceDisconnected(-10005 if timed_out else -10004, message, name))
+        return self._raise(SourceCallError(CALL_FAILED, message, name))
+
+    def _failure(self, name: str) -> SourceError:
+        """The typed error for a call that returned None/False, from ``last_error()``."""
+        try:
+            code, message = self._mt5.last_error()
+            code, message = int(code), str(message)
+        except Exception as exc:  # noqa: BLE001 - a dead bridge fails here too
+            code, message = -10004, f"last_error() failed: {type(exc).__name__}: {exc}"
+        return error_for(code, self._scrub(message), name)
+
+    def _require(self, name: str, *args: Any, empty_ok: bool = False) -> Any:
+        """Call ``name``; None is a failure, except that a list call answering None with a
+        'Success' last_error is read as empty (some builds answer an empty history that way)."""
+        result = self._call(name, *args)
+        if result is not None:
+            return result
+        error = self._failure(name)
+        if error.code == 1:
+            if empty_ok:
+                return ()
+            error = SourceCallError(CALL_FAILED, f"{name}() returned None without an error", name)
+        return self._raise(error)
+
+    def _raise(self, error: SourceError) -> Any:
+        """Every error leaves through here: counted and kept (scrubbed) for ``info``."""
+        self._counters["errors"] += 1
+        self._last_error = (error.code, error.message)
+        raise error
+
+    def _build(self, build: Callable[[Any], Any], raw: Any, name: str) -> Any:
+        """A malformed single record (account, terminal) is a failed call, not a dead link."""
+        try:
+            return build(raw)
+        except MalformedRecord as exc:
+            message = self._scrub(f"malformed record: {exc}")
+        return self._raise(SourceCallError(CALL_FAILED, message, name))
+
+    def _maybe_remeasure(self) -> None:
+        if self._offset_checked_at is None or self._clock() - self._offset_checked_at >= OFFSET_RECHECK_S:
+            self._measure_offset()
+
+    def _measure_offset(self) -> None:
+        """Offset = server clock - UTC from the first fresh tick, rounded to the hour; stale ticks
+        (over 12 h away) keep the previous offset and mark it unmeasured."""
+        self._offset_checked_at = self._clock()
+        for symbol in dict.fromkeys([*self._position_symbols, *self._probe_symbols]):
+            tick = self._call("symbol_info_tick", symbol)
+            if tick is None:
+                error = self._failure("symbol_info_tick")
+                if isinstance(error, SourceDisconnected):
+                    self._raise(error)
+                continue  # unknown or unselected symbol: try the next one
+            try:
+                diff = float(tick.time) - self._clock()
+            except (AttributeError, TypeError, ValueError):
+                continue
+            if not math.isfinite(diff) or abs(diff) > OFFSET_STALE_S:
+                continue
+            offset = round(diff / 3600) * 3600
+            if offset != self._offset_s:
+                log.info("MT5 server offset %+d s (from %s)", offset, symbol)
+            self._offset_s, self._offset_measured, self._offset_symbol = offset, True, symbol
+            return
+        if self._offset_measured or not self._offset_warned:
+            log.warning(
+                "MT5 server offset not measured (no tick within 12 h for %s); keeping %+d s",
+                ", ".join(dict.fromkeys([*self._position_symbols, *self._probe_symbols])) or "no symbol",
+                self._offset_s,
+            )
+            self._offset_warned = True
+        self._offset_measured = False

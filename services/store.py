@@ -1,0 +1,154 @@
+"""The Redis key schema and every read and write the app makes to it.
+
+Keys carry the account login so several accounts can share one Redis:
+
+- ``<prefix>:<login>:events``   pub/sub channel, one JSON event per message
+- ``<prefix>:<login>:snapshot`` string, the latest full state (JSON)
+- ``<prefix>:<login>:history``  stream, account history, ``MAXLEN ~ HISTORY_MAX_POINTS``
+- ``<prefix>:<login>:deals``    hash, deal ticket -> deal JSON (kept forever)
+- ``<prefix>:<login>:deals:by_time`` sorted set, ticket scored by UTC epoch ms
+- ``<prefix>:accounts``         set of the logins seen
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from services.models import Deal, HistoryPoint, Snapshot
+
+HISTORY_FIELDS = ("balance", "equity", "margin", "margin_level", "profit")
+
+
+def dumps(payload: Any) -> str:
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str
+
+    def events(self, login: int) -> str:
+        return f"{self.prefix}:{login}:events"
+
+    def events_pattern(self) -> str:
+        return f"{self.prefix}:*:events"
+
+    def snapshot(self, login: int) -> str:
+        return f"{self.prefix}:{login}:snapshot"
+
+    def history(self, login: int) -> str:
+        return f"{self.prefix}:{login}:history"
+
+    def deals(self, login: int) -> str:
+        return f"{self.prefix}:{login}:deals"
+
+    def deals_by_time(self, login: int) -> str:
+        return f"{self.prefix}:{login}:deals:by_time"
+
+    def accounts(self) -> str:
+        return f"{self.prefix}:accounts"
+
+
+def event(kind: str, login: int | None, ts_ms: int, data: Any) -> dict[str, Any]:
+    """The one message shape on Redis and on ``/ws``: ``{type, account, ts, data}``."""
+    return {"type": kind, "account": login, "ts": ts_ms, "data": data}
+
+
+class Store:
+    """Thin, typed access to the key schema; raises redis errors for the caller to handle."""
+
+    def __init__(self, client: redis.Redis, prefix: str, history_max_points: int) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+        self.history_max_points = history_max_points
+
+    def publish(self, login: int, message: dict[str, Any]) -> int:
+        return int(self.client.publish(self.keys.events(login), dumps(message)))
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        login = snapshot.account.login
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(self.keys.snapshot(login), dumps(snapshot.to_dict()))
+        pipe.sadd(self.keys.accounts(), login)
+        pipe.execute()
+
+    def snapshot(self, login: int) -> dict[str, Any] | None:
+        raw = self.client.get(self.keys.snapshot(login))
+        return None if raw is None else json.loads(raw)
+
+    def accounts(self) -> list[int]:
+        return sorted(int(x) for x in self.client.smembers(self.keys.accounts()))
+
+    def append_history(self, login: int, points: Iterable[HistoryPoint]) -> None:
+        """XADD with the point's own timestamp as id so a replayed point can never be stored twice."""
+        pipe = self.client.pipeline(transaction=False)
+        for point in points:
+            fields = {name: repr(getattr(point, name)) for name in HISTORY_FIELDS}
+            pipe.xadd(
+                self.keys.history(login),
+                fields,
+                id=f"{point.ts}-*",
+                maxlen=self.history_max_points,
+                approximate=True,
+            )
+        pipe.execute()
+
+    def history(
+        self, login: int, start_ms: int | None = None, end_ms: int | None = None, count: int | None = None
+    ) -> list[HistoryPoint]:
+        """Points in [start, end]; with ``count`` and no start, the latest ``count`` points."""
+        key = self.keys.history(login)
+        low = "-" if start_ms is None else str(start_ms)
+        high = "+" if end_ms is None else str(end_ms)
+        if count is not None and start_ms is None:
+            rows = list(reversed(self.client.xrevrange(key, high, low, count=count)))
+        else:
+            rows = self.client.xrange(key, low, high, count=count)
+        return [_point(entry_id, values) for entry_id, values in rows]
+
+    def history_length(self, login: int) -> int:
+        return int(self.client.xlen(self.keys.history(login)))
+
+    def last_history_ts(self, login: int) -> int | None:
+        rows = self.client.xrevrange(self.keys.history(login), "+", "-", count=1)
+        return int(rows[0][0].split("-")[0]) if rows else None
+
+    def add_deals(self, login: int, deals: Iterable[Deal]) -> list[Deal]:
+        """Store deals by ticket; return those that were not stored before (the ones to announce)."""
+        deals = list(deals)
+        if not deals:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for deal in deals:
+            pipe.hsetnx(self.keys.deals(login), str(deal.ticket), dumps(deal.to_dict()))
+            pipe.zadd(self.keys.deals_by_time(login), {str(deal.ticket): deal.time_utc_ms})
+        results = pipe.execute()
+        return [deal for deal, added in zip(deals, results[::2], strict=True) if added]
+
+    def deals(self, login: int, start_ms: int | None = None, end_ms: int | None = None) -> list[Deal]:
+        tickets = self.client.zrangebyscore(
+            self.keys.deals_by_time(login),
+            "-inf" if start_ms is None else start_ms,
+            "+inf" if end_ms is None else end_ms,
+        )
+        return list(self._deals_by_ticket(login, tickets))
+
+    def deal_count(self, login: int) -> int:
+        return int(self.client.hlen(self.keys.deals(login)))
+
+    def _deals_by_ticket(self, login: int, tickets: list[str], chunk: int = 1000) -> Iterator[Deal]:
+        for start in range(0, len(tickets), chunk):
+            part = tickets[start : start + chunk]
+            for raw in self.client.hmget(self.keys.deals(login), part):
+                if raw is not None:
+                    yield Deal.from_dict(json.loads(raw))
+
+
+def _point(entry_id: str, values: dict[str, str]) -> HistoryPoint:
+    ts = int(entry_id.split("-")[0])
+    return HistoryPoint(ts, *(float(values[name]) for name in HISTORY_FIELDS))

@@ -1,0 +1,321 @@
+"""The streamer thread: the only caller of the account source.
+
+It polls, publishes what changed, keeps the latest state in memory for the REST
+API, heartbeats, reports status changes, and reconnects with backoff. A failing
+Redis never stops the polling: history points and deals wait in bounded buffers
+and are written when Redis returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from typing import Any
+
+from services.backoff import Backoff
+from services.models import Account, Deal, HistoryPoint, Order, Position, Snapshot
+from services.redis_conn import REDIS_ERRORS
+from services.sources.base import AccountSource, SourceAuthError, SourceDisconnected, SourceError
+from services.store import Store, event
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("connect", "disconnect", "reconnect")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamerStatus:
+    """What ``/health``, ``/connection-status`` and ``status`` events report."""
+
+    mt5: str = "starting"  # starting | connected | reconnecting | disconnected | stopped
+    mt5_error: str | None = None
+    mt5_error_code: int | None = None
+    redis: str = "unknown"  # up | down | unknown
+    redis_error: str | None = None
+    login: int | None = None
+    last_poll_ms: int | None = None
+    last_change_ms: int | None = None
+    next_retry_ms: int | None = None
+    failures: int = 0
+    polls: int = 0
+    pending_history: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class Streamer:
+    def __init__(
+        self,
+        source: AccountSource,
+        store: Store,
+        *,
+        poll_interval_s: float = 0.25,
+        heartbeat_s: float = 5.0,
+        login_hint: int | None = None,
+        backoff: Backoff | None = None,
+        auth_backoff: Backoff | None = None,
+        buffer_points: int = 100_000,
+        clock: Callable[[], float] = time.time,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.poll_interval_s = poll_interval_s
+        self.heartbeat_s = heartbeat_s
+        self._backoff = backoff or Backoff(base_s=1.0, cap_s=30.0)
+        self._auth_backoff = auth_backoff or Backoff(base_s=10.0, cap_s=300.0)
+        self._clock = clock
+        self._on_error = on_error or (lambda exc: log.error("streamer error: %s", exc, exc_info=exc))
+        self._run = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._commands: deque[tuple[str, Future[dict[str, Any]]]] = deque()
+        self._status = StreamerStatus(login=login_hint)
+        self._snapshot: Snapshot | None = None
+        self._connected = False
+        self._wanted = True
+        self._next_attempt = 0.0
+        self._last_heartbeat = 0.0
+        self._last_ts = 0
+        self._pending_history: deque[HistoryPoint] = deque(maxlen=buffer_points)
+        self._pending_deals: list[Deal] = []
+        self._snapshot_dirty = False
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._run.set()
+        self._thread = threading.Thread(target=self._loop, name="mt5-streamer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop polling, flush what Redis can still take, and close the source session."""
+        if self._thread is None:
+            return
+        self._run.clear()
+        self._wake.set()
+        self._thread.join(timeout)
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- what other threads read -----------------------------------------------------------------------
+    def latest(self) -> Snapshot | None:
+        with self._lock:
+            return self._snapshot
+
+    def status(self) -> StreamerStatus:
+        with self._lock:
+            return self._status
+
+    def request(self, command: str) -> Future[dict[str, Any]]:
+        """Ask the streamer thread to connect, disconnect or reconnect; resolves with the new status."""
+        if command not in COMMANDS:
+            raise ValueError(f"unknown command {command!r}; expected one of {', '.join(COMMANDS)}")
+        future: Future[dict[str, Any]] = Future()
+        with self._lock:
+            self._commands.append((command, future))
+        self._wake.set()
+        return future
+
+    # -- the loop --------------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while self._run.is_set():
+            started = self._clock()
+            try:
+                self.step()
+            except Exception as exc:  # noqa: BLE001 - the stream must outlive any single fault
+                self._on_error(exc)
+            remaining = self.poll_interval_s - (self._clock() - started)
+            self._wake.wait(max(0.0, remaining))
+            self._wake.clear()
+        self._shutdown()
+
+    def step(self) -> None:
+        """One iteration: commands, (re)connect, poll, flush buffers, heartbeat. Public for tests."""
+        self._handle_commands()
+        now = self._clock()
+        if self._wanted and not self._connected and now >= self._next_attempt:
+            self._connect()
+        if self._connected:
+            self._poll()
+        self._flush()
+        if now - self._last_heartbeat >= self.heartbeat_s:
+            self._last_heartbeat = now
+            self._emit("heartbeat", self.status().to_dict())
+
+    def _handle_commands(self) -> None:
+        while True:
+            with self._lock:
+                if not self._commands:
+                    return
+                command, future = self._commands.popleft()
+            if command in ("disconnect", "reconnect"):
+                self._wanted = command == "reconnect"
+                self._drop_session("disconnected by request" if command == "disconnect" else "reconnect requested")
+                self._set_status(mt5="disconnected" if command == "disconnect" else "reconnecting", failures=0)
+            if command in ("connect", "reconnect"):
+                self._wanted = True
+                self._connect()
+            future.set_result(self.status().to_dict())
+
+    def _connect(self) -> None:
+        try:
+            self.source.connect()
+        except SourceError as exc:
+            self._link_failed(exc)
+            return
+        self._connected = True
+        log.info("MT5 source connected: %s", self.source.info.description)
+        self._set_status(mt5="connected", mt5_error=None, mt5_error_code=None, failures=0, next_retry_ms=None)
+
+    def _poll(self) -> None:
+        try:
+            terminal = self.source.terminal()
+            if not terminal.connected:
+                raise SourceDisconnected(-10004, "terminal has no connection to the trade server", "terminal_info")
+            account = self.source.account()
+            positions = tuple(self.source.positions())
+            orders = tuple(self.source.orders())
+            deals = self.source.new_deals()
+        except SourceDisconnected as exc:
+            self._link_failed(exc)
+            return
+        except SourceError as exc:
+            self._set_status(mt5_error=str(exc), mt5_error_code=exc.code)
+            log.warning("MT5 call failed, will retry at the next poll: %s", exc)
+            return
+        self._publish_changes(account, positions, orders, deals)
+
+    def _publish_changes(
+        self, account: Account, positions: tuple[Position, ...], orders: tuple[Order, ...], deals: list[Deal]
+    ) -> None:
+        now_ms = int(self._clock() * 1000)
+        previous = self.latest()
+        changed: list[tuple[str, Any]] = []
+        point_ts = now_ms
+        if previous is None or previous.account != account:
+            point_ts = self._monotonic_ts(now_ms)
+            changed.append(("account", account.to_dict()))
+            self._pending_history.append(HistoryPoint.of(account, point_ts))
+        if previous is None or previous.positions != positions:
+            changed.append(("positions", [p.to_dict() for p in positions]))
+        if previous is None or previous.orders != orders:
+            changed.append(("orders", [o.to_dict() for o in orders]))
+        self._pending_deals.extend(deals)
+        snapshot = Snapshot(account, positions, orders, now_ms, self.source.server_offset_s)
+        with self._lock:
+            self._snapshot = snapshot
+            self._status = replace(
+                self._status,
+                login=account.login,
+                last_poll_ms=now_ms,
+                last_change_ms=now_ms if changed else self._status.last_change_ms,
+                polls=self._status.polls + 1,
+                mt5_error=None,
+                mt5_error_code=None,
+            )
+        if changed:
+            self._snapshot_dirty = True
+            for kind, data in changed:
+                self._emit(kind, data, point_ts)
+
+    def _monotonic_ts(self, now_ms: int) -> int:
+        """History stream ids must never go backwards, even if the wall clock does."""
+        self._last_ts = max(now_ms, self._last_ts)
+        return self._last_ts
+
+    def _flush(self) -> None:
+        """Write the snapshot, buffered history and new deals; keep them buffered while Redis is down."""
+        snapshot = self.latest()
+        if snapshot is None:
+            return
+        login = snapshot.account.login
+        try:
+            if self._snapshot_dirty:
+                self.store.save_snapshot(replace(snapshot, status=self.status().to_dict()))
+                self._snapshot_dirty = False
+            if self._pending_history:
+                points = list(self._pending_history)
+                self.store.append_history(login, points)
+                for _ in points:
+                    self._pending_history.popleft()
+            if self._pending_deals:
+                fresh = self.store.add_deals(login, self._pending_deals)
+                self._pending_deals = []
+                if fresh:
+                    self._emit("deals", [d.to_dict() for d in fresh])
+        except REDIS_ERRORS as exc:
+            self._redis_failed(exc)
+            return
+        if self.status().redis != "up":
+            log.info("Redis is reachable; streaming resumed")
+            self._set_status(redis="up", redis_error=None)
+            self._snapshot_dirty = True
+        self._set_status(pending_history=len(self._pending_history))
+
+    def _emit(self, kind: str, data: Any, ts_ms: int | None = None) -> None:
+        """Publish one event; an account event carries its history point's time so pages can dedupe."""
+        login = self.status().login
+        if login is None:
+            return
+        try:
+            ts = int(self._clock() * 1000) if ts_ms is None else ts_ms
+            self.store.publish(login, event(kind, login, ts, data))
+        except REDIS_ERRORS as exc:
+            self._redis_failed(exc)
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        if self.status().redis != "down":
+            log.error("Redis is unreachable (%s); polling goes on and history is buffered", type(exc).__name__)
+        self._set_status(redis="down", redis_error=type(exc).__name__, pending_history=len(self._pending_history))
+
+    def _link_failed(self, exc: SourceError) -> None:
+        self._drop_session(str(exc))
+        failures = self.status().failures + 1
+        backoff = self._auth_backoff if isinstance(exc, SourceAuthError) else self._backoff
+        delay = backoff.compute(failures)
+        self._next_attempt = self._clock() + delay
+        if failures == 1 or failures % 10 == 0:
+            log.warning("MT5 link down (%s); retry %d in %.1f s", exc, failures, delay)
+        self._set_status(
+            mt5="reconnecting" if self._wanted else "disconnected",
+            mt5_error=str(exc),
+            mt5_error_code=exc.code,
+            failures=failures,
+            next_retry_ms=int(self._next_attempt * 1000),
+        )
+
+    def _drop_session(self, reason: str) -> None:
+        """Rebuild from scratch after a link fault: MT5 needs shutdown() then initialize()."""
+        self._connected = False
+        self.source.disconnect()
+        self._snapshot_dirty = True
+        log.debug("MT5 session closed: %s", reason)
+
+    def _set_status(self, **changes: Any) -> None:
+        with self._lock:
+            before = self._status
+            self._status = replace(before, **changes)
+            after = self._status
+        if (before.mt5, before.redis, before.mt5_error) != (after.mt5, after.redis, after.mt5_error):
+            self._emit("status", after.to_dict())
+
+    def _shutdown(self) -> None:
+        self._set_status(mt5="stopped")
+        try:
+            self._flush()
+        except Exception as exc:  # noqa: BLE001 - shutting down; report and go on
+            self._on_error(exc)
+        self.source.disconnect()
+        self._connected = False

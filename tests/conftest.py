@@ -1,0 +1,178 @@
+"""Shared fixtures: a real redis-server on a free port, headless Chromium options, app builders."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+CHROMIUM = "/usr/bin/chromium"
+CHROME_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--window-size=1280,1000",
+)
+
+
+def pytest_setup_options():
+    """dash_duo's Chrome options: Debian's Chromium, headless, no network chatter."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in CHROME_ARGS:
+        options.add_argument(arg)
+    return options
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.option.headless = True
+    if not getattr(config.option, "webdriver", None):
+        config.option.webdriver = "Chrome"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RedisServer:
+    """A private redis-server process; tests may stop, freeze or restart it."""
+
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed: run scripts/test.sh, which installs it")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    client.close()
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        pytest.fail(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, decode_responses=True, socket_timeout=5)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    with tempfile.TemporaryDirectory() as workdir:
+        server = RedisServer(free_port(), Path(workdir))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def make_app() -> Iterator[Any]:
+    """Build apps the way ``app.py`` does (one per test), and stop their threads afterwards."""
+    from app import create_app
+    from services.runtime import build_runtime
+    from services.settings import load_settings
+
+    built: list[Any] = []
+
+    def build(env: dict[str, str] | None = None, source: Any = None, start: bool = True) -> Any:
+        settings = load_settings({"REDIS_URL": "embedded", **(env or {})}, dotenv_path=None)
+        app = create_app(settings, build_runtime(settings, source=source), start=start)
+        built.append(app)
+        return app
+
+    yield build
+    for app in built:
+        app.server.extensions["mt5_runtime"].stop()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    ws_url: str
+    server: Any
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    """Serve a Flask app on a free port in a thread (werkzeug, threaded, as ``python app.py`` does)."""
+    from werkzeug.serving import make_server
+
+    servers: list[LiveServer] = []
+
+    def start(flask_app: Any) -> LiveServer:
+        server = make_server("127.0.0.1", 0, flask_app, threaded=True)
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        thread.start()
+        port = server.server_port
+        live = LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", server, thread)
+        servers.append(live)
+        return live
+
+    yield start
+    for live in servers:
+        live.stop()

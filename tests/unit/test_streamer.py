@@ -1,0 +1,225 @@
+"""The streamer against the demo source and the fake MT5, on the embedded (fakeredis) Redis."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import fakeredis
+import pytest
+
+from services.backoff import Backoff
+from services.sources.demo import DemoSource
+from services.sources.mt5 import MT5Source
+from services.store import Store
+from services.streamer import Streamer
+from tests.fakes.fake_mt5 import FakeMT5
+
+
+class Clock:
+    def __init__(self, start: float = 1_780_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, seconds: float = 0.25) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def server() -> fakeredis.FakeServer:
+    return fakeredis.FakeServer()
+
+
+@pytest.fixture
+def store(server: fakeredis.FakeServer) -> Store:
+    return Store(fakeredis.FakeRedis(server=server, decode_responses=True), "t", 10_000)
+
+
+def listen(store: Store, login: int) -> Any:
+    pubsub = store.client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(store.keys.events(login))
+    pubsub.get_message(timeout=0.1)  # the subscribe confirmation
+    return pubsub
+
+
+def drain(pubsub: Any) -> list[dict[str, Any]]:
+    events = []
+    while (message := pubsub.get_message(timeout=0.01)) is not None:
+        events.append(json.loads(message["data"]))
+    return events
+
+
+def demo_streamer(store: Store, clock: Clock, **kwargs: Any) -> tuple[DemoSource, Streamer]:
+    source = DemoSource(seed=3, clock=clock, start_utc_s=clock.now - 86_400)
+    streamer = Streamer(source, store, clock=clock, heartbeat_s=5, backoff=Backoff(1.0, 30.0, jitter=0), **kwargs)
+    return source, streamer
+
+
+def test_first_poll_publishes_everything_and_stores_snapshot_history_and_deals(store: Store) -> None:
+    clock = Clock()
+    source, streamer = demo_streamer(store, clock)
+    events = listen(store, 5_000_001)
+    streamer.step()
+    kinds = [e["type"] for e in drain(events)]
+    assert kinds[:3] == ["account", "positions", "orders"]
+    assert "deals" in kinds and "heartbeat" in kinds
+    snapshot = store.snapshot(5_000_001)
+    assert snapshot is not None and snapshot["account"]["login"] == 5_000_001
+    assert store.history_length(5_000_001) == 1
+    assert store.deal_count(5_000_001) == len(source.deals_between(0, clock.now))
+    assert streamer.status().mt5 == "connected"
+
+
+def test_only_changes_are_published_and_history_grows_per_change(store: Store) -> None:
+    clock = Clock()
+    _, streamer = demo_streamer(store, clock)
+    streamer.step()
+    events = listen(store, 5_000_001)
+    for _ in range(8):
+        clock.tick()
+        streamer.step()
+    received = drain(events)
+    accounts = [e for e in received if e["type"] == "account"]
+    assert len(accounts) >= 6, "equity of the demo account moves at nearly every poll"
+    assert all(e["account"] == 5_000_001 for e in received)
+    assert [e["ts"] for e in accounts] == sorted(e["ts"] for e in accounts)
+    assert store.history_length(5_000_001) == 1 + len(accounts)
+    assert not any(e["type"] == "deals" and e["data"] == [] for e in received)
+
+
+def test_account_event_carries_its_history_point_time(store: Store) -> None:
+    clock = Clock()
+    _, streamer = demo_streamer(store, clock)
+    events = listen(store, 5_000_001)
+    streamer.step()
+    account_event = next(e for e in drain(events) if e["type"] == "account")
+    assert store.last_history_ts(5_000_001) == account_event["ts"]
+
+
+def test_link_loss_reconnects_with_backoff(store: Store) -> None:
+    clock = Clock()
+    source, streamer = demo_streamer(store, clock)
+    streamer.step()
+    source.drop_link()
+    clock.tick()
+    streamer.step()
+    status = streamer.status()
+    assert status.mt5 == "reconnecting"
+    assert status.mt5_error_code == -10004
+    assert status.next_retry_ms == int((clock.now + 1.0) * 1000)
+    clock.tick(0.5)
+    streamer.step()
+    assert streamer.status().failures == 1, "no retry before the backoff delay"
+    clock.tick(0.6)
+    streamer.step()
+    assert streamer.status().failures == 2, "the terminal is still down: the retry failed"
+    source.restore_link()
+    clock.tick(2.1)
+    streamer.step()
+    assert streamer.status().mt5 == "connected"
+    assert streamer.status().failures == 0
+
+
+def test_redis_outage_buffers_history_and_deals_then_flushes_without_gap(
+    store: Store, server: fakeredis.FakeServer
+) -> None:
+    clock = Clock()
+    _, streamer = demo_streamer(store, clock)
+    streamer.step()
+    stored_before = store.history_length(5_000_001)
+    server.connected = False
+    changes = 0
+    for _ in range(20):
+        clock.tick()
+        before = streamer.latest()
+        streamer.step()
+        changes += streamer.latest().account != before.account
+    assert streamer.status().redis == "down"
+    assert streamer.status().mt5 == "connected", "polling goes on while Redis is down"
+    assert streamer.status().pending_history == changes
+    server.connected = True
+    clock.tick()
+    streamer.step()
+    assert streamer.status().redis == "up"
+    assert streamer.status().pending_history == 0
+    assert store.history_length(5_000_001) >= stored_before + changes
+
+
+def test_disconnect_and_connect_commands_run_on_the_streamer_thread(store: Store) -> None:
+    clock = Clock()
+    _, streamer = demo_streamer(store, clock)
+    streamer.step()
+    done = streamer.request("disconnect")
+    streamer.step()
+    assert done.result(0)["mt5"] == "disconnected"
+    polls = streamer.status().polls
+    clock.tick(60)
+    streamer.step()
+    assert streamer.status().polls == polls, "a disconnected streamer does not poll or reconnect"
+    done = streamer.request("connect")
+    streamer.step()
+    assert done.result(0)["mt5"] == "connected"
+    with pytest.raises(ValueError, match="unknown command"):
+        streamer.request("explode")
+
+
+def test_heartbeat_every_interval(store: Store) -> None:
+    clock = Clock()
+    _, streamer = demo_streamer(store, clock)
+    events = listen(store, 5_000_001)
+    for _ in range(41):
+        streamer.step()
+        clock.tick()
+    beats = [e for e in drain(events) if e["type"] == "heartbeat"]
+    assert len(beats) == 3  # t = 0, 5, 10 s
+    assert beats[0]["data"]["mt5"] == "connected"
+
+
+def test_fake_mt5_outage_is_reported_and_heals_by_itself(store: Store) -> None:
+    clock = Clock()
+    fake = FakeMT5(login=777, clock=clock)
+    fake.add_balance(clock.now - 3600, 5000.0)
+    source = MT5Source(fake.module, login=777, password=None, server=None, path=None, clock=clock)
+    streamer = Streamer(source, store, clock=clock, backoff=Backoff(1.0, 30.0, jitter=0))
+    streamer.step()
+    assert streamer.status().mt5 == "connected"
+    fake.drop_link()
+    clock.tick()
+    streamer.step()
+    assert streamer.status().mt5 == "reconnecting"
+    assert streamer.status().mt5_error_code == -10004
+    fake.restore_link()
+    clock.tick(1.5)
+    streamer.step()
+    assert streamer.status().mt5 == "connected"
+    assert fake.calls["shutdown"] >= 1 and fake.calls["initialize"] == 2
+
+
+def test_terminal_without_broker_connection_counts_as_disconnected(store: Store) -> None:
+    clock = Clock()
+    fake = FakeMT5(login=778, clock=clock)
+    source = MT5Source(fake.module, login=778, password=None, server=None, path=None, clock=clock)
+    streamer = Streamer(source, store, clock=clock)
+    streamer.step()
+    fake.set_connected(False)
+    clock.tick()
+    streamer.step()
+    assert streamer.status().mt5 == "reconnecting"
+    assert "no connection to the trade server" in (streamer.status().mt5_error or "")
+
+
+def test_thread_starts_and_stops_quickly(store: Store) -> None:
+    source = DemoSource(seed=1)
+    streamer = Streamer(source, store, poll_interval_s=0.05)
+    streamer.start()
+    try:
+        deadline = __import__("time").monotonic() + 5
+        while streamer.status().polls < 3 and __import__("time").monotonic() < deadline:
+            __import__("time").sleep(0.02)
+        assert streamer.status().polls >= 3
+    finally:
+        streamer.stop()
+    assert not streamer.running
+    assert streamer.status().mt5 == "stopped"

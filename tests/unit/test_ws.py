@@ -1,0 +1,118 @@
+"""``/ws`` with a real WebSocket client against the app served on a free port (embedded Redis)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+import websocket
+
+from services.sources.demo import DemoSource
+
+
+def receive(ws: websocket.WebSocket, kinds: set[str], timeout: float = 5.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ws.settimeout(max(0.05, deadline - time.monotonic()))
+        message = json.loads(ws.recv())
+        if message["type"] in kinds:
+            return message
+    raise AssertionError(f"no {kinds} message within {timeout} s")
+
+
+@pytest.fixture
+def live(make_app: Any, serve: Any) -> Any:
+    app = make_app({"POLL_INTERVAL_MS": "100", "HEARTBEAT_S": "1"}, source=DemoSource(seed=9))
+    runtime = app.server.extensions["mt5_runtime"]
+    deadline = time.monotonic() + 5
+    while runtime.streamer.latest() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return serve(app.server), runtime
+
+
+def test_snapshot_first_then_live_updates(live: Any) -> None:
+    server, _ = live
+    ws = websocket.create_connection(server.ws_url, timeout=5)
+    try:
+        first = json.loads(ws.recv())
+        assert first["type"] == "snapshot"
+        assert first["account"] == 5_000_001
+        assert {"account", "positions", "orders", "status"} <= set(first["data"])
+        update = receive(ws, {"account"})
+        assert set(update) == {"type", "account", "ts", "data"}
+        assert update["data"]["login"] == 5_000_001
+        assert receive(ws, {"heartbeat"})["data"]["mt5"] == "connected"
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        ("not json", "frame is not valid JSON"),
+        ("[1, 2]", 'expected a JSON object with a "type"'),
+        ('{"type": "launch"}', "unknown message type 'launch'"),
+        ('{"kind": "ping"}', 'expected a JSON object with a "type"'),
+    ],
+)
+def test_garbage_gets_an_error_frame_and_the_socket_stays_open(live: Any, frame: str, message: str) -> None:
+    server, _ = live
+    ws = websocket.create_connection(server.ws_url, timeout=5)
+    try:
+        ws.send(frame)
+        error = receive(ws, {"error"})
+        assert error["data"]["message"].startswith(message)
+        ws.send('{"type": "ping"}')
+        pong = receive(ws, {"heartbeat"})
+        while pong["data"] != {"pong": True}:
+            pong = receive(ws, {"heartbeat"})
+        ws.send('{"type": "snapshot"}')
+        assert receive(ws, {"snapshot"})["account"] == 5_000_001
+    finally:
+        ws.close()
+
+
+def test_binary_frames_are_refused_politely(live: Any) -> None:
+    server, _ = live
+    ws = websocket.create_connection(server.ws_url, timeout=5)
+    try:
+        ws.send_binary(b"\x00\x01")
+        assert "binary frames are not accepted" in receive(ws, {"error"})["data"]["message"]
+    finally:
+        ws.close()
+
+
+def test_oversized_frames_close_the_socket_but_not_the_stream(live: Any) -> None:
+    server, runtime = live
+    ws = websocket.create_connection(server.ws_url, timeout=5)
+    ws.send("x" * (256 * 1024))
+    with pytest.raises((websocket.WebSocketException, ConnectionError)):
+        for _ in range(1000):
+            ws.recv()
+    other = websocket.create_connection(server.ws_url, timeout=5)
+    try:
+        assert json.loads(other.recv())["type"] == "snapshot"
+        assert receive(other, {"account"})
+    finally:
+        other.close()
+    assert runtime.streamer.running
+
+
+def test_shutdown_sends_a_close_frame(live: Any) -> None:
+    server, runtime = live
+    ws = websocket.create_connection(server.ws_url, timeout=5)
+    assert json.loads(ws.recv())["type"] == "snapshot"
+    started = time.monotonic()
+    runtime.stop()
+    assert time.monotonic() - started < 2.0
+    code = None
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        opcode, data = ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            code = int.from_bytes(data[:2], "big")
+            break
+    assert code == 1001
+    assert runtime.fanout.client_count() == 0
