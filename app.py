@@ -66,6 +66,13 @@ def install_signal_handlers() -> None:
             signal.signal(getattr(signal, name), _raise_interrupt)
 
 
+def ignore_stop_signals() -> None:
+    """Shutdown is bounded (about 2 s); a second Ctrl-C must not interrupt it halfway."""
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
 def serve(app: Dash, settings: Settings) -> None:
     runtime: Runtime = app.server.extensions["mt5_runtime"]
     server = make_server(settings.app_host, settings.app_port, app.server, threaded=True)
@@ -76,6 +83,7 @@ def serve(app: Dash, settings: Settings) -> None:
     except KeyboardInterrupt:
         log.info("Stopping…")
     finally:
+        ignore_stop_signals()
         runtime.stop()
         server.server_close()
         log.info("Stopped")

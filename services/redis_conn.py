@@ -64,7 +64,7 @@ def embedded_client() -> redis.Redis:
     return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
 
 
-def connect_redis(settings: Settings) -> RedisLink:
+def connect_redis(settings: Settings, default_url: str = DEFAULT_URL) -> RedisLink:
     """Choose the Redis the app uses.
 
     A configured URL is always used, even when it does not answer yet (the app
@@ -83,11 +83,11 @@ def connect_redis(settings: Settings) -> RedisLink:
         else:
             log.info("Redis: connected to %s", link.url)
         return link
-    client = real_client(DEFAULT_URL)
-    link = RedisLink(client, "real", DEFAULT_URL, configured=False)
+    client = real_client(default_url)
+    link = RedisLink(client, "real", redact_url(default_url), configured=False)
     if link.ping_ms() is not None:
-        log.info("Redis: found a server at %s", DEFAULT_URL)
+        log.info("Redis: found a server at %s", link.url)
         return link
     client.close()
-    log.warning("Redis: no server configured and none answers at %s; using the embedded in-process Redis", DEFAULT_URL)
+    log.warning("Redis: no server configured and none answers at %s; using the embedded in-process Redis", link.url)
     return RedisLink(embedded_client(), "embedded", "embedded", configured=False)

@@ -189,9 +189,7 @@ class DemoSource:
     def connect(self) -> None:
         """Open a session; like ``initialize()`` it fails while the (simulated) terminal is unreachable."""
         if not self._link_up:
-            raise SourceDisconnected(
-                -10003, "IPC initialize failed, Pipe server didn't answer in 60 sec", "initialize"
-            )
+            raise SourceDisconnected(-10003, "IPC initialize failed, Pipe server didn't answer in 60 sec", "initialize")
         self._connected = True
         self._deals_seen = 0
 
@@ -466,13 +464,9 @@ class DemoSource:
         magic = EA_MAGIC if reason == REASON_EXPERT else 0
         comment = "demo-ea" if reason == REASON_EXPERT else ""
         close_at = t + self._rng.expovariate(1 / MEAN_HOLD_S)
-        pos = _Position(
-            ticket, quote, side, volume, price, sl, tp, int(t * 1000), reason, magic, comment, close_at
-        )
+        pos = _Position(ticket, quote, side, volume, price, sl, tp, int(t * 1000), reason, magic, comment, close_at)
         self._positions[ticket] = pos
-        self._add_deal(
-            t, side, DEAL_ENTRY_IN, pos=pos, order=ticket, price=price, reason=reason, comment=comment
-        )
+        self._add_deal(t, side, DEAL_ENTRY_IN, pos=pos, order=ticket, price=price, reason=reason, comment=comment)
 
     def _close(self, pos: _Position, t: float, price: float, reason: int, comment: str) -> None:
         del self._positions[pos.ticket]
@@ -563,9 +557,7 @@ class DemoSource:
         return round(self._to_account(raw, pos.quote.spec.profit_ccy), 2)
 
     def _margin(self, quote: _Quote, volume: float) -> float:
-        return self._to_account(
-            volume * quote.spec.contract_size * quote.mid / self._leverage, quote.spec.profit_ccy
-        )
+        return self._to_account(volume * quote.spec.contract_size * quote.mid / self._leverage, quote.spec.profit_ccy)
 
     def _equity(self) -> float:
         return round(self._balance + self._exposure()[0], 2)

@@ -44,8 +44,8 @@ _DESCRIPTIONS = {
 def load_mt5_module(kind: str, host: str, port: int) -> Any:
     """Import the MetaTrader5 package (``kind="mt5"``) or connect an mt5linux client (``"mt5linux"``).
 
-    Raises ``SourceError(-10003, ...)`` naming what to install or start; an unreachable bridge
-    raises ``SourceDisconnected`` (a ``SourceError`` too), since it may come up later.
+    Raises ``SourceError(-10003, ...)`` naming what to install. The bridge itself is reached
+    lazily (see ``BridgeClient``), so a bridge that is not up yet does not stop the app.
     """
     if kind == "mt5":
         try:
@@ -69,16 +69,45 @@ def load_mt5_module(kind: str, host: str, port: int) -> Any:
                 "mt5linux` here, and MetaTrader5 + the same rpyc version in the Wine Python.",
                 "import mt5linux",
             ) from None
-        try:
-            return client_class(host=host, port=port)
-        except Exception as exc:  # noqa: BLE001 - rpyc raises OSError, EOFError or its own errors
-            message = (
-                f"cannot reach the mt5linux bridge at {host}:{port} ({type(exc).__name__}: {exc}); "
-                "start it with `python -m mt5linux <path/to/wine/python.exe>` (bind it to localhost "
-                "only) and check MT5LINUX_HOST / MT5LINUX_PORT."
-            )
-        raise SourceDisconnected(-10003, message, "mt5linux connect")
+        return BridgeClient(lambda: client_class(host=host, port=port), f"{host}:{port}")
     raise SourceError(-2, f"unknown MT5 source kind {kind!r}: expected 'mt5' or 'mt5linux'", "load")
+
+
+class BridgeClient:
+    """An mt5linux client made on first use and remade after ``shutdown()``.
+
+    The bridge may start after the app or restart under it; an unreachable bridge is then a
+    link fault (``SourceDisconnected``) that the streamer retries with backoff, and a dropped
+    rpyc connection is replaced on the next ``initialize()``.
+    """
+
+    def __init__(self, factory: Callable[[], Any], address: str) -> None:
+        self._factory = factory
+        self._address = address
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            try:
+                self._client = self._factory()
+            except Exception as exc:  # noqa: BLE001 - rpyc raises OSError, EOFError or its own errors
+                message = (
+                    f"cannot reach the mt5linux bridge at {self._address} ({type(exc).__name__}: {exc}); "
+                    "start it with `python -m mt5linux <path/to/wine/python.exe>` (bind it to localhost "
+                    "only) and check MT5LINUX_HOST / MT5LINUX_PORT."
+                )
+                raise SourceDisconnected(-10003, message, "mt5linux connect") from None
+        return getattr(self._client, name)
+
+    def shutdown(self) -> bool:
+        client, self._client = self._client, None
+        if client is None:
+            return True
+        try:
+            return bool(client.shutdown())
+        finally:
+            if callable(getattr(type(client), "__exit__", None)):
+                client.__exit__(None, None, None)  # newer mt5linux clients close their rpyc link here
 
 
 class MT5Source:

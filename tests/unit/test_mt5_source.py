@@ -298,10 +298,22 @@ def test_load_mt5_module(monkeypatch: pytest.MonkeyPatch) -> None:
                 raise ConnectionRefusedError(111, "Connection refused")
             made.append((host, port))
 
+        def shutdown(self) -> bool:
+            return True
+
+        def version(self) -> tuple[int, int, str]:
+            return (500, 4755, "1 Jan 2026")
+
     monkeypatch.setitem(sys.modules, "mt5linux", types.SimpleNamespace(MetaTrader5=Client))
-    assert isinstance(load_mt5_module("mt5linux", "10.0.0.2", 18813), Client)
+    bridge = load_mt5_module("mt5linux", "10.0.0.2", 18813)
+    assert made == [], "the bridge is reached lazily, so the app starts before it"
+    assert bridge.version()[0] == 500
     assert made == [("10.0.0.2", 18813)]
+    assert bridge.shutdown() is True
+    bridge.version()
+    assert made == [("10.0.0.2", 18813)] * 2, "a new rpyc connection after shutdown()"
+    unreachable = load_mt5_module("mt5linux", "127.0.0.1", 1)
     with pytest.raises(SourceDisconnected, match="python -m mt5linux"):
-        load_mt5_module("mt5linux", "127.0.0.1", 1)
+        unreachable.initialize()
     with pytest.raises(SourceError):
         load_mt5_module("demo", "127.0.0.1", 1)

@@ -1,0 +1,123 @@
+"""``python app.py`` as a user runs it: start, health, settings errors, clean and quick stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websocket
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "Pa55-word-never-shown"
+
+
+def launch(env: dict[str, str], tmp_path: Path) -> tuple[subprocess.Popen[str], int, Path]:
+    port = free_port()
+    log_path = tmp_path / "app.log"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5", "REDIS", "APP_"))}
+    full_env.update({"APP_PORT": str(port), "PYTHONUNBUFFERED": "1", **env})
+    process = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=full_env,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    return process, port, log_path
+
+
+def get_json(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def wait_healthy(port: int, process: subprocess.Popen[str], timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the app exited early"
+        try:
+            health = get_json(port, "/health")
+            if health["status"] == "ok":
+                return health
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the app did not become healthy")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("MT5_LOGIN", "abc"), ("POLL_INTERVAL_MS", "-1"), ("REDIS_URL", "foo://x")]
+)
+def test_bad_setting_exits_2_with_one_line_naming_it(variable: str, value: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5", "REDIS", "APP_"))}
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env={**env, variable: value}, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0] and "expected" in lines[0]
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_demo_on_embedded_redis_then_stops_within_2_s(tmp_path: Path, stop_signal: signal.Signals) -> None:
+    env = {"REDIS_URL": "embedded", "MT5_PASSWORD": PASSWORD, "MT5_SERVER": "Somewhere-Live", "LOG_LEVEL": "DEBUG"}
+    process, port, log_path = launch(env, tmp_path)
+    try:
+        health = wait_healthy(port, process)
+        assert health["mt5"]["demo"] is True and health["redis"]["embedded"] is True
+        first = get_json(port, "/account")["equity"]
+        deadline = time.monotonic() + 2
+        while get_json(port, "/account")["equity"] == first:
+            assert time.monotonic() < deadline, "equity changes within 2 s"
+            time.sleep(0.1)
+        ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=5)
+        assert json.loads(ws.recv())["type"] == "snapshot"
+        bodies = [json.dumps(get_json(port, path)) for path in ("/health", "/mt5/status", "/api", "/connection-status")]
+        stopped_at = time.monotonic()
+        process.send_signal(stop_signal)
+        code = process.wait(5)
+        elapsed = time.monotonic() - stopped_at
+        close_code = None
+        with pytest.raises((websocket.WebSocketException, ConnectionError, OSError)):
+            while True:
+                opcode, data = ws.recv_data(control_frame=True)
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    close_code = int.from_bytes(data[:2], "big")
+                    ws.recv()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    output = log_path.read_text()
+    assert code == 0 and elapsed < 2.0, f"stopped in {elapsed:.2f} s with code {code}"
+    assert close_code == 1001
+    assert "Traceback" not in output
+    assert "demo account" in output and "embedded" in output
+    assert PASSWORD not in output and all(PASSWORD not in body for body in bodies)
+
+
+def test_debug_reloader_starts_the_threads_once(tmp_path: Path) -> None:
+    process, port, log_path = launch({"REDIS_URL": "embedded", "APP_DEBUG": "true"}, tmp_path)
+    try:
+        wait_healthy(port, process)
+        time.sleep(1)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    output = log_path.read_text()
+    assert output.count("MT5 source connected") == 1

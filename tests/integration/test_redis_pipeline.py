@@ -1,0 +1,162 @@
+"""The pipeline against a real redis-server started by the tests on a free port."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from typing import Any
+
+import pytest
+import websocket
+
+from services.models import Deal, HistoryPoint
+from services.redis_conn import connect_redis
+from services.settings import load_settings
+from services.sources.demo import DemoSource
+from services.store import Store
+from tests.conftest import RedisServer, free_port
+
+pytestmark = pytest.mark.integration
+LOGIN = 5_000_001
+
+
+def wait_until(condition: Any, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(message)
+
+
+def test_subscriber_gets_at_least_3_messages_in_3_s_and_history_grows(redis_server: RedisServer, make_app: Any) -> None:
+    client = redis_server.client()
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(f"mt5:{LOGIN}:events")
+    make_app({"REDIS_URL": redis_server.url}, source=DemoSource(seed=4))
+    received = []
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.1)
+        if message is not None:
+            received.append(json.loads(message["data"]))
+    assert len(received) >= 3
+    assert {"account", "heartbeat"} <= {m["type"] for m in received}
+    first = client.xlen(f"mt5:{LOGIN}:history")
+    time.sleep(1)
+    assert client.xlen(f"mt5:{LOGIN}:history") > first > 0
+    assert json.loads(client.get(f"mt5:{LOGIN}:snapshot"))["account"]["login"] == LOGIN
+    assert client.hlen(f"mt5:{LOGIN}:deals") > 0
+
+
+def test_store_round_trips_history_and_deduplicates_deals(redis_server: RedisServer) -> None:
+    store = Store(redis_server.client(), "it", 1000)
+    points = [HistoryPoint(1_000 + i, 100.0, 100.0 + i, 5.0, 2000.0, float(i)) for i in range(10)]
+    store.append_history(7, points[:5])
+    store.append_history(7, points[5:])
+    assert store.history(7) == points
+    assert store.history(7, start_ms=1_003, end_ms=1_005) == points[3:6]
+    assert store.history(7, count=2) == points[-2:]
+    assert store.last_history_ts(7) == 1_009
+    deal = Deal.from_dict(
+        {
+            "ticket": 9,
+            "order": 1,
+            "time": 1,
+            "time_msc": 1000,
+            "type": 0,
+            "entry": 0,
+            "magic": 0,
+            "position_id": 9,
+            "reason": 0,
+            "volume": 0.1,
+            "price": 1.1,
+            "commission": -0.5,
+            "swap": 0.0,
+            "profit": 0.0,
+            "fee": 0.0,
+            "symbol": "EURUSD",
+            "comment": "",
+            "external_id": "",
+            "time_utc_ms": 1000,
+        }
+    )
+    assert store.add_deals(7, [deal]) == [deal]
+    assert store.add_deals(7, [deal]) == []
+    assert store.deals(7) == [deal]
+    assert store.deals(7, start_ms=1001) == []
+
+
+def test_history_stream_is_capped(redis_server: RedisServer) -> None:
+    store = Store(redis_server.client(), "cap", 100)
+    store.append_history(1, [HistoryPoint(i + 1, 1.0, 1.0, 0.0, 0.0, 0.0) for i in range(2_000)])
+    assert 100 <= store.history_length(1) < 400
+
+
+def test_nothing_configured_and_nothing_answering_falls_back_to_embedded() -> None:
+    settings = load_settings({}, dotenv_path=None)
+    link = connect_redis(settings, default_url=f"redis://127.0.0.1:{free_port()}/0")
+    assert link.mode == "embedded" and not link.configured
+    assert link.ping_ms() is not None
+
+
+def test_nothing_configured_uses_a_server_that_answers(redis_server: RedisServer) -> None:
+    link = connect_redis(load_settings({}, dotenv_path=None), default_url=redis_server.url)
+    assert link.mode == "real" and link.ping_ms() is not None
+
+
+def test_configured_redis_that_is_down_is_never_replaced_and_heals(tmp_path: Any, make_app: Any) -> None:
+    server = RedisServer(free_port(), tmp_path)
+    app = make_app({"REDIS_URL": server.url, "POLL_INTERVAL_MS": "100"}, source=DemoSource(seed=5))
+    client = app.server.test_client()
+    runtime = app.server.extensions["mt5_runtime"]
+    wait_until(lambda: runtime.streamer.status().polls >= 5, 10, "the streamer polls while Redis is down")
+    health = client.get("/health").get_json()
+    assert health["status"] == "degraded"
+    assert health["redis"]["mode"] == "real" and health["redis"]["up"] is False
+    assert client.get("/account").status_code == 200, "the streamer's state is served without Redis"
+    assert client.get("/deals").status_code == 503
+    buffered = runtime.streamer.status().pending_history
+    assert buffered >= 3
+    server.start()
+    try:
+        wait_until(lambda: client.get("/health").get_json()["status"] == "ok", 15, "the app heals when Redis starts")
+        wait_until(lambda: runtime.store.history_length(LOGIN) >= buffered, 5, "buffered history is written")
+        assert client.get("/deals").get_json()["count"] > 0
+    finally:
+        server.stop()
+
+
+def test_redis_restart_keeps_websocket_clients_and_resumes(
+    redis_server: RedisServer, make_app: Any, serve: Any
+) -> None:
+    app = make_app(
+        {"REDIS_URL": redis_server.url, "POLL_INTERVAL_MS": "100", "HEARTBEAT_S": "1"}, source=DemoSource(seed=6)
+    )
+    live = serve(app.server)
+    ws = websocket.create_connection(live.ws_url, timeout=10)
+    try:
+        assert json.loads(ws.recv())["type"] == "snapshot"
+        redis_server.stop()
+        saw_down = False
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not saw_down:
+            message = json.loads(ws.recv())
+            saw_down = message["type"] == "status" and message["data"].get("redis") == "down"
+        assert saw_down, "clients are told that Redis is down"
+        time.sleep(2)
+        redis_server.start()
+        restarted = time.monotonic()
+        while True:
+            message = json.loads(ws.recv())
+            if message["type"] == "account":
+                break
+            assert time.monotonic() - restarted < 5, "updates flow again within 5 s of Redis returning"
+        runtime = app.server.extensions["mt5_runtime"]
+        wait_until(lambda: runtime.streamer.status().pending_history == 0, 5, "the buffer drains")
+        ts = [p.ts for p in runtime.store.history(LOGIN)]
+        gaps = [b - a for a, b in itertools.pairwise(ts)]
+        assert ts and max(gaps) < 1_000, "history written while Redis was down has no gap"
+    finally:
+        ws.close()
