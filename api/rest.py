@@ -46,6 +46,18 @@ def http_error(exc: HTTPException) -> tuple[Response, int]:
     return error(exc.code or 500, exc.description or exc.name)
 
 
+@api.after_request
+def cors(response: Response) -> Response:
+    """CORS only for the origins listed in CORS_ORIGINS; the dashboard itself is same-origin."""
+    origin = request.headers.get("Origin")
+    if origin and origin.rstrip("/") in runtime().settings.cors_origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        response.headers.add("Vary", "Origin")
+    return response
+
+
 @api.get("/api")
 def index() -> Response:
     links = [

@@ -259,9 +259,10 @@ class Streamer:
             self._redis_failed(exc)
             return
         if self.status().redis != "up":
-            log.info("Redis is reachable; streaming resumed")
+            if self.status().redis == "down":
+                log.info("Redis is reachable again; buffered history written, streaming resumed")
+                self._snapshot_dirty = True
             self._set_status(redis="up", redis_error=None)
-            self._snapshot_dirty = True
         self._set_status(pending_history=len(self._pending_history))
 
     def _emit(self, kind: str, data: Any, ts_ms: int | None = None) -> None:

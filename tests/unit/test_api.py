@@ -133,3 +133,12 @@ def test_commands_answer_with_the_new_status(make_app: Any) -> None:
     response = client.post("/reconnect")
     assert response.get_json()["status"]["mt5"] == "connected"
     assert client.post("/mt5/connect").get_json()["status"]["mt5"] == "connected"
+
+
+def test_cors_only_for_configured_origins(make_app: Any) -> None:
+    app = make_app({"CORS_ORIGINS": "http://localhost:3000"}, source=DemoSource(seed=2), start=False)
+    client = app.server.test_client()
+    allowed = client.get("/api", headers={"Origin": "http://localhost:3000"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    other = client.get("/api", headers={"Origin": "http://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers

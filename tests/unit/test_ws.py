@@ -116,3 +116,36 @@ def test_shutdown_sends_a_close_frame(live: Any) -> None:
             break
     assert code == 1001
     assert runtime.fanout.client_count() == 0
+
+
+def test_batches_are_numbered_and_coalesced(live: Any) -> None:
+    server, _ = live
+    ws = websocket.create_connection(server.ws_url + "?batch_ms=300", timeout=5)
+    try:
+        first = json.loads(ws.recv())
+        assert first["type"] == "batch" and first["data"]["seq"] == 1
+        assert first["data"]["events"][0]["type"] == "snapshot"
+        received = [json.loads(ws.recv()) for _ in range(3)]
+        assert [b["data"]["seq"] for b in received] == [2, 3, 4]
+        assert all(b["type"] == "batch" for b in received)
+        assert sum(len(b["data"]["events"]) for b in received) >= 6, "several 100 ms polls per 300 ms batch"
+        ws.send('{"type": "snapshot"}')
+        for _ in range(5):
+            events = json.loads(ws.recv())["data"]["events"]
+            if any(e["type"] == "snapshot" for e in events):
+                break
+        else:
+            raise AssertionError("a requested snapshot arrives inside the batch stream")
+    finally:
+        ws.close()
+
+
+def test_bad_batch_parameter_gets_an_error_frame_then_plain_events(live: Any) -> None:
+    server, _ = live
+    ws = websocket.create_connection(server.ws_url + "?batch_ms=fast", timeout=5)
+    try:
+        error = json.loads(ws.recv())
+        assert error["type"] == "error" and error["data"]["message"].startswith("batch_ms: expected an integer")
+        assert json.loads(ws.recv())["type"] == "snapshot"
+    finally:
+        ws.close()

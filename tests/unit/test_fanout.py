@@ -1,0 +1,86 @@
+"""The fan-out: bounded per-client queues, subscription on the embedded Redis, clean stop."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import fakeredis
+
+from services.fanout import ClientQueue, Fanout
+
+
+def wait_for(queue: ClientQueue, count: int, timeout: float = 3.0) -> list[str]:
+    received: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(received) < count and time.monotonic() < deadline:
+        received += queue.take(0.05)
+    return received
+
+
+def test_a_slow_client_loses_its_oldest_messages_only() -> None:
+    queue = ClientQueue(maxlen=3)
+    for i in range(5):
+        queue.put(str(i))
+    assert queue.take(0) == ["2", "3", "4"]
+    assert queue.dropped == 2
+
+
+def test_take_wakes_on_put_and_on_close() -> None:
+    queue = ClientQueue(maxlen=3)
+    threading.Timer(0.05, queue.put, args=("x",)).start()
+    started = time.monotonic()
+    assert queue.take(2.0) == ["x"]
+    assert time.monotonic() - started < 1.0
+    threading.Timer(0.05, queue.close).start()
+    assert queue.take(2.0) == []
+    assert queue.closed
+
+
+def test_messages_of_every_account_reach_every_client_in_order() -> None:
+    client = fakeredis.FakeRedis(decode_responses=True)
+    fanout = Fanout(client, "mt5:*:events", queue_size=100)
+    fanout.start()
+    try:
+        fast, slow = fanout.register(), fanout.register()
+        deadline = time.monotonic() + 3
+        while not fanout.redis_up and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for i in range(10):
+            client.publish(f"mt5:{1 + i % 2}:events", json.dumps({"n": i}))
+        assert [json.loads(m)["n"] for m in wait_for(fast, 10)] == list(range(10))
+        assert len(wait_for(slow, 10)) == 10
+        assert fanout.client_count() == 2
+        fanout.unregister(slow)
+        assert fanout.client_count() == 1
+    finally:
+        started = time.monotonic()
+        fanout.stop()
+        assert time.monotonic() - started < 2.5
+    assert fast.closed
+
+
+def test_a_client_registering_during_shutdown_is_closed_at_once() -> None:
+    fanout = Fanout(fakeredis.FakeRedis(decode_responses=True), "mt5:*:events")
+    fanout.stop()
+    assert fanout.register().closed
+
+
+def test_redis_loss_is_told_to_clients_directly() -> None:
+    server = fakeredis.FakeServer()
+    fanout = Fanout(fakeredis.FakeRedis(server=server, decode_responses=True), "mt5:*:events")
+    fanout.start()
+    queue = fanout.register()
+    try:
+        deadline = time.monotonic() + 3
+        while not fanout.redis_up and time.monotonic() < deadline:
+            time.sleep(0.01)
+        server.connected = False
+        statuses = [json.loads(m) for m in wait_for(queue, 1)]
+        assert statuses and statuses[0]["type"] == "status" and statuses[0]["data"]["redis"] == "down"
+        server.connected = True
+        back = [json.loads(m) for m in wait_for(queue, 1, timeout=8)]
+        assert back and back[0]["data"]["redis"] == "up"
+    finally:
+        fanout.stop()
