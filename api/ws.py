@@ -109,12 +109,17 @@ def stream(ws: Any) -> None:
     queue = rt.fanout.register()
     outbox = Outbox(ws, interval_s, rt.login())
     try:
-        snapshot = rt.snapshot_event()
-        if snapshot is not None:
-            outbox.put(dumps(snapshot))
+        snapshot_sent = False
         while not queue.closed:
-            for message in queue.take(outbox.wait_s()):
-                outbox.put(message)
+            if not snapshot_sent:
+                snapshot = rt.snapshot_event()
+                if snapshot is not None:
+                    outbox.put(dumps(snapshot))
+                    snapshot_sent = True
+            messages = queue.take(outbox.wait_s())
+            if snapshot_sent:  # until then the snapshot still to come supersedes them
+                for message in messages:
+                    outbox.put(message)
             frame = ws.receive(timeout=0)
             while frame is not None:
                 outbox.put(reply_to(frame, rt))

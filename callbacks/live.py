@@ -19,6 +19,7 @@ from services.runtime import Runtime
 from services.store import HISTORY_FIELDS, dumps
 
 HISTORY_ON_OPEN = 5_000
+RESYNC_AFTER_BATCHES = 20
 KPI_OUTPUTS = [Output(ids.kpi_value(field), "children") for field in ids.KPI_FIELDS]
 WS_STATES = {0: ("connecting…", "badge-warn"), 1: ("connected", "badge-ok"), 2: ("closing…", "badge-warn")}
 
@@ -123,7 +124,8 @@ def apply_batch(batch: dict[str, Any], chart: dict[str, Any], runtime: Runtime) 
     note: Any = no_update
     status: dict[str, Any] = {}
     last_seq = chart.get("seq")
-    resync = last_seq is not None and isinstance(seq, int) and seq != last_seq + 1
+    gap = last_seq is not None and isinstance(seq, int) and seq != last_seq + 1
+    resync = gap or chart.get("login") is None
     snapshots = [i for i, e in enumerate(events) if e["type"] == "snapshot"]
     if snapshots:
         snapshot = events[snapshots[-1]]
@@ -157,9 +159,18 @@ def apply_batch(batch: dict[str, Any], chart: dict[str, Any], runtime: Runtime) 
             [0, 1],
             LIVE_POINTS,
         ]
+    send: Any = no_update
+    if resync and _may_request_snapshot(chart, seq):
+        send = dumps({"type": "snapshot"})
+        chart = {**chart, "resync_seq": seq}
     chart = {**chart, "last_ts": last_ts, "seq": seq}
-    send = dumps({"type": "snapshot"}) if resync else no_update
     return (*kpis, figure, extend, chart, title, note, *badges(status), send)
+
+
+def _may_request_snapshot(chart: dict[str, Any], seq: Any) -> bool:
+    """One request per gap: wait ~2 s (20 batches) for the answer before asking again."""
+    asked = chart.get("resync_seq")
+    return asked is None or not isinstance(seq, int) or seq - asked >= RESYNC_AFTER_BATCHES
 
 
 def header_texts(account: dict[str, Any], runtime: Runtime) -> tuple[str, str]:

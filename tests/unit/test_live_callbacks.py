@@ -103,3 +103,13 @@ def test_garbage_messages_are_ignored() -> None:
     assert parse_message({"data": "not json"}) is None
     assert parse_message({"data": "[1]"}) is None
     assert parse_message({"data": '{"type": "batch", "data": {}}'}) == {"type": "batch", "data": {}}
+
+
+def test_a_page_that_missed_the_first_snapshot_asks_once() -> None:
+    runtime = runtime_with_history([])
+    first = apply_batch({"seq": 3, "events": [account_event(10, 1.0)]}, {}, runtime)
+    assert json.loads(first[SEND]) == {"type": "snapshot"}
+    second = apply_batch({"seq": 4, "events": [account_event(11, 1.0)]}, first[CHART], runtime)
+    assert second[SEND] is no_update, "the answer is on its way"
+    later = apply_batch({"seq": 24, "events": []}, {**second[CHART], "seq": 23}, runtime)
+    assert json.loads(later[SEND]) == {"type": "snapshot"}, "asked again when no answer came"

@@ -1,0 +1,21 @@
+# The dashboard with its runtime dependencies. MetaTrader5 (Windows only) is skipped by its marker,
+# so the container runs the demo account unless MT5_SOURCE points elsewhere.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY . .
+
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin dashboard
+USER dashboard
+
+EXPOSE 8050
+
+CMD ["python", "app.py"]
