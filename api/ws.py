@@ -73,6 +73,7 @@ class Outbox:
         self.login = login
         self.pending: list[str] = []
         self.seq = 0
+        self.dropped_reported = 0
         self.last_sent = 0.0
 
     def put(self, message: str) -> None:
@@ -81,11 +82,13 @@ class Outbox:
         else:
             self.ws.send(message)
 
-    def flush(self) -> None:
+    def flush(self, dropped: int = 0) -> None:
+        """Send the pending batch; if the client's queue dropped messages since, skip a number."""
         now = time.monotonic()
         if not self.pending or now - self.last_sent < self.interval_s:
             return
-        self.seq += 1
+        self.seq += 2 if dropped > self.dropped_reported else 1
+        self.dropped_reported = dropped
         self.last_sent = now
         events = ",".join(self.pending)
         self.pending = []
@@ -124,7 +127,7 @@ def stream(ws: Any) -> None:
             while frame is not None:
                 outbox.put(reply_to(frame, rt))
                 frame = ws.receive(timeout=0)
-            outbox.flush()
+            outbox.flush(queue.dropped)
         ws.close(reason=GOING_AWAY, message="server shutting down")
     except ConnectionClosed:
         pass

@@ -15,6 +15,7 @@ from layouts import ids
 from layouts.figures import LIVE_POINTS, equity_figure
 from services.formatting import margin_level, money
 from services.models import HistoryPoint
+from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
 from services.store import HISTORY_FIELDS, dumps
 
@@ -130,7 +131,7 @@ def apply_batch(batch: dict[str, Any], chart: dict[str, Any], runtime: Runtime) 
     if snapshots:
         snapshot = events[snapshots[-1]]
         account = snapshot["data"]["account"]
-        history = runtime.store.history(account["login"], count=HISTORY_ON_OPEN)
+        history = history_or_empty(runtime, account["login"])
         currency = account["currency"]
         chart = {"login": account["login"], "last_ts": history[-1].ts if history else 0}
         kpis = kpi_texts(account)
@@ -149,6 +150,8 @@ def apply_batch(batch: dict[str, Any], chart: dict[str, Any], runtime: Runtime) 
                 new_points.append(HistoryPoint(item["ts"], *(float(data[name]) for name in HISTORY_FIELDS)))
         elif kind in ("status", "heartbeat") and isinstance(data, dict):
             status = {**status, **data}
+            if data.get("link") == "redis" and data.get("redis") == "up":
+                resync = True  # events published while Redis was down never reached us
     extend: Any = no_update
     if snapshots:
         figure = equity_figure(history + new_points, currency)
@@ -165,6 +168,14 @@ def apply_batch(batch: dict[str, Any], chart: dict[str, Any], runtime: Runtime) 
         chart = {**chart, "resync_seq": seq}
     chart = {**chart, "last_ts": last_ts, "seq": seq}
     return (*kpis, figure, extend, chart, title, note, *badges(status), send)
+
+
+def history_or_empty(runtime: Runtime, login: int) -> list[HistoryPoint]:
+    """Stored history, or none while Redis is down: the page still shows the live state."""
+    try:
+        return runtime.store.history(login, count=HISTORY_ON_OPEN)
+    except REDIS_ERRORS:
+        return []
 
 
 def _may_request_snapshot(chart: dict[str, Any], seq: Any) -> bool:

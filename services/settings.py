@@ -191,7 +191,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
     merged: dict[str, str] = dict(load_dotenv_file(dotenv_path)) if dotenv_path else {}
     merged.update(os.environ if env is None else env)
     env = merged
-    host = _text(env, "APP_HOST") or "127.0.0.1"
+    host = _text(env, "APP_HOST") or _text(env, "API_HOST") or "127.0.0.1"  # API_*: the seed's names
     if any(ch.isspace() for ch in host):
         raise SettingsError("APP_HOST", "a host name or IP address", host)
     origins = tuple(o.strip().rstrip("/") for o in (_text(env, "CORS_ORIGINS") or "").split(",") if o.strip())
@@ -216,7 +216,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         redis_prefix=prefix,
         history_max_points=_int(env, "HISTORY_MAX_POINTS", 1_000_000, 100, 100_000_000),
         app_host=host,
-        app_port=_int(env, "APP_PORT", 8050, 1, 65535),
+        app_port=_int(env, "APP_PORT", _int(env, "API_PORT", 8050, 1, 65535), 1, 65535),
         app_debug=_bool(env, "APP_DEBUG", False),
         log_level=_choice(env, "LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
         cors_origins=origins,

@@ -85,17 +85,19 @@ class Store:
         return sorted(int(x) for x in self.client.smembers(self.keys.accounts()))
 
     def append_history(self, login: int, points: Iterable[HistoryPoint]) -> None:
-        """XADD with the point's own timestamp as id so a replayed point can never be stored twice."""
+        """XADD with the point's own time as the entry id, so history is queried by time.
+
+        Stream ids must grow; a point older than the stream's newest entry (a clock step
+        back, another writer on the same login) is filed at that newest time instead of
+        jamming every later write with an error.
+        """
+        key = self.keys.history(login)
+        newest = self.last_history_ts(login) or 0
         pipe = self.client.pipeline(transaction=False)
         for point in points:
+            newest = max(newest, point.ts)
             fields = {name: repr(getattr(point, name)) for name in HISTORY_FIELDS}
-            pipe.xadd(
-                self.keys.history(login),
-                fields,
-                id=f"{point.ts}-*",
-                maxlen=self.history_max_points,
-                approximate=True,
-            )
+            pipe.xadd(key, fields, id=f"{newest}-*", maxlen=self.history_max_points, approximate=True)
         pipe.execute()
 
     def history(
@@ -109,7 +111,8 @@ class Store:
             rows = list(reversed(self.client.xrevrange(key, high, low, count=count)))
         else:
             rows = self.client.xrange(key, low, high, count=count)
-        return [_point(entry_id, values) for entry_id, values in rows]
+        points = (_point(entry_id, values) for entry_id, values in rows)
+        return [point for point in points if point is not None]
 
     def history_length(self, login: int) -> int:
         return int(self.client.xlen(self.keys.history(login)))
@@ -149,6 +152,9 @@ class Store:
                     yield Deal.from_dict(json.loads(raw))
 
 
-def _point(entry_id: str, values: dict[str, str]) -> HistoryPoint:
-    ts = int(entry_id.split("-")[0])
-    return HistoryPoint(ts, *(float(values[name]) for name in HISTORY_FIELDS))
+def _point(entry_id: str, values: dict[str, str]) -> HistoryPoint | None:
+    """A stream entry as a point; an entry some other writer left incomplete is skipped."""
+    try:
+        return HistoryPoint(int(entry_id.split("-")[0]), *(float(values[name]) for name in HISTORY_FIELDS))
+    except (KeyError, ValueError):
+        return None

@@ -35,8 +35,8 @@ ACCOUNT = {
 }
 
 
-def runtime_with_history(points: list[HistoryPoint]) -> Any:
-    store = Store(fakeredis.FakeRedis(decode_responses=True), "p", 1000)
+def runtime_with_history(points: list[HistoryPoint], server: fakeredis.FakeServer | None = None) -> Any:
+    store = Store(fakeredis.FakeRedis(server=server or fakeredis.FakeServer(), decode_responses=True), "p", 1000)
     store.append_history(77, points)
     return SimpleNamespace(store=store, source=SimpleNamespace(info=SourceInfo("demo", "Demo account")))
 
@@ -113,3 +113,19 @@ def test_a_page_that_missed_the_first_snapshot_asks_once() -> None:
     assert second[SEND] is no_update, "the answer is on its way"
     later = apply_batch({"seq": 24, "events": []}, {**second[CHART], "seq": 23}, runtime)
     assert json.loads(later[SEND]) == {"type": "snapshot"}, "asked again when no answer came"
+
+
+def test_redis_coming_back_asks_for_a_snapshot() -> None:
+    runtime = runtime_with_history([])
+    event = {"type": "status", "account": None, "ts": 1, "data": {"link": "redis", "redis": "up"}}
+    out = apply_batch({"seq": 6, "events": [event]}, {"login": 77, "last_ts": 1, "seq": 5}, runtime)
+    assert json.loads(out[SEND]) == {"type": "snapshot"}
+
+
+def test_snapshot_while_redis_is_down_still_renders() -> None:
+    server = fakeredis.FakeServer()
+    runtime = runtime_with_history([], server)
+    server.connected = False
+    snapshot = {"type": "snapshot", "account": 77, "ts": 5, "data": {"account": ACCOUNT, "status": {}}}
+    out = apply_batch({"seq": 1, "events": [snapshot, account_event(6, 1001.0)]}, {}, runtime)
+    assert list(out[FIGURE].data[1].y) == [1001.0]

@@ -86,3 +86,9 @@ def test_settings_are_frozen() -> None:
     settings = load()
     with pytest.raises(AttributeError):
         settings.app_port = 1  # type: ignore[misc]
+
+
+def test_the_seeds_api_host_and_port_still_work() -> None:
+    settings = load(API_HOST="0.0.0.0", API_PORT="8000")
+    assert (settings.app_host, settings.app_port) == ("0.0.0.0", 8000)
+    assert load(API_PORT="8000", APP_PORT="9000").app_port == 9000

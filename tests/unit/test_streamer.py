@@ -223,3 +223,18 @@ def test_thread_starts_and_stops_quickly(store: Store) -> None:
         streamer.stop()
     assert not streamer.running
     assert streamer.status().mt5 == "stopped"
+
+
+def test_history_never_jams_when_the_stream_is_ahead_of_this_clock(store: Store) -> None:
+    clock = Clock()
+    _, streamer = demo_streamer(store, clock)
+    ahead_ms = int((clock.now + 3600) * 1000)
+    store.client.xadd(store.keys.history(5_000_001), {"balance": "1"}, id=f"{ahead_ms}-0")
+    for _ in range(4):
+        streamer.step()
+        clock.tick()
+    assert streamer.status().redis == "up"
+    assert streamer.status().pending_history == 0
+    assert store.history_length(5_000_001) == 5
+    assert store.deal_count(5_000_001) > 0
+    assert len(store.history(5_000_001)) == 4, "the foreign, incomplete entry is skipped when reading"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -149,3 +150,15 @@ def test_bad_batch_parameter_gets_an_error_frame_then_plain_events(live: Any) ->
         assert json.loads(ws.recv())["type"] == "snapshot"
     finally:
         ws.close()
+
+
+def test_dropped_messages_show_as_a_sequence_gap() -> None:
+    from api.ws import Outbox
+
+    sent: list[str] = []
+    outbox = Outbox(SimpleNamespace(send=sent.append), 0.001, 1)
+    for dropped in (0, 0, 3, 3):
+        outbox.put('{"type":"heartbeat"}')
+        time.sleep(0.002)
+        outbox.flush(dropped)
+    assert [json.loads(frame)["data"]["seq"] for frame in sent] == [1, 2, 4, 5]
