@@ -87,6 +87,15 @@ class Streamer:
         self._pending_history: deque[HistoryPoint] = deque(maxlen=buffer_points)
         self._pending_deals: list[Deal] = []
         self._snapshot_dirty = False
+        self._listeners: list[Callable[[Snapshot, list[str]], None]] = []
+
+    def add_listener(self, listener: Callable[[Snapshot, list[str]], None]) -> None:
+        """Called on the streamer thread after every poll with the snapshot and the kinds that changed.
+
+        For server-side consumers (risk rules) that must run with no browser open; a listener
+        that raises is reported and never stops the stream.
+        """
+        self._listeners.append(listener)
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -229,6 +238,12 @@ class Streamer:
             self._snapshot_dirty = True
             for kind, data in changed:
                 self._emit(kind, data, point_ts)
+        kinds = [kind for kind, _ in changed] + (["deals"] if deals else [])
+        for listener in self._listeners:
+            try:
+                listener(snapshot, kinds)
+            except Exception as exc:  # noqa: BLE001 - a consumer's fault must not stop the stream
+                self._on_error(exc)
 
     def _monotonic_ts(self, now_ms: int) -> int:
         """History stream ids must never go backwards, even if the wall clock does."""

@@ -238,3 +238,22 @@ def test_history_never_jams_when_the_stream_is_ahead_of_this_clock(store: Store)
     assert store.history_length(5_000_001) == 5
     assert store.deal_count(5_000_001) > 0
     assert len(store.history(5_000_001)) == 4, "the foreign, incomplete entry is skipped when reading"
+
+
+def test_listeners_see_every_poll_and_cannot_break_the_stream(store: Store) -> None:
+    clock = Clock()
+    errors: list[BaseException] = []
+    source = DemoSource(seed=3, clock=clock)
+    streamer = Streamer(source, store, clock=clock, on_error=errors.append)
+    seen: list[list[str]] = []
+
+    def broken(snapshot: Any, kinds: list[str]) -> None:
+        raise RuntimeError("consumer bug")
+
+    streamer.add_listener(lambda snapshot, kinds: seen.append(kinds))
+    streamer.add_listener(broken)
+    for _ in range(3):
+        streamer.step()
+        clock.tick()
+    assert len(seen) == 3 and "account" in seen[0] and "deals" in seen[0]
+    assert len(errors) == 3 and streamer.status().polls == 3
