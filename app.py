@@ -16,8 +16,7 @@ from types import FrameType
 from dash import Dash
 from werkzeug.serving import is_running_from_reloader, make_server, run_simple
 
-import api.ws
-from api.rest import api as rest_api
+import api
 from callbacks import live
 from layouts.page import layout
 from services.runtime import Runtime, build_runtime
@@ -42,8 +41,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, start: boo
     app.layout = layout
     server = app.server
     server.extensions["mt5_runtime"] = runtime
-    server.register_blueprint(rest_api)
-    api.ws.init_app(server)
+    api.init_app(server)
     live.register(app, runtime)
     if start:
         runtime.start()

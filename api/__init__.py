@@ -1,0 +1,14 @@
+"""HTTP and WebSocket routes on Dash's Flask server; each area is one blueprint."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from api import ws
+from api.rest import api as rest_api
+
+
+def init_app(server: Flask) -> None:
+    """Attach every route: the seed's REST API, ``/ws``, and each feature's blueprint."""
+    server.register_blueprint(rest_api)
+    ws.init_app(server)

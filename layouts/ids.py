@@ -15,3 +15,7 @@ KPI_FIELDS = ("balance", "equity", "profit", "margin", "margin_free", "margin_le
 
 def kpi_value(field: str) -> str:
     return f"kpi-{field.replace('_', '-')}"
+
+# The dashboard's selected time range, {"from_ms": int | None, "to_ms": int | None} (UTC epoch ms; None = open end).
+# Every panel that follows the range selector takes it as an Input.
+RANGE = "range"

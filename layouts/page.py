@@ -56,6 +56,7 @@ def layout() -> html.Div:
         children=[
             WebSocket(id=ids.WS),
             dcc.Store(id=ids.CHART_STATE, data={"login": None, "last_ts": 0}),
+            dcc.Store(id=ids.RANGE, data={"from_ms": None, "to_ms": None}),
             header(),
             html.Section([kpi_card(field) for field in ids.KPI_FIELDS], className="kpis"),
             html.Section(
