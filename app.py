@@ -17,7 +17,7 @@ from dash import Dash
 from werkzeug.serving import is_running_from_reloader, make_server, run_simple
 
 import api
-from callbacks import live
+from callbacks import charts, client, live, tables
 from layouts.page import layout
 from services.runtime import Runtime, build_runtime
 from services.settings import Settings, SettingsError, load_settings
@@ -42,6 +42,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, start: boo
     server = app.server
     server.extensions["mt5_runtime"] = runtime
     api.init_app(server)
+    client.register(app)
+    charts.register(app, runtime)
+    tables.register(app, runtime)
     live.register(app, runtime)
     if start:
         runtime.start()

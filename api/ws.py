@@ -1,4 +1,10 @@
-"""``/ws``: the snapshot first, then every event from the fan-out; error frames for bad input."""
+"""``/ws``: the snapshot first, then every event from the fan-out; error frames for bad input.
+
+Plain clients get one frame per event. The dashboard asks for ``?batch_ms=100&ack=1``:
+events coalesced into numbered ``batch`` frames, at most 10 a second, and the next batch
+only once the page acknowledged the last one. A Dash callback re-triggered while it runs
+has its result thrown away, so one batch in flight at a time is what keeps every update.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,8 @@ MAX_FRAME_BYTES = 64 * 1024
 SEND_WAIT_S = 0.1
 GOING_AWAY = 1001
 MAX_BATCH_MS = 5000
+ACK_TIMEOUT_S = 5.0
+MAX_PENDING = 2_000
 
 sock = Sock()
 
@@ -35,82 +43,115 @@ def error_frame(message: str) -> str:
     return dumps(event("error", None, int(time.time() * 1000), {"message": message}))
 
 
-def reply_to(frame: Any, rt: Runtime) -> str:
-    """The answer to one client frame: a pong, a fresh snapshot, or an error that says what was wrong."""
+def parse_frame(frame: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """A client frame as a message, or the error frame that says what was wrong with it."""
     if isinstance(frame, bytes):
-        return error_frame("binary frames are not accepted; send JSON text")
+        return None, error_frame("binary frames are not accepted; send JSON text")
     try:
         message = json.loads(frame)
     except ValueError:
-        return error_frame("frame is not valid JSON")
+        return None, error_frame("frame is not valid JSON")
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        return error_frame('expected a JSON object with a "type", e.g. {"type": "ping"}')
-    kind = message["type"]
-    if kind == "ping":
-        return dumps(event("heartbeat", rt.login(), int(time.time() * 1000), {"pong": True}))
-    if kind == "snapshot":
-        snapshot = rt.snapshot_event()
-        return dumps(snapshot) if snapshot else error_frame("no snapshot yet: the MT5 source has not answered")
-    return error_frame(f"unknown message type {kind[:40]!r}; expected 'ping' or 'snapshot'")
+        return None, error_frame('expected a JSON object with a "type", e.g. {"type": "ping"}')
+    if message["type"] not in ("ping", "snapshot", "ack"):
+        return None, error_frame(f"unknown message type {message['type'][:40]!r}; expected 'ping', 'snapshot' or 'ack'")
+    if message["type"] == "ack" and not isinstance(message.get("seq"), int):
+        return None, error_frame('an ack needs the integer "seq" of the batch it acknowledges')
+    return message, None
 
 
-def batch_interval_s(raw: str | None) -> float:
-    """``?batch_ms=N`` (0-5000) asks for events coalesced into numbered ``batch`` frames."""
-    if raw is None or raw == "":
-        return 0.0
+def snapshot_or_error(rt: Runtime) -> str:
+    snapshot = rt.snapshot_event()
+    return dumps(snapshot) if snapshot else error_frame("no snapshot yet: the MT5 source has not answered")
+
+
+def query_options(args: Any) -> tuple[float, bool]:
+    """``batch_ms`` (0-5000) and ``ack`` (0/1) from the query string; raises ValueError naming the bad one."""
+    raw = args.get("batch_ms") or "0"
     if not raw.isdigit() or int(raw) > MAX_BATCH_MS:
         raise ValueError(f"batch_ms: expected an integer from 0 to {MAX_BATCH_MS}, got {raw[:20]!r}")
-    return int(raw) / 1000
+    ack = args.get("ack") or "0"
+    if ack not in ("0", "1"):
+        raise ValueError(f"ack: expected 0 or 1, got {ack[:20]!r}")
+    return int(raw) / 1000, ack == "1" and raw != "0"
 
 
 class Outbox:
-    """Sends events one by one, or coalesced into numbered batches so a page that only ever sees
-    the latest frame (as a Dash component does) can detect a gap by its sequence number."""
+    """Sends events one by one, or as numbered batches (seq skips a number when events were lost)."""
 
-    def __init__(self, ws: Any, interval_s: float, login: int | None) -> None:
+    def __init__(self, ws: Any, interval_s: float, login: int | None, ack: bool = False) -> None:
         self.ws = ws
         self.interval_s = interval_s
         self.login = login
+        self.ack = ack
         self.pending: list[str] = []
         self.seq = 0
+        self.lost = False
         self.dropped_reported = 0
         self.last_sent = 0.0
+        self.awaiting: int | None = None
 
     def put(self, message: str) -> None:
-        if self.interval_s:
-            self.pending.append(message)
-        else:
+        if not self.interval_s:
             self.ws.send(message)
+            return
+        self.pending.append(message)
+        if len(self.pending) > MAX_PENDING:  # a stalled page: keep the newest, and let it know
+            del self.pending[: len(self.pending) - MAX_PENDING]
+            self.lost = True
+
+    def acknowledge(self, seq: int) -> None:
+        if seq == self.awaiting:
+            self.awaiting = None
 
     def flush(self, dropped: int = 0) -> None:
-        """Send the pending batch; if the client's queue dropped messages since, skip a number."""
+        """Send the pending batch when it is due and the last one was acknowledged (or timed out)."""
         now = time.monotonic()
         if not self.pending or now - self.last_sent < self.interval_s:
             return
-        self.seq += 2 if dropped > self.dropped_reported else 1
+        if self.awaiting is not None and now - self.last_sent < ACK_TIMEOUT_S:
+            return
+        self.lost = self.lost or dropped > self.dropped_reported
+        self.seq += 2 if self.lost else 1
+        self.lost = False
         self.dropped_reported = dropped
         self.last_sent = now
+        self.awaiting = self.seq if self.ack else None
         events = ",".join(self.pending)
         self.pending = []
         header = dumps({"type": "batch", "account": self.login, "ts": int(time.time() * 1000)})[:-1]
         self.ws.send(f'{header},"data":{{"seq":{self.seq},"events":[{events}]}}}}')
 
     def wait_s(self) -> float:
-        if not self.pending:
+        if not self.pending or self.awaiting is not None:
             return SEND_WAIT_S
         return max(0.0, min(SEND_WAIT_S, self.interval_s - (time.monotonic() - self.last_sent)))
+
+
+def handle_frame(frame: Any, outbox: Outbox, rt: Runtime) -> None:
+    message, error = parse_frame(frame)
+    if message is None:
+        outbox.put(error or "")
+    elif message["type"] == "ping":
+        outbox.put(dumps(event("heartbeat", rt.login(), int(time.time() * 1000), {"pong": True})))
+    elif message["type"] == "snapshot":
+        outbox.put(snapshot_or_error(rt))
+    else:
+        outbox.acknowledge(message["seq"])
+        if message.get("resync") is True:
+            outbox.put(snapshot_or_error(rt))
 
 
 @sock.route("/ws")
 def stream(ws: Any) -> None:
     rt: Runtime = current_app.extensions["mt5_runtime"]
     try:
-        interval_s = batch_interval_s(request.args.get("batch_ms"))
+        interval_s, ack = query_options(request.args)
     except ValueError as exc:
         ws.send(error_frame(str(exc)))
-        interval_s = 0.0
+        interval_s, ack = 0.0, False
     queue = rt.fanout.register()
-    outbox = Outbox(ws, interval_s, rt.login())
+    outbox = Outbox(ws, interval_s, rt.login(), ack)
     try:
         snapshot_sent = False
         while not queue.closed:
@@ -125,7 +166,7 @@ def stream(ws: Any) -> None:
                     outbox.put(message)
             frame = ws.receive(timeout=0)
             while frame is not None:
-                outbox.put(reply_to(frame, rt))
+                handle_frame(frame, outbox, rt)
                 frame = ws.receive(timeout=0)
             outbox.flush(queue.dropped)
         ws.close(reason=GOING_AWAY, message="server shutting down")

@@ -1,28 +1,33 @@
-"""Live KPI cards, connection badges and the balance/equity chart, moved by ``/ws`` pushes.
+"""The live dispatcher: every ``/ws`` batch becomes one update of the whole page.
 
-The figure is sent whole only when a (re)connection brings a snapshot; every
-update after that is a capped ``extendData`` append of one point per trace.
+One callback (one request per batch, at most 10 a second) updates the KPI cards, the
+header, the connection badges, the grids and appends to the charts. Figures are sent
+whole only when a snapshot arrives (page open, reconnect, resync); after that each batch
+is a capped ``extendData`` append. Every batch is acknowledged over the socket and the
+server sends the next one only then, so no frame is overwritten before Dash reads it; a
+sequence gap (events the server had to drop) asks for a fresh snapshot instead.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
-from dash import ClientsideFunction, Dash, Input, Output, State, no_update
+from dash import Dash, Input, Output, State, no_update
 
+from callbacks.charts import GRAPHS, chart_outputs
+from callbacks.kpis import cash_flows, day_start, kpi_outputs
+from callbacks.tables import count_text, order_rows, position_rows
 from layouts import ids
-from layouts.figures import LIVE_POINTS, equity_figure
-from services.formatting import margin_level, money
-from services.models import HistoryPoint
-from services.redis_conn import REDIS_ERRORS
+from layouts.figures import LIVE_POINTS, drawdown_pct
 from services.runtime import Runtime
-from services.store import HISTORY_FIELDS, dumps
+from services.store import dumps
+from services.timefmt import local_times, server_times, zone
 
-HISTORY_ON_OPEN = 5_000
 RESYNC_AFTER_BATCHES = 20
-KPI_OUTPUTS = [Output(ids.kpi_value(field), "children") for field in ids.KPI_FIELDS]
-WS_STATES = {0: ("connecting…", "badge-warn"), 1: ("connected", "badge-ok"), 2: ("closing…", "badge-warn")}
+TRADE_MODES = {0: ("Demo", "pill pill-demo"), 1: ("Contest", "pill pill-contest"), 2: ("Real", "pill pill-real")}
+MARGIN_MODES = {0: "Netting", 1: "Exchange", 2: "Hedging"}
 
 
 def parse_message(message: Any) -> dict[str, Any] | None:
@@ -36,155 +41,237 @@ def parse_message(message: Any) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) and "type" in parsed else None
 
 
-def kpi_texts(account: dict[str, Any]) -> list[str]:
-    currency, digits = account.get("currency", ""), int(account.get("currency_digits", 2))
-    return [
-        money(account["balance"], currency, digits),
-        money(account["equity"], currency, digits),
-        money(account["profit"], currency, digits, signed=True),
-        money(account["margin"], currency, digits),
-        money(account["margin_free"], currency, digits),
-        margin_level(account["margin_level"], account["margin"]),
-    ]
+@dataclass
+class Batch:
+    """The events of one frame, sorted out by kind."""
+
+    seq: int | None
+    ts: int
+    snapshot: dict[str, Any] | None = None
+    accounts: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    positions: list[dict[str, Any]] | None = None
+    orders: list[dict[str, Any]] | None = None
+    deals: list[dict[str, Any]] = field(default_factory=list)
+    status: dict[str, Any] = field(default_factory=dict)
+    redis_back: bool = False
+    last_via_redis: int | None = None
+
+    @classmethod
+    def of(cls, frame: dict[str, Any]) -> Batch:
+        data = frame.get("data") if isinstance(frame.get("data"), dict) else {}
+        seq = data.get("seq") if isinstance(data.get("seq"), int) else None
+        batch = cls(seq, int(frame.get("ts") or 0))
+        events = [e for e in data.get("events", []) if isinstance(e, dict) and isinstance(e.get("ts"), int)]
+        snapshots = [i for i, e in enumerate(events) if e.get("type") == "snapshot" and isinstance(e.get("data"), dict)]
+        if snapshots:
+            batch.snapshot = events[snapshots[-1]]["data"]
+            batch.status = dict(batch.snapshot.get("status") or {})
+            events = events[snapshots[-1] + 1 :]
+        for event in events:
+            batch.add(event)
+        return batch
+
+    def add(self, event: dict[str, Any]) -> None:
+        kind, data = event.get("type"), event.get("data")
+        if event.get("account") is not None:
+            self.last_via_redis = max(self.last_via_redis or 0, event["ts"])
+        if kind == "account" and isinstance(data, dict):
+            self.accounts.append((event["ts"], data))
+        elif kind == "positions" and isinstance(data, list):
+            self.positions = data
+        elif kind == "orders" and isinstance(data, list):
+            self.orders = data
+        elif kind == "deals" and isinstance(data, list):
+            self.deals.extend(d for d in data if isinstance(d, dict))
+        elif kind in ("status", "heartbeat") and isinstance(data, dict):
+            self.status.update(data)
+            self.redis_back = self.redis_back or (data.get("link") == "redis" and data.get("redis") == "up")
 
 
-def badges(status: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
-    """MT5 and Redis badge texts and classes from a streamer status (or a fan-out link status)."""
-    mt5_text, mt5_class = no_update, no_update
-    if "mt5" in status:
-        state = status["mt5"]
-        mt5_text = f"MT5: {state}" + (
-            f" — {status['mt5_error']}" if status.get("mt5_error") and state != "connected" else ""
-        )
-        mt5_class = "badge " + (
-            "badge-ok"
-            if state == "connected"
-            else "badge-warn"
-            if state in ("starting", "reconnecting")
-            else "badge-bad"
-        )
-    redis_state = status.get("redis")
-    redis_text = f"Redis: {redis_state}" if redis_state else no_update
-    redis_class = ("badge " + ("badge-ok" if redis_state == "up" else "badge-bad")) if redis_state else no_update
-    return mt5_text, mt5_class, redis_text, redis_class
+def badge(label: str, state: str | None, error: str | None) -> tuple[Any, Any]:
+    if state is None:
+        return no_update, no_update
+    good, waiting = state in ("connected", "up"), state in ("starting", "reconnecting", "unknown")
+    text = f"{label}: {state}" + (f" — {error}" if error and not good else "")
+    return text, "badge " + ("badge-ok" if good else "badge-warn" if waiting else "badge-bad")
+
+
+def header_outputs(account: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
+    mode, mode_class = TRADE_MODES.get(account["trade_mode"], ("Unknown", "pill"))
+    return {
+        "title": f"{account['name']} · #{account['login']}",
+        "details": f"{account['server']} · {account['company']} · {account['currency']} · 1:{account['leverage']}",
+        "trade_mode": mode,
+        "trade_mode_class": mode_class,
+        "margin_mode": MARGIN_MODES.get(account["margin_mode"], "—"),
+        "note": runtime.source.info.description,
+    }
+
+
+def links_data(batch: Batch, previous: dict[str, Any] | None, heartbeat_s: float) -> dict[str, Any]:
+    """Server-clock times of the last MT5 poll, Redis message and frame, for ``assets/mt5.js`` to age."""
+    last = dict((previous or {}).get("last") or {})
+    last["live"] = batch.ts
+    if batch.status.get("last_poll_ms"):
+        last["mt5"] = batch.status["last_poll_ms"]
+    if batch.accounts:
+        last["mt5"] = max(last.get("mt5") or 0, batch.accounts[-1][0])
+    if batch.last_via_redis:
+        last["redis"] = max(last.get("redis") or 0, batch.last_via_redis)
+    reasons = dict((previous or {}).get("reasons") or {})
+    if "mt5" in batch.status:
+        reasons["mt5"] = batch.status.get("mt5_error") if batch.status["mt5"] != "connected" else None
+    redis_state = batch.status.get("redis")
+    if redis_state:
+        reasons["redis"] = None if redis_state == "up" else redis_state
+    return {"last": last, "batch_ts": batch.ts, "period_ms": int(heartbeat_s * 1000), "reasons": reasons}
+
+
+def extend_outputs(batch: Batch, chart: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Capped appends for the three charts, with only points newer than the last one drawn."""
+    fresh = [(ts, data) for ts, data in batch.accounts if ts > chart.get("last_ts", 0)]
+    if not fresh or not chart.get("live") or chart.get("login") is None:
+        return [no_update] * len(GRAPHS), chart
+    ts = [t for t, _ in fresh]
+    x = local_times(ts, zone(chart.get("tz")))
+    hover = server_times(ts, int(chart.get("offset_s", 0)))
+    drawdown, peak = drawdown_pct([d["equity"] for _, d in fresh], float(chart.get("peak") or 0.0))
+    level = [d["margin_level"] if d["margin"] > 0 else None for _, d in fresh]
+    equity = {"x": [x, x], "y": [[d["balance"] for _, d in fresh], [d["equity"] for _, d in fresh]],
+              "customdata": [hover, hover]}  # fmt: skip
+    margin = {"x": [x, x], "y": [[d["margin"] for _, d in fresh], level], "customdata": [hover, hover]}
+    underwater = {"x": [x], "y": [drawdown], "customdata": [hover]}
+    extends = [[equity, [0, 1], LIVE_POINTS], [margin, [0, 1], LIVE_POINTS], [underwater, [0], LIVE_POINTS]]
+    return extends, {**chart, "last_ts": ts[-1], "peak": peak}
 
 
 def register(app: Dash, runtime: Runtime) -> None:
-    app.clientside_callback(
-        ClientsideFunction(namespace="mt5", function_name="reconnect"),
-        Output(ids.WS, "url"),
-        Input(ids.WS, "state"),
-        State(ids.WS, "url"),
-    )
+    heartbeat_s = runtime.settings.heartbeat_s
 
     @app.callback(
-        Output(ids.LINK_BADGE, "children"),
-        Output(ids.LINK_BADGE, "className"),
-        Input(ids.WS, "state"),
-    )
-    def link_badge(state: dict[str, Any] | None) -> tuple[str, str]:
-        ready = (state or {}).get("readyState", 3)
-        text, css = WS_STATES.get(ready, ("reconnecting…", "badge-bad"))
-        return f"Live: {text}", f"badge {css}"
-
-    @app.callback(
-        *KPI_OUTPUTS,
-        Output(ids.EQUITY_GRAPH, "figure"),
-        Output(ids.EQUITY_GRAPH, "extendData"),
-        Output(ids.CHART_STATE, "data"),
-        Output(ids.ACCOUNT_TITLE, "children"),
-        Output(ids.SOURCE_NOTE, "children"),
-        Output(ids.MT5_BADGE, "children"),
-        Output(ids.MT5_BADGE, "className"),
-        Output(ids.REDIS_BADGE, "children"),
-        Output(ids.REDIS_BADGE, "className"),
-        Output(ids.WS, "send"),
-        Input(ids.WS, "message"),
-        State(ids.CHART_STATE, "data"),
+        output={
+            "kpi_values": [Output(ids.kpi_value(f), "children") for f in ids.KPI_FIELDS],
+            "kpi_deltas": [Output(ids.kpi_delta(f), "children") for f in ids.KPI_FIELDS],
+            "level_class": Output(ids.kpi_card("margin_level"), "className"),
+            "figures": [Output(g, "figure", allow_duplicate=True) for g in GRAPHS],
+            "extends": [Output(g, "extendData") for g in GRAPHS],
+            "chart": Output(ids.CHART_STATE, "data", allow_duplicate=True),
+            "chart_note": Output(ids.CHART_NOTE, "children", allow_duplicate=True),
+            "title": Output(ids.ACCOUNT_TITLE, "children"),
+            "details": Output(ids.ACCOUNT_DETAILS, "children"),
+            "trade_mode": Output(ids.TRADE_MODE, "children"),
+            "trade_mode_class": Output(ids.TRADE_MODE, "className"),
+            "margin_mode": Output(ids.MARGIN_MODE, "children"),
+            "note": Output(ids.SOURCE_NOTE, "children"),
+            "badges": [Output(ids.link_badge(n), p) for n in ("mt5", "redis") for p in ("children", "className")],
+            "links": Output(ids.LINKS, "data"),
+            "day": Output(ids.DAY_START, "data"),
+            "positions": Output(ids.POSITIONS_GRID, "rowData"),
+            "orders": Output(ids.ORDERS_GRID, "rowData"),
+            "positions_count": Output(ids.POSITIONS_COUNT, "children"),
+            "orders_count": Output(ids.ORDERS_COUNT, "children"),
+            "deals_version": Output(ids.DEALS_VERSION, "data"),
+            "batch_state": Output(ids.BATCH_STATE, "data"),
+            "send": Output(ids.WS, "send"),
+        },
+        inputs={"message": Input(ids.WS, "message")},
+        state={
+            "chart": State(ids.CHART_STATE, "data"),
+            "links": State(ids.LINKS, "data"),
+            "day": State(ids.DAY_START, "data"),
+            "batch_state": State(ids.BATCH_STATE, "data"),
+            "deals_version": State(ids.DEALS_VERSION, "data"),
+            "selection": State(ids.RANGE, "data"),
+            "client": State(ids.CLIENT, "data"),
+            "theme": State(ids.THEME, "data"),
+        },
         prevent_initial_call=True,
     )
-    def on_message(message: Any, chart: dict[str, Any] | None) -> tuple[Any, ...]:
+    def on_frame(message: Any, **state: Any) -> dict[str, Any]:
         frame = parse_message(message)
-        if frame is None or frame["type"] != "batch" or not isinstance(frame.get("data"), dict):
-            return (no_update,) * (len(KPI_OUTPUTS) + 10)
-        return apply_batch(frame["data"], chart or {}, runtime)
+        if frame is None or frame["type"] != "batch":
+            return unchanged()
+        return apply_batch(Batch.of(frame), runtime, heartbeat_s, state)
 
 
-def apply_batch(batch: dict[str, Any], chart: dict[str, Any], runtime: Runtime) -> tuple[Any, ...]:
-    """Fold one numbered batch of events into the page's outputs.
-
-    A snapshot rebuilds the figure from Redis history; account events after it
-    become one capped append. A sequence gap (the browser only hands Dash the
-    latest frame) asks the server for a fresh snapshot, so points are never lost.
-    """
-    events = [e for e in batch.get("events", []) if isinstance(e, dict) and isinstance(e.get("data"), (dict, list))]
-    seq = batch.get("seq")
-    kpis: list[Any] = [no_update] * len(KPI_OUTPUTS)
-    figure: Any = no_update
-    title: Any = no_update
-    note: Any = no_update
-    status: dict[str, Any] = {}
-    last_seq = chart.get("seq")
-    gap = last_seq is not None and isinstance(seq, int) and seq != last_seq + 1
-    resync = gap or chart.get("login") is None
-    snapshots = [i for i, e in enumerate(events) if e["type"] == "snapshot"]
-    if snapshots:
-        snapshot = events[snapshots[-1]]
-        account = snapshot["data"]["account"]
-        history = history_or_empty(runtime, account["login"])
-        currency = account["currency"]
-        chart = {"login": account["login"], "last_ts": history[-1].ts if history else 0}
-        kpis = kpi_texts(account)
-        title, note = header_texts(account, runtime)
-        status = snapshot["data"].get("status") or {}
-        events = events[snapshots[-1] + 1 :]
-        resync = False
-    new_points: list[HistoryPoint] = []
-    last_ts = chart.get("last_ts", 0)
-    for item in events:
-        kind, data = item["type"], item["data"]
-        if kind == "account" and isinstance(data, dict):
-            kpis = kpi_texts(data)
-            if item["ts"] > last_ts:
-                last_ts = item["ts"]
-                new_points.append(HistoryPoint(item["ts"], *(float(data[name]) for name in HISTORY_FIELDS)))
-        elif kind in ("status", "heartbeat") and isinstance(data, dict):
-            status = {**status, **data}
-            if data.get("link") == "redis" and data.get("redis") == "up":
-                resync = True  # events published while Redis was down never reached us
-    extend: Any = no_update
-    if snapshots:
-        figure = equity_figure(history + new_points, currency)
-    elif new_points:
-        xs = [p.ts for p in new_points]
-        extend = [
-            {"x": [xs, xs], "y": [[p.balance for p in new_points], [p.equity for p in new_points]]},
-            [0, 1],
-            LIVE_POINTS,
-        ]
-    send: Any = no_update
-    if resync and _may_request_snapshot(chart, seq):
-        send = dumps({"type": "snapshot"})
-        chart = {**chart, "resync_seq": seq}
-    chart = {**chart, "last_ts": last_ts, "seq": seq}
-    return (*kpis, figure, extend, chart, title, note, *badges(status), send)
+def unchanged() -> dict[str, Any]:
+    n, g = len(ids.KPI_FIELDS), len(GRAPHS)
+    single = ("level_class", "chart", "chart_note", "title", "details", "trade_mode", "trade_mode_class",
+              "margin_mode", "note", "links", "day", "positions", "orders", "positions_count", "orders_count",
+              "deals_version", "batch_state", "send")  # fmt: skip
+    return {
+        "kpi_values": [no_update] * n,
+        "kpi_deltas": [no_update] * n,
+        "figures": [no_update] * g,
+        "extends": [no_update] * g,
+        "badges": [no_update] * 4,
+        **dict.fromkeys(single, no_update),
+    }
 
 
-def history_or_empty(runtime: Runtime, login: int) -> list[HistoryPoint]:
-    """Stored history, or none while Redis is down: the page still shows the live state."""
-    try:
-        return runtime.store.history(login, count=HISTORY_ON_OPEN)
-    except REDIS_ERRORS:
-        return []
+def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[str, Any]) -> dict[str, Any]:
+    out = unchanged()
+    chart = dict(state.get("chart") or {})
+    day = state.get("day")
+    client = state.get("client") or {}
+    tz = zone(client.get("tz"))
+    offset_s = runtime.source.server_offset_s
+    account = batch.accounts[-1][1] if batch.accounts else None
+    if batch.snapshot is not None:
+        snap_account = batch.snapshot["account"]
+        account = account or snap_account
+        figures = chart_outputs(runtime, state.get("selection"), client, state.get("theme"))
+        out["figures"], chart, out["chart_note"] = list(figures[:3]), figures[3], figures[4]
+        out.update(header_outputs(snap_account, runtime))
+        day = day_start(runtime, snap_account, batch.ts)
+        out["day"] = day
+        batch.positions = batch.positions if batch.positions is not None else batch.snapshot.get("positions", [])
+        batch.orders = batch.orders if batch.orders is not None else batch.snapshot.get("orders", [])
+        out["deals_version"] = (state.get("deals_version") or 0) + 1
+    elif account is not None and day and batch.accounts[-1][0] >= day.get("end_ms", 0):
+        day = day_start(runtime, account, batch.accounts[-1][0])  # the broker's day rolled over
+        out["day"] = day
+    if day and batch.deals:
+        flows = cash_flows(batch.deals, day["start_ms"])
+        if flows:
+            day = {**day, "flows": day.get("flows", 0.0) + flows}
+            out["day"] = day
+    if account is not None:
+        out["kpi_values"], out["kpi_deltas"], out["level_class"] = kpi_outputs(account, day)
+    if batch.snapshot is None:
+        out["extends"], chart = extend_outputs(batch, chart)
+        out["chart"] = chart
+    else:
+        out["chart"] = chart
+    if batch.positions is not None:
+        out["positions"] = position_rows(batch.positions, tz, offset_s)
+        out["positions_count"] = count_text(out["positions"], profit=True)
+    if batch.orders is not None:
+        out["orders"] = order_rows(batch.orders, tz, offset_s)
+        out["orders_count"] = count_text(out["orders"], profit=False)
+    if batch.deals and batch.snapshot is None:
+        out["deals_version"] = (state.get("deals_version") or 0) + 1
+    out["badges"] = [*badge("MT5", batch.status.get("mt5"), batch.status.get("mt5_error")),
+                     *badge("Redis", batch.status.get("redis"), batch.status.get("error"))]  # fmt: skip
+    out["links"] = links_data(batch, state.get("links"), heartbeat_s)
+    out["batch_state"], out["send"] = sequence(batch, state.get("batch_state") or {})
+    return out
 
 
-def _may_request_snapshot(chart: dict[str, Any], seq: Any) -> bool:
-    """One request per gap: wait ~2 s (20 batches) for the answer before asking again."""
-    asked = chart.get("resync_seq")
-    return asked is None or not isinstance(seq, int) or seq - asked >= RESYNC_AFTER_BATCHES
-
-
-def header_texts(account: dict[str, Any], runtime: Runtime) -> tuple[str, str]:
-    title = f"{account['name']} · {account['login']} · {account['server']}"
-    note = f"{runtime.source.info.description} · {account['company']} · 1:{account['leverage']} · {account['currency']}"
-    return title, note
+def sequence(batch: Batch, previous: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Acknowledge the batch (the server sends the next only then), asking for a snapshot once
+    when one is missing, a number was skipped (events lost) or Redis came back."""
+    if batch.snapshot is not None:
+        state: dict[str, Any] = {"seq": batch.seq, "synced": True}
+        return state, dumps({"type": "ack", "seq": batch.seq}) if batch.seq is not None else no_update
+    last = previous.get("seq")
+    gap = last is not None and batch.seq is not None and batch.seq != last + 1
+    needed = gap or not previous.get("synced") or batch.redis_back
+    asked = previous.get("asked")
+    state = {**previous, "seq": batch.seq, "synced": previous.get("synced", False) and not needed}
+    resync = needed and (asked is None or batch.seq is None or batch.seq - asked >= RESYNC_AFTER_BATCHES)
+    if resync:
+        state["asked"] = batch.seq
+    if batch.seq is None:
+        return state, dumps({"type": "snapshot"}) if resync else no_update
+    return state, dumps({"type": "ack", "seq": batch.seq, "resync": resync})

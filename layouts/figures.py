@@ -1,54 +1,168 @@
-"""Plotly figures built in Python; the page only receives them or small patches of them."""
+"""Plotly figures built in Python; the page receives them whole only on (re)load, then small appends.
+
+x values are the browser's local time (naive strings, so plotly does not shift them);
+hover shows the broker's server time from ``customdata``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
 from services.models import HistoryPoint
+from services.timefmt import local_times, server_times
 
 BALANCE_COLOR = "#2563eb"
 EQUITY_COLOR = "#16a34a"
+MARGIN_COLOR = "#d97706"
+LEVEL_COLOR = "#7c3aed"
+DRAWDOWN_COLOR = "#dc2626"
 LIVE_POINTS = 20_000
+TEMPLATES = {"light": "plotly_white", "dark": "plotly_dark"}
 
 
-def _frame(title: str) -> go.Figure:
+@dataclass(frozen=True, slots=True)
+class Series:
+    """Chart-ready history: local times for x, server times for hover, one list per value."""
+
+    x: list[str]
+    server: list[str]
+    balance: list[float]
+    equity: list[float]
+    margin: list[float]
+    margin_level: list[float | None]
+    drawdown_pct: list[float]
+
+
+def template(theme: str | None) -> str:
+    return TEMPLATES.get(theme or "light", TEMPLATES["light"])
+
+
+def _frame(title: str, theme: str | None, revision: str, height: int = 320) -> go.Figure:
     fig = go.Figure()
     fig.update_layout(
-        title={"text": title, "x": 0.01, "font": {"size": 14}},
-        margin={"l": 56, "r": 16, "t": 40, "b": 36},
-        height=360,
+        title={"text": title, "x": 0.01, "y": 0.97, "font": {"size": 14}},
+        margin={"l": 60, "r": 60, "t": 44, "b": 36},
+        height=height,
         hovermode="x unified",
-        legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
+        legend={"orientation": "h", "y": 1.0, "x": 0.99, "xanchor": "right", "yanchor": "bottom"},
         xaxis={"type": "date"},
-        yaxis={"tickformat": ",.2f"},
-        template="plotly_white",
-        uirevision="equity",
+        template=template(theme),
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        uirevision=revision,
     )
     return fig
 
 
-def waiting_figure(message: str) -> go.Figure:
-    fig = _frame("Balance and equity")
+def waiting_figure(message: str, theme: str | None = None) -> go.Figure:
+    fig = _frame("", theme, "waiting", height=320)
     fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
 
 
-def equity_figure(points: Sequence[HistoryPoint], currency: str) -> go.Figure:
-    """Balance as a step line (it moves only on closed trades), equity as a continuous line."""
-    fig = _frame(f"Balance and equity ({currency})")
-    times = [p.ts for p in points]
+def _hover(money_format: str) -> str:
+    return f"%{{y:{money_format}}}<br><span style='font-size:11px'>server %{{customdata}}</span>"
+
+
+def equity_figure(series: Series, currency: str, digits: int, theme: str | None, revision: str) -> go.Figure:
+    """Balance as a step line (it moves only on closed trades and cash flows), equity continuous."""
+    fig = _frame(f"Balance and equity ({currency})", theme, revision)
+    money = f",.{digits}f"
     fig.add_scatter(
-        x=times,
-        y=[p.balance for p in points],
+        x=series.x,
+        y=series.balance,
+        customdata=series.server,
         name="Balance",
         mode="lines",
         line={"color": BALANCE_COLOR, "shape": "hv", "width": 2},
+        hovertemplate=_hover(money),
     )
     fig.add_scatter(
-        x=times, y=[p.equity for p in points], name="Equity", mode="lines", line={"color": EQUITY_COLOR, "width": 1.5}
+        x=series.x,
+        y=series.equity,
+        customdata=series.server,
+        name="Equity",
+        mode="lines",
+        line={"color": EQUITY_COLOR, "width": 1.5},
+        hovertemplate=_hover(money),
+    )
+    fig.update_yaxes(tickformat=money)
+    return fig
+
+
+def margin_figure(series: Series, currency: str, digits: int, theme: str | None, revision: str) -> go.Figure:
+    fig = _frame(f"Margin ({currency}) and margin level (%)", theme, revision)
+    fig.add_scatter(
+        x=series.x,
+        y=series.margin,
+        customdata=series.server,
+        name="Margin",
+        mode="lines",
+        line={"color": MARGIN_COLOR, "width": 1.5},
+        hovertemplate=_hover(f",.{digits}f"),
+    )
+    fig.add_scatter(
+        x=series.x,
+        y=series.margin_level,
+        customdata=series.server,
+        name="Margin level",
+        mode="lines",
+        yaxis="y2",
+        connectgaps=False,
+        line={"color": LEVEL_COLOR, "width": 1.5},
+        hovertemplate=_hover(",.0f") + " %",
+    )
+    fig.update_layout(
+        yaxis={"tickformat": f",.{digits}f"},
+        yaxis2={"overlaying": "y", "side": "right", "ticksuffix": " %", "showgrid": False},
     )
     return fig
+
+
+def drawdown_figure(series: Series, theme: str | None, revision: str) -> go.Figure:
+    """The underwater chart: how far equity stands below its running peak."""
+    fig = _frame("Drawdown from equity peak (%)", theme, revision, height=240)
+    fig.add_scatter(
+        x=series.x,
+        y=series.drawdown_pct,
+        customdata=series.server,
+        name="Drawdown",
+        mode="lines",
+        fill="tozeroy",
+        line={"color": DRAWDOWN_COLOR, "width": 1},
+        hovertemplate=_hover(".2f") + " %",
+    )
+    fig.update_yaxes(ticksuffix=" %", rangemode="tozero")
+    fig.update_layout(showlegend=False)
+    return fig
+
+
+def drawdown_pct(equity: Sequence[float], peak: float) -> tuple[list[float], float]:
+    """Drawdown of each point from the running peak (starting at ``peak``), and the final peak."""
+    values: list[float] = []
+    for value in equity:
+        peak = max(peak, value)
+        values.append(round((value / peak - 1) * 100, 4) if peak > 0 else 0.0)
+    return values, peak
+
+
+def to_series(points: Sequence[HistoryPoint], tz: str, offset_s: int, peak: float = 0.0) -> tuple[Series, float]:
+    """History points as chart series in the browser's zone; also returns the running equity peak."""
+    ts = [p.ts for p in points]
+    equity = [p.equity for p in points]
+    drawdown, peak = drawdown_pct(equity, peak)
+    series = Series(
+        x=local_times(ts, tz),
+        server=server_times(ts, offset_s),
+        balance=[p.balance for p in points],
+        equity=equity,
+        margin=[p.margin for p in points],
+        margin_level=[p.margin_level if p.margin > 0 else None for p in points],
+        drawdown_pct=drawdown,
+    )
+    return series, peak

@@ -1,21 +1,96 @@
 """Every component id of the page, in one place, so layouts and callbacks cannot drift apart."""
 
+PAGE = "page"
 WS = "ws"
-WS_ATTEMPT = "ws-attempt"
-LINK_BADGE = "link-badge"
-MT5_BADGE = "mt5-badge"
-REDIS_BADGE = "redis-badge"
-ACCOUNT_TITLE = "account-title"
-SOURCE_NOTE = "source-note"
-EQUITY_GRAPH = "equity-graph"
-CHART_STATE = "chart-state"
+BATCH_STATE = "batch-state"  # seq of the last batch and the snapshot request in flight
+LOCATION = "location"
+CLIENT = "client"  # {"width": px, "tz": IANA zone} of the browser, set once at load
+THEME = "theme"  # "light" | "dark", kept in the browser's localStorage
+THEME_TOGGLE = "theme-toggle"
+LINKS = "links"  # ages of the last MT5 / Redis / live-link updates, read by assets/links.js
 
-KPI_FIELDS = ("balance", "equity", "profit", "margin", "margin_free", "margin_level")
+ACCOUNT_TITLE = "account-title"
+ACCOUNT_DETAILS = "account-details"
+TRADE_MODE = "trade-mode"
+MARGIN_MODE = "margin-mode"
+SOURCE_NOTE = "source-note"
+STALE_BANNER = "stale-banner"
+LINK_NAMES = ("mt5", "redis", "live")
+
+
+def link_badge(name: str) -> str:
+    return f"badge-{name}"
+
+
+def link_age(name: str) -> str:
+    return f"age-{name}"
+
+
+def link_wrap(name: str) -> str:
+    return f"link-{name}"
+
+
+KPI_FIELDS = ("balance", "equity", "profit", "margin", "margin_free", "margin_level", "today")
+DAY_START = "day-start"  # the account at the broker's midnight, for today's P/L and the KPI changes
 
 
 def kpi_value(field: str) -> str:
     return f"kpi-{field.replace('_', '-')}"
 
+
+def kpi_delta(field: str) -> str:
+    return f"kpi-{field.replace('_', '-')}-delta"
+
+
+def kpi_card(field: str) -> str:
+    return f"kpi-{field.replace('_', '-')}-card"
+
+
+RANGE_BUTTONS = "range-buttons"
+RANGE_DATES = "range-dates"
+EQUITY_GRAPH = "equity-graph"
+MARGIN_GRAPH = "margin-graph"
+DRAWDOWN_GRAPH = "drawdown-graph"
+CHART_STATE = "chart-state"  # login, last drawn point time, equity peak, seq of the last batch, live or not
+CHART_NOTE = "chart-note"
+
+POSITIONS_GRID = "positions-grid"
+ORDERS_GRID = "orders-grid"
+DEALS_GRID = "deals-grid"
+DEALS_VERSION = "deals-version"  # bumped when new deals arrive, so the deals grid refetches
+POSITIONS_COUNT = "positions-count"
+ORDERS_COUNT = "orders-count"
+
 # The dashboard's selected time range, {"from_ms": int | None, "to_ms": int | None} (UTC epoch ms; None = open end).
 # Every panel that follows the range selector takes it as an Input.
 RANGE = "range"
+
+# Analytics panels (layouts/analytics.py, callbacks/analytics.py).
+ANALYTICS_REFRESH = "analytics-refresh"
+ANALYTICS_STATS = "analytics-stats"
+ANALYTICS_RECONCILIATION = "analytics-reconciliation"
+ANALYTICS_DOWNLOADS = "analytics-downloads"
+ANALYTICS_MONTHLY = "analytics-monthly"
+ANALYTICS_BY_SYMBOL = "analytics-by-symbol"
+ANALYTICS_BY_DIRECTION = "analytics-by-direction"
+ANALYTICS_BY_HOUR = "analytics-by-hour"
+ANALYTICS_BY_WEEKDAY = "analytics-by-weekday"
+ANALYTICS_HISTOGRAM = "analytics-histogram"
+ANALYTICS_DRAWDOWNS = "analytics-drawdowns"
+
+# Risk rules and alerts (layouts/alerts.py, callbacks/alerts.py, assets/alerts.js).
+ALERTS_STATE = "alerts-state"  # the toasts on screen and when the rule panel was last drawn
+ALERTS_NEW = "alerts-new"  # the alerts of the latest frame, for browser notifications
+ALERTS_NOTIFY = "alerts-notify"  # true once the user opted in to browser notifications (localStorage)
+ALERTS_NOTIFY_BUTTON = "alerts-notify-button"
+ALERTS_BANNER = "alerts-banner"
+ALERTS_TOASTS = "alerts-toasts"
+RULES_PANEL = "rules-panel"
+RULES_SOURCE = "rules-source"
+RULES_ROWS = "rules-rows"
+RULES_EDIT = "rules-edit"
+RULES_EDITOR_WRAP = "rules-editor-wrap"
+RULES_EDITOR = "rules-editor"
+RULES_SAVE = "rules-save"
+RULES_REVERT = "rules-revert"
+RULES_MESSAGE = "rules-message"

@@ -1,4 +1,4 @@
-"""The live page: pure functions returning components."""
+"""The dashboard page: pure functions returning components."""
 
 from __future__ import annotations
 
@@ -6,66 +6,31 @@ from dash import dcc, html
 from dash_extensions import WebSocket
 
 from layouts import ids
-from layouts.figures import waiting_figure
-
-KPI_LABELS = {
-    "balance": "Balance",
-    "equity": "Equity",
-    "profit": "Floating P/L",
-    "margin": "Margin",
-    "margin_free": "Free margin",
-    "margin_level": "Margin level",
-}
+from layouts.charts import charts_section
+from layouts.header import header
+from layouts.kpis import kpi_section
+from layouts.tables import tables_section
 
 
-def badge(component_id: str, label: str) -> html.Span:
-    return html.Span(f"{label}: …", id=component_id, className="badge badge-unknown")
-
-
-def header() -> html.Header:
-    return html.Header(
-        className="header",
-        children=[
-            html.Div(
-                [
-                    html.H1("MT5 Account", id=ids.ACCOUNT_TITLE),
-                    html.Div("Connecting to the live stream…", id=ids.SOURCE_NOTE, className="source-note"),
-                ]
-            ),
-            html.Div(
-                className="badges",
-                children=[badge(ids.MT5_BADGE, "MT5"), badge(ids.REDIS_BADGE, "Redis"), badge(ids.LINK_BADGE, "Live")],
-            ),
-        ],
-    )
-
-
-def kpi_card(field: str) -> html.Div:
-    return html.Div(
-        className="kpi",
-        children=[
-            html.Div(KPI_LABELS[field], className="kpi-label"),
-            html.Div("—", id=ids.kpi_value(field), className="kpi-value"),
-        ],
-    )
+def stores() -> list:
+    """Client-side state: the live link, what the charts show, the browser's zone and width, the theme."""
+    return [
+        WebSocket(id=ids.WS),
+        dcc.Location(id=ids.LOCATION),
+        dcc.Store(id=ids.CLIENT),
+        dcc.Store(id=ids.THEME, storage_type="local", data="light"),
+        dcc.Store(id=ids.LINKS),
+        dcc.Store(id=ids.DAY_START),
+        dcc.Store(id=ids.CHART_STATE, data={"login": None}),
+        dcc.Store(id=ids.BATCH_STATE, data={}),
+        dcc.Store(id=ids.DEALS_VERSION, data=0),
+        dcc.Store(id=ids.RANGE),
+    ]
 
 
 def layout() -> html.Div:
     return html.Div(
+        id=ids.PAGE,
         className="page",
-        children=[
-            WebSocket(id=ids.WS),
-            dcc.Store(id=ids.CHART_STATE, data={"login": None, "last_ts": 0}),
-            dcc.Store(id=ids.RANGE, data={"from_ms": None, "to_ms": None}),
-            header(),
-            html.Section([kpi_card(field) for field in ids.KPI_FIELDS], className="kpis"),
-            html.Section(
-                dcc.Graph(
-                    id=ids.EQUITY_GRAPH,
-                    figure=waiting_figure("Waiting for account data…"),
-                    config={"displaylogo": False, "responsive": True},
-                ),
-                className="chart",
-            ),
-        ],
+        children=[*stores(), header(), kpi_section(), charts_section(), tables_section()],
     )

@@ -5,6 +5,9 @@ Keys carry the account login so several accounts can share one Redis:
 - ``<prefix>:<login>:events``   pub/sub channel, one JSON event per message
 - ``<prefix>:<login>:snapshot`` string, the latest full state (JSON)
 - ``<prefix>:<login>:history``  stream, account history, ``MAXLEN ~ HISTORY_MAX_POINTS``
+- ``<prefix>:<login>:history:1m`` stream, one entry per minute: equity low and high (with their times)
+  and the minute's last balance, margin, margin level and profit, so long ranges open without
+  reading every raw point
 - ``<prefix>:<login>:deals``    hash, deal ticket -> deal JSON (kept forever)
 - ``<prefix>:<login>:deals:by_time`` sorted set, ticket scored by UTC epoch ms
 - ``<prefix>:accounts``         set of the logins seen
@@ -22,6 +25,7 @@ import redis
 from services.models import Deal, HistoryPoint, Snapshot
 
 HISTORY_FIELDS = ("balance", "equity", "margin", "margin_level", "profit")
+ROLLUP_MS = 60_000
 
 
 def dumps(payload: Any) -> str:
@@ -43,6 +47,9 @@ class Keys:
 
     def history(self, login: int) -> str:
         return f"{self.prefix}:{login}:history"
+
+    def rollup(self, login: int) -> str:
+        return f"{self.prefix}:{login}:history:1m"
 
     def deals(self, login: int) -> str:
         return f"{self.prefix}:{login}:deals"
@@ -66,6 +73,7 @@ class Store:
         self.client = client
         self.keys = Keys(prefix)
         self.history_max_points = history_max_points
+        self._buckets: dict[int, _Bucket] = {}
 
     def publish(self, login: int, message: dict[str, Any]) -> int:
         return int(self.client.publish(self.keys.events(login), dumps(message)))
@@ -89,7 +97,7 @@ class Store:
 
         Stream ids must grow; a point older than the stream's newest entry (a clock step
         back, another writer on the same login) is filed at that newest time instead of
-        jamming every later write with an error.
+        jamming every later write with an error. Completed minutes go to the rollup stream.
         """
         key = self.keys.history(login)
         newest = self.last_history_ts(login) or 0
@@ -98,7 +106,49 @@ class Store:
             newest = max(newest, point.ts)
             fields = {name: repr(getattr(point, name)) for name in HISTORY_FIELDS}
             pipe.xadd(key, fields, id=f"{newest}-*", maxlen=self.history_max_points, approximate=True)
+            self._roll(pipe, login, point)
         pipe.execute()
+
+    def _roll(self, pipe: Any, login: int, point: HistoryPoint) -> None:
+        minute = point.ts - point.ts % ROLLUP_MS
+        bucket = self._buckets.get(login)
+        if bucket is not None and bucket.minute != minute:
+            self._write_bucket(pipe, login, bucket)
+            bucket = None
+        if bucket is None:
+            self._buckets[login] = _Bucket(minute, point, point, point)
+        else:
+            bucket.add(point)
+
+    def _write_bucket(self, pipe: Any, login: int, bucket: _Bucket) -> None:
+        pipe.xadd(
+            self.keys.rollup(login),
+            bucket.fields(),
+            id=f"{bucket.minute}-*",
+            maxlen=max(1_000, self.history_max_points // 60),
+            approximate=True,
+        )
+
+    def flush_rollup(self, login: int) -> None:
+        """Write the current, unfinished minute (at shutdown) so the rollup reaches the last point."""
+        bucket = self._buckets.pop(login, None)
+        if bucket is not None:
+            pipe = self.client.pipeline(transaction=False)
+            self._write_bucket(pipe, login, bucket)
+            pipe.execute()
+
+    def rollup_points(self, login: int, start_ms: int | None = None, end_ms: int | None = None) -> list[HistoryPoint]:
+        """Two points per minute (the equity low and high, in time order) over [start, end]."""
+        low = "-" if start_ms is None else str(start_ms - start_ms % ROLLUP_MS)
+        high = "+" if end_ms is None else str(end_ms)
+        points: list[HistoryPoint] = []
+        for _, values in self.client.xrange(self.keys.rollup(login), low, high):
+            points.extend(_Bucket.points(values))
+        return [p for p in points if (start_ms is None or p.ts >= start_ms) and (end_ms is None or p.ts <= end_ms)]
+
+    def first_history_ts(self, login: int) -> int | None:
+        rows = self.client.xrange(self.keys.history(login), "-", "+", count=1)
+        return int(rows[0][0].split("-")[0]) if rows else None
 
     def history(
         self, login: int, start_ms: int | None = None, end_ms: int | None = None, count: int | None = None
@@ -150,6 +200,44 @@ class Store:
             for raw in self.client.hmget(self.keys.deals(login), part):
                 if raw is not None:
                     yield Deal.from_dict(json.loads(raw))
+
+
+@dataclass(slots=True)
+class _Bucket:
+    """One minute of history being rolled up: the equity low and high, and the latest point."""
+
+    minute: int
+    low: HistoryPoint
+    high: HistoryPoint
+    last: HistoryPoint
+
+    def add(self, point: HistoryPoint) -> None:
+        if point.equity < self.low.equity:
+            self.low = point
+        if point.equity > self.high.equity:
+            self.high = point
+        self.last = point
+
+    def fields(self) -> dict[str, str]:
+        return {
+            "low_ts": str(self.low.ts),
+            "low": repr(self.low.equity),
+            "high_ts": str(self.high.ts),
+            "high": repr(self.high.equity),
+            **{name: repr(getattr(self.last, name)) for name in HISTORY_FIELDS if name != "equity"},
+        }
+
+    @staticmethod
+    def points(values: dict[str, str]) -> list[HistoryPoint]:
+        try:
+            rest = [float(values[name]) for name in ("balance", "margin", "margin_level", "profit")]
+            extremes = sorted(
+                {(int(values["low_ts"]), float(values["low"])), (int(values["high_ts"]), float(values["high"]))}
+            )
+        except (KeyError, ValueError):
+            return []
+        balance, margin, margin_level, profit = rest
+        return [HistoryPoint(ts, balance, equity, margin, margin_level, profit) for ts, equity in extremes]
 
 
 def _point(entry_id: str, values: dict[str, str]) -> HistoryPoint | None:

@@ -331,6 +331,9 @@ class Streamer:
         self._set_status(mt5="stopped")
         try:
             self._flush()
+            login = self.status().login
+            if login is not None and self.status().redis == "up":
+                self.store.flush_rollup(login)
         except Exception as exc:  # noqa: BLE001 - shutting down; report and go on
             self._on_error(exc)
         self.source.disconnect()

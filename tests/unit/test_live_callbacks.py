@@ -1,131 +1,133 @@
-"""The page's message handling, called directly: snapshot rebuilds, appends are capped, gaps resync."""
+"""The live dispatcher, called directly: snapshots rebuild, appends are capped and deduped, acks and resyncs."""
 
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any
 
-import fakeredis
+import pytest
 from dash import no_update
 
-from callbacks.live import apply_batch, parse_message
-from layouts import ids
+from callbacks.live import Batch, apply_batch, parse_message
 from layouts.figures import LIVE_POINTS
 from services.models import HistoryPoint
-from services.sources.base import SourceInfo
-from services.store import Store
+from services.sources.demo import DemoSource
 
-N_KPI = len(ids.KPI_FIELDS)
-FIGURE, EXTEND, CHART, SEND = N_KPI, N_KPI + 1, N_KPI + 2, N_KPI + 9
-ACCOUNT = {
-    "login": 77,
-    "balance": 1000.0,
-    "equity": 1010.5,
-    "profit": 10.5,
-    "margin": 20.0,
-    "margin_free": 990.5,
-    "margin_level": 5052.5,
-    "currency": "USD",
-    "currency_digits": 2,
-    "name": "Trader",
-    "server": "Srv",
-    "company": "Broker",
-    "leverage": 100,
-}
+LOGIN = 5_000_001
 
 
-def runtime_with_history(points: list[HistoryPoint], server: fakeredis.FakeServer | None = None) -> Any:
-    store = Store(fakeredis.FakeRedis(server=server or fakeredis.FakeServer(), decode_responses=True), "p", 1000)
-    store.append_history(77, points)
-    return SimpleNamespace(store=store, source=SimpleNamespace(info=SourceInfo("demo", "Demo account")))
+@pytest.fixture
+def runtime(make_app: Any) -> Any:
+    app = make_app(source=DemoSource(seed=8), start=False)
+    rt = app.server.extensions["mt5_runtime"]
+    rt.streamer.step()
+    return rt
 
 
-def account_event(ts: int, equity: float) -> dict[str, Any]:
-    return {"type": "account", "account": 77, "ts": ts, "data": {**ACCOUNT, "equity": equity}}
+def frame(seq: int, events: list[dict[str, Any]], ts: int = 2_000_000_000_000) -> dict[str, Any]:
+    return {"type": "batch", "account": LOGIN, "ts": ts, "data": {"seq": seq, "events": events}}
 
 
-def test_snapshot_builds_the_figure_from_history_plus_later_events() -> None:
-    history = [HistoryPoint(1000 + i, 1000.0, 1000.0 + i, 20.0, 5000.0, 0.0) for i in range(3)]
-    runtime = runtime_with_history(history)
-    snapshot = {
-        "type": "snapshot",
-        "account": 77,
-        "ts": 1003,
-        "data": {"account": ACCOUNT, "status": {"mt5": "connected"}},
-    }
-    out = apply_batch(
-        {"seq": 1, "events": [snapshot, account_event(1002, 5.0), account_event(1005, 1020.0)]}, {}, runtime
-    )
-    figure = out[FIGURE]
-    assert list(figure.data[1].y) == [1000.0, 1001.0, 1002.0, 1020.0], "older events are not drawn twice"
-    assert out[EXTEND] is no_update
-    assert out[CHART] == {"login": 77, "last_ts": 1005, "seq": 1}
-    assert out[0] == "$1,000.00" and out[1] == "$1,020.00"
-    assert out[SEND] is no_update
+def account_event(runtime: Any, ts: int, equity: float) -> dict[str, Any]:
+    account = {**runtime.streamer.latest().account.to_dict(), "equity": equity}
+    return {"type": "account", "account": LOGIN, "ts": ts, "data": account}
 
 
-def test_account_events_become_one_capped_append() -> None:
-    runtime = runtime_with_history([])
-    chart = {"login": 77, "last_ts": 2000, "seq": 4}
-    out = apply_batch(
-        {"seq": 5, "events": [account_event(1999, 1.0), account_event(2001, 1011.0), account_event(2002, 1012.0)]},
-        chart,
-        runtime,
-    )
-    assert out[FIGURE] is no_update
-    assert out[EXTEND] == [
-        {"x": [[2001, 2002], [2001, 2002]], "y": [[1000.0, 1000.0], [1011.0, 1012.0]]},
-        [0, 1],
-        LIVE_POINTS,
+def snapshot_event(runtime: Any) -> dict[str, Any]:
+    return runtime.snapshot_event()
+
+
+STATE = {"client": {"tz": "Europe/Berlin", "width": 800}, "selection": {"choice": "all"}, "theme": "light"}
+
+
+def run(runtime: Any, seq: int, events: list[dict[str, Any]], **state: Any) -> dict[str, Any]:
+    return apply_batch(Batch.of(frame(seq, events)), runtime, 5.0, {**STATE, **state})
+
+
+def test_a_snapshot_rebuilds_everything_and_is_acknowledged(runtime: Any) -> None:
+    out = run(runtime, 1, [snapshot_event(runtime)])
+    account = runtime.streamer.latest().account
+    assert out["title"] == f"Demo Trader · #{LOGIN}"
+    assert out["trade_mode"] == "Demo" and out["margin_mode"] == "Hedging"
+    assert out["kpi_values"][1] == f"${account.equity:,.2f}"
+    assert len(out["figures"]) == 3 and out["figures"][0].data[1].name == "Equity"
+    assert out["chart"]["login"] == LOGIN and out["chart"]["live"] is True
+    assert len(out["positions"]) == len(runtime.streamer.latest().positions)
+    assert all(row["row_id"] == str(row["ticket"]) for row in out["positions"])
+    assert json.loads(out["send"]) == {"type": "ack", "seq": 1}
+    assert out["batch_state"] == {"seq": 1, "synced": True}
+
+
+def test_account_events_become_one_capped_append_without_duplicates(runtime: Any) -> None:
+    chart = {"login": LOGIN, "last_ts": 2_000, "peak": 100.0, "live": True, "tz": "UTC", "offset_s": 7200}
+    events = [
+        account_event(runtime, 1_999, 90.0),
+        account_event(runtime, 2_001, 95.0),
+        account_event(runtime, 2_002, 110.0),
     ]
-    assert out[CHART]["last_ts"] == 2002
-    assert out[SEND] is no_update
+    out = run(runtime, 5, events, chart=chart, batch_state={"seq": 4, "synced": True})
+    equity, _margin, underwater = out["extends"]
+    assert equity[1:] == [[0, 1], LIVE_POINTS]
+    assert equity[0]["y"][1] == [95.0, 110.0], "the point older than the last drawn one is skipped"
+    assert equity[0]["x"][0] == ["1970-01-01 00:00:02.001", "1970-01-01 00:00:02.002"]
+    assert underwater[0]["y"] == [[-5.0, 0.0]]
+    assert out["chart"]["last_ts"] == 2_002 and out["chart"]["peak"] == 110.0
+    assert out["figures"] == [no_update] * 3
+    assert json.loads(out["send"]) == {"type": "ack", "seq": 5, "resync": False}
 
 
-def test_a_sequence_gap_asks_for_a_fresh_snapshot() -> None:
-    runtime = runtime_with_history([])
-    out = apply_batch(
-        {"seq": 9, "events": [account_event(3001, 1.0)]}, {"login": 77, "last_ts": 3000, "seq": 7}, runtime
-    )
-    assert json.loads(out[SEND]) == {"type": "snapshot"}
+def test_no_appends_for_a_fixed_past_range(runtime: Any) -> None:
+    chart = {"login": LOGIN, "last_ts": 0, "peak": 0.0, "live": False}
+    out = run(runtime, 2, [account_event(runtime, 5, 1.0)], chart=chart, batch_state={"seq": 1, "synced": True})
+    assert out["extends"] == [no_update] * 3
+    assert out["kpi_values"][1] == "$1.00", "the cards stay live"
 
 
-def test_status_updates_badges() -> None:
-    runtime = runtime_with_history([])
-    event = {"type": "status", "account": None, "ts": 1, "data": {"link": "redis", "redis": "down"}}
-    out = apply_batch({"seq": 1, "events": [event]}, {}, runtime)
-    assert out[-3:-1] == ("Redis: down", "badge badge-bad")
+def test_a_skipped_number_acks_with_a_resync_request_once(runtime: Any) -> None:
+    out = run(runtime, 9, [], batch_state={"seq": 7, "synced": True})
+    assert json.loads(out["send"]) == {"type": "ack", "seq": 9, "resync": True}
+    again = run(runtime, 10, [], batch_state=out["batch_state"])
+    assert json.loads(again["send"]) == {"type": "ack", "seq": 10, "resync": False}, "the answer is on its way"
+    later = run(runtime, 29, [], batch_state={**again["batch_state"], "seq": 28})
+    assert json.loads(later["send"])["resync"] is True, "asked again when no answer came"
 
 
-def test_garbage_messages_are_ignored() -> None:
+def test_redis_coming_back_asks_for_a_snapshot(runtime: Any) -> None:
+    event = {"type": "status", "account": None, "ts": 5, "data": {"link": "redis", "redis": "up"}}
+    out = run(runtime, 3, [event], batch_state={"seq": 2, "synced": True})
+    assert json.loads(out["send"])["resync"] is True
+    assert out["badges"][2:] == ["Redis: up", "badge badge-ok"]
+
+
+def test_status_marks_badges_and_link_reasons(runtime: Any) -> None:
+    status = {"mt5": "reconnecting", "mt5_error": "No IPC connection (-10004)", "redis": "up", "last_poll_ms": 1_000}
+    out = run(runtime, 2, [{"type": "status", "account": LOGIN, "ts": 1_500, "data": status}], batch_state={"seq": 1})
+    assert out["badges"][:2] == ["MT5: reconnecting — No IPC connection (-10004)", "badge badge-warn"]
+    assert out["links"]["last"]["mt5"] == 1_000 and out["links"]["last"]["redis"] == 1_500
+    assert out["links"]["reasons"]["mt5"] == "No IPC connection (-10004)"
+    assert out["links"]["period_ms"] == 5_000
+
+
+def test_deposits_today_do_not_count_as_profit(runtime: Any) -> None:
+    out = run(runtime, 1, [snapshot_event(runtime)])
+    day = out["day"]
+    deposit = {"type": 2, "profit": 500.0, "time_utc_ms": day["start_ms"] + 1, "ticket": 1}
+    account = account_event(runtime, day["start_ms"] + 2, day["equity"] + 520.0)
+    later = run(runtime, 2, [{"type": "deals", "account": LOGIN, "ts": 3, "data": [deposit]}, account],
+                day=day, chart=out["chart"], batch_state=out["batch_state"])  # fmt: skip
+    assert later["kpi_values"][-1] == "+$20.00"
+
+
+def test_garbage_frames_are_ignored() -> None:
     assert parse_message(None) is None
     assert parse_message({"data": "not json"}) is None
     assert parse_message({"data": "[1]"}) is None
-    assert parse_message({"data": '{"type": "batch", "data": {}}'}) == {"type": "batch", "data": {}}
+    batch = Batch.of({"type": "batch", "ts": 1, "data": {"seq": "x", "events": [1, {"type": "account"}]}})
+    assert batch.seq is None and batch.accounts == []
 
 
-def test_a_page_that_missed_the_first_snapshot_asks_once() -> None:
-    runtime = runtime_with_history([])
-    first = apply_batch({"seq": 3, "events": [account_event(10, 1.0)]}, {}, runtime)
-    assert json.loads(first[SEND]) == {"type": "snapshot"}
-    second = apply_batch({"seq": 4, "events": [account_event(11, 1.0)]}, first[CHART], runtime)
-    assert second[SEND] is no_update, "the answer is on its way"
-    later = apply_batch({"seq": 24, "events": []}, {**second[CHART], "seq": 23}, runtime)
-    assert json.loads(later[SEND]) == {"type": "snapshot"}, "asked again when no answer came"
-
-
-def test_redis_coming_back_asks_for_a_snapshot() -> None:
-    runtime = runtime_with_history([])
-    event = {"type": "status", "account": None, "ts": 1, "data": {"link": "redis", "redis": "up"}}
-    out = apply_batch({"seq": 6, "events": [event]}, {"login": 77, "last_ts": 1, "seq": 5}, runtime)
-    assert json.loads(out[SEND]) == {"type": "snapshot"}
-
-
-def test_snapshot_while_redis_is_down_still_renders() -> None:
-    server = fakeredis.FakeServer()
-    runtime = runtime_with_history([], server)
-    server.connected = False
-    snapshot = {"type": "snapshot", "account": 77, "ts": 5, "data": {"account": ACCOUNT, "status": {}}}
-    out = apply_batch({"seq": 1, "events": [snapshot, account_event(6, 1001.0)]}, {}, runtime)
-    assert list(out[FIGURE].data[1].y) == [1001.0]
+def test_history_points_feed_the_snapshot_figure(runtime: Any) -> None:
+    after = runtime.store.last_history_ts(LOGIN) + 1
+    runtime.store.append_history(LOGIN, [HistoryPoint(after + i, 10.0, 10.0 + i, 1.0, 1000.0, 0.0) for i in range(3)])
+    out = run(runtime, 1, [snapshot_event(runtime)])
+    assert list(out["figures"][0].data[1].y)[-3:] == [10.0, 11.0, 12.0]

@@ -1,0 +1,100 @@
+// Browser glue for the dashboard. Data and figures come from Python; this file only knows the
+// browser (its zone and width), the theme, link ages between pushes, and reconnect timing.
+(function () {
+    const LINKS = ["mt5", "redis", "live"];
+    let links = null;
+    let wsOpen = false;
+    let attempts = 0;
+
+    function fmtAge(ms) {
+        const s = Math.max(0, Math.round(ms / 1000));
+        if (s < 60) { return s + " s"; }
+        if (s < 3600) { return Math.floor(s / 60) + " min"; }
+        return Math.floor(s / 3600) + " h";
+    }
+
+    function tick() {
+        if (!links) { return; }
+        const elapsed = Date.now() - links.received;
+        const stale = [];
+        LINKS.forEach(function (name) {
+            const last = links.last ? links.last[name] : null;
+            const age = (last === null || last === undefined) ? null : links.batch_ts - last + elapsed;
+            const ageEl = document.getElementById("age-" + name);
+            if (ageEl) { ageEl.textContent = age === null ? "" : fmtAge(age); }
+            const isStale = age !== null && age > 2 * links.period_ms;
+            const wrap = document.getElementById("link-" + name);
+            if (wrap) { wrap.classList.toggle("stale", isStale); }
+            if (isStale) { stale.push(name); }
+        });
+        const banner = document.getElementById("stale-banner");
+        const page = document.getElementById("page");
+        const isStale = stale.length > 0 || !wsOpen;
+        if (page) { page.classList.toggle("is-stale", isStale); }
+        if (!banner) { return; }
+        if (!isStale) { banner.textContent = ""; return; }
+        const reasons = [];
+        if (!wsOpen) { reasons.push("live link down, reconnecting"); }
+        if (links.reasons && links.reasons.mt5) { reasons.push("MT5: " + links.reasons.mt5); }
+        if (links.reasons && links.reasons.redis) { reasons.push("Redis: " + links.reasons.redis); }
+        const age = links.batch_ts - Math.min.apply(null, LINKS.map(function (n) {
+            return links.last && links.last[n] ? links.last[n] : links.batch_ts;
+        })) + elapsed;
+        banner.textContent = "Data is stale: no update for " + fmtAge(age) +
+            (reasons.length ? " (" + reasons.join("; ") + ")" : "");
+    }
+
+    setInterval(tick, 1000);
+
+    window.dash_clientside = Object.assign({}, window.dash_clientside, {
+        mt5: {
+            client: function () {
+                let tz = "UTC";
+                try { tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { tz = "UTC"; }
+                return {width: Math.round(window.innerWidth * 0.9), tz: tz};
+            },
+            // Backoff 1 s doubling to 30 s with +/-20 % jitter; a new url makes the component reconnect.
+            // batch_ms=100&ack=1: numbered batches, at most 10 a second, the next one after our ack.
+            reconnect: function (state, url) {
+                const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+                const base = scheme + window.location.host + "/ws?batch_ms=100&ack=1";
+                const ready = state ? state.readyState : undefined;
+                wsOpen = ready === 1;
+                if (!url) { return base; }
+                if (ready === 1) { attempts = 0; }
+                if (ready !== 3) { return window.dash_clientside.no_update; }
+                attempts += 1;
+                const delay = Math.min(30000, 1000 * Math.pow(2, attempts - 1)) * (0.8 + 0.4 * Math.random());
+                const attempt = attempts;
+                return new Promise(function (resolve) {
+                    setTimeout(function () { resolve(base + "&attempt=" + attempt); }, delay);
+                });
+            },
+            toggleTheme: function (clicks, theme) {
+                return theme === "dark" ? "light" : "dark";
+            },
+            applyTheme: function (theme) {
+                const dark = theme === "dark";
+                document.documentElement.dataset.theme = dark ? "dark" : "light";
+                document.body.dataset.agThemeMode = dark ? "dark" : "light";
+                return dark ? "Light theme" : "Dark theme";
+            },
+            refreshDeals: function () {
+                const grid = window.dash_ag_grid;
+                const api = grid && grid.getApi ? grid.getApi("deals-grid") : null;
+                if (api) { api.refreshInfiniteCache(); }
+            },
+            liveBadge: function (state) {
+                const ready = state ? state.readyState : 3;
+                if (ready === 1) { return ["Live: connected", "badge badge-ok"]; }
+                if (ready === 0) { return ["Live: connecting…", "badge badge-warn"]; }
+                return ["Live: reconnecting…", "badge badge-bad"];
+            },
+            links: function (data, state) {
+                wsOpen = !!state && state.readyState === 1;
+                if (data) { links = Object.assign({received: Date.now()}, data); }
+                tick();
+            },
+        },
+    });
+})();

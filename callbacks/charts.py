@@ -1,0 +1,144 @@
+"""The range selector and the three history charts: balance/equity, margin/margin level, drawdown.
+
+A range change or a zoom reloads history from the server, downsampled to the chart's
+width; live points are appended by ``callbacks/live.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+import plotly.io as pio
+from dash import Dash, Input, Output, Patch, State, ctx, no_update
+
+from layouts import ids
+from layouts.charts import GRAPH_IDS
+from layouts.figures import drawdown_figure, equity_figure, margin_figure, template, to_series, waiting_figure
+from services.history import load_window, server_day_start_ms
+from services.redis_conn import REDIS_ERRORS
+from services.runtime import Runtime
+from services.timefmt import zone
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+RANGE_SPANS = {"1h": HOUR_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS}
+GRAPHS = GRAPH_IDS
+
+
+def selected_range(choice: str, start_date: str | None, end_date: str | None, now_ms: int, offset_s: int) -> dict:
+    """The window a range button or the custom dates stand for; ``to_ms`` None means it follows live."""
+    if choice in RANGE_SPANS:
+        return {"choice": choice, "from_ms": now_ms - RANGE_SPANS[choice], "to_ms": None}
+    if choice == "today":
+        return {"choice": choice, "from_ms": server_day_start_ms(now_ms, offset_s), "to_ms": None}
+    if choice == "custom" and start_date and end_date:
+        start = int(pd.Timestamp(start_date[:10], tz="UTC").value // 1_000_000)
+        end = int(pd.Timestamp(end_date[:10], tz="UTC").value // 1_000_000) + DAY_MS - 1
+        if start <= end:
+            return {"choice": choice, "from_ms": start, "to_ms": end}
+    return {"choice": "all", "from_ms": None, "to_ms": None}
+
+
+def zoom_window(relayout: dict[str, Any] | None, tz: str) -> tuple[int, int] | bool | None:
+    """The x range a zoom asked for (UTC ms), False for a reset, None when the event is not a zoom."""
+    if not isinstance(relayout, dict):
+        return None
+    if relayout.get("xaxis.autorange"):
+        return False
+    bounds = relayout.get("xaxis.range") or [relayout.get("xaxis.range[0]"), relayout.get("xaxis.range[1]")]
+    if not all(isinstance(b, str) for b in bounds) or len(bounds) != 2:
+        return None
+    try:
+        start, end = (pd.Timestamp(b).tz_localize(zone(tz)).tz_convert("UTC").value // 1_000_000 for b in bounds)
+    except (ValueError, TypeError):
+        return None
+    return (int(start), int(end)) if start < end else None
+
+
+def chart_outputs(
+    runtime: Runtime,
+    selection: dict[str, Any] | None,
+    client: dict[str, Any] | None,
+    theme: str | None,
+    zoom: tuple[int, int] | None = None,
+) -> tuple[Any, Any, Any, dict[str, Any], str]:
+    """The three figures, the chart state that live appends continue from, and a note on what is shown."""
+    snapshot = runtime.snapshot_event()
+    if snapshot is None:
+        waiting = waiting_figure("Waiting for account data…", theme)
+        return waiting, waiting, waiting, {"login": None}, ""
+    account = snapshot["data"]["account"]
+    login, currency, digits = account["login"], account["currency"], int(account["currency_digits"])
+    offset_s = int(snapshot["data"].get("server_offset_s", 0))
+    selection = selection or {"choice": "all", "from_ms": None, "to_ms": None}
+    start, end = zoom if zoom else (selection.get("from_ms"), selection.get("to_ms"))
+    client = client or {}
+    tz = zone(client.get("tz"))
+    try:
+        window = load_window(runtime.store, login, start, end, int(client.get("width") or 1200))
+    except REDIS_ERRORS:
+        waiting = waiting_figure("History unavailable: Redis is down. Live values continue above.", theme)
+        return waiting, waiting, waiting, {"login": login, "last_ts": 0, "peak": 0.0, "live": False}, ""
+    series, peak = to_series(window.points, tz, offset_s)
+    revision = f"{login}:{selection.get('choice')}:{selection.get('from_ms')}:{selection.get('to_ms')}"
+    state = {
+        "login": login,
+        "last_ts": window.points[-1].ts if window.points else 0,
+        "peak": peak,
+        "live": selection.get("to_ms") is None,
+        "tz": tz,
+        "offset_s": offset_s,
+    }
+    note = (
+        f"{len(window.points):,} points drawn from {window.stored:,} stored ({window.source}) · times in {tz}"
+        if window.points
+        else "No history in this range yet"
+    )
+    return (
+        equity_figure(series, currency, digits, theme, revision),
+        margin_figure(series, currency, digits, theme, revision),
+        drawdown_figure(series, theme, revision),
+        state,
+        note,
+    )
+
+
+def register(app: Dash, runtime: Runtime) -> None:
+    @app.callback(
+        Output(ids.RANGE, "data"),
+        Input(ids.RANGE_BUTTONS, "value"),
+        Input(ids.RANGE_DATES, "start_date"),
+        Input(ids.RANGE_DATES, "end_date"),
+    )
+    def choose_range(choice: str, start_date: str | None, end_date: str | None) -> dict[str, Any]:
+        return selected_range(choice, start_date, end_date, int(time.time() * 1000), runtime.source.server_offset_s)
+
+    @app.callback(
+        *(Output(graph, "figure") for graph in GRAPHS),
+        Output(ids.CHART_STATE, "data"),
+        Output(ids.CHART_NOTE, "children"),
+        Input(ids.RANGE, "data"),
+        Input(ids.EQUITY_GRAPH, "relayoutData"),
+        State(ids.CLIENT, "data"),
+        State(ids.THEME, "data"),
+    )
+    def load_charts(selection: dict | None, relayout: dict | None, client: dict | None, theme: str | None) -> Any:
+        zoom = zoom_window(relayout, (client or {}).get("tz")) if ctx.triggered_id == ids.EQUITY_GRAPH else False
+        if zoom is None:  # a pan of the y axis, a legend click, a resize: nothing to reload
+            return (no_update,) * 5
+        return chart_outputs(runtime, selection, client, theme, zoom or None)
+
+    @app.callback(
+        *(Output(graph, "figure", allow_duplicate=True) for graph in GRAPHS),
+        Input(ids.THEME, "data"),
+        prevent_initial_call=True,
+    )
+    def restyle(theme: str | None) -> tuple[Patch, ...]:
+        patches = []
+        for _ in GRAPHS:
+            patch = Patch()
+            patch["layout"]["template"] = pio.templates[template(theme)].to_plotly_json()
+            patches.append(patch)
+        return tuple(patches)

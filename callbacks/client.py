@@ -1,0 +1,44 @@
+"""Browser-side glue that has no data in it: the zone and width, the theme, link ages, reconnect timing."""
+
+from __future__ import annotations
+
+from dash import ClientsideFunction, Dash, Input, Output, State
+
+from layouts import ids
+
+
+def register(app: Dash) -> None:
+    app.clientside_callback(
+        ClientsideFunction(namespace="mt5", function_name="client"),
+        Output(ids.CLIENT, "data"),
+        Input(ids.LOCATION, "pathname"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="mt5", function_name="reconnect"),
+        Output(ids.WS, "url"),
+        Input(ids.WS, "state"),
+        State(ids.WS, "url"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="mt5", function_name="toggleTheme"),
+        Output(ids.THEME, "data"),
+        Input(ids.THEME_TOGGLE, "n_clicks"),
+        State(ids.THEME, "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="mt5", function_name="applyTheme"),
+        Output(ids.THEME_TOGGLE, "children"),
+        Input(ids.THEME, "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="mt5", function_name="liveBadge"),
+        Output(ids.link_badge("live"), "children"),
+        Output(ids.link_badge("live"), "className"),
+        Input(ids.WS, "state"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="mt5", function_name="links"),
+        Input(ids.LINKS, "data"),
+        Input(ids.WS, "state"),
+    )

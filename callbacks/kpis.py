@@ -1,0 +1,90 @@
+"""KPI values with their change since the broker's day start, and the margin level's danger colour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import no_update
+
+from layouts import ids
+from services.formatting import margin_level, money
+from services.history import DAY_MS, day_start_point, server_day_start_ms
+from services.redis_conn import REDIS_ERRORS
+from services.runtime import Runtime
+
+CASH_FLOW_TYPES = (2, 3)  # DEAL_TYPE_BALANCE (deposits, withdrawals) and DEAL_TYPE_CREDIT
+DAY_FIELDS = ("balance", "equity", "profit", "margin", "margin_free", "margin_level")
+STOPOUT_MODE_MONEY = 1
+
+
+def cash_flows(deals: list[dict[str, Any]], since_ms: int) -> float:
+    """Deposits, withdrawals and credit since a time: moved money, not trading results."""
+    return sum(d["profit"] for d in deals if d.get("type") in CASH_FLOW_TYPES and d.get("time_utc_ms", 0) >= since_ms)
+
+
+def day_start(runtime: Runtime, account: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    """The account at the broker's midnight, and today's cash flows, read once per day (or reconnect)."""
+    start = server_day_start_ms(now_ms, runtime.source.server_offset_s)
+    day: dict[str, Any] = {"start_ms": start, "end_ms": start + DAY_MS, "flows": 0.0}
+    try:
+        point = day_start_point(runtime.store, account["login"], start)
+        flows = cash_flows([d.to_dict() for d in runtime.store.deals(account["login"], start, None)], start)
+    except REDIS_ERRORS:
+        return day
+    if point is not None:
+        day.update(
+            balance=point.balance,
+            equity=point.equity,
+            profit=point.profit,
+            margin=point.margin,
+            margin_free=point.equity - point.margin,
+            margin_level=point.margin_level,
+            flows=flows,
+        )
+    return day
+
+
+def level_class(account: dict[str, Any]) -> str:
+    """Colour by distance to the account's own margin-call and stop-out levels."""
+    if account["margin"] <= 0:
+        return "kpi level-ok"
+    value = account["equity"] if account.get("margin_so_mode") == STOPOUT_MODE_MONEY else account["margin_level"]
+    call, stop_out = account["margin_so_call"], account["margin_so_so"]
+    if value <= stop_out:
+        return "kpi level-stopout"
+    if value <= call:
+        return "kpi level-call"
+    if value <= 2 * call:
+        return "kpi level-warn"
+    return "kpi level-ok"
+
+
+def kpi_outputs(account: dict[str, Any], day: dict[str, Any] | None) -> tuple[list[str], list[Any], str]:
+    currency, digits = account.get("currency", ""), int(account.get("currency_digits", 2))
+    values = {field: account[field] for field in DAY_FIELDS}
+    values["margin_free"] = account["margin_free"]
+    texts = [
+        money(values[f], currency, digits, signed=f == "profit")
+        for f in ("balance", "equity", "profit", "margin", "margin_free")
+    ]
+    texts.append(margin_level(account["margin_level"], account["margin"]))
+    if day and "equity" in day:
+        today = account["equity"] - day["equity"] - day.get("flows", 0.0)
+        texts.append(money(today, currency, digits, signed=True))
+        deltas: list[Any] = [_delta(values[f] - day[f], currency, digits) for f in DAY_FIELDS[:5]]
+        deltas.append(_level_delta(account, day))
+        deltas.append("since the broker's day start")
+    else:
+        texts.append("—")
+        deltas = [no_update] * (len(ids.KPI_FIELDS) - 1) + ["no history at the day start yet"]
+    return texts, deltas, level_class(account)
+
+
+def _delta(change: float, currency: str, digits: int) -> str:
+    return f"{money(change, currency, digits, signed=True)} today"
+
+
+def _level_delta(account: dict[str, Any], day: dict[str, Any]) -> str:
+    if account["margin"] <= 0 or day.get("margin", 0) <= 0:
+        return ""
+    return f"{account['margin_level'] - day['margin_level']:+,.2f} pts today"

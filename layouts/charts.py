@@ -1,0 +1,70 @@
+"""The range selector and the three history charts."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from layouts import ids
+from layouts.figures import waiting_figure
+
+RANGE_OPTIONS = [
+    {"label": "1 h", "value": "1h"},
+    {"label": "Today", "value": "today"},
+    {"label": "7 d", "value": "7d"},
+    {"label": "30 d", "value": "30d"},
+    {"label": "All", "value": "all"},
+    {"label": "Custom", "value": "custom"},
+]
+GRAPH_IDS = (ids.EQUITY_GRAPH, ids.MARGIN_GRAPH, ids.DRAWDOWN_GRAPH)
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+
+
+def graph(component_id: str, height: int) -> dcc.Graph:
+    return dcc.Graph(
+        id=component_id,
+        figure=waiting_figure("Loading history…"),
+        config=GRAPH_CONFIG,
+        style={"height": f"{height}px"},
+    )
+
+
+def range_selector() -> html.Div:
+    return html.Div(
+        className="range-bar",
+        children=[
+            dcc.RadioItems(
+                id=ids.RANGE_BUTTONS,
+                options=RANGE_OPTIONS,
+                value="today",
+                className="segmented",
+                inputClassName="segmented-input",
+                labelClassName="segmented-label",
+            ),
+            dcc.DatePickerRange(id=ids.RANGE_DATES, clearable=True, display_format="YYYY-MM-DD", className="dates"),
+            html.Span(id=ids.CHART_NOTE, className="chart-note"),
+        ],
+    )
+
+
+def charts_section() -> html.Section:
+    return html.Section(
+        className="charts",
+        children=[
+            range_selector(),
+            dcc.Loading(
+                type="dot",
+                delay_show=300,
+                target_components={
+                    graph_id: "figure" for graph_id in (ids.EQUITY_GRAPH, ids.MARGIN_GRAPH, ids.DRAWDOWN_GRAPH)
+                },
+                children=html.Div(
+                    className="chart-grid",
+                    children=[
+                        html.Div(graph(ids.EQUITY_GRAPH, 320), className="card chart-wide"),
+                        html.Div(graph(ids.MARGIN_GRAPH, 320), className="card"),
+                        html.Div(graph(ids.DRAWDOWN_GRAPH, 320), className="card"),
+                    ],
+                ),
+            ),
+        ],
+    )
