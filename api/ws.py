@@ -8,8 +8,10 @@ has its result thrown away, so one batch in flight at a time is what keeps every
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import time
 from typing import Any
 
@@ -27,6 +29,7 @@ SEND_WAIT_S = 0.1
 GOING_AWAY = 1001
 MAX_BATCH_MS = 5000
 ACK_TIMEOUT_S = 5.0
+CLOSE_WAIT_S = 1.0
 MAX_PENDING = 2_000
 
 sock = Sock()
@@ -142,6 +145,18 @@ def handle_frame(frame: Any, outbox: Outbox, rt: Runtime) -> None:
             outbox.put(snapshot_or_error(rt))
 
 
+def close_going_away(ws: Any) -> None:
+    """Close frame, the client's answer (up to a second), then shut the socket down for good.
+
+    Without the shutdown the dev server would write its HTTP response bytes into the
+    upgraded connection, which browsers report as an invalid frame.
+    """
+    ws.close(reason=GOING_AWAY, message="server shutting down")
+    ws.thread.join(CLOSE_WAIT_S)
+    with contextlib.suppress(OSError):
+        ws.sock.shutdown(socket.SHUT_RDWR)
+
+
 @sock.route("/ws")
 def stream(ws: Any) -> None:
     rt: Runtime = current_app.extensions["mt5_runtime"]
@@ -169,7 +184,7 @@ def stream(ws: Any) -> None:
                 handle_frame(frame, outbox, rt)
                 frame = ws.receive(timeout=0)
             outbox.flush(queue.dropped)
-        ws.close(reason=GOING_AWAY, message="server shutting down")
+        close_going_away(ws)
     except ConnectionClosed:
         pass
     finally:

@@ -80,9 +80,12 @@
                 return dark ? "Light theme" : "Dark theme";
             },
             refreshDeals: function () {
-                const grid = window.dash_ag_grid;
-                const api = grid && grid.getApi ? grid.getApi("deals-grid") : null;
-                if (api) { api.refreshInfiniteCache(); }
+                // New deals arrived or the range changed: the infinite grid refetches its visible page.
+                try {
+                    window.dash_ag_grid.getApi("deals-grid").refreshInfiniteCache();
+                } catch (notReadyYet) {
+                    // the grid fetches its first page by itself once it is ready
+                }
             },
             liveBadge: function (state) {
                 const ready = state ? state.readyState : 3;

@@ -92,7 +92,7 @@ class Store:
     def accounts(self) -> list[int]:
         return sorted(int(x) for x in self.client.smembers(self.keys.accounts()))
 
-    def append_history(self, login: int, points: Iterable[HistoryPoint]) -> None:
+    def append_history(self, login: int, points: Iterable[HistoryPoint], _retried: bool = False) -> None:
         """XADD with the point's own time as the entry id, so history is queried by time.
 
         Stream ids must grow; a point older than the stream's newest entry (a clock step
@@ -100,14 +100,24 @@ class Store:
         jamming every later write with an error. Completed minutes go to the rollup stream.
         """
         key = self.keys.history(login)
+        points = list(points)
         newest = self.last_history_ts(login) or 0
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self.client.pipeline(transaction=True)  # all or nothing, so a retry never doubles a point
         for point in points:
             newest = max(newest, point.ts)
             fields = {name: repr(getattr(point, name)) for name in HISTORY_FIELDS}
             pipe.xadd(key, fields, id=f"{newest}-*", maxlen=self.history_max_points, approximate=True)
-            self._roll(pipe, login, point)
-        pipe.execute()
+        try:
+            pipe.execute()
+        except redis.ResponseError:
+            if _retried:
+                raise
+            self.append_history(login, points, _retried=True)  # another writer got ahead between read and write
+            return
+        rollup = self.client.pipeline(transaction=False)
+        for point in points:
+            self._roll(rollup, login, point)
+        rollup.execute()
 
     def _roll(self, pipe: Any, login: int, point: HistoryPoint) -> None:
         minute = point.ts - point.ts % ROLLUP_MS

@@ -163,8 +163,8 @@ def serve() -> Iterator[Any]:
 
     servers: list[LiveServer] = []
 
-    def start(flask_app: Any) -> LiveServer:
-        server = make_server("127.0.0.1", 0, flask_app, threaded=True)
+    def start(flask_app: Any, port: int = 0) -> LiveServer:
+        server = make_server("127.0.0.1", port, flask_app, threaded=True)
         server.daemon_threads = True
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
         thread.start()
@@ -176,3 +176,10 @@ def serve() -> Iterator[Any]:
     yield start
     for live in servers:
         live.stop()
+
+
+def pytest_assertrepr_compare(op: str, left: Any, right: Any) -> list[str] | None:
+    """Show browser console messages in full when ``dash_duo.get_logs() == []`` fails."""
+    if op == "==" and right == [] and isinstance(left, list) and left and isinstance(left[0], dict):
+        return ["browser console is not empty:", *(str(entry.get("message"))[:800] for entry in left)]
+    return None
