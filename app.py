@@ -17,7 +17,7 @@ from dash import Dash
 from werkzeug.serving import is_running_from_reloader, make_server, run_simple
 
 import api
-from callbacks import charts, client, live, tables
+from callbacks import analytics, charts, client, live, tables
 from layouts.page import layout
 from services.runtime import Runtime, build_runtime
 from services.settings import Settings, SettingsError, load_settings
@@ -46,6 +46,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, start: boo
     charts.register(app, runtime)
     tables.register(app, runtime)
     live.register(app, runtime)
+    analytics.register(app, runtime)
     if start:
         runtime.start()
     return app

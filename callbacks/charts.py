@@ -136,9 +136,11 @@ def register(app: Dash, runtime: Runtime) -> None:
         prevent_initial_call=True,
     )
     def restyle(theme: str | None) -> tuple[Patch, ...]:
-        patches = []
-        for _ in GRAPHS:
-            patch = Patch()
-            patch["layout"]["template"] = pio.templates[template(theme)].to_plotly_json()
-            patches.append(patch)
-        return tuple(patches)
+        return tuple(template_patch(theme) for _ in GRAPHS)
+
+
+def template_patch(theme: str | None) -> Patch:
+    """Switch a figure's template in place; plotly.js needs the template itself, not its name."""
+    patch = Patch()
+    patch["layout"]["template"] = pio.templates[template(theme)].to_plotly_json()
+    return patch

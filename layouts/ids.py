@@ -66,7 +66,6 @@ ORDERS_COUNT = "orders-count"
 RANGE = "range"
 
 # Analytics panels (layouts/analytics.py, callbacks/analytics.py).
-ANALYTICS_REFRESH = "analytics-refresh"
 ANALYTICS_STATS = "analytics-stats"
 ANALYTICS_RECONCILIATION = "analytics-reconciliation"
 ANALYTICS_DOWNLOADS = "analytics-downloads"

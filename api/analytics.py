@@ -1,0 +1,145 @@
+"""Statistics, rebuilt trades and CSV exports: ``/stats``, ``/trades``, ``/export/<name>.csv``.
+
+Errors share the REST API's JSON shape: 400 names the bad parameter, 404 an unknown export,
+503 means Redis is down (or the account is not known yet). A CSV reads its first rows before
+answering, so a Redis failure still gets a 503 instead of a cut-off 200.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from itertools import chain
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from api.params import BadParameter, parse_range
+from api.rest import bad_parameter, cors, error, http_error, redis_unavailable, runtime
+from services import export
+from services.analytics import DEFAULT_PERIODS_PER_YEAR, Report, build_report
+from services.redis_conn import REDIS_ERRORS
+from services.runtime import Runtime
+
+MAX_PERIODS_PER_YEAR = 366
+DAY_MS = 86_400_000
+
+analytics = Blueprint("analytics", __name__)
+analytics.register_error_handler(BadParameter, bad_parameter)
+analytics.register_error_handler(HTTPException, http_error)
+for _redis_error in REDIS_ERRORS:
+    analytics.register_error_handler(_redis_error, redis_unavailable)
+analytics.after_request(cors)
+
+
+def parse_periods(raw: str | None) -> int:
+    """Return periods per year for annualising: about 260 trading days for forex, 365 for crypto."""
+    if raw is None or raw.strip() == "":
+        return DEFAULT_PERIODS_PER_YEAR
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PERIODS_PER_YEAR:
+        raise BadParameter("periods", f"an integer from 1 to {MAX_PERIODS_PER_YEAR}", text[:40])
+    return int(text)
+
+
+def _login_or_503(rt: Runtime) -> tuple[int | None, Any]:
+    login = rt.login()
+    if login is None:
+        status = rt.streamer.status()
+        return None, error(
+            503, "no account yet: the MT5 source has not answered", state=status.mt5, reason=status.mt5_error
+        )
+    return login, None
+
+
+def _offset_s(rt: Runtime) -> int:
+    latest = rt.streamer.latest()
+    return latest.server_offset_s if latest is not None else rt.source.server_offset_s
+
+
+def _report(rt: Runtime, login: int, start: int | None, end: int | None, periods: int) -> Report:
+    latest = rt.streamer.latest()
+    return build_report(
+        rt.store,
+        login,
+        None if latest is None else latest.account,
+        start_ms=start,
+        end_ms=end,
+        server_offset_s=_offset_s(rt),
+        periods_per_year=periods,
+    )
+
+
+@analytics.get("/stats")
+def stats() -> Any:
+    start, end = parse_range(request.args)
+    periods = parse_periods(request.args.get("periods"))
+    rt = runtime()
+    login, failure = _login_or_503(rt)
+    if failure:
+        return failure
+    return jsonify(_report(rt, login, start, end, periods).stats)
+
+
+@analytics.get("/trades")
+def trades() -> Any:
+    start, end = parse_range(request.args)
+    rt = runtime()
+    login, failure = _login_or_503(rt)
+    if failure:
+        return failure
+    found = [t.to_dict() for t in export.iter_trades(rt.store, login, start, end, _digits(rt))]
+    return jsonify({"account": login, "from": start, "to": end, "count": len(found), "trades": found})
+
+
+def _digits(rt: Runtime) -> int:
+    latest = rt.streamer.latest()
+    return 2 if latest is None else latest.account.currency_digits
+
+
+def _range_label(ms: int | None, open_end: str, end_of_day: bool) -> str:
+    """A file-name-safe time: a bare date when the bound is a whole day, else date and time (UTC)."""
+    if ms is None:
+        return open_end
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    whole_day = (ms + (1 if end_of_day else 0)) % DAY_MS == 0
+    return moment.strftime("%Y-%m-%d" if whole_day else "%Y-%m-%dT%H%M%SZ")
+
+
+def export_filename(login: int, name: str, start: int | None, end: int | None) -> str:
+    return f"mt5-{login}-{name}-{_range_label(start, 'start', False)}_{_range_label(end, 'now', True)}.csv"
+
+
+@analytics.get("/export/<name>.csv")
+def export_csv(name: str) -> Any:
+    if name not in export.TABLES:
+        return error(404, f"unknown export {name[:40]!r}: expected one of {', '.join(export.TABLES)}", parameter="name")
+    start, end = parse_range(request.args)
+    periods = parse_periods(request.args.get("periods")) if name == "stats" else DEFAULT_PERIODS_PER_YEAR
+    rt = runtime()
+    login, failure = _login_or_503(rt)
+    if failure:
+        return failure
+    chunks = _table(rt, login, name, start, end, periods)
+    first = next(chunks)  # the first rows come from Redis now, while an error can still be a 503
+    response = Response(chain([first], chunks), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{export_filename(login, name, start, end)}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _table(rt: Runtime, login: int, name: str, start: int | None, end: int | None, periods: int) -> Iterator[str]:
+    latest = rt.streamer.latest()
+    if name == "deals":
+        return export.deals_csv(rt.store, login, start, end)
+    if name == "trades":
+        return export.trades_csv(rt.store, login, start, end, _digits(rt))
+    if name == "equity":
+        return export.equity_csv(rt.store, login, start, end, _offset_s(rt))
+    if name == "positions":
+        return export.positions_csv(() if latest is None else latest.positions, start, end)
+    if name == "orders":
+        return export.orders_csv(() if latest is None else latest.orders, start, end)
+    return export.stats_csv(_report(rt, login, start, end, periods).stats)

@@ -1,0 +1,123 @@
+"""The analytics panels follow the range selector (``ids.RANGE``) and refresh when deals arrive.
+
+One report is built per update, in Python, and every panel is drawn from it. Redis being down
+or the account not being known yet shows a notice in the panels instead of failing the callback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import Dash, Input, Output, Patch, State
+
+from callbacks.charts import template_patch
+from layouts import ids
+from layouts.figures import template
+from layouts.analytics import (
+    CHART_IDS,
+    download_links,
+    drawdowns_table,
+    empty_figure,
+    histogram_figure,
+    monthly_heatmap,
+    notice,
+    pl_bar_figure,
+    reconciliation_line,
+    stats_panel,
+)
+from services.analytics import Report, build_report
+from services.redis_conn import REDIS_ERRORS
+from services.runtime import Runtime
+
+CHART_TITLES = (
+    "Monthly returns",
+    "P/L by symbol",
+    "P/L by direction",
+    "P/L by hour (broker time)",
+    "P/L by weekday (broker time)",
+    "Trade results",
+)
+
+
+def range_bounds(selection: Any) -> tuple[int | None, int | None]:
+    """``{"from_ms", "to_ms"}`` from the range store; anything that is not an int counts as an open end."""
+    if not isinstance(selection, dict):
+        return None, None
+    bounds = [selection.get("from_ms"), selection.get("to_ms")]
+    start, end = (value if isinstance(value, int) and not isinstance(value, bool) else None for value in bounds)
+    return start, end
+
+
+def placeholder_outputs(message: str, links: list[Any]) -> tuple[Any, ...]:
+    figures = [empty_figure(title, message) for title in CHART_TITLES]
+    return (notice(message), reconciliation_line(None, False), links, *figures, notice(message))
+
+
+def report_outputs(report: Report, links: list[Any]) -> tuple[Any, ...]:
+    currency, digits = report.currency, report.digits
+    check = report.reconciliation
+    return (
+        stats_panel(report.stats, currency, digits),
+        reconciliation_line(None if check is None else check.warning(currency, digits), check is not None),
+        links,
+        monthly_heatmap(report.monthly),
+        pl_bar_figure(report.by_symbol, "symbol", "P/L by symbol", currency),
+        pl_bar_figure(report.by_direction, "direction", "P/L by direction", currency, labels=("Long", "Short")),
+        pl_bar_figure(report.by_hour, "hour", "P/L by hour of close (broker time)", currency),
+        pl_bar_figure(
+            report.by_weekday,
+            "weekday",
+            "P/L by weekday of close (broker time)",
+            currency,
+            labels=[row["name"] for row in report.by_weekday],
+        ),
+        histogram_figure(report.histogram, currency),
+        drawdowns_table([d.to_dict() for d in report.drawdowns], currency, digits),
+    )
+
+
+def analytics_outputs(runtime: Runtime, selection: Any) -> tuple[Any, ...]:
+    start, end = range_bounds(selection)
+    links = download_links(start, end)
+    login = runtime.login()
+    if login is None:
+        return placeholder_outputs("Waiting for account data…", links)
+    latest = runtime.streamer.latest()
+    try:
+        report = build_report(
+            runtime.store,
+            login,
+            None if latest is None else latest.account,
+            start_ms=start,
+            end_ms=end,
+            server_offset_s=runtime.source.server_offset_s if latest is None else latest.server_offset_s,
+        )
+    except REDIS_ERRORS:
+        return placeholder_outputs("Statistics unavailable: Redis is down. They come back with it.", links)
+    return report_outputs(report, links)
+
+
+def register(app: Dash, runtime: Runtime) -> None:
+    @app.callback(
+        Output(ids.ANALYTICS_STATS, "children"),
+        Output(ids.ANALYTICS_RECONCILIATION, "children"),
+        Output(ids.ANALYTICS_DOWNLOADS, "children"),
+        *(Output(chart_id, "figure") for chart_id in CHART_IDS),
+        Output(ids.ANALYTICS_DRAWDOWNS, "children"),
+        Input(ids.RANGE, "data"),
+        Input(ids.DEALS_VERSION, "data"),
+        State(ids.THEME, "data"),
+    )
+    def update_analytics(selection: Any, _deals_version: int | None, theme: str | None) -> tuple[Any, ...]:
+        outputs = analytics_outputs(runtime, selection)
+        for figure in outputs[3 : 3 + len(CHART_IDS)]:
+            figure.update_layout(template=template(theme))
+        return outputs
+
+    @app.callback(
+        *(Output(chart_id, "figure", allow_duplicate=True) for chart_id in CHART_IDS),
+        Input(ids.THEME, "data"),
+        prevent_initial_call=True,
+    )
+    def restyle(theme: str | None) -> tuple[Patch, ...]:
+        return tuple(template_patch(theme) for _ in CHART_IDS)
