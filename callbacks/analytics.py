@@ -12,7 +12,6 @@ from dash import Dash, Input, Output, Patch, State
 
 from callbacks.charts import template_patch
 from layouts import ids
-from layouts.figures import template
 from layouts.analytics import (
     CHART_IDS,
     download_links,
@@ -25,6 +24,7 @@ from layouts.analytics import (
     reconciliation_line,
     stats_panel,
 )
+from layouts.figures import template
 from services.analytics import Report, build_report
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime

@@ -26,6 +26,7 @@ from services.store import Store, event
 log = logging.getLogger(__name__)
 
 COMMANDS = ("connect", "disconnect", "reconnect")
+BACKFILL_CHUNK = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,8 @@ class Streamer:
         self._pending_history: deque[HistoryPoint] = deque(maxlen=buffer_points)
         self._pending_deals: list[Deal] = []
         self._snapshot_dirty = False
+        self._backfill: list[HistoryPoint] = []
+        self._backfill_done = False
         self._listeners: list[Callable[[Snapshot, list[str]], None]] = []
 
     def add_listener(self, listener: Callable[[Snapshot, list[str]], None]) -> None:
@@ -185,6 +188,8 @@ class Streamer:
             self._link_failed(exc)
             return
         self._connected = True
+        if not self._backfill_done:
+            self._backfill = self.source.backfill()
         log.info("MT5 source connected: %s", self.source.info.description)
         self._set_status(mt5="connected", mt5_error=None, mt5_error_code=None, failures=0, next_retry_ms=None)
 
@@ -260,6 +265,8 @@ class Streamer:
             if self._snapshot_dirty:
                 self.store.save_snapshot(replace(snapshot, status=self.status().to_dict()))
                 self._snapshot_dirty = False
+            if self._backfill:
+                self._write_backfill(login)
             if self._pending_history:
                 points = list(self._pending_history)
                 self.store.append_history(login, points)
@@ -279,6 +286,15 @@ class Streamer:
                 self._snapshot_dirty = True
             self._set_status(redis="up", redis_error=None)
         self._set_status(pending_history=len(self._pending_history))
+
+    def _write_backfill(self, login: int) -> None:
+        """The source's past history goes in only before any point of this login was stored."""
+        if self.store.first_history_ts(login) is None:
+            for start in range(0, len(self._backfill), BACKFILL_CHUNK):
+                self.store.append_history(login, self._backfill[start : start + BACKFILL_CHUNK])
+            log.info("wrote %d points of history from before the first poll", len(self._backfill))
+        self._backfill = []
+        self._backfill_done = True
 
     def _emit(self, kind: str, data: Any, ts_ms: int | None = None) -> None:
         """Publish one event; an account event carries its history point's time so pages can dedupe."""

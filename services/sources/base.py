@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from services.models import Account, Deal, MalformedRecord, Order, Position, Terminal
+from services.models import Account, Deal, HistoryPoint, MalformedRecord, Order, Position, Terminal
 
 log = logging.getLogger(__name__)
 RecordT = TypeVar("RecordT")
@@ -95,6 +95,10 @@ class AccountSource(Protocol):
 
     def deals_between(self, start_utc_s: float, end_utc_s: float) -> list[Deal]:
         """Deals whose UTC time lies in [start, end], oldest first."""
+        ...
+
+    def backfill(self) -> list[HistoryPoint]:
+        """Account history from before the first poll, if the source knows it (written once, into an empty store)."""
         ...
 
 

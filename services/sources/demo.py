@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.models import Account, Deal, Order, Position, Terminal
+from services.models import Account, Deal, HistoryPoint, Order, Position, Terminal
 from services.sources.base import SourceDisconnected, SourceInfo
 
 # MetaTrader5 constants (values from the package, see docs/metatrader5-api.md).
@@ -163,6 +163,7 @@ class DemoSource:
         self._deals: list[Deal] = []
         self._balance = 0.0
         self._begun = False
+        self._past: list[HistoryPoint] = []
         self._now = 0.0  # simulated UTC seconds
         self._skew = 0.0  # how far fast_forward has moved the simulation ahead of clock()
         self._next_order = 50_000_001
@@ -266,6 +267,13 @@ class DemoSource:
         self._deals_seen = len(self._deals)
         return fresh
 
+    def backfill(self) -> list[HistoryPoint]:
+        """The simulated past's account history, handed over once, so a new dashboard opens on days of it."""
+        self._require("history_deals_get")
+        self._advance()
+        past, self._past = self._past, []
+        return past
+
     def deals_between(self, start_utc_s: float, end_utc_s: float) -> list[Deal]:
         self._require("history_deals_get")
         self._advance()
@@ -310,6 +318,7 @@ class DemoSource:
         target = self._clock() + self._skew
         if not self._begun:
             self._begin(target - DEFAULT_HISTORY_S if self._start_utc_s is None else self._start_utc_s)
+            self._simulate_past(target)
         if target <= self._now:
             return
         before = self._equity()
@@ -317,6 +326,16 @@ class DemoSource:
         if self._positions and self._equity() == before:
             pos = self._rng.choice(list(self._positions.values()))
             pos.quote.shift(self._rng.choice((-1.0, 1.0)))
+
+    def _simulate_past(self, target: float) -> None:
+        """The account's history before the first poll, one point a coarse step, for ``backfill()``."""
+        while self._now < target:
+            self._step(min(self._now + COARSE_STEP_S, target))
+            floating, margin = self._exposure()
+            equity = round(self._balance + floating, 2)
+            level = round(equity / margin * 100, 2) if margin else 0.0
+            point = HistoryPoint(int(self._now * 1000), self._balance, equity, margin, level, round(floating, 2))
+            self._past.append(point)
 
     def _begin(self, start: float) -> None:
         self._begun, self._now = True, start

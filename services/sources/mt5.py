@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from services.models import Account, Deal, MalformedRecord, Order, Position, Terminal
+from services.models import Account, Deal, HistoryPoint, MalformedRecord, Order, Position, Terminal
 from services.secret import Secret, scrub
 from services.sources.base import (
     RecordParser,
@@ -249,6 +249,10 @@ class MT5Source:
         self._seen = {t: s for t, s in self._seen.items() if s >= start}
         self._counters["deals"] += len(fresh)
         return fresh
+
+    def backfill(self) -> list[HistoryPoint]:
+        """The terminal keeps no equity history: it starts with the first poll."""
+        return []
 
     def deals_between(self, start_utc_s: float, end_utc_s: float) -> list[Deal]:
         self._maybe_remeasure()

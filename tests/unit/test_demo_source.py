@@ -233,3 +233,16 @@ def test_shock_against_positions_drives_equity_down_to_stop_out() -> None:
     clock.now += 1
     source.account()
     assert any(d.reason == 6 for d in source.new_deals()), "stop-out closes positions below 30% margin level"
+
+
+def test_backfill_hands_over_the_simulated_past_once() -> None:
+    now = 1_780_000_000.0
+    source = DemoSource(seed=5, clock=lambda: now, start_utc_s=now - 6 * 3600)
+    source.connect()
+    past = source.backfill()
+    assert len(past) == 6 * 60
+    assert [p.ts for p in past] == sorted(p.ts for p in past)
+    assert past[-1].ts == int(now * 1000)
+    assert all(abs(p.equity - (p.balance + p.profit)) < 0.011 for p in past)
+    assert past[-1].balance == source.account().balance
+    assert source.backfill() == []

@@ -129,5 +129,5 @@ def test_garbage_frames_are_ignored() -> None:
 def test_history_points_feed_the_snapshot_figure(runtime: Any) -> None:
     after = runtime.store.last_history_ts(LOGIN) + 1
     runtime.store.append_history(LOGIN, [HistoryPoint(after + i, 10.0, 10.0 + i, 1.0, 1000.0, 0.0) for i in range(3)])
-    out = run(runtime, 1, [snapshot_event(runtime)])
-    assert list(out["figures"][0].data[1].y)[-3:] == [10.0, 11.0, 12.0]
+    out = run(runtime, 1, [snapshot_event(runtime)], selection={"choice": "1h", "from_ms": after, "to_ms": None})
+    assert list(out["figures"][0].data[1].y) == [10.0, 11.0, 12.0]

@@ -67,7 +67,10 @@ def test_first_poll_publishes_everything_and_stores_snapshot_history_and_deals(s
     assert "deals" in kinds and "heartbeat" in kinds
     snapshot = store.snapshot(5_000_001)
     assert snapshot is not None and snapshot["account"]["login"] == 5_000_001
-    assert store.history_length(5_000_001) == 1
+    points = store.history(5_000_001)
+    assert len(points) == 1 + 24 * 60, "a day of simulated past (one point a minute), then the first poll"
+    assert points[0].ts == int((clock.now - 86_400 + 60) * 1000)
+    assert points[-1].ts == int(clock.now * 1000)
     assert store.deal_count(5_000_001) == len(source.deals_between(0, clock.now))
     assert streamer.status().mt5 == "connected"
 
@@ -76,6 +79,7 @@ def test_only_changes_are_published_and_history_grows_per_change(store: Store) -
     clock = Clock()
     _, streamer = demo_streamer(store, clock)
     streamer.step()
+    stored = store.history_length(5_000_001)
     events = listen(store, 5_000_001)
     for _ in range(8):
         clock.tick()
@@ -85,7 +89,7 @@ def test_only_changes_are_published_and_history_grows_per_change(store: Store) -
     assert len(accounts) >= 6, "equity of the demo account moves at nearly every poll"
     assert all(e["account"] == 5_000_001 for e in received)
     assert [e["ts"] for e in accounts] == sorted(e["ts"] for e in accounts)
-    assert store.history_length(5_000_001) == 1 + len(accounts)
+    assert store.history_length(5_000_001) == stored + len(accounts)
     assert not any(e["type"] == "deals" and e["data"] == [] for e in received)
 
 
