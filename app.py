@@ -17,8 +17,9 @@ from dash import Dash
 from werkzeug.serving import is_running_from_reloader, make_server, run_simple
 
 import api
-from callbacks import analytics, charts, client, live, tables
+from callbacks import alerts, analytics, charts, client, live, tables
 from layouts.page import layout
+from services.risk import attach_risk
 from services.runtime import Runtime, build_runtime
 from services.settings import Settings, SettingsError, load_settings
 from services.sources.base import SourceError
@@ -41,11 +42,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, start: boo
     app.layout = layout
     server = app.server
     server.extensions["mt5_runtime"] = runtime
+    risk = attach_risk(runtime)
+    server.extensions["mt5_risk"] = risk
+    runtime.add_companion(risk)
     api.init_app(server)
     client.register(app)
     charts.register(app, runtime)
     tables.register(app, runtime)
     live.register(app, runtime)
+    alerts.register(app, runtime)
     analytics.register(app, runtime)
     if start:
         runtime.start()
@@ -108,6 +113,9 @@ def main() -> int:
         app = create_app(settings)
     except SourceError as exc:
         print(f"Invalid setting: MT5_SOURCE: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    except SettingsError as exc:  # a rules file whose content is wrong: file, line and field
+        print(f"Invalid setting: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     if settings.app_debug:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from api import ws
+from api.alerts import alerts_api
 from api.analytics import analytics
 from api.rest import api as rest_api
 
@@ -12,5 +13,6 @@ from api.rest import api as rest_api
 def init_app(server: Flask) -> None:
     """Attach every route: the seed's REST API, ``/ws``, and each feature's blueprint."""
     server.register_blueprint(rest_api)
+    server.register_blueprint(alerts_api)
     server.register_blueprint(analytics)
     ws.init_app(server)

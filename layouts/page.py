@@ -6,6 +6,7 @@ from dash import dcc, html
 from dash_extensions import WebSocket
 
 from layouts import ids
+from layouts.alerts import alert_banner, rule_panel
 from layouts.analytics import analytics_section
 from layouts.charts import charts_section
 from layouts.header import header
@@ -33,5 +34,14 @@ def layout() -> html.Div:
     return html.Div(
         id=ids.PAGE,
         className="page",
-        children=[*stores(), header(), kpi_section(), charts_section(), tables_section(), analytics_section()],
+        children=[
+            *stores(),
+            header(),
+            alert_banner(),
+            kpi_section(),
+            rule_panel(),
+            charts_section(),
+            tables_section(),
+            analytics_section(),
+        ],
     )

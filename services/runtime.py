@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from services.fanout import Fanout
 from services.redis_conn import REDIS_ERRORS, RedisLink, connect_redis
@@ -48,6 +48,12 @@ def build_source(settings: Settings) -> AccountSource:
     )
 
 
+class Companion(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -57,6 +63,7 @@ class Runtime:
     streamer: Streamer = field(init=False)
     fanout: Fanout = field(init=False)
     started_at: float = field(default_factory=time.time)
+    companions: list[Companion] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.store = Store(self.redis.client, self.settings.redis_prefix, self.settings.history_max_points)
@@ -71,14 +78,22 @@ class Runtime:
             self.redis.client, self.store.keys.events_pattern(), queue_size=self.settings.ws_queue_size
         )
 
+    def add_companion(self, companion: Companion) -> None:
+        """A worker (the alert webhook, say) started and stopped with the runtime."""
+        self.companions.append(companion)
+
     def start(self) -> None:
         self.started_at = time.time()
         self.fanout.start()
         self.streamer.start()
+        for companion in self.companions:
+            companion.start()
 
     def stop(self) -> None:
         """Close the sockets first (close frames), then stop polling and flush."""
         self.fanout.stop()
+        for companion in self.companions:
+            companion.stop()
         self.streamer.stop()
         self.redis.client.close()
 

@@ -55,6 +55,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     demo_seed: int = 7
     ws_queue_size: int = 256
+    rules_file: Path | None = None
+    alert_webhook_url: Secret = field(default_factory=lambda: Secret(""))
 
     @property
     def redis_configured(self) -> bool:
@@ -177,6 +179,32 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
     return f"redis://{auth}{host or '127.0.0.1'}:{port or 6379}/{db or 0}"
 
 
+RULE_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _rules_file(env: Mapping[str, str]) -> Path | None:
+    raw = _text(env, "RULES_FILE")
+    if raw is None:
+        return None
+    path = Path(raw).expanduser()
+    if path.suffix.lower() not in RULE_FILE_SUFFIXES:
+        raise SettingsError("RULES_FILE", "a .yaml, .yml or .json file", raw)
+    if not path.is_file():
+        raise SettingsError("RULES_FILE", "an existing, readable file", raw)
+    return path
+
+
+def _webhook_url(env: Mapping[str, str]) -> Secret:
+    """Webhook URLs often carry a token: the value is kept secret and never echoed in an error."""
+    raw = _text(env, "ALERT_WEBHOOK_URL")
+    if raw is None:
+        return Secret("")
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError("ALERT_WEBHOOK_URL", "an http:// or https:// URL (value not shown: it may hold a token)")
+    return Secret(raw)
+
+
 def load_dotenv_file(path: Path) -> dict[str, str]:
     """Values from ``.env``; the real environment overrides them."""
     if not path.is_file():
@@ -222,4 +250,6 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         cors_origins=origins,
         demo_seed=_int(env, "DEMO_SEED", 7, 0, 2**32 - 1),
         ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256, 8, 100_000),
+        rules_file=_rules_file(env),
+        alert_webhook_url=_webhook_url(env),
     )

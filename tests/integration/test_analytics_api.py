@@ -143,12 +143,13 @@ def test_deals_export_streams_every_deal_as_an_attachment(demo_app: Any) -> None
 
 def test_every_table_exports_and_an_unknown_name_is_a_404(demo_app: Any) -> None:
     client = demo_app.server.test_client()
-    latest = demo_app.server.extensions["mt5_runtime"].streamer.latest()
+    runtime = demo_app.server.extensions["mt5_runtime"]
+    latest = runtime.streamer.latest()
     expected = {
         "trades": client.get("/trades").get_json()["count"],
         "positions": len(latest.positions),
         "orders": len(latest.orders),
-        "equity": 1,
+        "equity": runtime.store.history_length(5_000_001),
         "stats": len(STAT_KEYS),
     }
     for name, count in expected.items():

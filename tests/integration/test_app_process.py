@@ -121,3 +121,16 @@ def test_debug_reloader_starts_the_threads_once(tmp_path: Path) -> None:
             os.killpg(process.pid, signal.SIGKILL)
     output = log_path.read_text()
     assert output.count("MT5 source connected") == 1
+
+
+def test_bad_rules_file_exits_2_naming_the_line_and_field(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - kind: drawdown\n    limit: -5\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5", "REDIS", "APP_", "RULES"))}
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env={**env, "REDIS_URL": "embedded", "RULES_FILE": str(rules)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("Invalid setting: RULES_FILE:") and "line 3" in last and "limit" in last
