@@ -136,9 +136,9 @@ def test_redis_restart_keeps_websocket_clients_and_resumes(
     )
     live = serve(app.server)
     ws = websocket.create_connection(live.ws_url, timeout=10)
-    started_ms = int(time.time() * 1000)
     try:
         assert json.loads(ws.recv())["type"] == "snapshot"
+        outage_ms = int(time.time() * 1000)
         redis_server.stop()
         saw_down = False
         deadline = time.monotonic() + 10
@@ -156,8 +156,8 @@ def test_redis_restart_keeps_websocket_clients_and_resumes(
             assert time.monotonic() - restarted < 5, "updates flow again within 5 s of Redis returning"
         runtime = app.server.extensions["mt5_runtime"]
         wait_until(lambda: runtime.streamer.status().pending_history == 0, 5, "the buffer drains")
-        ts = [p.ts for p in runtime.store.history(LOGIN, start_ms=started_ms)]
+        ts = [p.ts for p in runtime.store.history(LOGIN, start_ms=outage_ms - 500)]
         gaps = [b - a for a, b in itertools.pairwise(ts)]
-        assert ts and max(gaps) < 1_000, "history written while Redis was down has no gap"
+        assert ts and max(gaps) < 1_500, "history polled while Redis was down (3 s and more) has no gap"
     finally:
         ws.close()
