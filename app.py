@@ -104,8 +104,12 @@ def main() -> int:
         return EXIT_BAD_SETTINGS
     configure_logging(settings.log_level)
     install_signal_handlers()
-    if settings.app_host in ("0.0.0.0", "::"):
-        log.warning("APP_HOST=%s exposes the dashboard (and your account) to the network", settings.app_host)
+    if settings.app_host in ("0.0.0.0", "::") and settings.app_auth == "none":
+        log.warning(
+            "APP_HOST=%s WITHOUT AUTHENTICATION: anyone on your network can see this account. "
+            "Set APP_AUTH=basic and APP_USERS, or bind to 127.0.0.1",
+            settings.app_host,
+        )
     if settings.app_debug and not is_running_from_reloader():
         run_simple(settings.app_host, settings.app_port, _reloader_parent, use_reloader=True, reloader_type="stat")
         return 0

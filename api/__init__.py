@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import ws
+from api import security, ws
 from api.alerts import alerts_api
 from api.analytics import analytics
 from api.rest import api as rest_api
 
 
 def init_app(server: Flask) -> None:
-    """Attach every route: the seed's REST API, ``/ws``, and each feature's blueprint."""
+    """Attach every route: the seed's REST API, ``/ws``, and each feature's blueprint, behind one door."""
+    security.init_app(server)
     server.register_blueprint(rest_api)
     server.register_blueprint(alerts_api)
     server.register_blueprint(analytics)

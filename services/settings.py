@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     demo_seed: int = 7
     ws_queue_size: int = 256
+    app_auth: str = "none"
+    app_users: tuple[tuple[str, Secret], ...] = ()
     rules_file: Path | None = None
     alert_webhook_url: Secret = field(default_factory=lambda: Secret(""))
 
@@ -92,6 +95,7 @@ class Settings:
             "history_max_points": self.history_max_points,
             "app_host": self.app_host,
             "app_port": self.app_port,
+            "app_auth": self.app_auth,
         }
 
 
@@ -180,6 +184,24 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
 
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+AUTH_MODES = ("none", "basic")
+USER_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+
+
+def _users(env: Mapping[str, str], auth: str) -> tuple[tuple[str, Secret], ...]:
+    """``APP_USERS=alice:pw1,bob:pw2``; errors never echo a password."""
+    raw = _text(env, "APP_USERS")
+    if raw is None:
+        if auth == "basic":
+            raise SettingsError("APP_USERS", "at least one user:password when APP_AUTH=basic")
+        return ()
+    users: list[tuple[str, Secret]] = []
+    for entry in raw.split(","):
+        name, sep, password = entry.strip().partition(":")
+        if not sep or not USER_NAME.match(name) or not password:
+            raise SettingsError("APP_USERS", "comma-separated user:password pairs (user: letters, digits, ._@-)")
+        users.append((name, Secret(password)))
+    return tuple(users)
 
 
 def _rules_file(env: Mapping[str, str]) -> Path | None:
@@ -250,6 +272,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         cors_origins=origins,
         demo_seed=_int(env, "DEMO_SEED", 7, 0, 2**32 - 1),
         ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256, 8, 100_000),
+        app_auth=(auth := _choice(env, "APP_AUTH", "none", AUTH_MODES)),
+        app_users=_users(env, auth),
         rules_file=_rules_file(env),
         alert_webhook_url=_webhook_url(env),
     )
