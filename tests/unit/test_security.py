@@ -58,12 +58,12 @@ def test_security_headers_on_every_response(make_app: Any) -> None:
 
 
 def test_user_settings_are_checked_and_never_echoed() -> None:
-    with pytest.raises(SettingsError, match="^APP_USERS: expected at least one"):
+    with pytest.raises(SettingsError, match=r"^APP_USERS: expected at least one"):
         load_settings({"APP_AUTH": "basic"}, dotenv_path=None)
     with pytest.raises(SettingsError) as caught:
         load_settings({"APP_AUTH": "basic", "APP_USERS": "alice=hunter2"}, dotenv_path=None)
     assert "hunter2" not in str(caught.value)
-    with pytest.raises(SettingsError, match="^APP_AUTH: expected one of none|basic"):
+    with pytest.raises(SettingsError, match=r"^APP_AUTH: expected one of none\|basic"):
         load_settings({"APP_AUTH": "oauth"}, dotenv_path=None)
     settings = load_settings(AUTH, dotenv_path=None)
     assert "Wonder-land-9" not in repr(settings) and "Wonder-land-9" not in str(settings.public())
