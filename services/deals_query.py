@@ -89,6 +89,8 @@ def _column_test(column: str, spec: dict[str, Any]) -> Callable[[dict[str, Any]]
     if not isinstance(spec, dict):
         raise BadQuery(f"{column}: filter must be an object")
     if "conditions" in spec:
+        if not isinstance(spec["conditions"], list):
+            raise BadQuery(f"{column}: conditions must be a list")
         parts = [_column_test(column, condition) for condition in spec["conditions"]]
         if spec.get("operator", "AND") == "OR":
             return lambda row: any(part(row) for part in parts)
@@ -102,19 +104,33 @@ def _column_test(column: str, spec: dict[str, Any]) -> Callable[[dict[str, Any]]
     return lambda row: test(row.get(column))
 
 
+def _row_index(request: dict[str, Any], name: str, default: int) -> int:
+    value = request.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise BadQuery(f"{name}: expected a row number")
+    return max(0, int(value))
+
+
 def page_of_deals(deals: Sequence[Deal], request: dict[str, Any] | None) -> Page:
     """Rows ``[startRow, endRow)`` after the request's filters and sort (newest first by default)."""
     request = request or {}
+    filters = request.get("filterModel") or {}
+    sorts = request.get("sortModel") or [{"colId": "time_msc", "sort": "desc"}]
+    if not isinstance(filters, dict):
+        raise BadQuery("filterModel: expected an object of column filters")
+    if not isinstance(sorts, list) or not all(isinstance(sort, dict) for sort in sorts):
+        raise BadQuery("sortModel: expected a list of {colId, sort}")
+    start = _row_index(request, "startRow", 0)
+    end = min(start + MAX_PAGE, max(start, _row_index(request, "endRow", start + 100)))
     rows = [deal_row(d) for d in deals]
-    for column, spec in (request.get("filterModel") or {}).items():
+    for column, spec in filters.items():
         test = _column_test(column, spec)
         rows = [row for row in rows if test(row)]
-    sort_model = request.get("sortModel") or [{"colId": "time_msc", "sort": "desc"}]
-    for sort in reversed(sort_model):
+    for sort in reversed(sorts):
         column = sort.get("colId")
         if column not in SORTABLE:
             raise BadQuery(f"{column}: this column cannot be sorted")
         rows.sort(key=lambda row, c=column: (row.get(c) is None, row.get(c)), reverse=sort.get("sort") == "desc")
-    start = max(0, int(request.get("startRow") or 0))
-    end = min(start + MAX_PAGE, max(start, int(request.get("endRow") or start + 100)))
     return Page(rows[start:end], len(rows))
