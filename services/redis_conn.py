@@ -33,29 +33,41 @@ class RedisLink:
     mode: str  # "real" or "embedded"
     url: str  # redacted
     configured: bool
+    probe: redis.Redis | None = None  # no retries, short timeout: /health must answer even when Redis hangs
 
     def ping_ms(self) -> float | None:
-        """Round-trip latency, or None when the server does not answer."""
+        """Round-trip latency, or None when the server does not answer within a second."""
         started = time.perf_counter()
         try:
-            self.client.ping()
+            (self.probe or self.client).ping()
         except REDIS_ERRORS:
             return None
         return round((time.perf_counter() - started) * 1000, 3)
 
 
 def real_client(url: str) -> redis.Redis:
+    """One retry only: a frozen server must cost the streamer seconds, not tens of seconds."""
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=2.0,
-        socket_timeout=3.0,
+        socket_timeout=2.0,
         socket_keepalive=True,
-        health_check_interval=10,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
+        health_check_interval=5,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=1),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         decode_responses=True,
         client_name="mt5-dashboard",
     )
+
+
+def probe_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=1.0, socket_timeout=1.0, retry=Retry(ExponentialWithJitterBackoff(), retries=0)
+    )
+
+
+def real_link(url: str, configured: bool) -> RedisLink:
+    return RedisLink(real_client(url), "real", redact_url(url), configured, probe_client(url))
 
 
 def embedded_client() -> redis.Redis:
@@ -75,19 +87,16 @@ def connect_redis(settings: Settings, default_url: str = DEFAULT_URL) -> RedisLi
         log.warning("Redis: using the embedded in-process Redis (REDIS_URL=embedded); data lives only in memory")
         return RedisLink(embedded_client(), "embedded", "embedded", configured=True)
     if settings.redis_configured:
-        url = settings.redis_url or DEFAULT_URL
-        client = real_client(url)
-        link = RedisLink(client, "real", redact_url(url), configured=True)
+        link = real_link(settings.redis_url or DEFAULT_URL, configured=True)
         if link.ping_ms() is None:
             log.error("Redis at %s does not answer; running degraded and reconnecting", link.url)
         else:
             log.info("Redis: connected to %s", link.url)
         return link
-    client = real_client(default_url)
-    link = RedisLink(client, "real", redact_url(default_url), configured=False)
+    link = real_link(default_url, configured=False)
     if link.ping_ms() is not None:
         log.info("Redis: found a server at %s", link.url)
         return link
-    client.close()
+    link.client.close()
     log.warning("Redis: no server configured and none answers at %s; using the embedded in-process Redis", link.url)
     return RedisLink(embedded_client(), "embedded", "embedded", configured=False)

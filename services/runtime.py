@@ -96,6 +96,8 @@ class Runtime:
             companion.stop()
         self.streamer.stop()
         self.redis.client.close()
+        if self.redis.probe is not None:
+            self.redis.probe.close()
 
     def login(self) -> int | None:
         return self.streamer.status().login

@@ -88,6 +88,9 @@ class Streamer:
         self._pending_history: deque[HistoryPoint] = deque(maxlen=buffer_points)
         self._pending_deals: list[Deal] = []
         self._snapshot_dirty = False
+        self._redis_backoff = Backoff(base_s=1.0, cap_s=8.0)
+        self._redis_failures = 0
+        self._redis_retry_at = 0.0
         self._backfill: list[HistoryPoint] = []
         self._backfill_done = False
         self._listeners: list[Callable[[Snapshot, list[str]], None]] = []
@@ -236,6 +239,7 @@ class Streamer:
                 last_poll_ms=now_ms,
                 last_change_ms=now_ms if changed else self._status.last_change_ms,
                 polls=self._status.polls + 1,
+                pending_history=len(self._pending_history),
                 mt5_error=None,
                 mt5_error_code=None,
             )
@@ -258,7 +262,7 @@ class Streamer:
     def _flush(self) -> None:
         """Write the snapshot, buffered history and new deals; keep them buffered while Redis is down."""
         snapshot = self.latest()
-        if snapshot is None:
+        if snapshot is None or self._redis_waiting():
             return
         login = snapshot.account.login
         try:
@@ -280,6 +284,7 @@ class Streamer:
         except REDIS_ERRORS as exc:
             self._redis_failed(exc)
             return
+        self._redis_failures = 0
         if self.status().redis != "up":
             if self.status().redis == "down":
                 log.info("Redis is reachable again; buffered history written, streaming resumed")
@@ -299,7 +304,7 @@ class Streamer:
     def _emit(self, kind: str, data: Any, ts_ms: int | None = None) -> None:
         """Publish one event; an account event carries its history point's time so pages can dedupe."""
         login = self.status().login
-        if login is None:
+        if login is None or self._redis_waiting():
             return
         try:
             ts = int(self._clock() * 1000) if ts_ms is None else ts_ms
@@ -307,7 +312,13 @@ class Streamer:
         except REDIS_ERRORS as exc:
             self._redis_failed(exc)
 
+    def _redis_waiting(self) -> bool:
+        """While Redis is down, try it again only after a backoff: each try may block for seconds."""
+        return self.status().redis == "down" and self._clock() < self._redis_retry_at
+
     def _redis_failed(self, exc: BaseException) -> None:
+        self._redis_failures += 1
+        self._redis_retry_at = self._clock() + self._redis_backoff.compute(self._redis_failures)
         if self.status().redis != "down":
             log.error("Redis is unreachable (%s); polling goes on and history is buffered", type(exc).__name__)
         self._set_status(redis="down", redis_error=type(exc).__name__, pending_history=len(self._pending_history))

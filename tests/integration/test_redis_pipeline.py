@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
 import time
 from typing import Any
 
@@ -160,4 +162,37 @@ def test_redis_restart_keeps_websocket_clients_and_resumes(
         gaps = [b - a for a, b in itertools.pairwise(ts)]
         assert ts and max(gaps) < 1_500, "history polled while Redis was down (3 s and more) has no gap"
     finally:
+        ws.close()
+
+
+def test_a_frozen_redis_is_detected_and_heals(redis_server: RedisServer, make_app: Any, serve: Any) -> None:
+    """SIGSTOP: the half-open case, where the socket stays up and nothing answers."""
+    env = {"REDIS_URL": redis_server.url, "POLL_INTERVAL_MS": "100", "HEARTBEAT_S": "1"}
+    app = make_app(env, source=DemoSource(seed=7))
+    runtime = app.server.extensions["mt5_runtime"]
+    client = app.server.test_client()
+    ws = websocket.create_connection(serve(app.server).ws_url, timeout=20)
+    try:
+        assert json.loads(ws.recv())["type"] == "snapshot"
+        os.kill(redis_server.process.pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        polls = runtime.streamer.status().polls
+
+        def health_says_down() -> bool:
+            asked = time.monotonic()
+            health = client.get("/health").get_json()
+            assert time.monotonic() - asked < 3, "/health answers while Redis hangs"
+            return health["redis"]["up"] is False and health["status"] == "degraded"
+
+        wait_until(health_says_down, 15, "a frozen Redis is reported")
+        wait_until(lambda: runtime.streamer.status().redis == "down", 15 - (time.monotonic() - frozen), "detected")
+        assert runtime.streamer.status().polls > polls, "MT5 polling goes on"
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+        wait_until(lambda: client.get("/health").get_json()["status"] == "ok", 20, "healed after SIGCONT")
+        wait_until(lambda: runtime.streamer.status().pending_history == 0, 10, "the buffer drains")
+        deadline = time.monotonic() + 10
+        while json.loads(ws.recv())["type"] != "account":
+            assert time.monotonic() < deadline, "the WebSocket client gets updates again"
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
         ws.close()

@@ -146,6 +146,9 @@ def test_redis_outage_buffers_history_and_deals_then_flushes_without_gap(
     server.connected = True
     clock.tick()
     streamer.step()
+    assert streamer.status().redis == "down", "Redis is tried again only after its backoff"
+    clock.tick(8)
+    streamer.step()
     assert streamer.status().redis == "up"
     assert streamer.status().pending_history == 0
     assert store.history_length(5_000_001) >= stored_before + changes

@@ -1,0 +1,193 @@
+"""Charts as files: self-contained HTML, PNG and SVG through kaleido, and the offline HTML report.
+
+Images are drawn by kaleido 1.x, which drives an installed Chrome or Chromium (never one it
+downloads): ``BROWSER_PATH`` when set, else the system Chromium, else whatever kaleido finds.
+Each render runs in its own thread with its own event loop, under a timeout, so a browser that
+hangs costs one request a bounded wait, never a worker forever. MathJax is off: kaleido would
+fetch it from the internet, and no chart here has LaTeX.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+FORMATS = ("png", "svg", "html")
+MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml", "html": "text/html; charset=utf-8"}
+SYSTEM_CHROMIUM = "/usr/bin/chromium"
+RENDER_TIMEOUT_S = 30.0
+GRACE_S = 5.0  # on top of the render timeout, for the browser to start and close
+MAX_RENDERS = 2  # browsers at once: each is a Chromium process, on a small machine
+IMAGE_WIDTH, DEFAULT_HEIGHT, PNG_SCALE = 1100, 400, 2
+HTML_CONFIG = {"displaylogo": False, "responsive": True}
+INSTALL_KALEIDO = "pip install 'kaleido>=1.3,<2' (it is in requirements.txt)"
+INSTALL_BROWSER = "install Chromium (apt-get install chromium) or Google Chrome, or set BROWSER_PATH to one"
+
+_slots = threading.BoundedSemaphore(MAX_RENDERS)
+
+
+class ImageExportError(RuntimeError):
+    """PNG/SVG export failed; the message says why and what to do."""
+
+
+class ImageExportUnavailable(ImageExportError):
+    """kaleido or a browser is missing: nothing is wrong with the request."""
+
+
+class ImageExportTimeout(ImageExportError):
+    pass
+
+
+class ImageExportFailed(ImageExportError):
+    """The browser started but crashed or could not draw the figure."""
+
+
+def for_export(fig: go.Figure) -> go.Figure:
+    """A white background: the page's charts are transparent to sit on its cards, a file has no card."""
+    return fig.update_layout(paper_bgcolor="white", plot_bgcolor="white")
+
+
+def figure_html(fig: go.Figure) -> str:
+    """One chart as a page with plotly.js inside, so it opens offline."""
+    return fig.to_html(include_plotlyjs=True, full_html=True, config=HTML_CONFIG)
+
+
+def browser_path() -> str | None:
+    """``BROWSER_PATH``, else the system Chromium; None lets kaleido search (Chrome on Windows and macOS)."""
+    configured = os.environ.get("BROWSER_PATH", "").strip()
+    if configured:
+        if not (os.path.isfile(configured) and os.access(configured, os.X_OK)):
+            raise ImageExportUnavailable(
+                f"PNG/SVG export: no browser at BROWSER_PATH={configured!r}; {INSTALL_BROWSER}"
+            )
+        return configured
+    return SYSTEM_CHROMIUM if os.access(SYSTEM_CHROMIUM, os.X_OK) else None
+
+
+def _kaleido() -> ModuleType:
+    try:
+        import kaleido
+    except ImportError:
+        raise ImageExportUnavailable(f"PNG/SVG export needs the Python package kaleido: {INSTALL_KALEIDO}") from None
+    return kaleido
+
+
+def render_image(fig: go.Figure, fmt: str, timeout_s: float = RENDER_TIMEOUT_S) -> bytes:
+    """PNG or SVG bytes of ``fig``; raises an ``ImageExportError`` subclass that says what went wrong."""
+    kaleido = _kaleido()
+    from kaleido.errors import BrowserClosedError, BrowserFailedError, ChromeNotFoundError, KaleidoError
+
+    path = browser_path()
+    kopts: dict[str, Any] = {"mathjax": False, "timeout": timeout_s, **({"path": path} if path else {})}
+    opts = {
+        "format": fmt,
+        "width": IMAGE_WIDTH,
+        "height": fig.layout.height or DEFAULT_HEIGHT,
+        "scale": PNG_SCALE if fmt == "png" else 1,
+    }
+    if not _slots.acquire(timeout=timeout_s):
+        raise ImageExportTimeout(f"PNG/SVG export: {MAX_RENDERS} images are being drawn already; retry shortly")
+    done: Future[bytes] = Future()
+    worker = threading.Thread(
+        target=_render, args=(kaleido, fig.to_dict(), opts, kopts, timeout_s, done), name="chart-export", daemon=True
+    )
+    worker.start()
+    try:
+        return done.result(timeout_s + GRACE_S)
+    except TimeoutError:
+        raise ImageExportTimeout(f"PNG/SVG export: the browser did not finish within {timeout_s:g} s") from None
+    except ChromeNotFoundError:
+        raise ImageExportUnavailable(f"PNG/SVG export found no Chrome or Chromium: {INSTALL_BROWSER}") from None
+    except (BrowserFailedError, BrowserClosedError, KaleidoError) as exc:
+        raise ImageExportFailed(f"PNG/SVG export: the browser failed ({type(exc).__name__}: {exc})") from None
+
+
+def _render(
+    kaleido: ModuleType,
+    figure: dict[str, Any],
+    opts: dict[str, Any],
+    kopts: dict[str, Any],
+    timeout_s: float,
+    done: Future[bytes],
+) -> None:
+    """In a thread of its own: a fresh event loop, and the browser closed again even on a timeout."""
+    try:
+        image = asyncio.run(asyncio.wait_for(kaleido.calc_fig(figure, opts, kopts=kopts), timeout_s))
+    except BaseException as exc:  # noqa: BLE001 - handed to the waiting request, which maps or re-raises it
+        done.set_exception(exc)
+    else:
+        done.set_result(image)
+    finally:
+        _slots.release()
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPage:
+    """Everything the report shows, already as text: this module only lays it out."""
+
+    title: str
+    subtitle: str
+    summary: Sequence[tuple[str, str]]
+    check: str
+    check_ok: bool
+    notice: str | None
+    statistics: Sequence[tuple[str, str]]
+    figures: Sequence[go.Figure]
+    drawdown_header: Sequence[str]
+    drawdowns: Sequence[Sequence[str]]
+
+
+REPORT_STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1180px;color:#1f2937}
+h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #e5e7eb}
+.sub{color:#6b7280;margin-top:0}table{border-collapse:collapse;font-variant-numeric:tabular-nums}
+td,th{padding:3px 14px 3px 0;text-align:left;vertical-align:top}th{color:#6b7280;font-weight:500}
+.stats{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:2px 24px}
+.stats div{display:flex;justify-content:space-between;border-bottom:1px dotted #e5e7eb;padding:3px 0}
+.warn{background:#fef3c7;border:1px solid #f59e0b;padding:8px;border-radius:4px}.ok{color:#15803d}
+.notice{color:#6b7280;font-style:italic}.chart{margin:12px 0}
+"""
+
+
+def _cells(tag: str, values: Sequence[str]) -> str:
+    return "".join(f"<{tag}>{html.escape(value)}</{tag}>" for value in values)
+
+
+def report_html(page: ReportPage) -> str:
+    """One self-contained page: plotly.js is inlined once in the head, each chart is a div that uses it."""
+    esc = html.escape
+    summary = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in page.summary)
+    stats = "".join(f"<div><span>{esc(k)}</span><strong>{esc(v)}</strong></div>" for k, v in page.statistics)
+    charts = "".join(
+        f'<div class="chart">{fig.to_html(full_html=False, include_plotlyjs=False, config=HTML_CONFIG)}</div>'
+        for fig in page.figures
+    )
+    notice = f'<p class="notice">{esc(page.notice)}</p>' if page.notice else ""
+    drawdowns = (
+        f"<table><thead><tr>{_cells('th', page.drawdown_header)}</tr></thead><tbody>"
+        + "".join(f"<tr>{_cells('td', row)}</tr>" for row in page.drawdowns)
+        + "</tbody></table>"
+        if page.drawdowns
+        else '<p class="notice">No drawdown on the equity history in this range.</p>'
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(page.title)}</title><style>{REPORT_STYLE}</style>"
+        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
+        f'<h1>{esc(page.title)}</h1><p class="sub">{esc(page.subtitle)}</p>'
+        f"<h2>Account</h2><table>{summary}</table>"
+        f'<h2>Balance check</h2><p class="{"ok" if page.check_ok else "warn"}">{esc(page.check)}</p>'
+        f'<h2>Statistics</h2>{notice}<div class="stats">{stats}</div>'
+        f"<h2>Charts</h2>{charts}<h2>Deepest drawdowns</h2>{drawdowns}</body></html>\n"
+    )
