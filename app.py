@@ -6,6 +6,7 @@ callbacks. Nothing starts a thread at import time.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from dash import Dash
+from flask import Flask
 from werkzeug.serving import is_running_from_reloader, make_server, run_simple
 
 import api
@@ -55,6 +57,18 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, start: boo
     if start:
         runtime.start()
     return app
+
+
+def wsgi() -> Flask:
+    """Entry point for gunicorn (``gunicorn -c gunicorn.conf.py "app:wsgi()"``): one app per worker.
+
+    Workers share one MT5 caller through the Redis leader lock; each serves ``/ws`` from pub/sub.
+    """
+    settings = load_settings(dotenv_path=ROOT / ".env")
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    atexit.register(app.server.extensions["mt5_runtime"].stop)
+    return app.server
 
 
 def configure_logging(level: str) -> None:

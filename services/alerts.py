@@ -365,6 +365,8 @@ class AlertEngine:
         ctx = self._context
         if ctx is not None and ctx.login == login:
             return ctx
+        if not self.store.gate.ready():
+            return None
         try:
             rules = self._stored_rules(login) or self.default_rules
             raw = self.store.client.hgetall(self.keys.state(login))
@@ -401,7 +403,7 @@ class AlertEngine:
         """
         alerts = list(ctx.pending)
         due = [rule_id for rule_id in ctx.states if rule_id in ctx.dirty or self._value_due(ctx, rule_id, now)]
-        if not alerts and not due:
+        if (not alerts and not due) or not self.store.gate.ready():
             return
         try:
             pipe = self.store.client.pipeline(transaction=False)
@@ -432,6 +434,7 @@ class AlertEngine:
         return ctx.states[rule_id].value != saved_value and now - saved_at >= SAVE_VALUE_EVERY_MS
 
     def _redis_failed(self, exc: BaseException) -> None:
+        self.store.gate.failed()
         if not self._redis_down:
             log.error("alerts: Redis is unreachable (%s); alert state waits in memory", type(exc).__name__)
         self._redis_down = True

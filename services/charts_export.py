@@ -2,15 +2,17 @@
 
 Images are drawn by kaleido 1.x, which drives an installed Chrome or Chromium (never one it
 downloads): ``BROWSER_PATH`` when set, else the system Chromium, else whatever kaleido finds.
-Each render runs in its own thread with its own event loop, under a timeout, so a browser that
-hangs costs one request a bounded wait, never a worker forever. MathJax is off: kaleido would
-fetch it from the internet, and no chart here has LaTeX.
+Each image gets its own browser in its own thread and event loop; the drawing is cancelled after
+``RENDER_TIMEOUT_S`` and the request waits at most that plus ``GRACE_S``, so a browser that hangs
+costs one request a bounded wait, never a worker forever. MathJax is off: kaleido would fetch it
+from the internet, and no chart here has LaTeX.
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -30,6 +32,7 @@ GRACE_S = 5.0  # on top of the render timeout, for the browser to start and clos
 MAX_RENDERS = 2  # browsers at once: each is a Chromium process, on a small machine
 IMAGE_WIDTH, DEFAULT_HEIGHT, PNG_SCALE = 1100, 400, 2
 HTML_CONFIG = {"displaylogo": False, "responsive": True}
+QUIET_LOGGERS = ("kaleido", "choreographer")
 INSTALL_KALEIDO = "pip install 'kaleido>=1.3,<2' (it is in requirements.txt)"
 INSTALL_BROWSER = "install Chromium (apt-get install chromium) or Google Chrome, or set BROWSER_PATH to one"
 
@@ -79,16 +82,27 @@ def _kaleido() -> ModuleType:
         import kaleido
     except ImportError:
         raise ImageExportUnavailable(f"PNG/SVG export needs the Python package kaleido: {INSTALL_KALEIDO}") from None
+    for name in QUIET_LOGGERS:  # about 30 INFO lines per image otherwise; a level set on purpose is kept
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.WARNING)
     return kaleido
 
 
-def render_image(fig: go.Figure, fmt: str, timeout_s: float = RENDER_TIMEOUT_S) -> bytes:
+def render_image(fig: go.Figure, fmt: str, timeout_s: float | None = None) -> bytes:
     """PNG or SVG bytes of ``fig``; raises an ``ImageExportError`` subclass that says what went wrong."""
+    timeout_s = RENDER_TIMEOUT_S if timeout_s is None else timeout_s
     kaleido = _kaleido()
-    from kaleido.errors import BrowserClosedError, BrowserFailedError, ChromeNotFoundError, KaleidoError
+    from choreographer.errors import BrowserDepsError, ChannelClosedError, DevtoolsProtocolError
+    from kaleido.errors import (
+        BrowserClosedError,
+        BrowserFailedError,
+        ChromeNotFoundError,
+        JavascriptError,
+        KaleidoError,
+    )
 
     path = browser_path()
-    kopts: dict[str, Any] = {"mathjax": False, "timeout": timeout_s, **({"path": path} if path else {})}
+    kopts: dict[str, Any] = {"mathjax": False, **({"path": path} if path else {})}
     opts = {
         "format": fmt,
         "width": IMAGE_WIDTH,
@@ -108,7 +122,16 @@ def render_image(fig: go.Figure, fmt: str, timeout_s: float = RENDER_TIMEOUT_S) 
         raise ImageExportTimeout(f"PNG/SVG export: the browser did not finish within {timeout_s:g} s") from None
     except ChromeNotFoundError:
         raise ImageExportUnavailable(f"PNG/SVG export found no Chrome or Chromium: {INSTALL_BROWSER}") from None
-    except (BrowserFailedError, BrowserClosedError, KaleidoError) as exc:
+    except BrowserDepsError:
+        raise ImageExportUnavailable(f"PNG/SVG export: the browser lacks system libraries; {INSTALL_BROWSER}") from None
+    except (
+        BrowserFailedError,
+        BrowserClosedError,
+        ChannelClosedError,
+        DevtoolsProtocolError,
+        JavascriptError,
+        KaleidoError,
+    ) as exc:
         raise ImageExportFailed(f"PNG/SVG export: the browser failed ({type(exc).__name__}: {exc})") from None
 
 
@@ -120,15 +143,21 @@ def _render(
     timeout_s: float,
     done: Future[bytes],
 ) -> None:
-    """In a thread of its own: a fresh event loop, and the browser closed again even on a timeout."""
+    """In a thread of its own, with a fresh event loop; the request waits on ``done``."""
     try:
-        image = asyncio.run(asyncio.wait_for(kaleido.calc_fig(figure, opts, kopts=kopts), timeout_s))
+        done.set_result(asyncio.run(_draw(kaleido, figure, opts, kopts, timeout_s)))
     except BaseException as exc:  # noqa: BLE001 - handed to the waiting request, which maps or re-raises it
         done.set_exception(exc)
-    else:
-        done.set_result(image)
     finally:
         _slots.release()
+
+
+async def _draw(
+    kaleido: ModuleType, figure: dict[str, Any], opts: dict[str, Any], kopts: dict[str, Any], timeout_s: float
+) -> bytes:
+    """Only the drawing is cancelled on a timeout: a browser cancelled while it starts is never closed."""
+    async with kaleido.Kaleido(n=1, timeout=timeout_s, **kopts) as browser:
+        return await asyncio.wait_for(browser.calc_fig(figure, opts), timeout_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ class Fanout:
         self._client = client
         self._pattern = pattern
         self._queue_size = queue_size
-        self._backoff = backoff or Backoff(base_s=0.5, cap_s=5.0)
+        self._backoff = backoff or Backoff(base_s=0.5, cap_s=2.0)
         self._clock = clock
         self._on_error = on_error or (lambda exc: log.error("fan-out error: %s", exc, exc_info=exc))
         self._clients: set[ClientQueue] = set()

@@ -255,6 +255,19 @@ class Snapshot:
     server_offset_s: int = 0
     status: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """A snapshot as stored in Redis, read back by a worker that does not poll MT5 itself."""
+        offset = int(data.get("server_offset_s", 0))
+        return cls(
+            Account.from_mt5(data["account"]),
+            tuple(Position.from_mt5(p, offset) for p in data.get("positions", [])),
+            tuple(Order.from_mt5(o, offset) for o in data.get("orders", [])),
+            int(data.get("ts", 0)),
+            offset,
+            dict(data.get("status") or {}),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "account": self.account.to_dict(),

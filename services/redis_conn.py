@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -16,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from services.backoff import Backoff
 from services.secret import redact_url
 from services.settings import Settings
 
@@ -23,6 +25,34 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class RedisGate:
+    """After a failure Redis is tried again only after a backoff, by every component that shares the gate.
+
+    A hung server costs each call its full timeout; without the gate the streamer, the alert
+    engine and the leader lock would each pay it at every poll.
+    """
+
+    def __init__(self, backoff: Backoff | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._backoff = backoff or Backoff(base_s=0.5, cap_s=2.0)
+        self._clock = clock
+        self._failures = 0
+        self._retry_at = 0.0
+
+    @property
+    def down(self) -> bool:
+        return self._failures > 0
+
+    def ready(self) -> bool:
+        return self._failures == 0 or self._clock() >= self._retry_at
+
+    def failed(self) -> None:
+        self._failures += 1
+        self._retry_at = self._clock() + self._backoff.compute(self._failures)
+
+    def succeeded(self) -> None:
+        self._failures = 0
 
 
 @dataclass(frozen=True, slots=True)

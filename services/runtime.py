@@ -6,11 +6,13 @@ Built by the app factory; nothing here starts a thread until ``start()``.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from services.fanout import Fanout
+from services.leader import LeaderLock
 from services.redis_conn import REDIS_ERRORS, RedisLink, connect_redis
 from services.settings import Settings
 from services.sources.base import AccountSource
@@ -67,12 +69,17 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.store = Store(self.redis.client, self.settings.redis_prefix, self.settings.history_max_points)
+        login = self.settings.mt5_login or self.source.info.details.get("login")
+        shared = self.redis.mode == "real"  # an embedded Redis lives in this process: nobody to share with
         self.streamer = Streamer(
             self.source,
             self.store,
             poll_interval_s=self.settings.poll_interval_ms / 1000,
             heartbeat_s=self.settings.heartbeat_s,
-            login_hint=self.settings.mt5_login,
+            login_hint=login if isinstance(login, int) else None,
+            leader=LeaderLock(self.redis.client, self.store.keys.leader(login or "default"), gate=self.store.gate)
+            if shared
+            else None,
         )
         self.fanout = Fanout(
             self.redis.client, self.store.keys.events_pattern(), queue_size=self.settings.ws_queue_size
@@ -143,6 +150,8 @@ class Runtime:
                 "demo": info.kind == "demo",
                 "description": info.description,
                 "state": status.mt5,
+                "role": status.role,
+                "worker_pid": os.getpid(),
                 "login": status.login,
                 "error": status.mt5_error,
                 "error_code": status.mt5_error_code,

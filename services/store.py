@@ -11,6 +11,7 @@ Keys carry the account login so several accounts can share one Redis:
 - ``<prefix>:<login>:deals``    hash, deal ticket -> deal JSON (kept forever)
 - ``<prefix>:<login>:deals:by_time`` sorted set, ticket scored by UTC epoch ms
 - ``<prefix>:accounts``         set of the logins seen
+- ``<prefix>:<login>:leader``   string, the process that polls MT5 for this account (expires in 10 s)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import redis
 
 from services.models import Deal, HistoryPoint, Snapshot
+from services.redis_conn import RedisGate
 
 HISTORY_FIELDS = ("balance", "equity", "margin", "margin_level", "profit")
 ROLLUP_MS = 60_000
@@ -60,6 +62,9 @@ class Keys:
     def accounts(self) -> str:
         return f"{self.prefix}:accounts"
 
+    def leader(self, account: object) -> str:
+        return f"{self.prefix}:{account}:leader"
+
 
 def event(kind: str, login: int | None, ts_ms: int, data: Any) -> dict[str, Any]:
     """The one message shape on Redis and on ``/ws``: ``{type, account, ts, data}``."""
@@ -69,8 +74,11 @@ def event(kind: str, login: int | None, ts_ms: int, data: Any) -> dict[str, Any]
 class Store:
     """Thin, typed access to the key schema; raises redis errors for the caller to handle."""
 
-    def __init__(self, client: redis.Redis, prefix: str, history_max_points: int) -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str, history_max_points: int, gate: RedisGate | None = None
+    ) -> None:
         self.client = client
+        self.gate = gate or RedisGate()
         self.keys = Keys(prefix)
         self.history_max_points = history_max_points
         self._buckets: dict[int, _Bucket] = {}

@@ -9,6 +9,7 @@ and are written when Redis returns.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -18,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from services.backoff import Backoff
+from services.leader import LeaderLock
 from services.models import Account, Deal, HistoryPoint, Order, Position, Snapshot
 from services.redis_conn import REDIS_ERRORS
 from services.sources.base import AccountSource, SourceAuthError, SourceDisconnected, SourceError
@@ -45,6 +47,7 @@ class StreamerStatus:
     failures: int = 0
     polls: int = 0
     pending_history: int = 0
+    role: str = "single"  # single | leader | follower (several workers share one MT5 caller)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -64,6 +67,7 @@ class Streamer:
         buffer_points: int = 100_000,
         clock: Callable[[], float] = time.time,
         on_error: Callable[[BaseException], None] | None = None,
+        leader: LeaderLock | None = None,
     ) -> None:
         self.source = source
         self.store = store
@@ -77,6 +81,9 @@ class Streamer:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._leader = leader
+        self._lock_checked = -math.inf
+        self._is_leader = False
         self._commands: deque[tuple[str, Future[dict[str, Any]]]] = deque()
         self._status = StreamerStatus(login=login_hint)
         self._snapshot: Snapshot | None = None
@@ -88,9 +95,6 @@ class Streamer:
         self._pending_history: deque[HistoryPoint] = deque(maxlen=buffer_points)
         self._pending_deals: list[Deal] = []
         self._snapshot_dirty = False
-        self._redis_backoff = Backoff(base_s=1.0, cap_s=8.0)
-        self._redis_failures = 0
-        self._redis_retry_at = 0.0
         self._backfill: list[HistoryPoint] = []
         self._backfill_done = False
         self._listeners: list[Callable[[Snapshot, list[str]], None]] = []
@@ -158,6 +162,9 @@ class Streamer:
 
     def step(self) -> None:
         """One iteration: commands, (re)connect, poll, flush buffers, heartbeat. Public for tests."""
+        if self._leader is not None and not self._leading():
+            self._follow()
+            return
         self._handle_commands()
         now = self._clock()
         if self._wanted and not self._connected and now >= self._next_attempt:
@@ -168,6 +175,46 @@ class Streamer:
         if now - self._last_heartbeat >= self.heartbeat_s:
             self._last_heartbeat = now
             self._emit("heartbeat", self.status().to_dict())
+
+    def _leading(self) -> bool:
+        """Renew (or try to take) the leader lock a few times per lock lifetime."""
+        now = self._clock()
+        if now - self._lock_checked < self._leader.ttl_ms / 3000:
+            return self._is_leader
+        self._lock_checked = now
+        was, leading = self._is_leader, self._leader.acquire_or_renew()
+        self._is_leader = leading
+        if leading and not was:
+            log.info("leading: this process polls MT5 (%s)", self._leader.identity)
+            self._set_status(role="leader")
+        elif was and not leading:
+            log.warning("leadership lost: another process polls MT5 now")
+            self._drop_session("leadership lost")
+        return leading
+
+    def _follow(self) -> None:
+        """Another process polls MT5: mirror its snapshot from Redis so every route here still answers."""
+        with self._lock:
+            commands, self._commands = list(self._commands), deque()
+        login = self.status().login or next(iter(self._store_accounts()), None)
+        try:
+            raw = None if login is None else self.store.snapshot(login)
+        except REDIS_ERRORS as exc:
+            self._set_status(role="follower", redis="down", redis_error=type(exc).__name__)
+            raw = None
+        if raw is not None:
+            leader = {k: v for k, v in (raw.get("status") or {}).items() if k in StreamerStatus.__slots__}
+            with self._lock:
+                self._snapshot = Snapshot.from_dict(raw)
+                self._status = replace(self._status, **{**leader, "role": "follower", "redis": "up"})
+        for _, future in commands:
+            future.set_result({**self.status().to_dict(), "error": "this worker is not the leader; retry"})
+
+    def _store_accounts(self) -> list[int]:
+        try:
+            return self.store.accounts()
+        except REDIS_ERRORS:
+            return []
 
     def _handle_commands(self) -> None:
         while True:
@@ -284,7 +331,7 @@ class Streamer:
         except REDIS_ERRORS as exc:
             self._redis_failed(exc)
             return
-        self._redis_failures = 0
+        self.store.gate.succeeded()
         if self.status().redis != "up":
             if self.status().redis == "down":
                 log.info("Redis is reachable again; buffered history written, streaming resumed")
@@ -313,12 +360,11 @@ class Streamer:
             self._redis_failed(exc)
 
     def _redis_waiting(self) -> bool:
-        """While Redis is down, try it again only after a backoff: each try may block for seconds."""
-        return self.status().redis == "down" and self._clock() < self._redis_retry_at
+        """While Redis is down, it is tried again only after the shared gate's backoff."""
+        return self.status().redis == "down" and not self.store.gate.ready()
 
     def _redis_failed(self, exc: BaseException) -> None:
-        self._redis_failures += 1
-        self._redis_retry_at = self._clock() + self._redis_backoff.compute(self._redis_failures)
+        self.store.gate.failed()
         if self.status().redis != "down":
             log.error("Redis is unreachable (%s); polling goes on and history is buffered", type(exc).__name__)
         self._set_status(redis="down", redis_error=type(exc).__name__, pending_history=len(self._pending_history))
@@ -365,3 +411,5 @@ class Streamer:
             self._on_error(exc)
         self.source.disconnect()
         self._connected = False
+        if self._leader is not None:
+            self._leader.release()

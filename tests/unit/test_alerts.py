@@ -19,6 +19,7 @@ from layouts.alerts import HIDDEN, distance_text, duration, rule_row
 from services import alerts as alerts_module
 from services.alerts import AlertEngine, day_bounds
 from services.models import Account, HistoryPoint, Position, Snapshot
+from services.redis_conn import RedisGate
 from services.risk import RiskEngine, WebhookSender
 from services.rules import DEFAULT_RULES, RulesSettings, parse_rules
 from services.store import Store
@@ -283,13 +284,16 @@ def test_acknowledgements_of_alerts_dropped_from_the_capped_history_are_pruned(m
 
 def test_alerts_wait_in_memory_while_redis_is_down() -> None:
     server = fakeredis.FakeServer()
-    run = Script(DEFAULT_RULES, Store(fakeredis.FakeRedis(server=server, decode_responses=True), "t", 1000))
+    seconds = [0.0]
+    gate = RedisGate(clock=lambda: seconds[0])
+    run = Script(DEFAULT_RULES, Store(fakeredis.FakeRedis(server=server, decode_responses=True), "t", 1000, gate))
     run.poll(margin_level=300.0)
     server.connected = False
     assert run.poll(margin_level=40.0) == [("margin_call", "ok", "breached"), ("stop_out", "ok", "warning")]
     assert len(run.notified) == 2, "the webhook does not depend on Redis"
     assert run.row("margin_call")["state"] == "breached"
     server.connected = True
+    seconds[0] += 5  # past the shared Redis backoff
     assert run.poll(margin_level=41.0) == []
     assert [a["rule"] for a in run.engine.history(LOGIN)] == ["stop_out", "margin_call"]
 

@@ -9,6 +9,7 @@ import fakeredis
 import pytest
 
 from services.backoff import Backoff
+from services.redis_conn import RedisGate
 from services.sources.demo import DemoSource
 from services.sources.mt5 import MT5Source
 from services.store import Store
@@ -130,6 +131,7 @@ def test_redis_outage_buffers_history_and_deals_then_flushes_without_gap(
     store: Store, server: fakeredis.FakeServer
 ) -> None:
     clock = Clock()
+    store.gate = RedisGate(clock=clock)
     _, streamer = demo_streamer(store, clock)
     streamer.step()
     stored_before = store.history_length(5_000_001)

@@ -107,7 +107,7 @@ def test_shutdown_sends_a_close_frame(live: Any) -> None:
     assert json.loads(ws.recv())["type"] == "snapshot"
     started = time.monotonic()
     runtime.stop()
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 3.0, "a bounded stop (2 s nominal, 1 s for a loaded machine)"
     code = None
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
