@@ -1,6 +1,6 @@
 """Risk alerts over HTTP: the alert history and its acknowledgements, the rules with their live status, rule edits.
 
-Registering this blueprint also wires the alert engine into the app's runtime (``server.extensions["mt5_risk"]``),
+The engine itself is built by ``create_app`` (``server.extensions["mt5_risk"]``) and listens to the streamer,
 so the rules are evaluated on every poll whether or not a page is open.
 """
 

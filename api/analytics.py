@@ -1,29 +1,52 @@
-"""Statistics, rebuilt trades and CSV exports: ``/stats``, ``/trades``, ``/export/<name>.csv``.
+"""Statistics, rebuilt trades and exports: ``/stats``, ``/trades``, ``/export/<name>.csv``,
+``/export/chart/<chart>.<png|svg|html>`` and ``/export/report.html``.
 
-Errors share the REST API's JSON shape: 400 names the bad parameter, 404 an unknown export,
-503 means Redis is down (or the account is not known yet). A CSV reads its first rows before
-answering, so a Redis failure still gets a 503 instead of a cut-off 200.
+Errors share the REST API's JSON shape: 400 names the bad parameter (an unknown export, chart or
+format included) and its allowed values, 503 means Redis is down (or the account is not known
+yet), 501 that PNG/SVG export lacks kaleido or a browser, 504 that the browser took too long.
+A CSV reads its first rows before answering, so a Redis failure still gets a 503 instead of a
+cut-off 200.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
 
+import plotly.graph_objects as go
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from api.params import BadParameter, parse_range
 from api.rest import bad_parameter, cors, error, http_error, redis_unavailable, runtime
+from layouts.analytics import CHART_NAMES, HISTORY_TITLES, analytics_figures, history_figures, report_page
 from services import export
 from services.analytics import DEFAULT_PERIODS_PER_YEAR, Report, build_report
+from services.charts_export import (
+    FORMATS,
+    MEDIA_TYPES,
+    ImageExportError,
+    ImageExportFailed,
+    ImageExportTimeout,
+    ImageExportUnavailable,
+    figure_html,
+    for_export,
+    render_image,
+    report_html,
+)
+from services.history import load_window
+from services.models import Account
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
 
 MAX_PERIODS_PER_YEAR = 366
 DAY_MS = 86_400_000
+EXPORT_POINTS = 2000  # history charts in a file: about twice the image's width, plenty for the HTML zoom
+IMAGE_ERROR_STATUS = {ImageExportUnavailable: 501, ImageExportFailed: 502, ImageExportTimeout: 504}
+EXPORTS = (*(f"{name}.csv" for name in export.TABLES), "report.html", "chart/<chart>.<png|svg|html>")
 
 analytics = Blueprint("analytics", __name__)
 analytics.register_error_handler(BadParameter, bad_parameter)
@@ -31,6 +54,11 @@ analytics.register_error_handler(HTTPException, http_error)
 for _redis_error in REDIS_ERRORS:
     analytics.register_error_handler(_redis_error, redis_unavailable)
 analytics.after_request(cors)
+
+
+@analytics.errorhandler(ImageExportError)
+def image_export_error(exc: ImageExportError) -> tuple[Response, int]:
+    return error(IMAGE_ERROR_STATUS.get(type(exc), 500), str(exc))
 
 
 def parse_periods(raw: str | None) -> int:
@@ -107,14 +135,26 @@ def _range_label(ms: int | None, open_end: str, end_of_day: bool) -> str:
     return moment.strftime("%Y-%m-%d" if whole_day else "%Y-%m-%dT%H%M%SZ")
 
 
-def export_filename(login: int, name: str, start: int | None, end: int | None) -> str:
-    return f"mt5-{login}-{name}-{_range_label(start, 'start', False)}_{_range_label(end, 'now', True)}.csv"
+def export_filename(login: int, name: str, start: int | None, end: int | None, ext: str = "csv") -> str:
+    return f"mt5-{login}-{name}-{_range_label(start, 'start', False)}_{_range_label(end, 'now', True)}.{ext}"
+
+
+def _attachment(body: str | bytes | Iterable[str], media_type: str, filename: str) -> Response:
+    response = Response(body)
+    response.headers["Content-Type"] = media_type
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _one_of(name: str, allowed: Iterable[str], value: str) -> BadParameter:
+    return BadParameter(name, f"one of {', '.join(allowed)}", value[:40])
 
 
 @analytics.get("/export/<name>.csv")
 def export_csv(name: str) -> Any:
     if name not in export.TABLES:
-        return error(404, f"unknown export {name[:40]!r}: expected one of {', '.join(export.TABLES)}", parameter="name")
+        raise _one_of("name", export.TABLES, name)
     start, end = parse_range(request.args)
     periods = parse_periods(request.args.get("periods")) if name == "stats" else DEFAULT_PERIODS_PER_YEAR
     rt = runtime()
@@ -123,11 +163,8 @@ def export_csv(name: str) -> Any:
         return failure
     chunks = _table(rt, login, name, start, end, periods)
     first = next(chunks)  # the first rows come from Redis now, while an error can still be a 503
-    response = Response(chain([first], chunks), mimetype="text/csv")
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="{export_filename(login, name, start, end)}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    filename = export_filename(login, name, start, end)
+    return _attachment(chain([first], chunks), "text/csv; charset=utf-8", filename)
 
 
 def _table(rt: Runtime, login: int, name: str, start: int | None, end: int | None, periods: int) -> Iterator[str]:
@@ -143,3 +180,55 @@ def _table(rt: Runtime, login: int, name: str, start: int | None, end: int | Non
     if name == "orders":
         return export.orders_csv(() if latest is None else latest.orders, start, end)
     return export.stats_csv(_report(rt, login, start, end, periods).stats)
+
+
+def _account(rt: Runtime) -> Account | None:
+    latest = rt.streamer.latest()
+    return None if latest is None else latest.account
+
+
+def _history_figures(rt: Runtime, login: int, start: int | None, end: int | None) -> dict[str, go.Figure]:
+    account = _account(rt)
+    window = load_window(rt.store, login, start, end, EXPORT_POINTS)
+    currency, digits = ("", 2) if account is None else (account.currency, account.currency_digits)
+    return history_figures(window.points, _offset_s(rt), currency, digits)
+
+
+@analytics.get("/export/chart/<chart>.<fmt>")
+def export_chart(chart: str, fmt: str) -> Any:
+    """One chart of the page, drawn for the range; PNG and SVG go through kaleido and a headless browser."""
+    if chart not in CHART_NAMES:
+        raise _one_of("chart", CHART_NAMES, chart)
+    if fmt not in FORMATS:
+        raise _one_of("format", FORMATS, fmt)
+    start, end = parse_range(request.args)
+    rt = runtime()
+    login, failure = _login_or_503(rt)
+    if failure:
+        return failure
+    if chart in HISTORY_TITLES:
+        figure = _history_figures(rt, login, start, end)[chart]
+    else:
+        figure = analytics_figures(_report(rt, login, start, end, DEFAULT_PERIODS_PER_YEAR))[chart]
+    figure = for_export(figure)
+    body = figure_html(figure) if fmt == "html" else render_image(figure, fmt)
+    return _attachment(body, MEDIA_TYPES[fmt], export_filename(login, f"chart-{chart}", start, end, fmt))
+
+
+@analytics.get("/export/report.html")
+def export_report() -> Any:
+    """Summary, statistics, balance check and every chart in one page that opens offline."""
+    start, end = parse_range(request.args)
+    periods = parse_periods(request.args.get("periods"))
+    rt = runtime()
+    login, failure = _login_or_503(rt)
+    if failure:
+        return failure
+    report = _report(rt, login, start, end, periods)
+    page = report_page(report, _account(rt), _history_figures(rt, login, start, end), int(time.time() * 1000))
+    return _attachment(report_html(page), MEDIA_TYPES["html"], export_filename(login, "report", start, end, "html"))
+
+
+@analytics.get("/export/<path:name>")
+def unknown_export(name: str) -> Any:
+    raise _one_of("name", EXPORTS, name)

@@ -52,8 +52,8 @@ def cors(response: Response) -> Response:
     origin = request.headers.get("Origin")
     if origin and origin.rstrip("/") in runtime().settings.cors_origins:
         response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
         response.headers.add("Vary", "Origin")
     return response
 
@@ -68,6 +68,12 @@ def index() -> Response:
         "/positions",
         "/orders",
         "/deals",
+        "/stats",
+        "/trades",
+        "/export/<name>.csv",
+        "/alerts",
+        "/alerts/<id>/ack",
+        "/rules",
         "/mt5/status",
         "/mt5/connect",
         "/mt5/disconnect",

@@ -146,7 +146,7 @@ def handle_frame(frame: Any, outbox: Outbox, rt: Runtime) -> None:
 
 
 def close_going_away(ws: Any) -> None:
-    """Close frame, the client's answer (up to a second), then shut the socket down for good.
+    """Close frame, the client's answer (up to half a second), then shut the socket down for good.
 
     Without the shutdown the dev server would write its HTTP response bytes into the
     upgraded connection, which browsers report as an invalid frame.

@@ -2,6 +2,7 @@
 
 One report is built per update, in Python, and every panel is drawn from it. Redis being down
 or the account not being known yet shows a notice in the panels instead of failing the callback.
+The download links carry the same range, so a file holds what the page shows.
 """
 
 from __future__ import annotations
@@ -14,18 +15,21 @@ from callbacks.charts import template_patch
 from layouts import ids
 from layouts.analytics import (
     CHART_IDS,
+    CHART_NAMES,
+    CHART_PICKER,
+    analytics_figures,
+    chart_link_id,
+    chart_links,
     download_links,
     drawdowns_table,
     empty_figure,
-    histogram_figure,
-    monthly_heatmap,
     notice,
-    pl_bar_figure,
     reconciliation_line,
     stats_panel,
 )
 from layouts.figures import template
 from services.analytics import Report, build_report
+from services.charts_export import FORMATS
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
 
@@ -60,18 +64,7 @@ def report_outputs(report: Report, links: list[Any]) -> tuple[Any, ...]:
         stats_panel(report.stats, currency, digits),
         reconciliation_line(None if check is None else check.warning(currency, digits), check is not None),
         links,
-        monthly_heatmap(report.monthly),
-        pl_bar_figure(report.by_symbol, "symbol", "P/L by symbol", currency),
-        pl_bar_figure(report.by_direction, "direction", "P/L by direction", currency, labels=("Long", "Short")),
-        pl_bar_figure(report.by_hour, "hour", "P/L by hour of close (broker time)", currency),
-        pl_bar_figure(
-            report.by_weekday,
-            "weekday",
-            "P/L by weekday of close (broker time)",
-            currency,
-            labels=[row["name"] for row in report.by_weekday],
-        ),
-        histogram_figure(report.histogram, currency),
+        *analytics_figures(report).values(),
         drawdowns_table([d.to_dict() for d in report.drawdowns], currency, digits),
     )
 
@@ -113,6 +106,14 @@ def register(app: Dash, runtime: Runtime) -> None:
         for figure in outputs[3 : 3 + len(CHART_IDS)]:
             figure.update_layout(template=template(theme))
         return outputs
+
+    @app.callback(
+        *(Output(chart_link_id(fmt), "href") for fmt in FORMATS),
+        Input(CHART_PICKER, "value"),
+        Input(ids.RANGE, "data"),
+    )
+    def update_chart_links(chart: str | None, selection: Any) -> list[str]:
+        return chart_links(chart if chart in CHART_NAMES else CHART_NAMES[0], *range_bounds(selection))
 
     @app.callback(
         *(Output(chart_id, "figure", allow_duplicate=True) for chart_id in CHART_IDS),

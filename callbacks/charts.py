@@ -27,15 +27,24 @@ RANGE_SPANS = {"1h": HOUR_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS}
 GRAPHS = GRAPH_IDS
 
 
-def selected_range(choice: str, start_date: str | None, end_date: str | None, now_ms: int, offset_s: int) -> dict:
-    """The window a range button or the custom dates stand for; ``to_ms`` None means it follows live."""
+def selected_range(
+    choice: str, start_date: str | None, end_date: str | None, now_ms: int, offset_s: int, tz: str = "UTC"
+) -> dict:
+    """The window a range button or the custom dates (whole days in the browser's zone) stand for.
+
+    ``to_ms`` None means the window follows live.
+    """
     if choice in RANGE_SPANS:
         return {"choice": choice, "from_ms": now_ms - RANGE_SPANS[choice], "to_ms": None}
     if choice == "today":
         return {"choice": choice, "from_ms": server_day_start_ms(now_ms, offset_s), "to_ms": None}
     if choice == "custom" and start_date and end_date:
-        start = int(pd.Timestamp(start_date[:10], tz="UTC").value // 1_000_000)
-        end = int(pd.Timestamp(end_date[:10], tz="UTC").value // 1_000_000) + DAY_MS - 1
+        try:
+            start = int(pd.Timestamp(start_date[:10], tz=zone(tz)).value // 1_000_000)
+            next_day = pd.Timestamp(end_date[:10]) + pd.DateOffset(days=1)  # a calendar day: 23 or 25 h at DST
+            end = int(next_day.tz_localize(zone(tz)).value // 1_000_000) - 1
+        except (ValueError, TypeError):
+            start, end = 1, 0
         if start <= end:
             return {"choice": choice, "from_ms": start, "to_ms": end}
     return {"choice": "all", "from_ms": None, "to_ms": None}
@@ -111,9 +120,11 @@ def register(app: Dash, runtime: Runtime) -> None:
         Input(ids.RANGE_BUTTONS, "value"),
         Input(ids.RANGE_DATES, "start_date"),
         Input(ids.RANGE_DATES, "end_date"),
+        State(ids.CLIENT, "data"),
     )
-    def choose_range(choice: str, start_date: str | None, end_date: str | None) -> dict[str, Any]:
-        return selected_range(choice, start_date, end_date, int(time.time() * 1000), runtime.source.server_offset_s)
+    def choose_range(choice: str, start_date: str | None, end_date: str | None, client: dict | None) -> dict[str, Any]:
+        now_ms, offset_s = int(time.time() * 1000), runtime.source.server_offset_s
+        return selected_range(choice, start_date, end_date, now_ms, offset_s, (client or {}).get("tz") or "UTC")
 
     @app.callback(
         *(Output(graph, "figure") for graph in GRAPHS),

@@ -11,14 +11,18 @@ from services.formatting import margin_level, money
 from services.history import DAY_MS, day_start_point, server_day_start_ms
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
+from services.trades import DEAL_TYPE_BALANCE, DEAL_TYPE_CREDIT
 
-CASH_FLOW_TYPES = (2, 3)  # DEAL_TYPE_BALANCE (deposits, withdrawals) and DEAL_TYPE_CREDIT
+DEAL_TYPE_BONUS = 6
+
+# Moved money, not results: deposits and withdrawals, credit (it is part of equity), bonuses.
+CASH_FLOW_TYPES = (DEAL_TYPE_BALANCE, DEAL_TYPE_CREDIT, DEAL_TYPE_BONUS)
 DAY_FIELDS = ("balance", "equity", "profit", "margin", "margin_free", "margin_level")
 STOPOUT_MODE_MONEY = 1
 
 
 def cash_flows(deals: list[dict[str, Any]], since_ms: int) -> float:
-    """Deposits, withdrawals and credit since a time: moved money, not trading results."""
+    """Deposits, withdrawals, credit and bonuses since a time: moved money, not trading results."""
     return sum(d["profit"] for d in deals if d.get("type") in CASH_FLOW_TYPES and d.get("time_utc_ms", 0) >= since_ms)
 
 
@@ -48,7 +52,8 @@ def level_class(account: dict[str, Any]) -> str:
     """Colour by distance to the account's own margin-call and stop-out levels."""
     if account["margin"] <= 0:
         return "kpi level-ok"
-    value = account["equity"] if account.get("margin_so_mode") == STOPOUT_MODE_MONEY else account["margin_level"]
+    money_mode = account.get("margin_so_mode") == STOPOUT_MODE_MONEY  # levels in money: compared with free margin
+    value = account["margin_free"] if money_mode else account["margin_level"]
     call, stop_out = account["margin_so_call"], account["margin_so_so"]
     if value <= stop_out:
         return "kpi level-stopout"

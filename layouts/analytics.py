@@ -1,6 +1,7 @@
 """The analytics panels: statistics, breakdown charts, deepest drawdowns, downloads, the balance check.
 
 Pure functions from plain data (``services.analytics.Report`` parts) to components and figures.
+The same figures feed the page, the chart exports and the HTML report, so a file shows what the page shows.
 """
 
 from __future__ import annotations
@@ -14,20 +15,41 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from layouts import ids
+from layouts.figures import drawdown_figure, equity_figure, margin_figure, to_series
+from services.analytics import Report
+from services.charts_export import FORMATS, ReportPage, for_export
 from services.export import TABLES, utc_iso
-from services.formatting import money
+from services.formatting import margin_level, money
+from services.models import Account, HistoryPoint
 
 GAIN_COLOR, LOSS_COLOR = "#16a34a", "#dc2626"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
-CHART_IDS = (
-    ids.ANALYTICS_MONTHLY,
-    ids.ANALYTICS_BY_SYMBOL,
-    ids.ANALYTICS_BY_DIRECTION,
-    ids.ANALYTICS_BY_HOUR,
-    ids.ANALYTICS_BY_WEEKDAY,
-    ids.ANALYTICS_HISTOGRAM,
-)
+# export name -> page component, in the order of the panels
+ANALYTICS_CHARTS = {
+    "monthly": ids.ANALYTICS_MONTHLY,
+    "by_symbol": ids.ANALYTICS_BY_SYMBOL,
+    "by_direction": ids.ANALYTICS_BY_DIRECTION,
+    "by_hour": ids.ANALYTICS_BY_HOUR,
+    "by_weekday": ids.ANALYTICS_BY_WEEKDAY,
+    "histogram": ids.ANALYTICS_HISTOGRAM,
+}
+CHART_IDS = tuple(ANALYTICS_CHARTS.values())
+HISTORY_TITLES = {"equity": "Balance and equity", "margin": "Margin and margin level", "drawdown": "Drawdown"}
+CHART_LABELS = {
+    **HISTORY_TITLES,
+    "monthly": "Monthly returns",
+    "by_symbol": "P/L by symbol",
+    "by_direction": "P/L by direction",
+    "by_hour": "P/L by hour",
+    "by_weekday": "P/L by weekday",
+    "histogram": "Trade results",
+}
+CHART_NAMES = tuple(CHART_LABELS)
+# the chart download bar lives outside ids.py's panels: a picker and one link per format
+CHART_PICKER = "download-chart-picker"
+TRADE_MODES = {0: "Demo", 1: "Contest", 2: "Real"}
+DRAWDOWN_HEADER = ("Start (UTC)", "Bottom", "Recovery", "Depth", "Depth %", "Duration")
 
 # (key, label, kind): kind decides the format
 STAT_ROWS = (
@@ -205,33 +227,71 @@ def histogram_figure(bins: Sequence[Mapping[str, Any]], currency: str) -> go.Fig
     return fig
 
 
+def analytics_figures(report: Report) -> dict[str, go.Figure]:
+    """The breakdown charts of a report by export name, in ``CHART_IDS`` order."""
+    currency = report.currency
+    return {
+        "monthly": monthly_heatmap(report.monthly),
+        "by_symbol": pl_bar_figure(report.by_symbol, "symbol", "P/L by symbol", currency),
+        "by_direction": pl_bar_figure(
+            report.by_direction, "direction", "P/L by direction", currency, labels=("Long", "Short")
+        ),
+        "by_hour": pl_bar_figure(report.by_hour, "hour", "P/L by hour of close (broker time)", currency),
+        "by_weekday": pl_bar_figure(
+            report.by_weekday,
+            "weekday",
+            "P/L by weekday of close (broker time)",
+            currency,
+            labels=[row["name"] for row in report.by_weekday],
+        ),
+        "histogram": histogram_figure(report.histogram, currency),
+    }
+
+
+def history_figures(points: Sequence[HistoryPoint], offset_s: int, currency: str, digits: int) -> dict[str, go.Figure]:
+    """The three history charts as the page draws them, with times in UTC since a file has no browser zone."""
+    if not points:
+        return {name: empty_figure(title, "No history in this range") for name, title in HISTORY_TITLES.items()}
+    series, _ = to_series(points, "UTC", offset_s)
+    figures = {
+        "equity": equity_figure(series, currency, digits, None, "export"),
+        "margin": margin_figure(series, currency, digits, None, "export"),
+        "drawdown": drawdown_figure(series, None, "export"),
+    }
+    for fig in figures.values():
+        fig.update_xaxes(title_text="UTC")
+    return figures
+
+
 def _utc_text(ms: int | None) -> str:
     return "—" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def drawdowns_table(drawdowns: Sequence[Mapping[str, Any]], currency: str, digits: int) -> html.Div:
-    """The deepest falls on the equity history, deepest first; times in UTC."""
-    if not drawdowns:
-        return html.Div([html.H3("Deepest drawdowns"), notice("No drawdown on the equity history in this range")])
-    header = ("Start (UTC)", "Bottom", "Recovery", "Depth", "Depth %", "Duration")
-    rows = [
-        html.Tr(
-            [
-                html.Td(_utc_text(d["start_ms"])),
-                html.Td(_utc_text(d["bottom_ms"])),
-                html.Td("not yet" if d["recovery_ms"] is None else _utc_text(d["recovery_ms"])),
-                html.Td(money(-d["depth"], currency, digits)),
-                html.Td(f"{d['depth_pct'] * 100:.2f} %"),
-                html.Td(duration_text(d["duration_s"]) + ("" if d["recovery_ms"] is not None else " so far")),
-            ]
-        )
+def drawdown_rows(drawdowns: Sequence[Mapping[str, Any]], currency: str, digits: int) -> list[list[str]]:
+    """The deepest falls as table texts, times in UTC; the page and the report share them."""
+    return [
+        [
+            _utc_text(d["start_ms"]),
+            _utc_text(d["bottom_ms"]),
+            "not yet" if d["recovery_ms"] is None else _utc_text(d["recovery_ms"]),
+            money(-d["depth"], currency, digits),
+            f"{d['depth_pct'] * 100:.2f} %",
+            duration_text(d["duration_s"]) + ("" if d["recovery_ms"] is not None else " so far"),
+        ]
         for d in drawdowns
     ]
+
+
+def drawdowns_table(drawdowns: Sequence[Mapping[str, Any]], currency: str, digits: int) -> html.Div:
+    """The deepest falls on the equity history, deepest first."""
+    if not drawdowns:
+        return html.Div([html.H3("Deepest drawdowns"), notice("No drawdown on the equity history in this range")])
+    rows = [html.Tr([html.Td(cell) for cell in row]) for row in drawdown_rows(drawdowns, currency, digits)]
     return html.Div(
         [
             html.H3("Deepest drawdowns", style={"fontSize": "14px"}),
             html.Table(
-                [html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(rows)],
+                [html.Thead(html.Tr([html.Th(h) for h in DRAWDOWN_HEADER])), html.Tbody(rows)],
                 className="drawdowns",
                 style={"width": "100%", "fontVariantNumeric": "tabular-nums"},
             ),
@@ -239,20 +299,62 @@ def drawdowns_table(drawdowns: Sequence[Mapping[str, Any]], currency: str, digit
     )
 
 
-def export_url(name: str, start_ms: int | None, end_ms: int | None) -> str:
+def export_url(path: str, start_ms: int | None, end_ms: int | None) -> str:
+    """``path`` under ``/export/`` (``deals.csv``, ``chart/equity.png``, ``report.html``) with the range."""
     query = {key: utc_iso(ms) for key, ms in (("from", start_ms), ("to", end_ms)) if ms is not None}
-    return f"/export/{name}.csv" + (f"?{urlencode(query)}" if query else "")
+    return f"/export/{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+def chart_link_id(fmt: str) -> str:
+    return f"download-chart-{fmt}"
 
 
 def download_links(start_ms: int | None, end_ms: int | None) -> list[Any]:
-    """Plain links: the browser downloads the streamed CSV itself, however large."""
+    """Plain links, the CSVs and then the report: the browser downloads each file itself, however large."""
     return [
         html.Span("Download CSV: ", className="kpi-label"),
         *(
-            html.A(name, href=export_url(name, start_ms, end_ms), download="", className="badge", id=f"download-{name}")
+            html.A(
+                name, href=export_url(f"{name}.csv", start_ms, end_ms), download="", className="badge",
+                id=f"download-{name}",
+            )
             for name in TABLES
         ),
-    ]
+        html.Span("Report: ", className="kpi-label", style={"marginLeft": "8px"}),
+        html.A(
+            "HTML report", href=export_url("report.html", start_ms, end_ms), download="", className="badge",
+            id="download-report",
+        ),
+    ]  # fmt: skip
+
+
+def chart_links(chart: str, start_ms: int | None, end_ms: int | None) -> list[str]:
+    """The PNG, SVG and HTML addresses of one chart, in ``FORMATS`` order."""
+    return [export_url(f"chart/{chart}.{fmt}", start_ms, end_ms) for fmt in FORMATS]
+
+
+def chart_download_bar() -> html.Div:
+    """Pick a chart, download it as an image or a self-contained page; the range is added by a callback."""
+    first = CHART_NAMES[0]
+    return html.Div(
+        className="downloads",
+        style={"display": "flex", "gap": "8px", "flexWrap": "wrap", "alignItems": "center", "margin": "8px 0"},
+        children=[
+            html.Span("Download chart: ", className="kpi-label"),
+            dcc.Dropdown(
+                id=CHART_PICKER,
+                options=[{"label": label, "value": name} for name, label in CHART_LABELS.items()],
+                value=first,
+                clearable=False,
+                searchable=False,
+                style={"width": "240px"},
+            ),
+            *(
+                html.A(fmt.upper(), href=href, download="", className="badge", id=chart_link_id(fmt))
+                for fmt, href in zip(FORMATS, chart_links(first, None, None), strict=True)
+            ),
+        ],
+    )
 
 
 def reconciliation_line(warning: str | None, checked: bool) -> html.Div:
@@ -282,6 +384,7 @@ def analytics_section() -> html.Section:
                 className="downloads",
                 style={"display": "flex", "gap": "8px", "flexWrap": "wrap", "alignItems": "center", "margin": "8px 0"},
             ),
+            chart_download_bar(),
             html.Div(notice("Loading statistics…"), id=ids.ANALYTICS_STATS, className="card chart"),
             html.Div(
                 [chart(component_id) for component_id in CHART_IDS],
@@ -295,4 +398,58 @@ def analytics_section() -> html.Section:
             ),
             html.Div(id=ids.ANALYTICS_DRAWDOWNS, className="card chart", style={"marginTop": "12px"}),
         ],
+    )
+
+
+def _range_text(ms: int | None, open_end: str) -> str:
+    return open_end if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def account_summary(login: int, account: Account | None) -> list[tuple[str, str]]:
+    """What identifies the account and where it stands; the settings (and so the password) never get here."""
+    if account is None:
+        return [("Login", str(login)), ("Account", "not known yet: the MT5 source has not answered")]
+    a, cur, dig = account, account.currency, account.currency_digits
+    return [
+        ("Login", str(a.login)),
+        ("Name", a.name),
+        ("Server", a.server),
+        ("Broker", a.company),
+        ("Account type", TRADE_MODES.get(a.trade_mode, "Unknown")),
+        ("Currency", cur),
+        ("Leverage", f"1:{a.leverage}"),
+        ("Balance", money(a.balance, cur, dig)),
+        ("Credit", money(a.credit, cur, dig)),
+        ("Equity", money(a.equity, cur, dig)),
+        ("Floating P/L", money(a.profit, cur, dig, signed=True)),
+        ("Margin", money(a.margin, cur, dig)),
+        ("Free margin", money(a.margin_free, cur, dig)),
+        ("Margin level", margin_level(a.margin_level, a.margin)),
+    ]
+
+
+def report_page(report: Report, account: Account | None, history: Mapping[str, go.Figure], now_ms: int) -> ReportPage:
+    """The offline report: the panels of the page for the same range, as plain text and figures."""
+    currency, digits, check = report.currency, report.digits, report.reconciliation
+    if check is None:
+        check_text, ok = "Not checked: the account's balance is not known yet.", False
+    else:
+        warning = check.warning(currency, digits)
+        check_text, ok = warning or "Balance reconciles with the deal history to the cent.", warning is None
+    return ReportPage(
+        title=f"MT5 account {report.login}: trading report",
+        subtitle=(
+            f"Range (UTC): {_range_text(report.start_ms, 'start of history')} to {_range_text(report.end_ms, 'now')}"
+            f" · generated {_range_text(now_ms, '')} UTC"
+        ),
+        summary=account_summary(report.login, account),
+        check=check_text,
+        check_ok=ok,
+        notice=None if report.stats["trades"] else "No trades in this range.",
+        statistics=[
+            (label, stat_text(report.stats.get(key), kind, currency, digits)) for key, label, kind in STAT_ROWS
+        ],
+        figures=[for_export(fig) for fig in (*history.values(), *analytics_figures(report).values())],
+        drawdown_header=DRAWDOWN_HEADER,
+        drawdowns=drawdown_rows([d.to_dict() for d in report.drawdowns], currency, digits),
     )

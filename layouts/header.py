@@ -10,7 +10,7 @@ LINK_LABELS = {"mt5": "MT5", "redis": "Redis", "live": "Live"}
 
 
 def link_badge(name: str) -> html.Span:
-    """A badge whose age (and stale mark) ``assets/links.js`` keeps current between pushes."""
+    """A badge whose age (and stale mark) ``assets/mt5.js`` keeps current between pushes."""
     return html.Span(
         id=ids.link_wrap(name),
         className="link",

@@ -7,7 +7,7 @@ LOCATION = "location"
 CLIENT = "client"  # {"width": px, "tz": IANA zone} of the browser, set once at load
 THEME = "theme"  # "light" | "dark", kept in the browser's localStorage
 THEME_TOGGLE = "theme-toggle"
-LINKS = "links"  # ages of the last MT5 / Redis / live-link updates, read by assets/links.js
+LINKS = "links"  # ages of the last MT5 / Redis / live-link updates, read by assets/mt5.js
 
 ACCOUNT_TITLE = "account-title"
 ACCOUNT_DETAILS = "account-details"

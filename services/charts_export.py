@@ -48,7 +48,7 @@ class ImageExportUnavailable(ImageExportError):
 
 
 class ImageExportTimeout(ImageExportError):
-    pass
+    """The browser took longer than the timeout, or every slot stayed busy that long."""
 
 
 class ImageExportFailed(ImageExportError):

@@ -76,7 +76,7 @@ class Runtime:
             self.store,
             poll_interval_s=self.settings.poll_interval_ms / 1000,
             heartbeat_s=self.settings.heartbeat_s,
-            login_hint=login if isinstance(login, int) else None,
+            login_hint=self.settings.mt5_login,
             leader=LeaderLock(self.redis.client, self.store.keys.leader(login or "default"), gate=self.store.gate)
             if shared
             else None,

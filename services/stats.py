@@ -95,7 +95,8 @@ class Ledger:
 
     def underwater(self) -> Underwater:
         opening_ms = self.start_ms if self.start_ms is not None else (self.times[0] if self.times else 0)
-        return Underwater.of([opening_ms, *self.times], self.balances(), np.cumsum(self.step_flows()))
+        times, flows = [opening_ms, *self.times], np.cumsum(self.step_flows())
+        return Underwater.of(times, self.balances(), flows, self.returns())
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +123,24 @@ class Underwater:
     pct: np.ndarray  # depth as a fraction of what the account would hold without the fall
 
     @classmethod
-    def of(cls, times: Sequence[int], values: Sequence[float], cumulative_flows: Sequence[float]) -> Underwater:
+    def of(
+        cls,
+        times: Sequence[int],
+        values: Sequence[float],
+        cumulative_flows: Sequence[float],
+        step_returns: np.ndarray | None = None,
+    ) -> Underwater:
+        """Money depth on the flow-free curve; the percentage from the growth index of ``step_returns``
+        when given (as empyrical and QuantStats define it, so a deposit inside a drawdown changes nothing)."""
         values_arr = np.asarray(values, dtype=float)
         performance = values_arr - np.asarray(cumulative_flows, dtype=float)
         depth = np.maximum.accumulate(performance) - performance
-        base = values_arr + depth
-        pct = np.divide(depth, base, out=np.zeros_like(depth), where=base > 0)
+        if step_returns is None:
+            base = values_arr + depth
+            pct = np.divide(depth, base, out=np.zeros_like(depth), where=base > 0)
+        else:
+            growth = np.cumprod(np.concatenate(([1.0], 1.0 + step_returns)))
+            pct = 1.0 - growth / np.maximum.accumulate(growth)
         return cls(np.asarray(times, dtype=np.int64), depth, pct)
 
     def episodes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -187,8 +200,8 @@ def equity_underwater(times: np.ndarray, equity: np.ndarray, ledger: Ledger) -> 
     cumulative = flow_sums[np.searchsorted(flow_times, times, side="right")]
     if len(cumulative):
         cumulative = cumulative - cumulative[0]
-    step_flows = np.diff(cumulative, prepend=0.0)
-    return Underwater.of(times, equity, cumulative), twr_returns(equity, step_flows)
+    returns = twr_returns(equity, np.diff(cumulative, prepend=0.0))
+    return Underwater.of(times, equity, cumulative, returns), returns
 
 
 def daily_returns(times: np.ndarray, step_returns: np.ndarray, server_offset_s: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Any
 from services.formatting import money
 from services.models import Deal
 
-# MetaTrader5 constants (see /work/shared/docs/metatrader5-api.md).
+# MetaTrader5 constants, with the values the MetaTrader5 package itself exports.
 DEAL_TYPE_BUY, DEAL_TYPE_SELL = 0, 1
 DEAL_TYPE_BALANCE, DEAL_TYPE_CREDIT = 2, 3
 DEAL_ENTRY_IN, DEAL_ENTRY_OUT, DEAL_ENTRY_INOUT, DEAL_ENTRY_OUT_BY = 0, 1, 2, 3

@@ -22,7 +22,7 @@ from typing import Any
 from services.models import Account, Deal, HistoryPoint, Order, Position, Terminal
 from services.sources.base import SourceDisconnected, SourceInfo
 
-# MetaTrader5 constants (values from the package, see docs/metatrader5-api.md).
+# MetaTrader5 constants, with the values the MetaTrader5 package itself exports.
 DEAL_TYPE_BALANCE = 2
 DEAL_ENTRY_IN, DEAL_ENTRY_OUT = 0, 1
 REASON_CLIENT, REASON_MOBILE, REASON_EXPERT = 0, 1, 3

@@ -19,6 +19,7 @@ from services.risk import WebhookSender
 from services.rules import RuleError
 from services.sources.demo import DemoSource
 from tests.conftest import RedisServer
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -71,16 +72,6 @@ class Hook:
         self.thread.join(5)
 
 
-def wait_for(condition: Any, timeout: float, message: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(message)
-
-
 @dataclass
 class Live:
     app: Any
@@ -121,7 +112,7 @@ def live(
     risk = app.server.extensions["mt5_risk"]
     server = serve(app.server)
     state = Live(app, app.server.test_client(), source, hook, server.ws_url)
-    wait_for(lambda: state.client.get("/rules").get_json()["status"], 10, "the rules are evaluated")
+    wait_until(lambda: state.client.get("/rules").get_json()["status"], 10, "the rules are evaluated")
     try:
         yield state
     finally:
@@ -146,7 +137,7 @@ def test_a_drawdown_raises_one_alert_on_ws_webhook_and_alerts(live: Live) -> Non
         before = live.drawdown_row()
         assert before["state"] == "ok" and before["limit"] == 100 and before["unit"] == "USD"
         live.shock_against_positions(0.2)
-        shrinking = wait_for(
+        shrinking = wait_until(
             lambda: (row := live.drawdown_row())["distance"] < before["distance"] and row, 5, "the distance shrinks"
         )
         assert shrinking["used"] > before["used"]
@@ -162,7 +153,7 @@ def test_a_drawdown_raises_one_alert_on_ws_webhook_and_alerts(live: Live) -> Non
     assert alert["account"] == 5_000_001 and data["value"] >= 100 and data["unit"] == "USD"
     assert data["message"].startswith("Drawdown from peak breached: ")
 
-    delivered = wait_for(
+    delivered = wait_until(
         lambda: [b for b in live.hook.bodies() if b["data"]["id"] == data["id"]], 10, "the webhook got the alert"
     )
     assert delivered == [alert], "the webhook gets the same JSON as /ws, once"
@@ -208,7 +199,7 @@ def test_rules_are_edited_validated_persisted_and_reverted(live: Live) -> None:
     assert live.client.get("/rules").get_json()["ruleset"]["rules"][0]["id"] == "exposure"
     stored = live.runtime.redis.client.get("mt5:5000001:alerts:rules")
     assert json.loads(stored)["rules"][0]["kind"] == "exposure", "saved in Redis, so it survives a restart"
-    wait_for(lambda: live.client.get("/rules").get_json()["status"][0]["id"] == "exposure", 5, "applied live")
+    wait_until(lambda: live.client.get("/rules").get_json()["status"][0]["id"] == "exposure", 5, "applied live")
 
     reverted = live.client.delete("/rules")
     assert reverted.status_code == 200 and reverted.get_json()["source"] == "file"
@@ -232,7 +223,7 @@ def test_the_webhook_retries_with_backoff_and_gives_up_on_a_client_error() -> No
         for sender in senders:
             sender.start()
             sender.put({"type": "alert", "data": {"id": "1-drawdown"}})
-        wait_for(lambda: senders[0].sent == 1 and senders[1].failed == 1, 10, "delivered after retries")
+        wait_until(lambda: senders[0].sent == 1 and senders[1].failed == 1, 10, "delivered after retries")
         assert len(flaky.requests) == 3, "two 500s, then delivered"
         assert len(refusing.requests) == 1, "a 400 is not retried"
     finally:

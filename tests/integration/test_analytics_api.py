@@ -1,21 +1,40 @@
-"""``/stats``, ``/trades`` and ``/export/<name>.csv`` on the demo account, through Flask's test client."""
+"""``/stats``, ``/trades`` and every export (CSV, charts, the report) on the demo account, through Flask's test client.
+
+PNG and SVG are drawn for real by kaleido with the system Chromium; a missing or hung browser is simulated.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import html as html_text
 import io
+import json
+import re
+import struct
+import sys
+import time
+import types
 from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import kaleido.errors  # noqa: F401 - loaded before a test swaps the kaleido package for a stand-in
 import pytest
+from choreographer.browsers.chromium import Chromium
 from dash import html
 
 from callbacks.analytics import analytics_outputs
+from layouts.analytics import CHART_NAMES, STAT_ROWS, chart_links
+from services import charts_export
 from services.analytics import build_report
 from services.formatting import money
 from services.sources.demo import DemoSource
+from services.sources.mt5 import MT5Source
 from services.stats import STAT_KEYS
 from tests.conftest import RedisServer
+from tests.fakes.fake_mt5 import FakeMT5
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +57,19 @@ def demo_app(make_app: Any) -> Any:
     app = make_app(source=demo_source(), start=False)
     app.server.extensions["mt5_runtime"].streamer.step()
     return app
+
+
+@pytest.fixture(scope="module")
+def bare_client() -> Iterator[Any]:
+    """An app whose source has not been polled: parameters are checked before any data is read."""
+    from app import create_app
+    from services.runtime import build_runtime
+    from services.settings import load_settings
+
+    settings = load_settings({"REDIS_URL": "embedded"}, dotenv_path=None)
+    app = create_app(settings, build_runtime(settings, source=demo_source()), start=False)
+    yield app.server.test_client()
+    app.server.extensions["mt5_runtime"].stop()
 
 
 def rows_of(response: Any) -> list[dict[str, str]]:
@@ -104,13 +136,39 @@ def test_demo_history_reconciles_to_the_cent(demo_app: Any) -> None:
         ("/stats?periods=²", "periods"),
         ("/export/deals.csv?from=soon", "from"),
         ("/export/stats.csv?periods=-5", "periods"),
+        ("/export/passwords.csv", "name"),
+        ("/export/deals.xlsx", "name"),
+        ("/export/chart/equity", "name"),
+        ("/export/chart/balance.png", "chart"),
+        ("/export/chart/equity.pdf", "format"),
+        ("/export/chart/by_symbol.PNG", "format"),
+        ("/export/chart/equity.svg?to=2026-02-30", "to"),
+        ("/export/chart/monthly.html?from=2026-02-01&to=2026-01-01", "from"),
+        ("/export/report.html?from=2026-02-01T00:00:00Z&to=2026-01-31T23:59:59Z", "from"),
+        ("/export/report.html?from=last%20week", "from"),
+        ("/export/report.html?periods=0", "periods"),
     ],
 )
-def test_bad_parameters_get_a_400_naming_them(demo_app: Any, path: str, parameter: str) -> None:
-    response = demo_app.server.test_client().get(path)
+def test_bad_parameters_get_a_400_naming_them(bare_client: Any, path: str, parameter: str) -> None:
+    response = bare_client.get(path)
     assert response.status_code == 400
     body = response.get_json()
     assert body["parameter"] == parameter and body["status"] == 400 and body["error"].startswith(parameter)
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/export/nope.csv", "deals, trades, positions, orders, equity, stats"),
+        ("/export/deals.xlsx", "deals.csv, trades.csv"),
+        ("/export/deals.xlsx", "report.html, chart/<chart>.<png|svg|html>"),
+        ("/export/chart/nope.png", ", ".join(CHART_NAMES)),
+        ("/export/chart/equity.jpg", "png, svg, html"),
+    ],
+)
+def test_an_unknown_name_chart_or_format_lists_the_allowed_values(bare_client: Any, path: str, allowed: str) -> None:
+    response = bare_client.get(path)
+    assert response.status_code == 400 and allowed in response.get_json()["error"]
 
 
 def test_an_empty_range_gives_empty_results(demo_app: Any) -> None:
@@ -119,8 +177,15 @@ def test_an_empty_range_gives_empty_results(demo_app: Any) -> None:
     stats = client.get("/stats", query_string=query).get_json()
     assert stats["trades"] == 0 and stats["net_profit"] == 0.0 and stats["profit_factor"] is None
     assert client.get("/trades", query_string=query).get_json()["count"] == 0
-    response = client.get("/export/trades.csv", query_string=query)
-    assert response.status_code == 200 and rows_of(response) == []
+    for name in ("deals", "trades", "positions", "orders", "equity"):
+        response = client.get(f"/export/{name}.csv", query_string=query)
+        assert response.status_code == 200 and rows_of(response) == [], name
+        assert response.get_data(as_text=True).count("\n") == 1, f"{name}: the header row alone"
+    report = client.get("/export/report.html", query_string=query)
+    assert report.status_code == 200 and "No trades in this range." in report.get_data(as_text=True)
+    for chart, message in (("equity", "No history in this range"), ("by_symbol", "No closed trades in this range")):
+        response = client.get(f"/export/chart/{chart}.html", query_string=query)
+        assert response.status_code == 200 and message in response.get_data(as_text=True)
 
 
 def test_deals_export_streams_every_deal_as_an_attachment(demo_app: Any) -> None:
@@ -141,7 +206,7 @@ def test_deals_export_streams_every_deal_as_an_attachment(demo_app: Any) -> None
     assert everything[0]["time_utc"].endswith("Z") and everything[0]["kind"] == "deposit"
 
 
-def test_every_table_exports_and_an_unknown_name_is_a_404(demo_app: Any) -> None:
+def test_every_table_exports_and_an_unknown_name_is_a_400(demo_app: Any) -> None:
     client = demo_app.server.test_client()
     runtime = demo_app.server.extensions["mt5_runtime"]
     latest = runtime.streamer.latest()
@@ -158,7 +223,7 @@ def test_every_table_exports_and_an_unknown_name_is_a_404(demo_app: Any) -> None
         assert response.headers["Content-Disposition"] == f'attachment; filename="mt5-5000001-{name}-start_now.csv"'
         assert len(rows_of(response)) == count, name
     missing = client.get("/export/passwords.csv")
-    assert missing.status_code == 404
+    assert missing.status_code == 400
     assert missing.get_json()["parameter"] == "name" and "deals, trades" in missing.get_json()["error"]
 
 
@@ -168,15 +233,18 @@ def test_redis_down_is_a_503_never_a_cut_off_csv(redis_server: RedisServer, make
     client = app.server.test_client()
     assert client.get("/stats").status_code == 200
     redis_server.stop()
-    for path in ("/stats", "/trades", "/export/deals.csv", "/export/equity.csv"):
+    paths = ("/stats", "/trades", "/export/deals.csv", "/export/equity.csv")
+    for path in (*paths, "/export/chart/equity.html", "/export/chart/monthly.png", "/export/report.html"):
         response = client.get(path)
         assert response.status_code == 503, path
         assert "Redis is unavailable" in response.get_json()["error"]
 
 
 def test_no_account_yet_is_a_503(make_app: Any) -> None:
-    client = make_app(source=demo_source(), start=False).server.test_client()
-    for path in ("/stats", "/trades", "/export/deals.csv"):
+    """A terminal not polled yet, and no MT5_LOGIN to name the account: there is nothing to read."""
+    source = MT5Source(FakeMT5().module)
+    client = make_app({"MT5_SOURCE": "mt5"}, source=source, start=False).server.test_client()
+    for path in ("/stats", "/trades", "/export/deals.csv", "/export/chart/equity.png", "/export/report.html"):
         assert client.get(path).status_code == 503, path
 
 
@@ -190,11 +258,163 @@ def test_the_panels_are_drawn_from_the_report(demo_app: Any) -> None:
     assert monthly.data[0].type == "heatmap" and len(bars) == 5
     assert all(figure.data for figure in bars)
     assert drawdowns.children[0].children == "Deepest drawdowns"
+    assert links[-1].href == "/export/report.html"
     ranged = analytics_outputs(runtime, {"from_ms": 1_779_000_000_000, "to_ms": None})[2]
     assert "from=2026-05-17T06%3A40%3A00.000Z" in ranged[1].href
+    assert ranged[-1].href == "/export/report.html?from=2026-05-17T06%3A40%3A00.000Z"
+    assert chart_links("margin", 1_779_000_000_000, None) == [
+        f"/export/chart/margin.{fmt}?from=2026-05-17T06%3A40%3A00.000Z" for fmt in ("png", "svg", "html")
+    ]
 
 
 def _money_text(runtime: Any) -> str:
     latest = runtime.streamer.latest()
     stats = build_report(runtime.store, latest.account.login, latest.account, server_offset_s=7200).stats
     return money(stats["net_profit"], "USD", 2, signed=stats["net_profit"] < 0)
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PLOTLY_BANNER = "* plotly.js v"
+NEW_PLOT = re.compile(r'Plotly\.newPlot\(\s*"[^"]+",\s*')
+
+
+def plotted(page: str) -> list[list[dict[str, Any]]]:
+    """The traces of every chart drawn by the page, in order: the data the file really carries."""
+    decoder = json.JSONDecoder()
+    return [decoder.raw_decode(page, match.end())[0] for match in NEW_PLOT.finditer(page)]
+
+
+def assert_self_contained(page: str) -> None:
+    assert page.count(PLOTLY_BANNER) == 1, "plotly.js inlined exactly once"
+    assert "<script src=" not in page and "<link " not in page, "nothing loaded from elsewhere"
+
+
+def test_chart_html_is_a_self_contained_page_with_the_charts_data(demo_app: Any) -> None:
+    client = demo_app.server.test_client()
+    response = client.get("/export/chart/equity.html")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="mt5-5000001-chart-equity-start_now.html"'
+    page = response.get_data(as_text=True)
+    assert_self_contained(page)
+    ((balance, equity),) = plotted(page)
+    history = rows_of(client.get("/export/equity.csv"))
+    assert (balance["name"], equity["name"]) == ("Balance", "Equity")
+    assert equity["y"][0] == float(history[0]["equity"]) and equity["y"][-1] == float(history[-1]["equity"])
+    assert balance["y"][-1] == float(history[-1]["balance"])
+    assert equity["x"][0].replace(" ", "T") + "Z" == history[0]["time_utc"], "times in UTC"
+    assert len(equity["y"]) < len(history), "downsampled like the page's chart"
+
+    nets: dict[str, float] = defaultdict(float)
+    for trade in client.get("/trades").get_json()["trades"]:
+        nets[trade["symbol"]] += trade["net"]
+    ((bars,),) = plotted(client.get("/export/chart/by_symbol.html").get_data(as_text=True))
+    best_first = sorted(nets, key=lambda symbol: -nets[symbol])
+    assert bars["x"] == best_first and bars["y"] == pytest.approx([nets[symbol] for symbol in best_first])
+
+
+def test_png_and_svg_are_drawn_by_kaleido_with_the_system_chromium(demo_app: Any) -> None:
+    client = demo_app.server.test_client()
+    png = client.get("/export/chart/equity.png")
+    assert png.status_code == 200 and png.headers["Content-Type"] == "image/png"
+    assert png.headers["Content-Disposition"] == 'attachment; filename="mt5-5000001-chart-equity-start_now.png"'
+    data = png.get_data()
+    assert data.startswith(PNG_SIGNATURE)
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (2 * charts_export.IMAGE_WIDTH, 2 * 320), "the figure's own height, at scale 2"
+    svg = client.get("/export/chart/drawdown.svg", query_string={"from": "2026-05-26", "to": "2026-05-27"})
+    assert svg.status_code == 200 and svg.headers["Content-Type"] == "image/svg+xml"
+    text = svg.get_data(as_text=True)
+    assert text.startswith("<svg") and "Drawdown from equity peak" in text
+
+
+def test_without_kaleido_or_a_browser_images_are_a_501_naming_what_to_install(
+    demo_app: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    client = demo_app.server.test_client()
+    missing = str(tmp_path / "chromium")
+    monkeypatch.setenv("BROWSER_PATH", missing)
+    response = client.get("/export/chart/equity.png")
+    assert response.status_code == 501
+    assert f"BROWSER_PATH={missing!r}" in response.get_json()["error"]
+    assert "apt-get install chromium" in response.get_json()["error"]
+
+    monkeypatch.delenv("BROWSER_PATH")
+    monkeypatch.setattr(charts_export, "SYSTEM_CHROMIUM", missing)
+    monkeypatch.setattr(Chromium, "find_browser", classmethod(lambda cls, **kwargs: None))  # nothing on the machine
+    response = client.get("/export/chart/monthly.svg")
+    assert response.status_code == 501
+    assert "no Chrome or Chromium" in response.get_json()["error"] and "BROWSER_PATH" in response.get_json()["error"]
+    assert client.get("/export/chart/monthly.html").status_code == 200, "HTML needs no browser"
+
+    monkeypatch.setitem(sys.modules, "kaleido", None)  # as if it were not installed
+    response = client.get("/export/chart/histogram.png")
+    assert response.status_code == 501 and "pip install 'kaleido>=1.3,<2'" in response.get_json()["error"]
+
+
+class HangingKaleido:
+    """Stands in for kaleido's browser: it starts, then never finishes drawing."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    async def __aenter__(self) -> HangingKaleido:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def calc_fig(self, figure: dict[str, Any], opts: dict[str, Any]) -> bytes:
+        await asyncio.Event().wait()
+        return b""
+
+
+class FrozenKaleido(HangingKaleido):
+    """Blocks its own event loop, so only the request's deadline can end the wait."""
+
+    async def calc_fig(self, figure: dict[str, Any], opts: dict[str, Any]) -> bytes:
+        time.sleep(2.0)
+        return b""
+
+
+@pytest.mark.parametrize("stand_in", [HangingKaleido, FrozenKaleido])
+def test_a_hung_browser_is_a_504_after_the_timeout(
+    demo_app: Any, monkeypatch: pytest.MonkeyPatch, stand_in: type[HangingKaleido]
+) -> None:
+    monkeypatch.setattr(charts_export, "RENDER_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(charts_export, "GRACE_S", 0.3)
+    monkeypatch.setitem(sys.modules, "kaleido", types.SimpleNamespace(Kaleido=stand_in))
+    started = time.monotonic()
+    response = demo_app.server.test_client().get("/export/chart/equity.png")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 504 and "did not finish within 0.5 s" in response.get_json()["error"]
+    assert 0.5 <= elapsed < 1.5
+
+
+def test_the_report_has_the_account_every_statistic_the_check_and_every_chart(make_app: Any) -> None:
+    app = make_app({"MT5_PASSWORD": "hunter2-never-shown"}, source=demo_source(), start=False)
+    app.server.extensions["mt5_runtime"].streamer.step()
+    client = app.server.test_client()
+    response = client.get("/export/report.html")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="mt5-5000001-report-start_now.html"'
+    page = response.get_data(as_text=True)
+    assert_self_contained(page)
+    assert "hunter2" not in page
+
+    account = client.get("/account").get_json()
+    for text in (account["name"], account["server"], account["company"], f"${account['balance']:,.2f}", "1:100"):
+        assert html_text.escape(text) in page, text
+    stats = client.get("/stats").get_json()
+    for _, label, _ in STAT_ROWS:
+        assert f"<span>{html_text.escape(label)}</span>" in page, label
+    assert f"<strong>{_money_text(app.server.extensions['mt5_runtime'])}</strong>" in page
+    assert f"<strong>{stats['trades']:,}</strong>" in page
+    assert "Balance reconciles with the deal history to the cent." in page
+    assert "No trades in this range" not in page
+
+    charts = plotted(page)
+    assert len(charts) == len(CHART_NAMES) == 9
+    assert [trace["name"] for trace in charts[0]] == ["Balance", "Equity"]
+    assert charts[3][0]["type"] == "heatmap" and charts[-1][0]["type"] == "bar"
+    assert sum(charts[-1][0]["y"]) == stats["trades"], "the histogram counts every trade"

@@ -10,17 +10,9 @@ import pytest
 from services.secret import Secret
 from services.sources.mt5 import MT5Source
 from tests.fakes.fake_mt5 import FakeMT5
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def wait_until(condition: Any, timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(message)
 
 
 @pytest.fixture

@@ -306,6 +306,117 @@ def test_sharpe_sortino_and_calmar_follow_the_published_formulas() -> None:
     assert default["sharpe"] == pytest.approx(sharpe / math.sqrt(252) * math.sqrt(260)), "260 periods by default"
 
 
+DAY0 = T0 - T0 % DAY  # UTC midnight; every time below is before 22:00 UTC, so on the same broker day (UTC+2)
+BALANCE_FLOWS = (0.0, 0.0, 5_000.0, 0.0, -3_000.0, 0.0, 0.0, 0.0, 0.0)  # deposits/withdrawals since the day before
+SCRIPTED_NETS = [194.2, -1028.0, 482.5, -2682.0, 286.0, -87.9, 436.0]
+
+
+def at(day: int, hour: int) -> int:
+    return DAY0 + day * DAY + hour * HOUR
+
+
+def round_trip(
+    ticket: int, day: int, side: int, symbol: str, profit: float, commission: float, swap: float = 0.0
+) -> list[Deal]:
+    """Opened at 09:00 and closed at 15:00 of ``day``, commission charged on both deals."""
+    other = DEAL_TYPE_SELL if side == DEAL_TYPE_BUY else DEAL_TYPE_BUY
+    common = {"position_id": ticket, "symbol": symbol, "volume": 1.0, "price": 1.0}
+    return [
+        make_deal(ticket, at(day, 9), side, DEAL_ENTRY_IN, commission=commission, **common),
+        make_deal(ticket + 1, at(day, 15), other, DEAL_ENTRY_OUT, profit=profit, commission=commission, swap=swap,
+                  **common),
+    ]  # fmt: skip
+
+
+def scripted_history() -> tuple[list[Deal], list[tuple[float, float]]]:
+    """Nine broker days with two deposits, a withdrawal, a partial close, a reversal, commissions, swaps and a
+    stop-out; with one equity point a day at 22:00 broker time: the balance then plus the floating P/L."""
+    eur = {"position_id": 1, "symbol": "EURUSD"}
+    gbp = {"position_id": 2, "symbol": "GBPUSD"}
+    gold = {"position_id": 3, "symbol": "XAUUSD"}
+    deals = [
+        deposit(1, at(0, 8), 10_000.0),
+        make_deal(2, at(0, 9), DEAL_TYPE_BUY, DEAL_ENTRY_IN, volume=1.0, price=1.1, commission=-7.0, **eur),
+        make_deal(3, at(0, 14), DEAL_TYPE_SELL, DEAL_ENTRY_OUT, volume=0.4, price=1.103, profit=120.0,
+                  commission=-2.8, **eur),  # partial close
+        make_deal(4, at(1, 11), DEAL_TYPE_SELL, DEAL_ENTRY_OUT, volume=0.6, price=1.1015, profit=90.0,
+                  commission=-4.2, swap=-1.8, **eur),
+        make_deal(5, at(1, 13), DEAL_TYPE_BUY, DEAL_ENTRY_IN, volume=2.0, price=1.27, commission=-14.0, **gbp),
+        deposit(6, at(2, 8), 5_000.0),  # inside the drawdown that began on day 0
+        make_deal(7, at(2, 14), DEAL_TYPE_SELL, DEAL_ENTRY_INOUT, volume=3.0, price=1.265, profit=-1000.0,
+                  commission=-21.0, **gbp),  # reversal: closes the 2.0 buy, opens a 1.0 sell
+        make_deal(8, at(3, 10), DEAL_TYPE_BUY, DEAL_ENTRY_OUT, volume=1.0, price=1.26, profit=500.0,
+                  commission=-7.0, swap=-3.5, **gbp),
+        make_deal(9, at(4, 8), DEAL_TYPE_BALANCE, profit=-3_000.0, comment="Withdrawal"),
+        make_deal(10, at(4, 9), DEAL_TYPE_SELL, DEAL_ENTRY_IN, volume=5.0, price=2300.0, commission=-35.0, **gold),
+        make_deal(11, at(5, 6), DEAL_TYPE_BUY, DEAL_ENTRY_OUT, volume=5.0, price=2305.2, profit=-2600.0,
+                  commission=-35.0, swap=-12.0, reason=6, comment="so 45.2%", **gold),  # stop-out
+        *round_trip(20, 6, DEAL_TYPE_BUY, "EURUSD", 300.0, -7.0),
+        *round_trip(22, 7, DEAL_TYPE_SELL, "USDJPY", -80.0, -3.5, swap=-0.9),
+        *round_trip(24, 8, DEAL_TYPE_BUY, "EURUSD", 450.0, -7.0),
+    ]  # fmt: skip
+    # balance at 22:00 + floating P/L: +60 (0.6 EURUSD), -180 (2.0 GBPUSD), +150 (1.0 GBPUSD sell), -1200 (gold)
+    equity = [10_110.2 + 60, 10_180.2 - 180, 14_159.2 + 150, 14_648.7, 11_613.7 - 1200, 8_966.7, 9_252.7, 9_164.8,
+              9_600.8]  # fmt: skip
+    return deals, [(at(day, 20), value) for day, value in enumerate(equity)]
+
+
+def daily_returns_by_hand(curve: list[tuple[float, float]]) -> np.ndarray:
+    """Daily time-weighted returns with each day's flow counted at its start: E_t / (E_t-1 + F_t) - 1."""
+    equity = np.array([value for _, value in curve])
+    return equity[1:] / (equity[:-1] + np.array(BALANCE_FLOWS[1:])) - 1
+
+
+def test_a_scripted_history_gives_the_hand_computed_statistics_and_the_published_ratios() -> None:
+    deals, curve = scripted_history()
+    trades = list(build_trades(deals))
+    assert [t.net for t in trades] == SCRIPTED_NETS
+    assert [t.close_reason for t in trades][1:4] == ["reversal", "client", "so"]
+    assert (trades[0].volume, trades[0].commission, trades[1].commission, trades[2].commission) == (
+        1.0, -14.0, -28.0, -14.0,
+    )  # fmt: skip
+    assert reconcile(deals, 9_600.8).ok, "the balance the account would report"
+
+    stats = stats_of(deals, curve, periods_per_year=252)
+    assert (stats["trades"], stats["net_profit"]) == (7, round(sum(SCRIPTED_NETS), 2)) == (7, -2_399.2)
+    assert (stats["gross_profit"], stats["gross_loss"]) == (1_398.7, -3_797.9)
+    assert stats["profit_factor"] == pytest.approx(1_398.7 / 3_797.9)
+    assert (stats["deposits"], stats["withdrawals"], stats["commission"], stats["swap"]) == (
+        15_000.0, -3_000.0, -161.0, -18.2,
+    )  # fmt: skip
+    assert (stats["largest_win"], stats["largest_loss"]) == (482.5, -2_682.0), "the stop-out is the largest loss"
+    assert (stats["long_trades"], stats["long_win_rate"], stats["short_trades"]) == (4, 0.75, 3)
+    assert stats["short_win_rate"] == pytest.approx(1 / 3) and stats["win_rate"] == pytest.approx(4 / 7)
+    assert (stats["max_consecutive_wins"], stats["max_consecutive_losses"]) == (1, 1)
+    twr = (10_180.2 / 10_000) * (14_648.7 / 15_180.2) * (9_600.8 / 11_648.7) - 1  # between the flows
+    assert stats["gain_pct_twr"] == pytest.approx(twr)
+    assert stats["gain_pct_absolute"] == pytest.approx(-2_399.2 / 15_000)
+
+    r = daily_returns_by_hand(curve)
+    # empyrical.sharpe_ratio and sortino_ratio with no risk-free rate and no required return
+    assert stats["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(252))
+    downside = math.sqrt(np.mean(np.minimum(r, 0.0) ** 2)) * math.sqrt(252)
+    assert stats["sortino"] == pytest.approx(r.mean() * 252 / downside)
+    # the drawdown in money, on equity with the flows taken out: 10,170.20 on day 0 down to 6,966.70 on day 5
+    performance = np.array([value for _, value in curve]) - np.cumsum(BALANCE_FLOWS)
+    depth = float(np.max(np.maximum.accumulate(performance) - performance))
+    assert stats["max_drawdown"] == round(depth, 2) == 3_203.5
+    assert stats["max_drawdown_duration_s"] == 8 * DAY, "from the day-0 high, never recovered"
+    assert stats["recovery_factor"] == pytest.approx(-2_399.2 / 3_203.5)
+    assert stats["balance_max_drawdown"] == 3_234.5, "194.20 above the deposits down to 3,040.30 below"
+
+
+def test_drawdown_pct_and_calmar_of_the_scripted_history_are_those_of_empyrical() -> None:
+    deals, curve = scripted_history()
+    stats = stats_of(deals, curve, periods_per_year=252)
+    r = daily_returns_by_hand(curve)
+    growth = np.concatenate(([1.0], np.cumprod(1 + r)))  # empyrical.max_drawdown starts from the first value
+    max_drawdown = float(np.max(1 - growth / np.maximum.accumulate(growth)))
+    annual = float(np.prod(1 + r) ** (252 / len(r)) - 1)  # empyrical.annual_return
+    assert stats["max_drawdown_pct"] == pytest.approx(max_drawdown)
+    assert stats["calmar"] == pytest.approx(annual / max_drawdown)
+
+
 def test_the_range_counts_trades_by_close_and_keeps_their_opening_commission() -> None:
     common = {"position_id": 9, "symbol": "EURUSD", "volume": 0.1, "price": 1.1}
     deals = [

@@ -1,16 +1,19 @@
-"""CSV exports on the embedded Redis: header rows, UTC and server times, chunked reads, lazy streaming."""
+"""CSV exports on the embedded Redis (header rows, UTC and server times, chunked reads, lazy streaming),
+and the HTML pages of the chart export."""
 
 from __future__ import annotations
 
 import csv
 import io
 import types
+from pathlib import Path
 from typing import Any
 
 import fakeredis
+import plotly.graph_objects as go
 import pytest
 
-from services import export
+from services import charts_export, export
 from services.models import Deal, HistoryPoint, Position
 from services.store import Store
 
@@ -144,3 +147,50 @@ def test_positions_orders_and_stats_tables() -> None:
     assert "".join(export.orders_csv([], None, None)).strip() == ",".join(export.ORDER_COLUMNS)
     stats = parse(export.stats_csv({"net_profit": -12.5, "profit_factor": None}))
     assert stats == [{"statistic": "net_profit", "value": "-12.5"}, {"statistic": "profit_factor", "value": ""}]
+
+
+def test_the_report_escapes_broker_text_and_inlines_plotly_once() -> None:
+    figure = go.Figure(go.Bar(x=["</script><b>EURUSD"], y=[1.5]))
+    page = charts_export.ReportPage(
+        title="MT5 account 77: trading report",
+        subtitle="Range (UTC): start of history to now",
+        summary=[("Name", "<script>alert('x')</script>")],
+        check="Balance reconciles with the deal history to the cent.",
+        check_ok=True,
+        notice="No trades in this range.",
+        statistics=[("Net profit", "$0.00")],
+        figures=[figure, figure],
+        drawdown_header=("Start (UTC)",),
+        drawdowns=[],
+    )
+    text = charts_export.report_html(page)
+    assert "<script>alert" not in text and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
+    assert "</script><b>" not in text, "figure data cannot close the script it sits in"
+    assert text.count("* plotly.js v") == 1 and text.count('<div class="chart">') == 2
+    assert "No trades in this range." in text and "No drawdown on the equity history" in text
+
+
+def test_a_chart_page_carries_plotly_and_a_white_background() -> None:
+    figure = charts_export.for_export(go.Figure(go.Scatter(y=[1, 2]), layout={"paper_bgcolor": "rgba(0,0,0,0)"}))
+    text = charts_export.figure_html(figure)
+    assert text.startswith("<html>") and text.count("* plotly.js v") == 1 and "<script src=" not in text
+    assert figure.layout.paper_bgcolor == "white"
+
+
+def test_browser_path_prefers_browser_path_then_the_system_chromium(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    browser = tmp_path / "chrome"
+    browser.write_text("#!/bin/sh\n")
+    browser.chmod(0o755)
+    monkeypatch.setenv("BROWSER_PATH", str(browser))
+    assert charts_export.browser_path() == str(browser)
+    monkeypatch.delenv("BROWSER_PATH")
+    monkeypatch.setattr(charts_export, "SYSTEM_CHROMIUM", str(browser))
+    assert charts_export.browser_path() == str(browser)
+    monkeypatch.setattr(charts_export, "SYSTEM_CHROMIUM", str(tmp_path / "none"))
+    assert charts_export.browser_path() is None, "kaleido searches on its own then"
+    browser.chmod(0o644)
+    monkeypatch.setenv("BROWSER_PATH", str(browser))
+    with pytest.raises(charts_export.ImageExportUnavailable, match="BROWSER_PATH"):
+        charts_export.browser_path()
