@@ -6,11 +6,13 @@ callbacks. Nothing starts a thread at import time.
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -21,10 +23,13 @@ from werkzeug.serving import is_running_from_reloader, make_server, run_simple
 import api
 from callbacks import alerts, analytics, charts, client, live, tables
 from layouts.page import layout
+from services.accounts import load_accounts
 from services.risk import attach_risk
 from services.runtime import Runtime, build_runtime
 from services.settings import Settings, SettingsError, load_settings
 from services.sources.base import SourceError
+from services.sources.mirror import MirrorSource
+from services.supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parent
 EXIT_BAD_SETTINGS = 2
@@ -71,6 +76,22 @@ def wsgi() -> Flask:
     return app.server
 
 
+def build_accounts_runtime(settings: Settings) -> Runtime:
+    """With ACCOUNTS_FILE: collectors poll the accounts; this process mirrors the first one and supervises them all."""
+    assert settings.accounts_file is not None
+    specs = load_accounts(settings.accounts_file)
+    first = specs[0]
+    runtime = build_runtime(first.settings(settings), source=MirrorSource(first.name, first.login, first.source))
+    if runtime.redis.mode == "embedded":
+        raise SettingsError("REDIS_URL", "a Redis server the collector processes can share (not the embedded one)")
+    command = [sys.executable, str(ROOT / "app.py"), "collect", "--account"]
+    supervisor = Supervisor(specs, lambda spec: [*command, spec.name], cwd=str(ROOT))
+    runtime.accounts = specs
+    runtime.supervisor = supervisor
+    runtime.add_companion(supervisor)
+    return runtime
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("werkzeug").setLevel(max(logging.WARNING, logging.getLevelName(level)))
@@ -110,7 +131,43 @@ def serve(app: Dash, settings: Settings) -> None:
         log.info("Stopped")
 
 
-def main() -> int:
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="app.py", description="MT5 real-time account dashboard")
+    commands = parser.add_subparsers(dest="command")
+    collect = commands.add_parser("collect", help="poll one account of ACCOUNTS_FILE into Redis (no web server)")
+    collect.add_argument("--account", required=True, help="the account's name in ACCOUNTS_FILE")
+    return parser.parse_args(argv)
+
+
+def run_collector(settings: Settings, name: str) -> int:
+    """One account's streamer and risk rules, writing to the shared Redis; stops on Ctrl-C or SIGTERM."""
+    if settings.accounts_file is None:
+        print("Invalid setting: ACCOUNTS_FILE: expected the accounts file that names this account", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    specs = {spec.name: spec for spec in load_accounts(settings.accounts_file)}
+    if name not in specs:
+        print(f"Invalid setting: --account: expected one of {', '.join(specs)} (got {name!r})", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    runtime = build_runtime(specs[name].settings(settings))
+    if runtime.redis.mode == "embedded":
+        print("Invalid setting: REDIS_URL: expected a Redis server shared with the dashboard", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    runtime.add_companion(attach_risk(runtime))
+    runtime.start(with_fanout=False)
+    log.info("collector %s: account #%d into %s", name, specs[name].login, runtime.redis.url)
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        log.info("collector %s: stopping", name)
+    finally:
+        ignore_stop_signals()
+        runtime.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         settings = load_settings(dotenv_path=ROOT / ".env")
     except SettingsError as exc:
@@ -118,6 +175,12 @@ def main() -> int:
         return EXIT_BAD_SETTINGS
     configure_logging(settings.log_level)
     install_signal_handlers()
+    if args.command == "collect":
+        try:
+            return run_collector(settings, args.account)
+        except (SettingsError, SourceError) as exc:
+            print(f"Invalid setting: {exc}", file=sys.stderr)
+            return EXIT_BAD_SETTINGS
     if settings.app_host in ("0.0.0.0", "::") and settings.app_auth == "none":
         log.warning(
             "APP_HOST=%s WITHOUT AUTHENTICATION: anyone on your network can see this account. "
@@ -128,7 +191,7 @@ def main() -> int:
         run_simple(settings.app_host, settings.app_port, _reloader_parent, use_reloader=True, reloader_type="stat")
         return 0
     try:
-        app = create_app(settings)
+        app = create_app(settings, build_accounts_runtime(settings) if settings.accounts_file else None)
     except SourceError as exc:
         print(f"Invalid setting: MT5_SOURCE: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS

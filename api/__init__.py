@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from api import security, ws
+from api.accounts import accounts_api
 from api.alerts import alerts_api
 from api.analytics import analytics
 from api.rest import api as rest_api
@@ -16,4 +17,5 @@ def init_app(server: Flask) -> None:
     server.register_blueprint(rest_api)
     server.register_blueprint(alerts_api)
     server.register_blueprint(analytics)
+    server.register_blueprint(accounts_api)
     ws.init_app(server)

@@ -82,8 +82,7 @@ def _login_or_503(rt: Runtime) -> tuple[int | None, Any]:
 
 
 def _offset_s(rt: Runtime) -> int:
-    latest = rt.streamer.latest()
-    return latest.server_offset_s if latest is not None else rt.source.server_offset_s
+    return rt.server_offset_s()
 
 
 def _report(rt: Runtime, login: int, start: int | None, end: int | None, periods: int) -> Report:

@@ -74,6 +74,7 @@ def index() -> Response:
         "/alerts",
         "/alerts/<id>/ack",
         "/rules",
+        "/accounts",
         "/mt5/status",
         "/mt5/connect",
         "/mt5/disconnect",
@@ -177,7 +178,7 @@ def mt5_status() -> Response:
             "source": info.kind,
             "description": info.description,
             "details": info.details,
-            "server_offset_s": rt.source.server_offset_s,
+            "server_offset_s": rt.server_offset_s(),
             "status": rt.streamer.status().to_dict(),
         }
     )

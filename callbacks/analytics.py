@@ -83,7 +83,7 @@ def analytics_outputs(runtime: Runtime, selection: Any) -> tuple[Any, ...]:
             None if latest is None else latest.account,
             start_ms=start,
             end_ms=end,
-            server_offset_s=runtime.source.server_offset_s if latest is None else latest.server_offset_s,
+            server_offset_s=runtime.server_offset_s(),
         )
     except REDIS_ERRORS:
         return placeholder_outputs("Statistics unavailable: Redis is down. They come back with it.", links)

@@ -123,7 +123,7 @@ def register(app: Dash, runtime: Runtime) -> None:
         State(ids.CLIENT, "data"),
     )
     def choose_range(choice: str, start_date: str | None, end_date: str | None, client: dict | None) -> dict[str, Any]:
-        now_ms, offset_s = int(time.time() * 1000), runtime.source.server_offset_s
+        now_ms, offset_s = int(time.time() * 1000), runtime.server_offset_s()
         return selected_range(choice, start_date, end_date, now_ms, offset_s, (client or {}).get("tz") or "UTC")
 
     @app.callback(

@@ -57,11 +57,16 @@ class Batch:
     last_via_redis: int | None = None
 
     @classmethod
-    def of(cls, frame: dict[str, Any]) -> Batch:
+    def of(cls, frame: dict[str, Any], login: int | None = None) -> Batch:
+        """Events of this page's account (and link statuses, which belong to no account); others are dropped."""
         data = frame.get("data") if isinstance(frame.get("data"), dict) else {}
         seq = data.get("seq") if isinstance(data.get("seq"), int) else None
         batch = cls(seq, int(frame.get("ts") or 0))
-        events = [e for e in data.get("events", []) if isinstance(e, dict) and isinstance(e.get("ts"), int)]
+        events = [
+            e
+            for e in data.get("events", [])
+            if isinstance(e, dict) and isinstance(e.get("ts"), int) and e.get("account") in (None, login)
+        ]
         snapshots = [i for i, e in enumerate(events) if e.get("type") == "snapshot" and isinstance(e.get("data"), dict)]
         if snapshots:
             batch.snapshot = events[snapshots[-1]]["data"]
@@ -191,7 +196,7 @@ def register(app: Dash, runtime: Runtime) -> None:
         frame = parse_message(message)
         if frame is None or frame["type"] != "batch":
             return unchanged()
-        return apply_batch(Batch.of(frame), runtime, heartbeat_s, state)
+        return apply_batch(Batch.of(frame, runtime.login()), runtime, heartbeat_s, state)
 
 
 def unchanged() -> dict[str, Any]:
@@ -215,7 +220,7 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
     day = state.get("day")
     client = state.get("client") or {}
     tz = zone(client.get("tz"))
-    offset_s = runtime.source.server_offset_s
+    offset_s = runtime.server_offset_s()
     account = batch.accounts[-1][1] if batch.accounts else None
     if batch.snapshot is not None:
         snap_account = batch.snapshot["account"]

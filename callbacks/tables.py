@@ -64,7 +64,7 @@ def register(app: Dash, runtime: Runtime) -> None:
             page = page_of_deals(deals, request)
         except (BadQuery, REDIS_ERRORS):
             return {"rowData": [], "rowCount": 0}
-        rows = _with_times(page.rows, "time_utc_ms", (client or {}).get("tz") or "UTC", runtime.source.server_offset_s)
+        rows = _with_times(page.rows, "time_utc_ms", (client or {}).get("tz") or "UTC", runtime.server_offset_s())
         return {"rowData": rows, "rowCount": page.total}
 
     app.clientside_callback(

@@ -82,6 +82,7 @@ def live_grid(component_id: str, columns: list[dict[str, Any]], empty: str) -> d
         dashGridOptions={
             "localeText": {"noRowsToShow": empty},
             "animateRows": False,
+            "suppressColumnVirtualisation": True,
             "tooltipShowDelay": 300,
         },
         className="ag-theme-quartz grid",

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.accounts import AccountSpec
 from services.fanout import Fanout
 from services.leader import LeaderLock
 from services.redis_conn import REDIS_ERRORS, RedisLink, connect_redis
@@ -18,6 +19,7 @@ from services.settings import Settings
 from services.sources.base import AccountSource
 from services.store import Store, event
 from services.streamer import Streamer
+from services.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,8 @@ def build_source(settings: Settings) -> AccountSource:
             "MT5 source: built-in demo account (simulated data, seed %d); set MT5_SOURCE=mt5 for a terminal",
             settings.demo_seed,
         )
+        if settings.mt5_login is not None:
+            return DemoSource(seed=settings.demo_seed, login=settings.mt5_login)
         return DemoSource(seed=settings.demo_seed)
     from services.sources.mt5 import MT5Source, load_mt5_module
 
@@ -66,6 +70,8 @@ class Runtime:
     fanout: Fanout = field(init=False)
     started_at: float = field(default_factory=time.time)
     companions: list[Companion] = field(default_factory=list)
+    accounts: tuple[AccountSpec, ...] = ()  # from ACCOUNTS_FILE; empty with one account from the environment
+    supervisor: Supervisor | None = None
 
     def __post_init__(self) -> None:
         self.store = Store(self.redis.client, self.settings.redis_prefix, self.settings.history_max_points)
@@ -80,6 +86,7 @@ class Runtime:
             leader=LeaderLock(self.redis.client, self.store.keys.leader(login or "default"), gate=self.store.gate)
             if shared
             else None,
+            follow_only=self.source.info.kind == "collector",
         )
         self.fanout = Fanout(
             self.redis.client, self.store.keys.events_pattern(), queue_size=self.settings.ws_queue_size
@@ -89,9 +96,11 @@ class Runtime:
         """A worker (the alert webhook, say) started and stopped with the runtime."""
         self.companions.append(companion)
 
-    def start(self) -> None:
+    def start(self, with_fanout: bool = True) -> None:
+        """``with_fanout`` False for a collector: it has no WebSocket clients to serve."""
         self.started_at = time.time()
-        self.fanout.start()
+        if with_fanout:
+            self.fanout.start()
         self.streamer.start()
         for companion in self.companions:
             companion.start()
@@ -108,6 +117,11 @@ class Runtime:
 
     def login(self) -> int | None:
         return self.streamer.status().login
+
+    def server_offset_s(self) -> int:
+        """The broker's offset as of the latest snapshot (a mirror of a remote collector has no source of its own)."""
+        latest = self.streamer.latest()
+        return latest.server_offset_s if latest is not None else self.source.server_offset_s
 
     def snapshot_event(self) -> dict[str, Any] | None:
         """What a new WebSocket client gets first: the streamer's state, else the one kept in Redis."""
@@ -156,7 +170,7 @@ class Runtime:
                 "error": status.mt5_error,
                 "error_code": status.mt5_error_code,
                 "last_poll_age_s": poll_age,
-                "server_offset_s": self.source.server_offset_s,
+                "server_offset_s": self.server_offset_s(),
             },
             "redis": {
                 "mode": self.redis.mode,

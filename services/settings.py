@@ -59,6 +59,7 @@ class Settings:
     app_auth: str = "none"
     app_users: tuple[tuple[str, Secret], ...] = ()
     rules_file: Path | None = None
+    accounts_file: Path | None = None
     alert_webhook_url: Secret = field(default_factory=lambda: Secret(""))
 
     @property
@@ -204,15 +205,15 @@ def _users(env: Mapping[str, str], auth: str) -> tuple[tuple[str, Secret], ...]:
     return tuple(users)
 
 
-def _rules_file(env: Mapping[str, str]) -> Path | None:
-    raw = _text(env, "RULES_FILE")
+def _data_file(env: Mapping[str, str], variable: str) -> Path | None:
+    raw = _text(env, variable)
     if raw is None:
         return None
     path = Path(raw).expanduser()
     if path.suffix.lower() not in RULE_FILE_SUFFIXES:
-        raise SettingsError("RULES_FILE", "a .yaml, .yml or .json file", raw)
+        raise SettingsError(variable, "a .yaml, .yml or .json file", raw)
     if not path.is_file():
-        raise SettingsError("RULES_FILE", "an existing, readable file", raw)
+        raise SettingsError(variable, "an existing, readable file", raw)
     return path
 
 
@@ -274,6 +275,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256, 8, 100_000),
         app_auth=(auth := _choice(env, "APP_AUTH", "none", AUTH_MODES)),
         app_users=_users(env, auth),
-        rules_file=_rules_file(env),
+        rules_file=_data_file(env, "RULES_FILE"),
+        accounts_file=_data_file(env, "ACCOUNTS_FILE"),
         alert_webhook_url=_webhook_url(env),
     )

@@ -4,6 +4,7 @@ Keys carry the account login so several accounts can share one Redis:
 
 - ``<prefix>:<login>:events``   pub/sub channel, one JSON event per message
 - ``<prefix>:<login>:snapshot`` string, the latest full state (JSON)
+- ``<prefix>:<login>:status``   string, the streamer's status (JSON), written at every poll
 - ``<prefix>:<login>:history``  stream, account history, ``MAXLEN ~ HISTORY_MAX_POINTS``
 - ``<prefix>:<login>:history:1m`` stream, one entry per minute: equity low and high (with their times)
   and the minute's last balance, margin, margin level and profit, so long ranges open without
@@ -46,6 +47,9 @@ class Keys:
 
     def snapshot(self, login: int) -> str:
         return f"{self.prefix}:{login}:snapshot"
+
+    def status(self, login: int) -> str:
+        return f"{self.prefix}:{login}:status"
 
     def history(self, login: int) -> str:
         return f"{self.prefix}:{login}:history"
@@ -92,6 +96,15 @@ class Store:
         pipe.set(self.keys.snapshot(login), dumps(snapshot.to_dict()))
         pipe.sadd(self.keys.accounts(), login)
         pipe.execute()
+
+    def save_status(self, login: int, status: dict[str, Any]) -> None:
+        """Written at every poll, so a dashboard elsewhere sees a collector stop within two polls."""
+        self.client.set(self.keys.status(login), dumps(status))
+
+    def statuses(self, logins: Iterable[int]) -> dict[int, dict[str, Any]]:
+        logins = list(logins)
+        values = self.client.mget([self.keys.status(login) for login in logins]) if logins else []
+        return {login: json.loads(raw) for login, raw in zip(logins, values, strict=True) if raw is not None}
 
     def snapshot(self, login: int) -> dict[str, Any] | None:
         raw = self.client.get(self.keys.snapshot(login))

@@ -68,6 +68,7 @@ class Streamer:
         clock: Callable[[], float] = time.time,
         on_error: Callable[[BaseException], None] | None = None,
         leader: LeaderLock | None = None,
+        follow_only: bool = False,
     ) -> None:
         self.source = source
         self.store = store
@@ -82,6 +83,7 @@ class Streamer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._leader = leader
+        self._follow_only = follow_only
         self._lock_checked = -math.inf
         self._is_leader = False
         self._commands: deque[tuple[str, Future[dict[str, Any]]]] = deque()
@@ -162,7 +164,7 @@ class Streamer:
 
     def step(self) -> None:
         """One iteration: commands, (re)connect, poll, flush buffers, heartbeat. Public for tests."""
-        if self._leader is not None and not self._leading():
+        if self._follow_only or (self._leader is not None and not self._leading()):
             self._follow()
             return
         self._handle_commands()
@@ -316,6 +318,7 @@ class Streamer:
             if self._snapshot_dirty:
                 self.store.save_snapshot(replace(snapshot, status=self.status().to_dict()))
                 self._snapshot_dirty = False
+            self.store.save_status(login, self.status().to_dict())
             if self._backfill:
                 self._write_backfill(login)
             if self._pending_history:

@@ -85,7 +85,8 @@ def test_positions_follow_the_terminal_and_a_close_moves_to_deals(dash_duo: Any,
     app = make_app({"POLL_INTERVAL_MS": "150", "MT5_SOURCE": "mt5", "MT5_LOGIN": "777"}, source=source)
     dash_duo.start_server(app)
     row_id = str(ticket)
-    rows = wait_until(lambda: grid_rows(dash_duo, ids.POSITIONS_GRID).get(row_id), 10, "the open position")
+    rows = wait_until(lambda: grid_rows(dash_duo, ids.POSITIONS_GRID).get(row_id, {}).get("profit") and
+                      grid_rows(dash_duo, ids.POSITIONS_GRID)[row_id], 10, "the open position")  # fmt: skip
     api_row = get_json(dash_duo.server_url + "/positions")[0]
     assert rows["symbol"] == api_row["symbol"] == "EURUSD"
     assert rows["profit"] == "60.00" and rows["side"] == "Buy"

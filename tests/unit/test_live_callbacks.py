@@ -41,7 +41,7 @@ STATE = {"client": {"tz": "Europe/Berlin", "width": 800}, "selection": {"choice"
 
 
 def run(runtime: Any, seq: int, events: list[dict[str, Any]], **state: Any) -> dict[str, Any]:
-    return apply_batch(Batch.of(frame(seq, events)), runtime, 5.0, {**STATE, **state})
+    return apply_batch(Batch.of(frame(seq, events), LOGIN), runtime, 5.0, {**STATE, **state})
 
 
 def test_a_snapshot_rebuilds_everything_and_is_acknowledged(runtime: Any) -> None:
@@ -131,3 +131,12 @@ def test_history_points_feed_the_snapshot_figure(runtime: Any) -> None:
     runtime.store.append_history(LOGIN, [HistoryPoint(after + i, 10.0, 10.0 + i, 1.0, 1000.0, 0.0) for i in range(3)])
     out = run(runtime, 1, [snapshot_event(runtime)], selection={"choice": "1h", "from_ms": after, "to_ms": None})
     assert list(out["figures"][0].data[1].y) == [10.0, 11.0, 12.0]
+
+
+def test_events_of_other_accounts_on_the_same_redis_are_dropped() -> None:
+    other = {"type": "account", "account": 42, "ts": 7, "data": {"equity": 1.0}}
+    mine = {"type": "account", "account": LOGIN, "ts": 8, "data": {"equity": 2.0}}
+    link = {"type": "status", "account": None, "ts": 9, "data": {"link": "redis", "redis": "up"}}
+    batch = Batch.of(frame(1, [other, mine, link]), LOGIN)
+    assert batch.accounts == [(8, {"equity": 2.0})]
+    assert batch.redis_back is True
