@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -106,3 +108,30 @@ DEAL = {
     "reason": 0, "volume": 0.1, "price": 1.1, "commission": 0.0, "swap": 0.0, "profit": 0.0, "fee": 0.0,
     "symbol": "EURUSD", "comment": "", "external_id": "", "time_utc_ms": 1000,
 }  # fmt: skip
+
+
+QUERY_ROUTES = ("/deals", "/stats", "/trades", "/alerts", "/export/deals.csv", "/export/stats.csv",
+                "/export/chart/equity.html", "/accounts", "/health")  # fmt: skip
+PARAMS = ("from", "to", "periods", "limit", "state", "rule", "since")
+
+
+@pytest.fixture(scope="module")
+def api_client() -> Iterator[Any]:
+    from app import create_app
+    from services.runtime import build_runtime
+    from services.sources.demo import DemoSource
+
+    settings = load_settings({"REDIS_URL": "embedded"}, dotenv_path=None)
+    app = create_app(settings, build_runtime(settings, source=DemoSource(seed=4)), start=False)
+    app.server.extensions["mt5_runtime"].streamer.step()
+    yield app.server.test_client()
+    app.server.extensions["mt5_runtime"].stop()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(QUERY_ROUTES), st.dictionaries(st.sampled_from(PARAMS), st.text(max_size=30), max_size=3))
+def test_query_parameters_of_any_kind_get_an_answer_never_a_crash(api_client: Any, route: str, params: dict) -> None:
+    response = api_client.get(route, query_string=params)
+    assert response.status_code in (200, 400, 404, 503), (route, params, response.status_code)
+    if response.status_code == 400:
+        assert "error" in response.get_json()
