@@ -21,7 +21,7 @@ from flask import Flask
 from werkzeug.serving import is_running_from_reloader, make_server, run_simple
 
 import api
-from callbacks import alerts, analytics, charts, client, live, tables
+from callbacks import alerts, analytics, charts, client, live, routing, tables
 from layouts.page import layout
 from services.accounts import load_accounts
 from services.risk import attach_risk
@@ -54,6 +54,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, start: boo
     runtime.add_companion(risk)
     api.init_app(server)
     client.register(app)
+    routing.register(app, runtime)
     charts.register(app, runtime)
     tables.register(app, runtime)
     live.register(app, runtime)

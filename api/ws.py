@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import socket
 import time
 from typing import Any
@@ -63,9 +64,27 @@ def parse_frame(frame: Any) -> tuple[dict[str, Any] | None, str | None]:
     return message, None
 
 
-def snapshot_or_error(rt: Runtime) -> str:
-    snapshot = rt.snapshot_event()
+def snapshot_or_error(rt: Runtime, account: int | None = None) -> str:
+    snapshot = rt.snapshot_event(account)
     return dumps(snapshot) if snapshot else error_frame("no snapshot yet: the MT5 source has not answered")
+
+
+ACCOUNT_FIELD = re.compile(r'"account":(null|\d+)')
+
+
+def account_of(message: str) -> int | None:
+    """The account of an event as published (``dumps`` writes ``type``, then ``account``): no JSON parse per client."""
+    found = ACCOUNT_FIELD.search(message, 0, 120)
+    return None if found is None or found.group(1) == "null" else int(found.group(1))
+
+
+def account_option(args: Any) -> int | None:
+    raw = args.get("account")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 19:
+        raise ValueError(f"account: expected an account number, got {raw[:20]!r}")
+    return int(raw)
 
 
 def query_options(args: Any) -> tuple[float, bool]:
@@ -131,18 +150,18 @@ class Outbox:
         return max(0.0, min(SEND_WAIT_S, self.interval_s - (time.monotonic() - self.last_sent)))
 
 
-def handle_frame(frame: Any, outbox: Outbox, rt: Runtime) -> None:
+def handle_frame(frame: Any, outbox: Outbox, rt: Runtime, account: int | None = None) -> None:
     message, error = parse_frame(frame)
     if message is None:
         outbox.put(error or "")
     elif message["type"] == "ping":
         outbox.put(dumps(event("heartbeat", rt.login(), int(time.time() * 1000), {"pong": True})))
     elif message["type"] == "snapshot":
-        outbox.put(snapshot_or_error(rt))
+        outbox.put(snapshot_or_error(rt, account))
     else:
         outbox.acknowledge(message["seq"])
         if message.get("resync") is True:
-            outbox.put(snapshot_or_error(rt))
+            outbox.put(snapshot_or_error(rt, account))
 
 
 def close_going_away(ws: Any) -> None:
@@ -162,26 +181,28 @@ def stream(ws: Any) -> None:
     rt: Runtime = current_app.extensions["mt5_runtime"]
     try:
         interval_s, ack = query_options(request.args)
+        account = account_option(request.args)
     except ValueError as exc:
         ws.send(error_frame(str(exc)))
-        interval_s, ack = 0.0, False
+        interval_s, ack, account = 0.0, False, None
     queue = rt.fanout.register()
-    outbox = Outbox(ws, interval_s, rt.login(), ack)
+    outbox = Outbox(ws, interval_s, account or rt.login(), ack)
     try:
         snapshot_sent = False
         while not queue.closed:
             if not snapshot_sent:
-                snapshot = rt.snapshot_event()
+                snapshot = rt.snapshot_event(account)
                 if snapshot is not None:
                     outbox.put(dumps(snapshot))
                     snapshot_sent = True
             messages = queue.take(outbox.wait_s())
             if snapshot_sent:  # until then the snapshot still to come supersedes them
                 for message in messages:
-                    outbox.put(message)
+                    if account is None or account_of(message) in (None, account):
+                        outbox.put(message)
             frame = ws.receive(timeout=0)
             while frame is not None:
-                handle_frame(frame, outbox, rt)
+                handle_frame(frame, outbox, rt, account)
                 frame = ws.receive(timeout=0)
             outbox.flush(queue.dropped)
         close_going_away(ws)

@@ -57,7 +57,8 @@
             // batch_ms=100&ack=1: numbered batches, at most 10 a second, the next one after our ack.
             reconnect: function (state, url) {
                 const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-                const base = scheme + window.location.host + "/ws?batch_ms=100&ack=1";
+                const page = window.location.pathname.match(/^\/a\/(\d+)\/?$/);
+                const base = scheme + window.location.host + "/ws?batch_ms=100&ack=1" + (page ? "&account=" + page[1] : "");
                 const ready = state ? state.readyState : undefined;
                 wsOpen = ready === 1;
                 if (!url) { return base; }

@@ -12,6 +12,7 @@ from typing import Any
 from dash import Dash, Input, Output, Patch, State
 
 from callbacks.charts import template_patch
+from callbacks.routing import page_login
 from layouts import ids
 from layouts.analytics import (
     CHART_IDS,
@@ -30,6 +31,7 @@ from layouts.analytics import (
 from layouts.figures import template
 from services.analytics import Report, build_report
 from services.charts_export import FORMATS
+from services.models import Account
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
 
@@ -69,21 +71,24 @@ def report_outputs(report: Report, links: list[Any]) -> tuple[Any, ...]:
     )
 
 
-def analytics_outputs(runtime: Runtime, selection: Any) -> tuple[Any, ...]:
+def analytics_outputs(runtime: Runtime, selection: Any, login: int | None = None) -> tuple[Any, ...]:
+    """The panels for the page's account; the export links (routes of the default account) only on its page."""
     start, end = range_bounds(selection)
-    links = download_links(start, end)
-    login = runtime.login()
+    own = login is None or login == runtime.login()
+    login = runtime.login() if login is None else login
+    links = download_links(start, end) if own else []
     if login is None:
         return placeholder_outputs("Waiting for account data…", links)
-    latest = runtime.streamer.latest()
     try:
+        snapshot = runtime.snapshot_event(login)
+        account = Account.from_mt5(snapshot["data"]["account"]) if snapshot else None
         report = build_report(
             runtime.store,
             login,
-            None if latest is None else latest.account,
+            account,
             start_ms=start,
             end_ms=end,
-            server_offset_s=runtime.server_offset_s(),
+            server_offset_s=runtime.server_offset_s(login),
         )
     except REDIS_ERRORS:
         return placeholder_outputs("Statistics unavailable: Redis is down. They come back with it.", links)
@@ -100,9 +105,12 @@ def register(app: Dash, runtime: Runtime) -> None:
         Input(ids.RANGE, "data"),
         Input(ids.DEALS_VERSION, "data"),
         State(ids.THEME, "data"),
+        State(ids.LOCATION, "pathname"),
     )
-    def update_analytics(selection: Any, _deals_version: int | None, theme: str | None) -> tuple[Any, ...]:
-        outputs = analytics_outputs(runtime, selection)
+    def update_analytics(
+        selection: Any, _deals_version: int | None, theme: str | None, pathname: str | None
+    ) -> tuple[Any, ...]:
+        outputs = analytics_outputs(runtime, selection, page_login(pathname, runtime))
         for figure in outputs[3 : 3 + len(CHART_IDS)]:
             figure.update_layout(template=template(theme))
         return outputs

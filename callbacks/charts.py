@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.io as pio
 from dash import Dash, Input, Output, Patch, State, ctx, no_update
 
+from callbacks.routing import page_login
 from layouts import ids
 from layouts.charts import GRAPH_IDS
 from layouts.figures import drawdown_figure, equity_figure, margin_figure, template, to_series, waiting_figure
@@ -72,9 +73,10 @@ def chart_outputs(
     client: dict[str, Any] | None,
     theme: str | None,
     zoom: tuple[int, int] | None = None,
+    login: int | None = None,
 ) -> tuple[Any, Any, Any, dict[str, Any], str]:
     """The three figures, the chart state that live appends continue from, and a note on what is shown."""
-    snapshot = runtime.snapshot_event()
+    snapshot = runtime.snapshot_event(login)
     if snapshot is None:
         waiting = waiting_figure("Waiting for account data…", theme)
         return waiting, waiting, waiting, {"login": None}, ""
@@ -134,12 +136,15 @@ def register(app: Dash, runtime: Runtime) -> None:
         Input(ids.EQUITY_GRAPH, "relayoutData"),
         State(ids.CLIENT, "data"),
         State(ids.THEME, "data"),
+        State(ids.LOCATION, "pathname"),
     )
-    def load_charts(selection: dict | None, relayout: dict | None, client: dict | None, theme: str | None) -> Any:
+    def load_charts(
+        selection: dict | None, relayout: dict | None, client: dict | None, theme: str | None, pathname: str | None
+    ) -> Any:
         zoom = zoom_window(relayout, (client or {}).get("tz")) if ctx.triggered_id == ids.EQUITY_GRAPH else False
         if zoom is None:  # a pan of the y axis, a legend click, a resize: nothing to reload
             return (no_update,) * 5
-        return chart_outputs(runtime, selection, client, theme, zoom or None)
+        return chart_outputs(runtime, selection, client, theme, zoom or None, page_login(pathname, runtime))
 
     @app.callback(
         *(Output(graph, "figure", allow_duplicate=True) for graph in GRAPHS),

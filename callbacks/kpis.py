@@ -28,7 +28,7 @@ def cash_flows(deals: list[dict[str, Any]], since_ms: int) -> float:
 
 def day_start(runtime: Runtime, account: dict[str, Any], now_ms: int) -> dict[str, Any]:
     """The account at the broker's midnight, and today's cash flows, read once per day (or reconnect)."""
-    start = server_day_start_ms(now_ms, runtime.server_offset_s())
+    start = server_day_start_ms(now_ms, runtime.server_offset_s(account["login"]))
     day: dict[str, Any] = {"start_ms": start, "end_ms": start + DAY_MS, "flows": 0.0}
     try:
         point = day_start_point(runtime.store, account["login"], start)

@@ -18,6 +18,7 @@ from dash import Dash, Input, Output, State, no_update
 
 from callbacks.charts import GRAPHS, chart_outputs
 from callbacks.kpis import cash_flows, day_start, kpi_outputs
+from callbacks.routing import page_login
 from callbacks.tables import count_text, order_rows, position_rows
 from layouts import ids
 from layouts.figures import LIVE_POINTS, drawdown_pct
@@ -101,7 +102,7 @@ def badge(label: str, state: str | None, error: str | None) -> tuple[Any, Any]:
     return text, "badge " + ("badge-ok" if good else "badge-warn" if waiting else "badge-bad")
 
 
-def header_outputs(account: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
+def header_outputs(account: dict[str, Any], runtime: Runtime, own: bool = True) -> dict[str, Any]:
     mode, mode_class = TRADE_MODES.get(account["trade_mode"], ("Unknown", "pill"))
     return {
         "title": f"{account['name']} · #{account['login']}",
@@ -109,7 +110,7 @@ def header_outputs(account: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
         "trade_mode": mode,
         "trade_mode_class": mode_class,
         "margin_mode": MARGIN_MODES.get(account["margin_mode"], "—"),
-        "note": runtime.source.info.description,
+        "note": runtime.source.info.description if own else f"Account #{account['login']}, read from Redis",
     }
 
 
@@ -189,6 +190,7 @@ def register(app: Dash, runtime: Runtime) -> None:
             "selection": State(ids.RANGE, "data"),
             "client": State(ids.CLIENT, "data"),
             "theme": State(ids.THEME, "data"),
+            "pathname": State(ids.LOCATION, "pathname"),
         },
         prevent_initial_call=True,
     )
@@ -196,7 +198,8 @@ def register(app: Dash, runtime: Runtime) -> None:
         frame = parse_message(message)
         if frame is None or frame["type"] != "batch":
             return unchanged()
-        return apply_batch(Batch.of(frame, runtime.login()), runtime, heartbeat_s, state)
+        login = page_login(state.get("pathname"), runtime)
+        return apply_batch(Batch.of(frame, login), runtime, heartbeat_s, {**state, "login": login})
 
 
 def unchanged() -> dict[str, Any]:
@@ -220,14 +223,14 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
     day = state.get("day")
     client = state.get("client") or {}
     tz = zone(client.get("tz"))
-    offset_s = runtime.server_offset_s()
+    login = state.get("login")
     account = batch.accounts[-1][1] if batch.accounts else None
     if batch.snapshot is not None:
         snap_account = batch.snapshot["account"]
         account = account or snap_account
-        figures = chart_outputs(runtime, state.get("selection"), client, state.get("theme"))
+        figures = chart_outputs(runtime, state.get("selection"), client, state.get("theme"), login=login)
         out["figures"], chart, out["chart_note"] = list(figures[:3]), figures[3], figures[4]
-        out.update(header_outputs(snap_account, runtime))
+        out.update(header_outputs(snap_account, runtime, own=snap_account["login"] == runtime.login()))
         day = day_start(runtime, snap_account, batch.ts)
         out["day"] = day
         batch.positions = batch.positions if batch.positions is not None else batch.snapshot.get("positions", [])
@@ -248,6 +251,7 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
         out["chart"] = chart
     else:
         out["chart"] = chart
+    offset_s = int(chart.get("offset_s", 0)) if chart.get("login") == login else runtime.server_offset_s(login)
     if batch.positions is not None:
         out["positions"] = position_rows(batch.positions, tz, offset_s)
         out["positions_count"] = count_text(out["positions"], profit=True)

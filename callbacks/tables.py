@@ -6,6 +6,7 @@ from typing import Any
 
 from dash import ClientsideFunction, Dash, Input, Output, State
 
+from callbacks.routing import page_login
 from layouts import ids
 from services.deals_query import BadQuery, page_of_deals
 from services.redis_conn import REDIS_ERRORS
@@ -52,10 +53,13 @@ def register(app: Dash, runtime: Runtime) -> None:
         Input(ids.DEALS_GRID, "getRowsRequest"),
         State(ids.RANGE, "data"),
         State(ids.CLIENT, "data"),
+        State(ids.LOCATION, "pathname"),
         prevent_initial_call=True,
     )
-    def deals_page(request: dict[str, Any] | None, selection: dict | None, client: dict | None) -> dict[str, Any]:
-        login = runtime.login()
+    def deals_page(
+        request: dict[str, Any] | None, selection: dict | None, client: dict | None, pathname: str | None
+    ) -> dict[str, Any]:
+        login = page_login(pathname, runtime)
         if login is None or not isinstance(request, dict):
             return {"rowData": [], "rowCount": 0}
         selection = selection or {}
@@ -64,7 +68,7 @@ def register(app: Dash, runtime: Runtime) -> None:
             page = page_of_deals(deals, request)
         except (BadQuery, REDIS_ERRORS):
             return {"rowData": [], "rowCount": 0}
-        rows = _with_times(page.rows, "time_utc_ms", (client or {}).get("tz") or "UTC", runtime.server_offset_s())
+        rows = _with_times(page.rows, "time_utc_ms", (client or {}).get("tz") or "UTC", runtime.server_offset_s(login))
         return {"rowData": rows, "rowCount": page.total}
 
     app.clientside_callback(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dash import html
+from dash import dcc, html
 
 from layouts import ids
 
@@ -43,6 +43,8 @@ def header() -> html.Header:
             html.Div(
                 className="header-right",
                 children=[
+                    dcc.Dropdown(id=ids.ACCOUNT_SWITCH, clearable=False, searchable=False, className="account-switch",
+                                 placeholder="Account"),  # fmt: skip
                     html.Div([link_badge(name) for name in ids.LINK_NAMES], className="badges"),
                     html.Button("Dark theme", id=ids.THEME_TOGGLE, className="theme-toggle", n_clicks=0),
                 ],

@@ -10,6 +10,7 @@ THEME_TOGGLE = "theme-toggle"
 LINKS = "links"  # ages of the last MT5 / Redis / live-link updates, read by assets/mt5.js
 
 ACCOUNT_TITLE = "account-title"
+ACCOUNT_SWITCH = "account-switch"  # the accounts on this Redis; picking one opens /a/<login>
 ACCOUNT_DETAILS = "account-details"
 TRADE_MODE = "trade-mode"
 MARGIN_MODE = "margin-mode"

@@ -118,14 +118,29 @@ class Runtime:
     def login(self) -> int | None:
         return self.streamer.status().login
 
-    def server_offset_s(self) -> int:
+    def server_offset_s(self, login: int | None = None) -> int:
         """The broker's offset as of the latest snapshot (a mirror of a remote collector has no source of its own)."""
+        if login is not None and login != self.login():
+            try:
+                cached = self.store.snapshot(login)
+            except REDIS_ERRORS:
+                cached = None
+            return int((cached or {}).get("server_offset_s", 0))
         latest = self.streamer.latest()
         return latest.server_offset_s if latest is not None else self.source.server_offset_s
 
-    def snapshot_event(self) -> dict[str, Any] | None:
-        """What a new WebSocket client gets first: the streamer's state, else the one kept in Redis."""
+    def snapshot_event(self, login: int | None = None) -> dict[str, Any] | None:
+        """What a new WebSocket client gets first: the streamer's state, else the one kept in Redis.
+
+        ``login`` picks another account on the same Redis (a page per account); its state comes from Redis.
+        """
         now_ms = int(time.time() * 1000)
+        if login is not None and login != self.login():
+            try:
+                cached = self.store.snapshot(login)
+            except REDIS_ERRORS:
+                return None
+            return None if cached is None else event("snapshot", login, now_ms, cached)
         latest = self.streamer.latest()
         if latest is not None:
             data = latest.to_dict()

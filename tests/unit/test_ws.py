@@ -162,3 +162,13 @@ def test_dropped_messages_show_as_a_sequence_gap() -> None:
         time.sleep(0.002)
         outbox.flush(dropped)
     assert [json.loads(frame)["data"]["seq"] for frame in sent] == [1, 2, 4, 5]
+
+
+def test_a_page_per_account_gets_only_that_accounts_events() -> None:
+    from api.ws import account_of, account_option
+
+    assert account_of('{"type":"account","account":7002,"ts":1,"data":{}}') == 7002
+    assert account_of('{"type":"status","account":null,"ts":1,"data":{}}') is None
+    assert account_option({"account": "7002"}) == 7002 and account_option({}) is None
+    with pytest.raises(ValueError, match="^account: expected an account number"):
+        account_option({"account": "7002; drop"})
