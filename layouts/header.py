@@ -43,8 +43,13 @@ def header() -> html.Header:
             html.Div(
                 className="header-right",
                 children=[
-                    dcc.Dropdown(id=ids.ACCOUNT_SWITCH, clearable=False, searchable=False, className="account-switch",
-                                 placeholder="Account"),  # fmt: skip
+                    dcc.Dropdown(
+                        id=ids.ACCOUNT_SWITCH,
+                        clearable=False,
+                        searchable=False,
+                        className="account-switch",
+                        placeholder="Account",
+                    ),
                     html.Div([link_badge(name) for name in ids.LINK_NAMES], className="badges"),
                     html.Button("Dark theme", id=ids.THEME_TOGGLE, className="theme-toggle", n_clicks=0),
                 ],

@@ -170,5 +170,5 @@ def test_a_page_per_account_gets_only_that_accounts_events() -> None:
     assert account_of('{"type":"account","account":7002,"ts":1,"data":{}}') == 7002
     assert account_of('{"type":"status","account":null,"ts":1,"data":{}}') is None
     assert account_option({"account": "7002"}) == 7002 and account_option({}) is None
-    with pytest.raises(ValueError, match="^account: expected an account number"):
+    with pytest.raises(ValueError, match=r"^account: expected an account number"):
         account_option({"account": "7002; drop"})
