@@ -7,18 +7,12 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from api.params import BadParameter
-from api.rest import bad_parameter, cors, redis_unavailable
-from services.redis_conn import REDIS_ERRORS
+from api.rest import json_api
 from services.runtime import Runtime
 
 STALE_GRACE_MS = 50  # the time a poll itself takes
 
-accounts_api = Blueprint("accounts", __name__)
-accounts_api.register_error_handler(BadParameter, bad_parameter)
-for _redis_error in REDIS_ERRORS:
-    accounts_api.register_error_handler(_redis_error, redis_unavailable)
-accounts_api.after_request(cors)
+accounts_api = json_api(Blueprint("accounts", __name__))
 
 
 def account_rows(rt: Runtime, now_ms: int) -> list[dict[str, Any]]:

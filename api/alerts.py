@@ -10,12 +10,10 @@ import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
 
 from api.params import BadParameter, parse_instant_ms
-from api.rest import bad_parameter, cors, error, http_error, redis_unavailable, runtime
+from api.rest import error, json_api, runtime
 from services.alerts import SEVERITY, AlertEngine
-from services.redis_conn import REDIS_ERRORS
 from services.risk import RiskEngine
 from services.rules import RULE_ID, RuleError, parse_rules_text
 
@@ -24,12 +22,7 @@ MAX_LIMIT = 1000
 ALERT_ID = re.compile(r"^\d{1,15}-[a-z0-9][a-z0-9_-]{0,39}$")
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 
-alerts_api = Blueprint("alerts", __name__)
-alerts_api.register_error_handler(BadParameter, bad_parameter)
-alerts_api.register_error_handler(HTTPException, http_error)
-for _redis_error in REDIS_ERRORS:
-    alerts_api.register_error_handler(_redis_error, redis_unavailable)
-alerts_api.after_request(cors)
+alerts_api = json_api(Blueprint("alerts", __name__))
 
 
 def engine() -> AlertEngine:
@@ -60,7 +53,7 @@ def _limit() -> int:
     raw = request.args.get("limit", "").strip()
     if not raw:
         return 100
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise BadParameter("limit", f"an integer from 1 to {MAX_LIMIT}", raw[:20])
     return int(raw)
 

@@ -18,10 +18,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
 
 from api.params import BadParameter, parse_range
-from api.rest import bad_parameter, cors, error, http_error, redis_unavailable, runtime
+from api.rest import error, json_api, runtime
 from layouts.analytics import CHART_NAMES, HISTORY_TITLES, analytics_figures, history_figures, report_page
 from services import export
 from services.analytics import DEFAULT_PERIODS_PER_YEAR, Report, build_report
@@ -39,7 +38,6 @@ from services.charts_export import (
 )
 from services.history import load_window
 from services.models import Account
-from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
 
 MAX_PERIODS_PER_YEAR = 366
@@ -48,12 +46,7 @@ EXPORT_POINTS = 2000  # history charts in a file: about twice the image's width,
 IMAGE_ERROR_STATUS = {ImageExportUnavailable: 501, ImageExportFailed: 502, ImageExportTimeout: 504}
 EXPORTS = (*(f"{name}.csv" for name in export.TABLES), "report.html", "chart/<chart>.<png|svg|html>")
 
-analytics = Blueprint("analytics", __name__)
-analytics.register_error_handler(BadParameter, bad_parameter)
-analytics.register_error_handler(HTTPException, http_error)
-for _redis_error in REDIS_ERRORS:
-    analytics.register_error_handler(_redis_error, redis_unavailable)
-analytics.after_request(cors)
+analytics = json_api(Blueprint("analytics", __name__))
 
 
 @analytics.errorhandler(ImageExportError)
@@ -98,15 +91,21 @@ def _report(rt: Runtime, login: int, start: int | None, end: int | None, periods
     )
 
 
-@analytics.get("/stats")
-def stats() -> Any:
+def _report_request() -> tuple[Runtime, int | None, int | None, int | None, Report | None, Any]:
+    """The range and periods of the request, and the report on them (or the 503 when there is no account yet)."""
     start, end = parse_range(request.args)
     periods = parse_periods(request.args.get("periods"))
     rt = runtime()
     login, failure = _login_or_503(rt)
     if failure:
-        return failure
-    return jsonify(_report(rt, login, start, end, periods).stats)
+        return rt, login, start, end, None, failure
+    return rt, login, start, end, _report(rt, login, start, end, periods), None
+
+
+@analytics.get("/stats")
+def stats() -> Any:
+    _, _, _, _, report, failure = _report_request()
+    return failure or jsonify(report.stats)
 
 
 @analytics.get("/trades")
@@ -217,13 +216,9 @@ def export_chart(chart: str, fmt: str) -> Any:
 @analytics.get("/export/report.html")
 def export_report() -> Any:
     """Summary, statistics, balance check and every chart in one page that opens offline."""
-    start, end = parse_range(request.args)
-    periods = parse_periods(request.args.get("periods"))
-    rt = runtime()
-    login, failure = _login_or_503(rt)
+    rt, login, start, end, report, failure = _report_request()
     if failure:
         return failure
-    report = _report(rt, login, start, end, periods)
     page = report_page(report, _account(rt), _history_figures(rt, login, start, end), int(time.time() * 1000))
     return _attachment(report_html(page), MEDIA_TYPES["html"], export_filename(login, "report", start, end, "html"))
 

@@ -28,7 +28,6 @@ def error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
     return jsonify({"error": message, "status": status, **extra}), status
 
 
-@api.errorhandler(BadParameter)
 def bad_parameter(exc: BadParameter) -> tuple[Response, int]:
     return error(400, str(exc), parameter=exc.name)
 
@@ -37,16 +36,10 @@ def redis_unavailable(exc: Exception) -> tuple[Response, int]:
     return error(503, f"Redis is unavailable ({type(exc).__name__}); retry shortly")
 
 
-for _redis_error in REDIS_ERRORS:
-    api.register_error_handler(_redis_error, redis_unavailable)
-
-
-@api.errorhandler(HTTPException)
 def http_error(exc: HTTPException) -> tuple[Response, int]:
     return error(exc.code or 500, exc.description or exc.name)
 
 
-@api.after_request
 def cors(response: Response) -> Response:
     """CORS only for the origins listed in CORS_ORIGINS; the dashboard itself is same-origin."""
     origin = request.headers.get("Origin")
@@ -56,6 +49,19 @@ def cors(response: Response) -> Response:
         response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
         response.headers.add("Vary", "Origin")
     return response
+
+
+def json_api(blueprint: Blueprint) -> Blueprint:
+    """Every API blueprint answers errors in JSON (400 bad parameter, 503 Redis down) and sends CORS headers."""
+    blueprint.register_error_handler(BadParameter, bad_parameter)
+    blueprint.register_error_handler(HTTPException, http_error)
+    for redis_error in REDIS_ERRORS:
+        blueprint.register_error_handler(redis_error, redis_unavailable)
+    blueprint.after_request(cors)
+    return blueprint
+
+
+json_api(api)
 
 
 @api.get("/api")

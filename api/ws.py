@@ -82,7 +82,7 @@ def account_option(args: Any) -> int | None:
     raw = args.get("account")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 19:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
         raise ValueError(f"account: expected an account number, got {raw[:20]!r}")
     return int(raw)
 
@@ -90,7 +90,7 @@ def account_option(args: Any) -> int | None:
 def query_options(args: Any) -> tuple[float, bool]:
     """``batch_ms`` (0-5000) and ``ack`` (0/1) from the query string; raises ValueError naming the bad one."""
     raw = args.get("batch_ms") or "0"
-    if not raw.isdigit() or int(raw) > MAX_BATCH_MS:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_BATCH_MS:
         raise ValueError(f"batch_ms: expected an integer from 0 to {MAX_BATCH_MS}, got {raw[:20]!r}")
     ack = args.get("ack") or "0"
     if ack not in ("0", "1"):
