@@ -21,6 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 LEADER_KEY = "mt5:5000001:leader"
 
 
+def roles_by_worker(base: str) -> dict[int, str] | None:
+    """Each worker's role, once requests have reached both of them."""
+    seen = {}
+    for _ in range(40):
+        mt5 = get_json(base + "/health")["mt5"]
+        seen[mt5["worker_pid"]] = mt5["role"]
+    return seen if len(seen) == 2 and set(seen.values()) <= {"leader", "follower"} else None
+
+
 def heartbeats_in(client: Any, seconds: float) -> int:
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe("mt5:5000001:events")
@@ -48,10 +57,8 @@ def test_two_workers_one_mt5_caller_and_a_takeover(redis_server: RedisServer, tm
         wait_until(lambda: get_json(base + "/health")["status"] == "ok", 60, "gunicorn serves a healthy app")
         holder = wait_until(lambda: client.get(LEADER_KEY), 15, "a leader holds the lock")
         leader_pid = int(holder.split(":")[1])
-        workers = wait_until(lambda: len({get_json(base + "/health")["mt5"]["worker_pid"] for _ in range(30)}) == 2
-                             and {get_json(base + "/health")["mt5"]["role"] for _ in range(30)}, 30,
-                             "both workers answer")  # fmt: skip
-        assert workers == {"leader", "follower"}
+        workers = wait_until(lambda: roles_by_worker(base), 30, "both workers answer")
+        assert sorted(workers.values()) == ["follower", "leader"]
         assert 2 <= heartbeats_in(client, 4.0) <= 6, "one streamer publishes (one heartbeat a second)"
         assert get_json(base + "/account")["login"] == 5_000_001, "any worker serves the account"
         os.kill(leader_pid, signal.SIGKILL)
