@@ -86,6 +86,7 @@ class Store:
         self.keys = Keys(prefix)
         self.history_max_points = history_max_points
         self._buckets: dict[int, _Bucket] = {}
+        self._newest: dict[int, int] = {}  # the history stream's top id per login, so appends skip a round trip
 
     def publish(self, login: int, message: dict[str, Any]) -> int:
         return int(self.client.publish(self.keys.events(login), dumps(message)))
@@ -122,7 +123,9 @@ class Store:
         """
         key = self.keys.history(login)
         points = list(points)
-        newest = self.last_history_ts(login) or 0
+        if _retried or login not in self._newest:  # read once; a raced writer shows as an error and a re-read
+            self._newest[login] = self.last_history_ts(login) or 0
+        newest = self._newest[login]
         pipe = self.client.pipeline(transaction=True)  # all or nothing, so a retry never doubles a point
         for point in points:
             newest = max(newest, point.ts)
@@ -135,6 +138,7 @@ class Store:
                 raise
             self.append_history(login, points, _retried=True)  # another writer got ahead between read and write
             return
+        self._newest[login] = newest
         rollup = self.client.pipeline(transaction=False)
         for point in points:
             self._roll(rollup, login, point)
