@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 
 from layouts import ids
 from layouts.analytics import CHART_PICKER, chart_link_id
@@ -44,7 +45,23 @@ def downloaded(folder: Path, name: str) -> Path:
 
 
 def href(dash_duo: Any, element_id: str) -> str:
-    return dash_duo.find_element(f"#{element_id}").get_attribute("href") or ""
+    try:
+        return dash_duo.find_element(f"#{element_id}").get_attribute("href") or ""
+    except StaleElementReferenceException:  # the panel was redrawn between finding and reading
+        return ""
+
+
+def click(dash_duo: Any, selector: str) -> None:
+    """Click, finding the element again if a live redraw of the panel replaced it meanwhile."""
+
+    def clicked() -> bool:
+        try:
+            dash_duo.find_element(selector).click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    wait_until(clicked, 10, f"a click on {selector}")
 
 
 def test_csv_chart_and_report_download_from_the_page(dash_duo: Any, make_app: Any) -> None:
@@ -54,9 +71,9 @@ def test_csv_chart_and_report_download_from_the_page(dash_duo: Any, make_app: An
     app.server.extensions["mt5_runtime"].streamer.request("disconnect").result(5)  # no new deals from here on
     folder = Path(dash_duo.download_path)
 
-    dash_duo.find_element(f"#{ids.RANGE_BUTTONS} label:nth-child(5)").click()  # All: links without a range
+    click(dash_duo, f"#{ids.RANGE_BUTTONS} label:nth-child(5)")  # All: links without a range
     wait_until(lambda: href(dash_duo, "download-deals").endswith("/export/deals.csv"), 10, "the all-range CSV link")
-    dash_duo.find_element("#download-deals").click()
+    click(dash_duo, "#download-deals")
     with downloaded(folder, f"mt5-{LOGIN}-deals-start_now.csv").open(encoding="utf-8", newline="") as file:
         reader = csv.DictReader(file)
         rows = list(reader)
@@ -70,11 +87,11 @@ def test_csv_chart_and_report_download_from_the_page(dash_duo: Any, make_app: An
     dash_duo.select_dcc_dropdown(f"#{CHART_PICKER}", value="Drawdown")
     wait_until(lambda: href(dash_duo, chart_link_id("png")).endswith("/export/chart/drawdown.png"), 10, "PNG link")
     assert href(dash_duo, chart_link_id("svg")).endswith("/export/chart/drawdown.svg")
-    dash_duo.find_element(f"#{chart_link_id('png')}").click()
+    click(dash_duo, f"#{chart_link_id('png')}")
     image = downloaded(folder, f"mt5-{LOGIN}-chart-drawdown-start_now.png").read_bytes()
     assert image.startswith(PNG_SIGNATURE)
 
-    dash_duo.find_element("#download-report").click()
+    click(dash_duo, "#download-report")
     report = downloaded(folder, f"mt5-{LOGIN}-report-start_now.html").read_text(encoding="utf-8")
     assert f"MT5 account {LOGIN}: trading report" in report and "Deepest drawdowns" in report
     assert dash_duo.get_logs() == []
