@@ -21,7 +21,8 @@ from flask import Flask
 from werkzeug.serving import is_running_from_reloader, make_server, run_simple
 
 import api
-from callbacks import alerts, analytics, charts, client, live, routing, tables
+from callbacks import alerts, analytics, charts, client, live, overview, routing, tables
+from layouts.overview import layout as overview_layout
 from layouts.page import layout
 from services.accounts import load_accounts
 from services.risk import attach_risk
@@ -60,9 +61,26 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, start: boo
     live.register(app, runtime)
     alerts.register(app, runtime)
     analytics.register(app, runtime)
+    create_overview(server, runtime)
     if start:
         runtime.start()
     return app
+
+
+def create_overview(server: Flask, runtime: Runtime) -> Dash:
+    """Every account side by side at ``/overview/``: a second Dash app on the same server, with its own layout."""
+    page = Dash(
+        __name__,
+        server=server,
+        url_base_pathname="/overview/",
+        title="MT5 Accounts",
+        update_title=None,
+        assets_folder=str(ROOT / "assets"),
+        serve_locally=True,
+    )
+    page.layout = overview_layout
+    overview.register(page, runtime)
+    return page
 
 
 def wsgi() -> Flask:

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from api.params import BadParameter, parse_instant_ms
-from api.rest import error, json_api, runtime
+from api.rest import account_login, account_routes, error
 from services.alerts import SEVERITY, AlertEngine
 from services.risk import RiskEngine
 from services.rules import RULE_ID, RuleError, parse_rules_text
@@ -22,7 +22,7 @@ MAX_LIMIT = 1000
 ALERT_ID = re.compile(r"^\d{1,15}-[a-z0-9][a-z0-9_-]{0,39}$")
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 
-alerts_api = json_api(Blueprint("alerts", __name__))
+alerts_api = account_routes(Blueprint("alerts", __name__))
 
 
 def engine() -> AlertEngine:
@@ -31,7 +31,7 @@ def engine() -> AlertEngine:
 
 
 def _login_or_503() -> tuple[int | None, Any]:
-    login = runtime().login()
+    login = account_login()
     if login is None:
         return None, error(503, "no account yet: the MT5 source has not answered")
     return login, None
@@ -102,7 +102,7 @@ def _rules_body(login: int | None) -> dict[str, Any]:
 @alerts_api.get("/rules")
 def rules() -> Response:
     """The rules in force and each one's live value, limit, distance left and time to the daily reset."""
-    return jsonify(_rules_body(runtime().login()))
+    return jsonify(_rules_body(account_login()))
 
 
 @alerts_api.put("/rules")

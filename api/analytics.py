@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from flask import Blueprint, Response, jsonify, request
 
 from api.params import BadParameter, parse_range
-from api.rest import error, json_api, runtime
+from api.rest import account_login, account_routes, error, runtime
 from layouts.analytics import CHART_NAMES, HISTORY_TITLES, analytics_figures, history_figures, report_page
 from services import export
 from services.analytics import DEFAULT_PERIODS_PER_YEAR, Report, build_report
@@ -46,7 +46,7 @@ EXPORT_POINTS = 2000  # history charts in a file: about twice the image's width,
 IMAGE_ERROR_STATUS = {ImageExportUnavailable: 501, ImageExportFailed: 502, ImageExportTimeout: 504}
 EXPORTS = (*(f"{name}.csv" for name in export.TABLES), "report.html", "chart/<chart>.<png|svg|html>")
 
-analytics = json_api(Blueprint("analytics", __name__))
+analytics = account_routes(Blueprint("analytics", __name__))
 
 
 @analytics.errorhandler(ImageExportError)
@@ -65,7 +65,7 @@ def parse_periods(raw: str | None) -> int:
 
 
 def _login_or_503(rt: Runtime) -> tuple[int | None, Any]:
-    login = rt.login()
+    login = account_login()
     if login is None:
         status = rt.streamer.status()
         return None, error(
@@ -74,19 +74,14 @@ def _login_or_503(rt: Runtime) -> tuple[int | None, Any]:
     return login, None
 
 
-def _offset_s(rt: Runtime) -> int:
-    return rt.server_offset_s()
-
-
 def _report(rt: Runtime, login: int, start: int | None, end: int | None, periods: int) -> Report:
-    latest = rt.streamer.latest()
     return build_report(
         rt.store,
         login,
-        None if latest is None else latest.account,
+        _account(rt),
         start_ms=start,
         end_ms=end,
-        server_offset_s=_offset_s(rt),
+        server_offset_s=rt.server_offset_s(login),
         periods_per_year=periods,
     )
 
@@ -120,8 +115,8 @@ def trades() -> Any:
 
 
 def _digits(rt: Runtime) -> int:
-    latest = rt.streamer.latest()
-    return 2 if latest is None else latest.account.currency_digits
+    account = _account(rt)
+    return 2 if account is None else account.currency_digits
 
 
 def _range_label(ms: int | None, open_end: str, end_of_day: bool) -> str:
@@ -166,13 +161,13 @@ def export_csv(name: str) -> Any:
 
 
 def _table(rt: Runtime, login: int, name: str, start: int | None, end: int | None, periods: int) -> Iterator[str]:
-    latest = rt.streamer.latest()
+    latest = rt.latest_snapshot(login)
     if name == "deals":
         return export.deals_csv(rt.store, login, start, end)
     if name == "trades":
         return export.trades_csv(rt.store, login, start, end, _digits(rt))
     if name == "equity":
-        return export.equity_csv(rt.store, login, start, end, _offset_s(rt))
+        return export.equity_csv(rt.store, login, start, end, rt.server_offset_s(login))
     if name == "positions":
         return export.positions_csv(() if latest is None else latest.positions, start, end)
     if name == "orders":
@@ -181,7 +176,7 @@ def _table(rt: Runtime, login: int, name: str, start: int | None, end: int | Non
 
 
 def _account(rt: Runtime) -> Account | None:
-    latest = rt.streamer.latest()
+    latest = rt.latest_snapshot(account_login())
     return None if latest is None else latest.account
 
 
@@ -189,7 +184,7 @@ def _history_figures(rt: Runtime, login: int, start: int | None, end: int | None
     account = _account(rt)
     window = load_window(rt.store, login, start, end, EXPORT_POINTS)
     currency, digits = ("", 2) if account is None else (account.currency, account.currency_digits)
-    return history_figures(window.points, _offset_s(rt), currency, digits)
+    return history_figures(window.points, rt.server_offset_s(login), currency, digits)
 
 
 @analytics.get("/export/chart/<chart>.<fmt>")

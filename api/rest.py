@@ -8,16 +8,19 @@ from __future__ import annotations
 import concurrent.futures
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from api.params import BadParameter, parse_range
+from services.models import Snapshot
 from services.redis_conn import REDIS_ERRORS
-from services.runtime import VERSION, Runtime
+from services.runtime import VERSION, Runtime, UnreadableSnapshot
 
 COMMAND_WAIT_S = 5.0
+ACCOUNT_PREFIX = "/accounts/<int:account_login>"  # every account route again, for one account of several
 
 api = Blueprint("api", __name__)
+account_api = Blueprint("account", __name__)
 
 
 def runtime() -> Runtime:
@@ -34,6 +37,10 @@ def bad_parameter(exc: BadParameter) -> tuple[Response, int]:
 
 def redis_unavailable(exc: Exception) -> tuple[Response, int]:
     return error(503, f"Redis is unavailable ({type(exc).__name__}); retry shortly")
+
+
+def unreadable_snapshot(exc: UnreadableSnapshot) -> tuple[Response, int]:
+    return error(502, str(exc))
 
 
 def http_error(exc: HTTPException) -> tuple[Response, int]:
@@ -55,13 +62,34 @@ def json_api(blueprint: Blueprint) -> Blueprint:
     """Every API blueprint answers errors in JSON (400 bad parameter, 503 Redis down) and sends CORS headers."""
     blueprint.register_error_handler(BadParameter, bad_parameter)
     blueprint.register_error_handler(HTTPException, http_error)
+    blueprint.register_error_handler(UnreadableSnapshot, unreadable_snapshot)
     for redis_error in REDIS_ERRORS:
         blueprint.register_error_handler(redis_error, redis_unavailable)
     blueprint.after_request(cors)
     return blueprint
 
 
+def account_login() -> int | None:
+    """The account a request is about: the one ``/accounts/<login>/…`` names, else this process's own."""
+    return g.get("account_login") or runtime().login()
+
+
+def pick_account(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    if values and "account_login" in values:
+        login = values.pop("account_login")
+        if not runtime().knows(login):
+            abort(404, f"no account {login} on this dashboard (GET /accounts lists them)")
+        g.account_login = login
+
+
+def account_routes(blueprint: Blueprint) -> Blueprint:
+    """A JSON API whose routes also answer under ``/accounts/<login>`` (see ``api.init_app``)."""
+    blueprint.url_value_preprocessor(pick_account)
+    return json_api(blueprint)
+
+
 json_api(api)
+account_routes(account_api)
 
 
 @api.get("/api")
@@ -81,6 +109,9 @@ def index() -> Response:
         "/alerts/<id>/ack",
         "/rules",
         "/accounts",
+        "/accounts/<login>",
+        "/accounts/<login>/account (and every account route above under /accounts/<login>)",
+        "/overview",
         "/mt5/status",
         "/mt5/connect",
         "/mt5/disconnect",
@@ -116,15 +147,21 @@ def connection_status() -> Response:
     )
 
 
-def _latest_or_503():
-    latest = runtime().streamer.latest()
+def _latest_or_503() -> tuple[Snapshot | None, Any]:
+    login = account_login()
+    latest = runtime().latest_snapshot(login)
     if latest is None:
-        return None, error(503, "no account data yet: the MT5 source has not answered", **_state())
+        return None, error(503, f"no data yet for account {login}: its MT5 source has not answered", **_state())
     return latest, None
 
 
 def _state() -> dict[str, Any]:
-    status = runtime().streamer.status()
+    rt = runtime()
+    login = account_login()
+    if login is not None and login != rt.login():
+        status = rt.store.statuses([login]).get(login, {})
+        return {"state": status.get("mt5"), "reason": status.get("mt5_error")}
+    status = rt.streamer.status()
     return {"state": status.mt5, "reason": status.mt5_error}
 
 
@@ -134,42 +171,40 @@ def _with_age(payload: Any, ts_ms: int) -> Response:
     return response
 
 
-@api.get("/account")
+@account_api.get("/account")
 def account() -> Any:
     latest, failure = _latest_or_503()
     return failure or _with_age(latest.account.to_dict(), latest.ts)
 
 
-@api.get("/account/cached")
+@account_api.get("/account/cached")
 def account_cached() -> Any:
-    rt = runtime()
-    login = rt.login()
-    cached = None if login is None else rt.store.snapshot(login)
+    login = account_login()
+    cached = None if login is None else runtime().store.snapshot(login)
     if cached is None:
         return error(404, "no snapshot in Redis yet")
     return _with_age(cached["account"], cached["ts"])
 
 
-@api.get("/positions")
+@account_api.get("/positions")
 def positions() -> Any:
     latest, failure = _latest_or_503()
     return failure or _with_age([p.to_dict() for p in latest.positions], latest.ts)
 
 
-@api.get("/orders")
+@account_api.get("/orders")
 def orders() -> Any:
     latest, failure = _latest_or_503()
     return failure or _with_age([o.to_dict() for o in latest.orders], latest.ts)
 
 
-@api.get("/deals")
+@account_api.get("/deals")
 def deals() -> Any:
     start, end = parse_range(request.args)
-    rt = runtime()
-    login = rt.login()
+    login = account_login()
     if login is None:
         return error(503, "no account yet: the MT5 source has not answered", **_state())
-    found = rt.store.deals(login, start, end)
+    found = runtime().store.deals(login, start, end)
     return jsonify(
         {"account": login, "from": start, "to": end, "count": len(found), "deals": [d.to_dict() for d in found]}
     )

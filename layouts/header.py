@@ -43,6 +43,7 @@ def header() -> html.Header:
             html.Div(
                 className="header-right",
                 children=[
+                    html.A("All accounts", id=ids.OVERVIEW_LINK, href="/overview/", className="overview-link"),
                     dcc.Dropdown(
                         id=ids.ACCOUNT_SWITCH,
                         clearable=False,

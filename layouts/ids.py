@@ -31,6 +31,22 @@ def link_wrap(name: str) -> str:
     return f"link-{name}"
 
 
+# The overview page (/overview/): every account side by side (layouts/overview.py, callbacks/overview.py).
+OVERVIEW_WS = "overview-ws"
+OVERVIEW_ACK = "overview-ack"  # seq of the last frame drawn, acknowledged over the socket
+OVERVIEW_SUMMARY = "overview-summary"
+OVERVIEW_BANNER = "overview-banner"
+OVERVIEW_TABLE = "overview-table"
+OVERVIEW_CURRENCIES = "overview-currencies"
+OVERVIEW_CHART = "overview-chart"
+OVERVIEW_CHART_STATE = "overview-chart-state"  # the accounts the chart was drawn with, so a frame can Patch it
+OVERVIEW_LINK = "overview-link"  # from an account page to the overview
+
+
+def overview_row(login: int) -> str:
+    return f"overview-row-{login}"
+
+
 KPI_FIELDS = ("balance", "equity", "profit", "margin", "margin_free", "margin_level", "today")
 DAY_START = "day-start"  # the account at the broker's midnight, for today's P/L and the KPI changes
 

@@ -17,12 +17,12 @@ from typing import Any
 import yaml
 
 from services.secret import Secret
-from services.settings import Settings, SettingsError
+from services.settings import DEMO_CURRENCIES, Settings, SettingsError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
 SOURCES = ("mt5", "mt5linux", "demo")
-FIELDS = ("name", "login", "server", "password_env", "path", "source", "poll_interval_ms", "demo_seed")
+FIELDS = ("name", "login", "server", "password_env", "path", "source", "poll_interval_ms", "demo_seed", "demo_currency")
 
 
 class AccountsError(SettingsError):
@@ -42,6 +42,7 @@ class AccountSpec:
     path: str | None = None
     poll_interval_ms: int | None = None
     demo_seed: int | None = None
+    demo_currency: str | None = None
 
     def settings(self, base: Settings, env: Mapping[str, str] | None = None) -> Settings:
         """This account's settings: the shared ones (Redis, prefix, heartbeat…) plus its own terminal."""
@@ -56,6 +57,7 @@ class AccountSpec:
             mt5_path=self.path,
             poll_interval_ms=self.poll_interval_ms or base.poll_interval_ms,
             demo_seed=self.demo_seed if self.demo_seed is not None else base.demo_seed,
+            demo_currency=self.demo_currency or base.demo_currency,
         )
 
 
@@ -97,6 +99,9 @@ def parse_accounts(data: Any, path: Path) -> tuple[AccountSpec, ...]:
             raise AccountsError(
                 path, f"{where}.password_env", "the NAME of an environment variable (never the password)"
             )
+        demo_currency = _field(raw, "demo_currency", where, path, str)
+        if demo_currency is not None and demo_currency not in DEMO_CURRENCIES:
+            raise AccountsError(path, f"{where}.demo_currency", "one of " + "|".join(DEMO_CURRENCIES))
         poll = _field(raw, "poll_interval_ms", where, path, int)
         if poll is not None and not 10 <= poll <= 60_000:
             raise AccountsError(path, f"{where}.poll_interval_ms", "an integer from 10 to 60000")
@@ -110,6 +115,7 @@ def parse_accounts(data: Any, path: Path) -> tuple[AccountSpec, ...]:
                 path=_field(raw, "path", where, path, str),
                 poll_interval_ms=poll,
                 demo_seed=_field(raw, "demo_seed", where, path, int),
+                demo_currency=demo_currency,
             )
         )
     for kind, values in (("name", [s.name for s in specs]), ("login", [s.login for s in specs])):

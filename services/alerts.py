@@ -41,6 +41,7 @@ HALF_DAY_MS = 12 * 3_600_000
 LATE_START_MS = 60_000
 PENDING_CAP = 1000
 RECENT_CAP = 50
+RULES_RECHECK_MS = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +255,8 @@ class _Context:
     dirty: set[str] = field(default_factory=set)
     saved: dict[str, tuple[int, float | None]] = field(default_factory=dict)
     pending: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=PENDING_CAP))
+    rules_raw: str | None = None  # the page's rules as last read from Redis
+    rules_read_ms: int = 0
 
 
 class AlertEngine:
@@ -364,11 +367,13 @@ class AlertEngine:
         """The account's rules and state, read once; while Redis cannot answer, evaluation waits."""
         ctx = self._context
         if ctx is not None and ctx.login == login:
+            self._recheck_rules(ctx)
             return ctx
         if not self.store.gate.ready():
             return None
         try:
-            rules = self._stored_rules(login) or self.default_rules
+            rules_raw = self.store.client.get(self.keys.rules(login))
+            rules = self._parse_stored(rules_raw) or self.default_rules
             raw = self.store.client.hgetall(self.keys.state(login))
         except REDIS_ERRORS as exc:
             self._redis_failed(exc)
@@ -379,15 +384,34 @@ class AlertEngine:
                 states[rule_id] = RuleState.from_json(text)
             except (ValueError, TypeError) as exc:
                 log.warning("alerts: ignoring unreadable state of rule %r (%s)", rule_id, exc)
-        ctx = _Context(login, rules, states)
+        ctx = _Context(login, rules, states, rules_raw=rules_raw, rules_read_ms=int(self._clock() * 1000))
         ctx.saved = {rule_id: (0, st.value) for rule_id, st in states.items()}
         with self._lock:
             self._context = ctx
         log.info("alerts: %d rule(s) from %s for account %d", len(rules.rules), rules.source, login)
         return ctx
 
+    def _recheck_rules(self, ctx: _Context) -> None:
+        """Rules saved by a dashboard in another process (a collector's account) take effect within seconds."""
+        now = int(self._clock() * 1000)
+        if now - ctx.rules_read_ms < RULES_RECHECK_MS or not self.store.gate.ready():
+            return
+        ctx.rules_read_ms = now
+        try:
+            raw = self.store.client.get(self.keys.rules(ctx.login))
+        except REDIS_ERRORS as exc:
+            self._redis_failed(exc)
+            return
+        if raw != ctx.rules_raw:
+            ruleset = self._parse_stored(raw) or self.default_rules
+            self._swap_rules(ctx.login, ruleset, raw)
+            log.info("alerts: %d rule(s) from %s for account %d", len(ruleset.rules), ruleset.source, ctx.login)
+
     def _stored_rules(self, login: int) -> RuleSet | None:
-        raw = self.store.client.get(self.keys.rules(login))
+        return self._parse_stored(self.store.client.get(self.keys.rules(login)))
+
+    @staticmethod
+    def _parse_stored(raw: str | None) -> RuleSet | None:
         if raw is None:
             return None
         try:
@@ -450,20 +474,22 @@ class AlertEngine:
     def set_rules(self, login: int, ruleset: RuleSet) -> RuleSet:
         """Save rules edited on the page; they win over the file until ``reset_rules``."""
         ruleset = replace(ruleset, source="page")
-        self.store.client.set(self.keys.rules(login), dumps(ruleset.to_dict()))
-        self._swap_rules(login, ruleset)
+        raw = dumps(ruleset.to_dict())
+        self.store.client.set(self.keys.rules(login), raw)
+        self._swap_rules(login, ruleset, raw)
         return ruleset
 
     def reset_rules(self, login: int) -> RuleSet:
         """Forget the page's rules and go back to the file's (or the defaults)."""
         self.store.client.delete(self.keys.rules(login))
-        self._swap_rules(login, self.default_rules)
+        self._swap_rules(login, self.default_rules, None)
         return self.default_rules
 
-    def _swap_rules(self, login: int, ruleset: RuleSet) -> None:
+    def _swap_rules(self, login: int, ruleset: RuleSet, raw: str | None) -> None:
         with self._lock:
             ctx = self._context
             if ctx is not None and ctx.login == login:
+                ctx.rules_raw = raw
                 ctx.rules = ruleset
                 ctx.rows = [status_row(rule, ctx.states.get(rule.id), None, None) for rule in ruleset.rules]
 

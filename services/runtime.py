@@ -14,10 +14,13 @@ from typing import Any, Protocol
 from services.accounts import AccountSpec
 from services.fanout import Fanout
 from services.leader import LeaderLock
+from services.models import Snapshot
+from services.monitor import AccountsMonitor
+from services.overview import AccountLine, Overview
 from services.redis_conn import REDIS_ERRORS, RedisLink, connect_redis
 from services.settings import Settings
 from services.sources.base import AccountSource
-from services.store import Store, event
+from services.store import Store, dumps, event
 from services.streamer import Streamer
 from services.supervisor import Supervisor
 
@@ -37,8 +40,8 @@ def build_source(settings: Settings) -> AccountSource:
             settings.demo_seed,
         )
         if settings.mt5_login is not None:
-            return DemoSource(seed=settings.demo_seed, login=settings.mt5_login)
-        return DemoSource(seed=settings.demo_seed)
+            return DemoSource(seed=settings.demo_seed, login=settings.mt5_login, currency=settings.demo_currency)
+        return DemoSource(seed=settings.demo_seed, currency=settings.demo_currency)
     from services.sources.mt5 import MT5Source, load_mt5_module
 
     module = load_mt5_module(kind, settings.mt5linux_host, settings.mt5linux_port)
@@ -52,6 +55,10 @@ def build_source(settings: Settings) -> AccountSource:
         path=settings.mt5_path,
         timeout_ms=settings.mt5_timeout_ms,
     )
+
+
+class UnreadableSnapshot(ValueError):
+    """A snapshot in Redis that does not read back as one (another program's key, a torn write)."""
 
 
 class Companion(Protocol):
@@ -68,6 +75,8 @@ class Runtime:
     store: Store = field(init=False)
     streamer: Streamer = field(init=False)
     fanout: Fanout = field(init=False)
+    monitor: AccountsMonitor = field(init=False)
+    overview: Overview = field(init=False)
     started_at: float = field(default_factory=time.time)
     companions: list[Companion] = field(default_factory=list)
     accounts: tuple[AccountSpec, ...] = ()  # from ACCOUNTS_FILE; empty with one account from the environment
@@ -91,6 +100,17 @@ class Runtime:
         self.fanout = Fanout(
             self.redis.client, self.store.keys.events_pattern(), queue_size=self.settings.ws_queue_size
         )
+        self.monitor = AccountsMonitor(
+            self.store,
+            default_interval_ms=self.settings.poll_interval_ms,
+            configured=lambda: [spec.login for spec in self.accounts],
+            notify=self._accounts_changed,
+        )
+        self.overview = Overview(self.store)
+
+    def _accounts_changed(self, rows: list[dict[str, Any]]) -> None:
+        """Straight to this process's pages: a collector's silence cannot travel through Redis."""
+        self.fanout.broadcast(dumps(event("accounts", None, int(time.time() * 1000), {"accounts": rows})))
 
     def add_companion(self, companion: Companion) -> None:
         """A worker (the alert webhook, say) started and stopped with the runtime."""
@@ -101,6 +121,7 @@ class Runtime:
         self.started_at = time.time()
         if with_fanout:
             self.fanout.start()
+            self.monitor.start()
         self.streamer.start()
         for companion in self.companions:
             companion.start()
@@ -108,6 +129,7 @@ class Runtime:
     def stop(self) -> None:
         """Close the sockets first (close frames), then stop polling and flush."""
         self.fanout.stop()
+        self.monitor.stop()
         for companion in self.companions:
             companion.stop()
         self.streamer.stop()
@@ -117,6 +139,26 @@ class Runtime:
 
     def login(self) -> int | None:
         return self.streamer.status().login
+
+    def knows(self, login: int) -> bool:
+        """An account this dashboard can show: its own, one of ACCOUNTS_FILE, or any collector's on this Redis."""
+        configured = any(spec.login == login for spec in self.accounts)
+        return login == self.login() or configured or self.store.has_account(login)
+
+    def latest_snapshot(self, login: int | None = None) -> Snapshot | None:
+        """The newest state of an account: the streamer's own in memory, another account's from Redis.
+
+        Raises UnreadableSnapshot when the stored snapshot cannot be read back.
+        """
+        if login is None or login == self.login():
+            return self.streamer.latest()
+        cached = self.store.snapshot(login)
+        if cached is None:
+            return None
+        try:
+            return Snapshot.from_dict(cached)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UnreadableSnapshot(f"the stored snapshot of account {login} cannot be read ({exc})") from None
 
     def server_offset_s(self, login: int | None = None) -> int:
         """The broker's offset as of the latest snapshot (a mirror of a remote collector has no source of its own)."""
@@ -163,9 +205,12 @@ class Runtime:
         fresh = poll_age is not None and poll_age < max(3 * self.settings.poll_interval_ms / 1000, 2.0)
         mt5_ok = status.mt5 == "connected" and fresh
         redis_ok = latency is not None
+        collectors = self.collectors_health()
+        configured = {spec.login for spec in self.accounts}
+        collectors_ok = not any(row["stale"] for row in collectors if row["login"] in configured)
         if not self.streamer.running:
             overall = "down"
-        elif mt5_ok and redis_ok:
+        elif mt5_ok and redis_ok and collectors_ok:
             overall = "ok"
         else:
             overall = "degraded"
@@ -201,7 +246,36 @@ class Runtime:
                 "dropped": self.fanout.dropped_total(),
                 "subscribed": bool(self.fanout.redis_up),
             },
+            "accounts": collectors,
         }
+
+    def account_names(self) -> dict[int, str]:
+        return {spec.login: spec.name for spec in self.accounts}
+
+    def collector_processes(self) -> dict[int, dict[str, Any]]:
+        """The collector processes this dashboard supervises, by login."""
+        if self.supervisor is None:
+            return {}
+        processes = self.supervisor.status()
+        return {spec.login: processes[spec.name] for spec in self.accounts if spec.name in processes}
+
+    def collectors_health(self) -> list[dict[str, Any]]:
+        """Every account on this Redis as the monitor last saw it, with its supervised process if any."""
+        names, processes = self.account_names(), self.collector_processes()
+        try:
+            current = self.monitor.current()
+        except REDIS_ERRORS:
+            return []
+        return [
+            {**health.to_dict(), "name": names.get(login), "collector": processes.get(login)}
+            for login, health in sorted(current.items())
+        ]
+
+    def account_lines(self) -> list[AccountLine]:
+        """Every account side by side (the overview page, ``GET /accounts``). Raises the Redis errors."""
+        return self.overview.lines(
+            self.monitor.current(), names=self.account_names(), collectors=self.collector_processes()
+        )
 
 
 def build_runtime(settings: Settings, source: AccountSource | None = None, redis: RedisLink | None = None) -> Runtime:

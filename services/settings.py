@@ -7,6 +7,7 @@ naming the variable, instead of surfacing later as a confusing runtime error.
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from services.secret import Secret, redact_url
 T = TypeVar("T")
 
 SOURCES = ("auto", "mt5", "mt5linux", "demo")
+DEMO_CURRENCIES = ("USD", "EUR", "GBP", "JPY")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 EMBEDDED = "embedded"
@@ -55,12 +57,15 @@ class Settings:
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()
     demo_seed: int = 7
+    demo_currency: str = "USD"
     ws_queue_size: int = 256
     app_auth: str = "none"
     app_users: tuple[tuple[str, Secret], ...] = ()
     rules_file: Path | None = None
     accounts_file: Path | None = None
     alert_webhook_url: Secret = field(default_factory=lambda: Secret(""))
+    report_currency: str | None = None
+    fx_rates: tuple[tuple[str, float], ...] = ()  # (currency, value of one unit in report_currency)
 
     @property
     def redis_configured(self) -> bool:
@@ -228,6 +233,38 @@ def _webhook_url(env: Mapping[str, str]) -> Secret:
     return Secret(raw)
 
 
+CURRENCY = re.compile(r"^[A-Z][A-Z0-9]{2,5}$")
+FX_RATES_FORMAT = "comma-separated CODE=rate pairs, the value of one unit in REPORT_CURRENCY (e.g. EUR=1.08,GBP=1.27)"
+
+
+def _currency(env: Mapping[str, str]) -> str | None:
+    raw = _text(env, "REPORT_CURRENCY")
+    if raw is not None and not CURRENCY.match(raw.upper()):
+        raise SettingsError("REPORT_CURRENCY", "a currency code such as USD", raw)
+    return None if raw is None else raw.upper()
+
+
+def _fx_rates(env: Mapping[str, str], report_currency: str | None) -> tuple[tuple[str, float], ...]:
+    """Rates the user chose: accounts in other currencies are only ever added up through these."""
+    raw = _text(env, "FX_RATES")
+    if raw is None:
+        return ()
+    if report_currency is None:
+        raise SettingsError("FX_RATES", "REPORT_CURRENCY to be set as well (the currency the rates convert into)")
+    rates: dict[str, float] = {}
+    for entry in raw.split(","):
+        code, sep, value = entry.strip().partition("=")
+        code = code.strip().upper()
+        try:
+            rate = float(value)
+        except ValueError:
+            rate = math.nan
+        if not sep or not CURRENCY.match(code) or not math.isfinite(rate) or rate <= 0 or code in rates:
+            raise SettingsError("FX_RATES", FX_RATES_FORMAT, entry.strip()[:40])
+        rates[code] = rate
+    return tuple(sorted(rates.items()))
+
+
 def load_dotenv_file(path: Path) -> dict[str, str]:
     """Values from ``.env``; the real environment overrides them."""
     if not path.is_file():
@@ -272,10 +309,13 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         log_level=_choice(env, "LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
         cors_origins=origins,
         demo_seed=_int(env, "DEMO_SEED", 7, 0, 2**32 - 1),
+        demo_currency=_choice(env, "DEMO_CURRENCY", "USD", DEMO_CURRENCIES, upper=True),
         ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256, 8, 100_000),
         app_auth=(auth := _choice(env, "APP_AUTH", "none", AUTH_MODES)),
         app_users=_users(env, auth),
         rules_file=_data_file(env, "RULES_FILE"),
         accounts_file=_data_file(env, "ACCOUNTS_FILE"),
         alert_webhook_url=_webhook_url(env),
+        report_currency=(currency := _currency(env)),
+        fx_rates=_fx_rates(env, currency),
     )

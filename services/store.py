@@ -105,11 +105,43 @@ class Store:
     def statuses(self, logins: Iterable[int]) -> dict[int, dict[str, Any]]:
         logins = list(logins)
         values = self.client.mget([self.keys.status(login) for login in logins]) if logins else []
-        return {login: json.loads(raw) for login, raw in zip(logins, values, strict=True) if raw is not None}
+        found = {}
+        for login, raw in zip(logins, values, strict=True):
+            try:
+                status = json.loads(raw) if raw is not None else None
+            except ValueError:
+                status = None  # a foreign or torn value: the account shows as stale, the others unaffected
+            if isinstance(status, dict):
+                found[login] = status
+        return found
 
     def snapshot(self, login: int) -> dict[str, Any] | None:
         raw = self.client.get(self.keys.snapshot(login))
         return None if raw is None else json.loads(raw)
+
+    def snapshots(self, logins: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Several accounts' snapshots in one round trip; an unreadable one is left out."""
+        logins = list(logins)
+        values = self.client.mget([self.keys.snapshot(login) for login in logins]) if logins else []
+        found = {}
+        for login, raw in zip(logins, values, strict=True):
+            try:
+                snapshot = json.loads(raw) if raw is not None else None
+            except ValueError:
+                snapshot = None
+            if isinstance(snapshot, dict) and isinstance(snapshot.get("account"), dict):
+                found[login] = snapshot
+        return found
+
+    def deal_counts(self, logins: Iterable[int]) -> dict[int, int]:
+        logins = list(logins)
+        pipe = self.client.pipeline(transaction=False)
+        for login in logins:
+            pipe.zcard(self.keys.deals_by_time(login))
+        return dict(zip(logins, (int(n) for n in pipe.execute()), strict=True))
+
+    def has_account(self, login: int) -> bool:
+        return bool(self.client.sismember(self.keys.accounts(), login))
 
     def accounts(self) -> list[int]:
         return sorted(int(x) for x in self.client.smembers(self.keys.accounts()))

@@ -48,6 +48,7 @@ class StreamerStatus:
     polls: int = 0
     pending_history: int = 0
     role: str = "single"  # single | leader | follower (several workers share one MT5 caller)
+    poll_interval_ms: int | None = None  # so a dashboard elsewhere knows when this collector is late
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -87,7 +88,7 @@ class Streamer:
         self._lock_checked = -math.inf
         self._is_leader = False
         self._commands: deque[tuple[str, Future[dict[str, Any]]]] = deque()
-        self._status = StreamerStatus(login=login_hint)
+        self._status = StreamerStatus(login=login_hint, poll_interval_ms=round(poll_interval_s * 1000))
         self._snapshot: Snapshot | None = None
         self._connected = False
         self._wanted = True

@@ -1,0 +1,209 @@
+"""The overview page: every account side by side, totals per currency, today's P/L as a chart."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+from dash import dcc, html
+from dash_extensions import WebSocket
+
+from layouts import ids
+from layouts.figures import template
+from services.formatting import margin_level, money
+from services.overview import AccountLine, Combined, CurrencyTotal
+
+COLUMNS = ("Account", "Link", "Balance", "Equity", "Floating P/L", "Margin level", "Today's P/L", "Positions")
+TRADE_MODES = {0: "demo", 1: "contest", 2: "real"}
+
+
+def layout() -> html.Div:
+    return html.Div(
+        id=ids.PAGE,
+        className="page overview",
+        children=[
+            WebSocket(id=ids.OVERVIEW_WS),
+            dcc.Store(id=ids.THEME, storage_type="local", data="light"),
+            dcc.Store(id=ids.OVERVIEW_ACK, data={}),
+            dcc.Store(id=ids.OVERVIEW_CHART_STATE, data={}),
+            html.Header(
+                className="header",
+                children=[
+                    html.Div(
+                        className="identity",
+                        children=[
+                            html.H1("All accounts"),
+                            html.Div("Connecting to the live stream…", id=ids.OVERVIEW_SUMMARY, className="details"),
+                        ],
+                    ),
+                    html.Div(
+                        className="header-right",
+                        children=[
+                            html.Span("Live: connecting…", id=ids.link_badge("live"), className="badge badge-warn"),
+                            html.Button("Dark theme", id=ids.THEME_TOGGLE, className="theme-toggle", n_clicks=0),
+                        ],
+                    ),
+                    html.Div(id=ids.OVERVIEW_BANNER, className="stale-banner", role="status"),
+                ],
+            ),
+            html.Section(
+                className="card overview-card",
+                children=[
+                    html.Table(
+                        className="overview-table",
+                        children=[
+                            html.Thead(html.Tr([html.Th(name) for name in COLUMNS])),
+                            html.Tbody(id=ids.OVERVIEW_TABLE),
+                        ],
+                    )
+                ],
+            ),
+            html.Div(
+                className="overview-lower",
+                children=[
+                    html.Section(
+                        className="card overview-card",
+                        children=[html.H2("Totals per currency"), html.Div(id=ids.OVERVIEW_CURRENCIES)],
+                    ),
+                    html.Section(
+                        className="card overview-card",
+                        children=[
+                            dcc.Graph(
+                                id=ids.OVERVIEW_CHART,
+                                figure=pl_figure([], None),
+                                config={"displaylogo": False, "responsive": True},
+                            )
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    )
+
+
+def _signed_class(value: float | None) -> str:
+    if value is None or value == 0:
+        return "num"
+    return "num pos" if value > 0 else "num neg"
+
+
+def _amount(value: float | None, line: AccountLine, signed: bool = False) -> str:
+    return "—" if value is None else money(value, line.currency or "", line.digits, signed=signed)
+
+
+def _link_text(line: AccountLine) -> str:
+    if line.last_poll_ms is None:
+        return "no poll yet"
+    lag = f"{line.lag_ms / 1000:.1f} s ago" if line.lag_ms is not None else ""
+    if line.stale:
+        return f"stale, last poll {lag}"
+    if line.state != "live":
+        return f"MT5 {line.state}" + (f": {line.mt5_error}" if line.mt5_error else "")
+    return "live"
+
+
+def account_rows(lines: Sequence[AccountLine]) -> list[html.Tr]:
+    """One row per account; a stale one is marked, never hidden (its last known figures stay)."""
+    rows = []
+    for line in lines:
+        label = f"{line.name} · #{line.login}" if line.name else f"#{line.login}"
+        mode = TRADE_MODES.get(line.trade_mode if line.trade_mode is not None else -1)
+        state_class = "ok" if line.state == "live" else ("warn" if line.stale else "bad")
+        level = (
+            "—" if line.margin_level is None or line.margin is None else margin_level(line.margin_level, line.margin)
+        )
+        rows.append(
+            html.Tr(
+                id=ids.overview_row(line.login),
+                className="overview-row stale" if line.stale else "overview-row",
+                children=[
+                    html.Td(
+                        [
+                            html.A(label, href=f"/a/{line.login}", className="account-link"),
+                            html.Div(
+                                " · ".join(x for x in (line.server, line.currency, mode) if x), className="muted small"
+                            ),
+                        ]
+                    ),
+                    html.Td(html.Span(_link_text(line), className=f"badge badge-{state_class}"), className="link-cell"),
+                    html.Td(_amount(line.balance, line), className="num"),
+                    html.Td(_amount(line.equity, line), className="num"),
+                    html.Td(_amount(line.profit, line, signed=True), className=_signed_class(line.profit)),
+                    html.Td(level, className="num"),
+                    html.Td(_amount(line.today, line, signed=True), className=_signed_class(line.today)),
+                    html.Td(str(line.positions), className="num"),
+                ],
+            )
+        )
+    if not rows:
+        rows.append(html.Tr(html.Td("No account has reported to this Redis yet.", colSpan=len(COLUMNS))))
+    return rows
+
+
+def currency_table(totals: Sequence[CurrencyTotal], total: Combined | None) -> html.Div:
+    """Totals within each currency; a grand total only in the report currency, at the user's rates."""
+
+    def cell(value: float | None, currency: str, signed: bool = False) -> html.Td:
+        text = "—" if value is None else money(value, currency, 2, signed=signed)
+        return html.Td(text, className=_signed_class(value) if signed else "num")
+
+    head = html.Tr([html.Th(h) for h in ("Currency", "Accounts", "Balance", "Equity", "Floating P/L", "Today's P/L")])
+    body = [
+        html.Tr(
+            id=f"overview-currency-{t.currency}",
+            children=[
+                html.Td(t.currency),
+                html.Td(f"{t.accounts}" + (f" ({t.stale} stale)" if t.stale else ""), className="num"),
+                cell(t.balance, t.currency),
+                cell(t.equity, t.currency),
+                cell(t.profit, t.currency, signed=True),
+                cell(t.today, t.currency, signed=True),
+            ],
+        )
+        for t in totals
+    ]
+    notes = []
+    if total is not None:
+        body.append(
+            html.Tr(
+                id="overview-combined",
+                className="combined",
+                children=[
+                    html.Td(f"All in {total.currency}"),
+                    html.Td(", ".join(total.included) or "—", className="num"),
+                    cell(total.balance, total.currency),
+                    cell(total.equity, total.currency),
+                    cell(total.profit, total.currency, signed=True),
+                    cell(total.today, total.currency, signed=True),
+                ],
+            )
+        )
+        if total.missing:
+            notes.append(f"Not in the {total.currency} total (no rate in FX_RATES): {', '.join(total.missing)}.")
+    elif len(totals) > 1:
+        notes.append("Currencies are not added together: set REPORT_CURRENCY and FX_RATES for a combined total.")
+    return html.Div(
+        [html.Table([html.Thead(head), html.Tbody(body)], className="overview-table"), html.P(notes, className="muted")]
+    )
+
+
+def pl_figure(lines: Sequence[AccountLine], theme: str | None) -> go.Figure:
+    """Today's P/L per account, one colour per currency so no axis suggests adding them up."""
+    figure = go.Figure(layout={"template": template(theme)})
+    for currency in sorted({line.currency or "?" for line in lines}):
+        members = [line for line in lines if (line.currency or "?") == currency]
+        figure.add_bar(
+            name=currency,
+            x=[line.name or f"#{line.login}" for line in members],
+            y=[line.today for line in members],
+            hovertemplate=f"%{{x}}<br>%{{y:+,.2f}} {currency}<extra></extra>",
+        )
+    figure.update_layout(
+        title={"text": "Today's P/L by account (account currency)", "font": {"size": 14}},
+        height=300,
+        margin={"l": 50, "r": 10, "t": 40, "b": 40},
+        showlegend=len(figure.data) > 1,
+        uirevision="overview",
+        barmode="group",
+    )
+    return figure

@@ -1,0 +1,161 @@
+"""Watches every account's collector through the status it writes to Redis at each poll.
+
+A collector that dies, hangs or loses Redis writes nothing, so silence is the signal: an
+account turns stale once twice its own poll interval has passed without a poll. The monitor
+looks often enough to see that in time, and tells the open pages only when a state flips.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from services.redis_conn import REDIS_ERRORS
+from services.store import Store
+
+log = logging.getLogger(__name__)
+
+STALE_GRACE_MS = 50  # the time a poll itself takes
+MIN_PERIOD_S = 0.05
+MAX_PERIOD_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorHealth:
+    login: int
+    mt5: str | None  # the collector's own link to its terminal
+    mt5_error: str | None
+    last_poll_ms: int | None
+    lag_ms: int | None
+    poll_interval_ms: int
+    stale: bool
+
+    @property
+    def state(self) -> str:
+        """One word for a badge: live, stale, or the MT5 state of a collector that polls but is not connected."""
+        if self.stale:
+            return "stale"
+        return "live" if self.mt5 == "connected" else (self.mt5 or "unknown")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "login": self.login,
+            "state": self.state,
+            "mt5": self.mt5,
+            "mt5_error": self.mt5_error,
+            "last_poll_ms": self.last_poll_ms,
+            "lag_ms": self.lag_ms,
+            "poll_interval_ms": self.poll_interval_ms,
+            "stale": self.stale,
+        }
+
+
+def assess(login: int, status: dict[str, Any] | None, now_ms: int, default_interval_ms: int) -> CollectorHealth:
+    """Health from the last status a collector wrote; its own poll interval sets when it is late."""
+    status = status or {}
+    interval = status.get("poll_interval_ms")
+    interval_ms = interval if isinstance(interval, int) and interval > 0 else default_interval_ms
+    last_poll = status.get("last_poll_ms")
+    last_poll = last_poll if isinstance(last_poll, int) else None
+    lag_ms = None if last_poll is None else max(0, now_ms - last_poll)
+    return CollectorHealth(
+        login=login,
+        mt5=status.get("mt5"),
+        mt5_error=status.get("mt5_error"),
+        last_poll_ms=last_poll,
+        lag_ms=lag_ms,
+        poll_interval_ms=interval_ms,
+        stale=lag_ms is None or lag_ms > 2 * interval_ms + STALE_GRACE_MS,
+    )
+
+
+class AccountsMonitor:
+    """One thread reading every account's status (one MGET) a few times per poll interval."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        default_interval_ms: int,
+        configured: Callable[[], Iterable[int]] = tuple,
+        notify: Callable[[list[dict[str, Any]]], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._default_interval_ms = default_interval_ms
+        self._configured = configured  # the logins of ACCOUNTS_FILE, listed even before their first poll
+        self._notify = notify or (lambda rows: None)
+        self._clock = clock
+        self._health: dict[int, CollectorHealth] = {}
+        self._checked = False
+        self._check_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._run = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._redis_failed = False
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._run.set()
+        self._thread = threading.Thread(target=self._loop, name="accounts-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._run.clear()
+        if self._thread is not None:
+            self._thread.join(2)
+            self._thread = None
+
+    def current(self) -> dict[int, CollectorHealth]:
+        """As of the last pass; the first call before the thread's first pass makes one itself."""
+        with self._lock:
+            if self._checked:
+                return dict(self._health)
+        self.check()
+        with self._lock:
+            return dict(self._health)
+
+    def period_s(self) -> float:
+        """A quarter of the shortest poll interval: a silent collector is seen well within two intervals."""
+        with self._lock:
+            intervals = [h.poll_interval_ms for h in self._health.values()] or [self._default_interval_ms]
+        return min(MAX_PERIOD_S, max(MIN_PERIOD_S, min(intervals) / 4000))
+
+    def check(self) -> bool:
+        """One pass; True (and the pages told) when an account appeared or its state flipped."""
+        with self._check_lock:
+            return self._check()
+
+    def _check(self) -> bool:
+        logins = sorted(set(self._store.accounts()) | set(self._configured()))
+        statuses = self._store.statuses(logins)
+        now_ms = int(self._clock() * 1000)
+        fresh = {login: assess(login, statuses.get(login), now_ms, self._default_interval_ms) for login in logins}
+        with self._lock:
+            before = {login: (h.state, h.mt5_error) for login, h in self._health.items()}
+            self._health = fresh
+            self._checked = True
+        changed = before != {login: (h.state, h.mt5_error) for login, h in fresh.items()}
+        if changed:
+            self._notify([health.to_dict() for health in fresh.values()])
+        return changed
+
+    def _loop(self) -> None:
+        while self._run.is_set():
+            try:
+                self.check()
+                if self._redis_failed:
+                    log.info("accounts monitor: Redis is back")
+                self._redis_failed = False
+            except REDIS_ERRORS as exc:
+                if not self._redis_failed:
+                    log.warning("accounts monitor: Redis unavailable (%s); account states are on hold", exc)
+                self._redis_failed = True
+            except Exception as exc:  # a bad status must not stop the watch over the others
+                log.error("accounts monitor error: %s", exc, exc_info=exc)
+            self._run.wait(self.period_s() if not self._redis_failed else MAX_PERIOD_S)

@@ -1,0 +1,73 @@
+"""The overview page: three accounts polled the way collector processes do, side by side, live and stale."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from layouts import ids
+from services.accounts import AccountSpec
+from services.formatting import money
+from services.runtime import build_runtime
+from services.settings import load_settings
+from services.sources.mirror import MirrorSource
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.browser
+ACCOUNTS = ((7201, 1, "USD", "personal"), (7202, 2, "EUR", "challenge"), (7203, 3, "USD", "funded"))
+
+
+@pytest.fixture
+def collectors(redis_server: Any) -> Iterator[dict[int, Any]]:
+    runtimes = {}
+    for login, seed, currency, _ in ACCOUNTS:
+        env = {"REDIS_URL": redis_server.url, "MT5_SOURCE": "demo", "MT5_LOGIN": str(login), "DEMO_SEED": str(seed),
+               "DEMO_CURRENCY": currency, "POLL_INTERVAL_MS": "200"}  # fmt: skip
+        runtimes[login] = build_runtime(load_settings(env, dotenv_path=None))
+        runtimes[login].start(with_fanout=False)
+    yield runtimes
+    for runtime in runtimes.values():
+        runtime.stop()
+
+
+def row_text(dash_duo: Any, login: int) -> str:
+    return dash_duo.find_element(f"#{ids.overview_row(login)}").text
+
+
+def test_overview_shows_every_account_and_marks_a_silent_one_stale(
+    dash_duo: Any, make_app: Any, redis_server: Any, collectors: dict[int, Any]
+) -> None:
+    env = {"REDIS_URL": redis_server.url, "MT5_LOGIN": "7201", "REPORT_CURRENCY": "USD", "FX_RATES": "EUR=1.10"}
+    app = make_app(env, source=MirrorSource("personal", 7201, "demo"))
+    runtime = app.server.extensions["mt5_runtime"]
+    runtime.accounts = tuple(AccountSpec(name, login, "demo") for login, _, _, name in ACCOUNTS)
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/overview/")
+    for login, _, _, name in ACCOUNTS:
+        dash_duo.wait_for_contains_text(f"#{ids.overview_row(login)}", f"{name} · #{login}", timeout=15)
+    wait_until(lambda: all("live" in row_text(dash_duo, login) for login, *_ in ACCOUNTS), 15, "three live rows")
+    dash_duo.wait_for_contains_text(f"#{ids.OVERVIEW_SUMMARY}", "3 accounts · all live", timeout=5)
+    assert "€" in row_text(dash_duo, 7202) and "$" in row_text(dash_duo, 7201)
+
+    collectors[7202].streamer.stop()  # the account falls silent, as when its collector dies
+    stored = json.loads(redis_server.client().get("mt5:7202:snapshot"))["account"]
+    wait_until(lambda: "stale" in row_text(dash_duo, 7202), 5, "the silent account turns stale on the page")
+    assert "stale" in dash_duo.find_element(f"#{ids.overview_row(7202)}").get_attribute("class")
+    assert money(stored["equity"], "EUR", 2) in row_text(dash_duo, 7202), "its last known figures stay"
+    dash_duo.wait_for_contains_text(f"#{ids.OVERVIEW_SUMMARY}", "1 stale", timeout=5)
+    dash_duo.wait_for_contains_text(f"#{ids.OVERVIEW_BANNER}", "challenge", timeout=5)
+    assert "live" in row_text(dash_duo, 7201) and "live" in row_text(dash_duo, 7203), "the others keep streaming"
+
+    totals = dash_duo.find_element(f"#{ids.OVERVIEW_CURRENCIES}").text
+    assert "EUR" in totals and "USD" in totals and "All in USD" in totals
+    bars = dash_duo.driver.execute_script(
+        f"return document.getElementById('{ids.OVERVIEW_CHART}').querySelector('.js-plotly-plot').data"
+        ".map(t => [t.name, t.x.length]);"
+    )
+    assert sorted(map(tuple, bars)) == [("EUR", 1), ("USD", 2)], "one bar per account, one trace per currency"
+    dash_duo.find_element(f"#{ids.overview_row(7203)} a").click()
+    dash_duo.wait_for_contains_text(f"#{ids.ACCOUNT_TITLE}", "#7203", timeout=15)
+    assert dash_duo.get_logs() == []
