@@ -1,9 +1,10 @@
 """``/ws``: the snapshot first, then every event from the fan-out; error frames for bad input.
 
-Plain clients get one frame per event. The dashboard asks for ``?batch_ms=100&ack=1``:
-events coalesced into numbered ``batch`` frames, at most 10 a second, and the next batch
-only once the page acknowledged the last one. A Dash callback re-triggered while it runs
-has its result thrown away, so one batch in flight at a time is what keeps every update.
+Plain clients get one frame per event. The dashboard asks for ``?batch_ms=10&ack=1``:
+events coalesced into numbered ``batch`` frames (a batch leaves 10 ms after its first event,
+so one poll's events travel together), and the next batch only once the page acknowledged
+the last one. A Dash callback re-triggered while it runs has its result thrown away, so one
+batch in flight at a time is what keeps every update.
 """
 
 from __future__ import annotations
@@ -99,7 +100,13 @@ def query_options(args: Any) -> tuple[float, bool]:
 
 
 class Outbox:
-    """Sends events one by one, or as numbered batches (seq skips a number when events were lost)."""
+    """Sends events one by one, or as numbered batches (seq skips a number when events were lost).
+
+    A batch leaves ``interval_s`` after its first event: the events of one poll (account, positions,
+    orders) arrive within a few ms and travel together, and a busy stream still makes at most one
+    batch per interval. With ``ack`` a batch also waits for the ack of the previous one; what
+    waited for that ack leaves as soon as it comes.
+    """
 
     def __init__(self, ws: Any, interval_s: float, login: int | None, ack: bool = False) -> None:
         self.ws = ws
@@ -107,6 +114,7 @@ class Outbox:
         self.login = login
         self.ack = ack
         self.pending: list[str] = []
+        self.first_at = 0.0  # monotonic time of the oldest pending event
         self.seq = 0
         self.lost = False
         self.dropped_reported = 0
@@ -117,6 +125,8 @@ class Outbox:
         if not self.interval_s:
             self.ws.send(message)
             return
+        if not self.pending:
+            self.first_at = time.monotonic()
         self.pending.append(message)
         if len(self.pending) > MAX_PENDING:  # a stalled page: keep the newest, and let it know
             del self.pending[: len(self.pending) - MAX_PENDING]
@@ -125,13 +135,15 @@ class Outbox:
     def acknowledge(self, seq: int) -> None:
         if seq == self.awaiting:
             self.awaiting = None
+            self.first_at = 0.0  # whatever waited for this ack is due now
+
+    def waiting_for_ack(self) -> bool:
+        return self.awaiting is not None and time.monotonic() - self.last_sent < ACK_TIMEOUT_S
 
     def flush(self, dropped: int = 0) -> None:
         """Send the pending batch when it is due and the last one was acknowledged (or timed out)."""
         now = time.monotonic()
-        if not self.pending or now - self.last_sent < self.interval_s:
-            return
-        if self.awaiting is not None and now - self.last_sent < ACK_TIMEOUT_S:
+        if not self.pending or now - self.first_at < self.interval_s or self.waiting_for_ack():
             return
         self.lost = self.lost or dropped > self.dropped_reported
         self.seq += 2 if self.lost else 1
@@ -145,9 +157,12 @@ class Outbox:
         self.ws.send(f'{header},"data":{{"seq":{self.seq},"events":[{events}]}}}}')
 
     def wait_s(self) -> float:
-        if not self.pending or self.awaiting is not None:
+        """How long the socket may sleep: until the pending batch is due, the ack times out, or a short tick."""
+        if self.waiting_for_ack():
+            return min(SEND_WAIT_S, ACK_TIMEOUT_S - (time.monotonic() - self.last_sent))
+        if not self.pending:
             return SEND_WAIT_S
-        return max(0.0, min(SEND_WAIT_S, self.interval_s - (time.monotonic() - self.last_sent)))
+        return max(0.0, min(SEND_WAIT_S, self.interval_s - (time.monotonic() - self.first_at)))
 
 
 def handle_frame(frame: Any, outbox: Outbox, rt: Runtime, account: int | None = None) -> None:
@@ -195,12 +210,16 @@ def stream(ws: Any) -> None:
                 if snapshot is not None:
                     outbox.put(dumps(snapshot))
                     snapshot_sent = True
-            messages = queue.take(outbox.wait_s())
+            if outbox.waiting_for_ack():  # nothing can leave before the ack: wake up when it comes
+                frame = ws.receive(timeout=outbox.wait_s())
+                messages = queue.take(0)
+            else:
+                messages = queue.take(outbox.wait_s())
+                frame = ws.receive(timeout=0)
             if snapshot_sent:  # until then the snapshot still to come supersedes them
                 for message in messages:
                     if account is None or account_of(message) in (None, account):
                         outbox.put(message)
-            frame = ws.receive(timeout=0)
             while frame is not None:
                 handle_frame(frame, outbox, rt, account)
                 frame = ws.receive(timeout=0)

@@ -172,3 +172,25 @@ def test_a_page_per_account_gets_only_that_accounts_events() -> None:
     assert account_option({"account": "7002"}) == 7002 and account_option({}) is None
     with pytest.raises(ValueError, match=r"^account: expected an account number"):
         account_option({"account": "7002; drop"})
+
+
+def test_a_batch_gathers_one_polls_events_and_waits_for_the_ack() -> None:
+    from api.ws import Outbox
+
+    sent: list[str] = []
+    outbox = Outbox(SimpleNamespace(send=sent.append), 0.05, 1, ack=True)
+    outbox.put('{"type":"account"}')
+    outbox.flush()
+    assert sent == [], "a batch leaves batch_ms after its first event"
+    outbox.put('{"type":"positions"}')
+    time.sleep(0.06)
+    outbox.flush()
+    assert [e["type"] for e in json.loads(sent[0])["data"]["events"]] == ["account", "positions"]
+    outbox.put('{"type":"account"}')
+    time.sleep(0.06)
+    outbox.flush()
+    assert len(sent) == 1 and outbox.waiting_for_ack(), "the next batch waits for the page's ack"
+    outbox.acknowledge(1)
+    outbox.flush()
+    assert len(sent) == 2, "what waited for the ack leaves as soon as it comes"
+    assert json.loads(sent[1])["data"]["seq"] == 2
