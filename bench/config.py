@@ -33,6 +33,9 @@ class Sizes:
     export_deals: int = 1_000_000
     soak_hours: float = 24.0
     soak_step_ms: int = 250  # 4 updates per simulated second
+    accounts: int = 20
+    accounts_interval_ms: int = 250  # 4 updates/s each
+    accounts_window_s: float = 20.0
 
 
 FULL = Sizes()
@@ -48,6 +51,8 @@ QUICK = Sizes(
     history_points=20_000,
     export_deals=20_000,
     soak_hours=0.1,
+    accounts=2,
+    accounts_window_s=2.0,
 )
 
 

@@ -125,6 +125,30 @@ def soak_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def accounts_rows(r: dict[str, Any]) -> list[Row]:
+    name = f"{r['accounts']} accounts @ {1000 / r['interval_ms']:.0f}/s each"
+    each = r["collector_cpu_pct_each"]
+    return [
+        Row(name, "poll → receipt, all accounts p50/p95/p99", pct(r["latency_ms"])),
+        Row(
+            name,
+            "per-account p99: median / worst",
+            f"{r['median_account_p99_ms']:.0f} / {r['worst_account_p99_ms']:.0f} ms",
+        ),
+        Row(
+            name,
+            "dashboard CPU / Redis CPU",
+            f"{r['dashboard_cpu']['cpu_pct']:.1f} % / {r['redis_cpu']['cpu_pct']:.1f} %",
+        ),
+        Row(
+            name,
+            "collectors CPU total (each p50 / max)",
+            f"{r['collectors_cpu_pct_total']:.1f} % ({each['p50']:.1f} / {each['max']:.1f} %)",
+        ),
+        Row(name, "stale marks seen in the window / health", f"{r['stale_marks_seen']} / {r['health_status']}"),
+    ]
+
+
 BUILDERS = {
     "latency": latency_rows,
     "pushpoll": pushpoll_rows,
@@ -132,6 +156,7 @@ BUILDERS = {
     "history": history_rows,
     "export": export_rows,
     "soak": soak_rows,
+    "accounts": accounts_rows,
 }
 
 
@@ -275,6 +300,24 @@ def plot_soak(r: dict[str, Any]) -> Any:
     return fig
 
 
+def plot_accounts(r: dict[str, Any]) -> Any:
+    logins = list(r["per_account_p99_ms"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [3, 1]})
+    axes[0].bar(range(len(logins)), [r["per_account_p99_ms"][login] or 0 for login in logins])
+    axes[0].set_xticks(range(len(logins)), [login[-2:] for login in logins], fontsize=7)
+    axes[0].set_xlabel("account (last digits of the login)")
+    axes[0].set_title("poll → WebSocket receipt p99 per account (ms)")
+    parts = ("dashboard", "collectors", "Redis")
+    values = (r["dashboard_cpu"]["cpu_pct"], r["collectors_cpu_pct_total"], r["redis_cpu"]["cpu_pct"])
+    axes[1].bar(parts, values, color=("#2563eb", "#16a34a", "#d97706"))
+    for x, value in enumerate(values):
+        axes[1].annotate(f"{value:.0f}", (x, value), ha="center", va="bottom")
+    axes[1].set_title("CPU (% of a core)")
+    for ax in axes:
+        ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
 PLOTS = {
     "latency": plot_latency,
     "pushpoll": plot_pushpoll,
@@ -282,4 +325,5 @@ PLOTS = {
     "history": plot_history,
     "export": plot_export,
     "soak": plot_soak,
+    "accounts": plot_accounts,
 }

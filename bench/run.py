@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 
-from bench import bighistory, clients, csvexport, latency, pushpoll, report, soak
+from bench import accounts, bighistory, clients, csvexport, latency, pushpoll, report, soak
 from bench.config import FULL, QUICK, Context
 from bench.infra import ROOT, RedisServer
 
@@ -32,6 +32,7 @@ SCENARIOS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "history": bighistory.run,
     "export": csvexport.run,
     "soak": soak.run,
+    "accounts": accounts.run,
 }
 PACKAGES = ("dash", "plotly", "flask", "werkzeug", "flask-sock", "simple-websocket", "redis", "selenium", "psutil")
 

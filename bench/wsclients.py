@@ -1,6 +1,7 @@
 """Many plain ``/ws`` clients in one worker process, driven by one ``select`` loop (no thread per socket).
 
-``python -m bench.wsclients URL N OUT`` connects N clients one after another, prints ``connected N``,
+``python -m bench.wsclients URL[,URL…] N OUT`` connects N clients one after another (client i to the
+URL i modulo their number), prints ``connected N``,
 then records (client, event ts, receive time) for every ``account`` event. A ``start`` line on stdin
 zeroes the frame and byte counts (the window begins); any other line ends the run: the sockets close
 and the rows, counts and errors go to the JSON file OUT.
@@ -23,11 +24,11 @@ ACCOUNT_PREFIX = '{"type":"account"'
 TS = re.compile(r'"ts":(\d+)')
 
 
-def connect(url: str, count: int) -> tuple[list[websocket.WebSocket], int]:
+def connect(urls: list[str], count: int) -> tuple[list[websocket.WebSocket], int]:
     sockets, failed = [], 0
-    for _ in range(count):
+    for index in range(count):
         try:
-            sockets.append(websocket.create_connection(url, timeout=30, skip_utf8_validation=True))
+            sockets.append(websocket.create_connection(urls[index % len(urls)], timeout=30, skip_utf8_validation=True))
         except (OSError, websocket.WebSocketException):
             failed += 1
     return sockets, failed
@@ -67,8 +68,8 @@ def record(sockets: list[websocket.WebSocket]) -> dict[str, Any]:
 
 
 def main() -> None:
-    url, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    sockets, failed = connect(url, count)
+    urls, count, out = sys.argv[1].split(","), int(sys.argv[2]), sys.argv[3]
+    sockets, failed = connect(urls, count)
     print(f"connected {len(sockets)}", flush=True)
     result = record(sockets)
     for ws in sockets:  # a close frame without waiting for the answer: 500 polite closes take too long

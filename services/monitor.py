@@ -94,19 +94,19 @@ class AccountsMonitor:
         self._checked = False
         self._check_lock = threading.Lock()
         self._lock = threading.Lock()
-        self._run = threading.Event()
+        self._stopping = threading.Event()  # waited on between passes, so stop() wakes the loop at once
         self._thread: threading.Thread | None = None
         self._redis_failed = False
 
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._run.set()
+        self._stopping.clear()
         self._thread = threading.Thread(target=self._loop, name="accounts-monitor", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self._run.clear()
+        self._stopping.set()
         if self._thread is not None:
             self._thread.join(2)
             self._thread = None
@@ -146,7 +146,7 @@ class AccountsMonitor:
         return changed
 
     def _loop(self) -> None:
-        while self._run.is_set():
+        while not self._stopping.is_set():
             try:
                 self.check()
                 if self._redis_failed:
@@ -158,4 +158,4 @@ class AccountsMonitor:
                 self._redis_failed = True
             except Exception as exc:  # a bad status must not stop the watch over the others
                 log.error("accounts monitor error: %s", exc, exc_info=exc)
-            self._run.wait(self.period_s() if not self._redis_failed else MAX_PERIOD_S)
+            self._stopping.wait(self.period_s() if not self._redis_failed else MAX_PERIOD_S)

@@ -64,19 +64,19 @@ class Supervisor:
         self._env = env
         self._cwd = cwd
         self._backoff = backoff or Backoff(base_s=1.0, cap_s=30.0)
-        self._run = threading.Event()
+        self._stopping = threading.Event()  # waited on between passes, so stop() wakes the loop at once
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._run.set()
+        self._stopping.clear()
         self._thread = threading.Thread(target=self._loop, name="collector-supervisor", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Ask every collector to stop (they flush and release their lock), then make sure they did."""
-        self._run.clear()
+        self._stopping.set()
         if self._thread is not None:
             self._thread.join(2)
             self._thread = None
@@ -96,14 +96,14 @@ class Supervisor:
         return {name: collector.to_dict() for name, collector in self._collectors.items()}
 
     def _loop(self) -> None:
-        while self._run.is_set():
+        while not self._stopping.is_set():
             now = time.monotonic()
             for collector in self._collectors.values():
                 if collector.process is not None and not collector.alive():
                     self._crashed(collector, now)
                 if collector.process is None and now >= collector.next_start:
                     self._launch(collector)
-            self._run.wait(0.2)
+            self._stopping.wait(0.2)
 
     def _launch(self, collector: Collector) -> None:
         flags = subprocess.CREATE_NEW_PROCESS_GROUP if WINDOWS else 0  # type: ignore[attr-defined]

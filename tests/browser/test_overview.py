@@ -34,7 +34,12 @@ def collectors(redis_server: Any) -> Iterator[dict[int, Any]]:
 
 
 def row_text(dash_duo: Any, login: int) -> str:
-    return dash_duo.find_element(f"#{ids.overview_row(login)}").text
+    """Read in one script: each frame redraws the rows, so a found element can go stale before it is read."""
+    row = dash_duo.driver.execute_script(
+        "const row = document.getElementById(arguments[0]); return row ? [row.innerText, row.className] : ['', ''];",
+        ids.overview_row(login),
+    )
+    return " ".join(row)
 
 
 def test_overview_shows_every_account_and_marks_a_silent_one_stale(
@@ -55,19 +60,19 @@ def test_overview_shows_every_account_and_marks_a_silent_one_stale(
     collectors[7202].streamer.stop()  # the account falls silent, as when its collector dies
     stored = json.loads(redis_server.client().get("mt5:7202:snapshot"))["account"]
     wait_until(lambda: "stale" in row_text(dash_duo, 7202), 5, "the silent account turns stale on the page")
-    assert "stale" in dash_duo.find_element(f"#{ids.overview_row(7202)}").get_attribute("class")
+    assert row_text(dash_duo, 7202).endswith("overview-row stale"), "the row is marked, not only its badge"
     assert money(stored["equity"], "EUR", 2) in row_text(dash_duo, 7202), "its last known figures stay"
     dash_duo.wait_for_contains_text(f"#{ids.OVERVIEW_SUMMARY}", "1 stale", timeout=5)
     dash_duo.wait_for_contains_text(f"#{ids.OVERVIEW_BANNER}", "challenge", timeout=5)
     assert "live" in row_text(dash_duo, 7201) and "live" in row_text(dash_duo, 7203), "the others keep streaming"
 
-    totals = dash_duo.find_element(f"#{ids.OVERVIEW_CURRENCIES}").text
+    totals = dash_duo.driver.execute_script(f"return document.getElementById('{ids.OVERVIEW_CURRENCIES}').innerText")
     assert "EUR" in totals and "USD" in totals and "All in USD" in totals
     bars = dash_duo.driver.execute_script(
         f"return document.getElementById('{ids.OVERVIEW_CHART}').querySelector('.js-plotly-plot').data"
         ".map(t => [t.name, t.x.length]);"
     )
     assert sorted(map(tuple, bars)) == [("EUR", 1), ("USD", 2)], "one bar per account, one trace per currency"
-    dash_duo.find_element(f"#{ids.overview_row(7203)} a").click()
+    dash_duo.driver.execute_script(f"document.querySelector('#{ids.overview_row(7203)} a').click()")
     dash_duo.wait_for_contains_text(f"#{ids.ACCOUNT_TITLE}", "#7203", timeout=15)
     assert dash_duo.get_logs() == []

@@ -156,3 +156,35 @@ def test_an_unreadable_stored_snapshot_is_a_502_not_a_crash(two_accounts: Any) -
     runtime.store.client.set(runtime.store.keys.snapshot(8002), json.dumps({"account": {"login": "x"}}))
     response = two_accounts.server.test_client().get("/accounts/8002/account")
     assert response.status_code == 502 and "8002" in response.get_json()["error"]
+
+
+class CountingDict(dict):
+    """Counts the passes of a worker loop that walks it once per pass."""
+
+    passes = 0
+
+    def values(self):  # type: ignore[override]
+        CountingDict.passes += 1
+        return super().values()
+
+
+def test_the_worker_loops_sleep_between_passes() -> None:
+    """A loop that waits on its own 'running' flag never sleeps: it burnt a whole core before."""
+    import time
+
+    from services.supervisor import Supervisor
+
+    supervisor = Supervisor([], lambda spec: [])
+    supervisor._collectors = CountingDict()
+    supervisor.start()
+    time.sleep(1.0)
+    supervisor.stop()
+    assert 2 <= CountingDict.passes <= 50, "about one pass per 0.2 s"
+
+    s = store()
+    checks = []
+    monitor = AccountsMonitor(s, default_interval_ms=400, configured=lambda: checks.append(1) or [])
+    monitor.start()
+    time.sleep(1.0)
+    monitor.stop()
+    assert 2 <= len(checks) <= 100, "about one pass per 0.1 s"
