@@ -96,16 +96,21 @@ def wsgi() -> Flask:
 
 
 def build_accounts_runtime(settings: Settings) -> Runtime:
-    """With ACCOUNTS_FILE: collectors poll the accounts; this process mirrors the first one and supervises them all."""
+    """With ACCOUNTS_FILE: collectors poll the accounts; this process mirrors the first one and supervises them all
+    (unless COLLECTORS=none: they run on the hosts beside the terminals)."""
     assert settings.accounts_file is not None
     specs = load_accounts(settings.accounts_file)
     first = specs[0]
     runtime = build_runtime(first.settings(settings), source=MirrorSource(first.name, first.login, first.source))
     if runtime.redis.mode == "embedded":
         raise SettingsError("REDIS_URL", "a Redis server the collector processes can share (not the embedded one)")
+    runtime.accounts = specs
+    if settings.collectors == "none":
+        log.info("COLLECTORS=none: the %d account(s) of %s are polled by collectors elsewhere", len(specs),
+                 settings.accounts_file)  # fmt: skip
+        return runtime
     command = [sys.executable, str(ROOT / "app.py"), "collect", "--account"]
     supervisor = Supervisor(specs, lambda spec: [*command, spec.name], cwd=str(ROOT))
-    runtime.accounts = specs
     runtime.supervisor = supervisor
     runtime.add_companion(supervisor)
     return runtime

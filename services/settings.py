@@ -22,6 +22,7 @@ T = TypeVar("T")
 
 SOURCES = ("auto", "mt5", "mt5linux", "demo")
 DEMO_CURRENCIES = ("USD", "EUR", "GBP", "JPY")
+COLLECTOR_MODES = ("local", "none")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 EMBEDDED = "embedded"
@@ -63,6 +64,7 @@ class Settings:
     app_users: tuple[tuple[str, Secret], ...] = ()
     rules_file: Path | None = None
     accounts_file: Path | None = None
+    collectors: str = "local"  # local: start one collector per account of ACCOUNTS_FILE; none: they run elsewhere
     alert_webhook_url: Secret = field(default_factory=lambda: Secret(""))
     report_currency: str | None = None
     fx_rates: tuple[tuple[str, float], ...] = ()  # (currency, value of one unit in report_currency)
@@ -315,6 +317,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         app_users=_users(env, auth),
         rules_file=_data_file(env, "RULES_FILE"),
         accounts_file=_data_file(env, "ACCOUNTS_FILE"),
+        collectors=_choice(env, "COLLECTORS", "local", COLLECTOR_MODES),
         alert_webhook_url=_webhook_url(env),
         report_currency=(currency := _currency(env)),
         fx_rates=_fx_rates(env, currency),

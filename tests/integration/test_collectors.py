@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,14 @@ def test_three_collectors_one_dashboard_stale_and_healed(redis_server: RedisServ
         assert {row["name"] for row in live.values()} == {"personal", "challenge", "funded"}
         assert len({row["equity"] for row in live.values()}) == 3, "each account has its own data"
         wait_until(lambda: get_json(base + "/account")["login"] == 7001, 5, "the single-account routes: the first")
+        for login in live:
+            assert get_json(f"{base}/accounts/{login}/account")["login"] == login, "each account's own routes"
+            assert get_json(f"{base}/accounts/{login}/trades")["account"] == login
+        health = get_json(base + "/health")
+        assert {row["name"]: row["state"] for row in health["accounts"]} == dict.fromkeys(
+            ("personal", "challenge", "funded"), "live")  # fmt: skip
+        with urllib.request.urlopen(base + "/overview/", timeout=10) as page:
+            assert page.status == 200 and b"MT5 Accounts" in page.read()
 
         victim = live[7002]["collector"]["pid"]
         os.kill(victim, signal.SIGKILL)
@@ -82,3 +91,29 @@ def test_three_collectors_one_dashboard_stale_and_healed(redis_server: RedisServ
     assert app.returncode == 0
     output = (tmp_path / "app.log").read_text()
     assert "[challenge]" in output and "Traceback" not in output
+
+
+def test_two_hosts_a_dashboard_without_mt5_shows_collectors_started_elsewhere(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """COLLECTORS=none: the dashboard starts no collector; one started by hand (the other host) appears."""
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text(ACCOUNTS, encoding="utf-8")
+    port = free_port()
+    env = {**environment(redis_server.url, accounts, port), "COLLECTORS": "none"}
+    app = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    collector = subprocess.Popen([sys.executable, "app.py", "collect", "--account", "challenge"], cwd=ROOT,
+                                 env=environment(redis_server.url, accounts, port), stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        found = wait_until(lambda: (r := rows(base)) and len(r) == 3 and not r[7002]["stale"] and r, 60,
+                           "the hand-started collector, live")  # fmt: skip
+        assert found[7001]["stale"] and found[7003]["stale"], "named in the file, but nobody polls them"
+        assert all(row["collector"] is None for row in found.values()), "no local collector process"
+        assert get_json(base + "/accounts/7002/account")["login"] == 7002
+    finally:
+        stop(collector)
+        stop(app)
+    assert collector.returncode == 0 and app.returncode == 0
