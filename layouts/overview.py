@@ -178,6 +178,9 @@ def currency_table(totals: Sequence[CurrencyTotal], total: Combined | None) -> h
                 ],
             )
         )
+        rates = [f"{t.currency} {t.rate:g}" for t in totals if t.rate is not None and t.currency in total.included]
+        if rates:
+            notes.append(f"Converted at your rates (FX_RATES, one unit in {total.currency}): {', '.join(rates)}. ")
         if total.missing:
             notes.append(f"Not in the {total.currency} total (no rate in FX_RATES): {', '.join(total.missing)}.")
     elif len(totals) > 1:

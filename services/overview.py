@@ -17,6 +17,7 @@ from services.store import Store
 from services.today import day_start, today_pl
 
 SUMMED = ("balance", "equity", "profit", "today")
+CENTS = 2  # totals are shown to the cent: a sum of floats must not read 260.09999999999854
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,7 @@ def account_line(
         profit=_number(account.get("profit")),
         margin=_number(account.get("margin")),
         margin_level=_number(account.get("margin_level")),
-        today=None if equity is None else today_pl(equity, dict(day) if day else None),
+        today=_today(equity, day, int(account.get("currency_digits") or 2)),
         positions=len((snapshot or {}).get("positions") or ()),
         trade_mode=account.get("trade_mode"),
         state=health.state if health else "unknown",
@@ -112,6 +113,11 @@ def account_line(
         poll_interval_ms=health.poll_interval_ms if health else None,
         collector=collector,
     )
+
+
+def _today(equity: float | None, day: Mapping[str, Any] | None, digits: int) -> float | None:
+    found = None if equity is None else today_pl(equity, dict(day) if day else None)
+    return None if found is None else round(found, digits)
 
 
 def _number(value: Any) -> float | None:
@@ -133,10 +139,10 @@ def currency_totals(lines: Iterable[AccountLine], rates: Mapping[str, float] | N
                 currency=currency,
                 accounts=len(members),
                 stale=sum(1 for m in members if m.stale),
-                balance=sum(m.balance or 0.0 for m in members),
-                equity=sum(m.equity or 0.0 for m in members),
-                profit=sum(m.profit or 0.0 for m in members),
-                today=sum(todays) if todays else None,
+                balance=round(sum(m.balance or 0.0 for m in members), CENTS),
+                equity=round(sum(m.equity or 0.0 for m in members), CENTS),
+                profit=round(sum(m.profit or 0.0 for m in members), CENTS),
+                today=round(sum(todays), CENTS) if todays else None,
                 rate=rates.get(currency),
             )
         )
@@ -163,10 +169,10 @@ def combined(totals: Iterable[CurrencyTotal], report_currency: str | None) -> Co
             has_today = True
     return Combined(
         currency=report_currency,
-        balance=sums["balance"],
-        equity=sums["equity"],
-        profit=sums["profit"],
-        today=sums["today"] if has_today else None,
+        balance=round(sums["balance"], CENTS),
+        equity=round(sums["equity"], CENTS),
+        profit=round(sums["profit"], CENTS),
+        today=round(sums["today"], CENTS) if has_today else None,
         included=tuple(included),
         missing=tuple(missing),
     )
