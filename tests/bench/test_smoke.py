@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = {"latency", "pushpoll", "clients", "history", "export", "soak"}
+SCENARIOS = {"latency", "pushpoll", "clients", "history", "export", "soak", "accounts"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -77,6 +77,12 @@ def test_quick_clients_runwrites_results_table_and_charts(tmp_path: Path) -> Non
     soak = scenarios["soak"]
     assert soak["sim_hours"] >= results["sizes"]["soak_hours"] and len(soak["samples"]) >= 2
     assert soak["polls"] > 0 and soak["rss_end_mb"] > 0 and soak["redis_end_mb"] > 0
+
+    accounts = scenarios["accounts"]
+    assert well_formed(accounts["latency_ms"]) and number(accounts["worst_account_p99_ms"])
+    assert len(accounts["per_account_p99_ms"]) == accounts["accounts"] == results["sizes"]["accounts"]
+    assert all(count > 0 for count in accounts["events_per_account"].values()), "every account streamed"
+    assert number(accounts["dashboard_cpu"]["cpu_pct"]) and number(accounts["collectors_cpu_pct_total"])
 
     assert "| Scenario |" in (tmp_path / "summary.md").read_text()
     for name in SCENARIOS:
