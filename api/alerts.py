@@ -87,7 +87,7 @@ def ack(alert_id: str) -> Any:
 
 def _rules_body(login: int | None) -> dict[str, Any]:
     alert_engine = engine()
-    status = alert_engine.live_status()
+    status = alert_engine.live_status(login)
     risk: RiskEngine = current_app.extensions["mt5_risk"]
     ruleset = alert_engine.rules(login)
     return {

@@ -11,6 +11,7 @@ Keys, next to the store's (``<prefix>`` is REDIS_PREFIX):
 - ``<prefix>:<login>:alerts:state``  hash, rule id -> JSON (state, since, last value, peak, initial, day start)
 - ``<prefix>:<login>:alerts:acks``   hash, alert id -> UTC ms of the acknowledgement
 - ``<prefix>:<login>:alerts:rules``  string, rules saved from the page (JSON); absent: RULES_FILE or the defaults
+- ``<prefix>:<login>:alerts:live``   string, each rule's latest reading (JSON, expiring), for other processes
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ LATE_START_MS = 60_000
 PENDING_CAP = 1000
 RECENT_CAP = 50
 RULES_RECHECK_MS = 2_000
+LIVE_SAVE_EVERY_MS = 1_000
+LIVE_TTL_MS = 10_000  # a reading older than this belongs to a collector that stopped
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,9 @@ class AlertKeys:
 
     def rules(self, login: int) -> str:
         return f"{self.prefix}:{login}:alerts:rules"
+
+    def live(self, login: int) -> str:
+        return f"{self.prefix}:{login}:alerts:live"
 
 
 @dataclass(slots=True)
@@ -257,6 +263,14 @@ class _Context:
     pending: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=PENDING_CAP))
     rules_raw: str | None = None  # the page's rules as last read from Redis
     rules_read_ms: int = 0
+    live_saved_ms: int = 0
+
+
+def _with_reset_in(status: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    for row in status["rules"]:
+        if isinstance(row, dict) and isinstance(row.get("reset_at_ms"), int | float):
+            row["reset_in_s"] = max(0.0, (row["reset_at_ms"] - now_ms) / 1000)
+    return status
 
 
 class AlertEngine:
@@ -320,6 +334,7 @@ class AlertEngine:
             self._recent.extend(fired)
         ctx.pending.extend(fired)
         self._persist(ctx, now)
+        self._save_live(ctx, now)
         if self._notify is not None:
             for alert in fired:
                 self._notify(event("alert", ctx.login, alert["ts"], alert))
@@ -493,19 +508,45 @@ class AlertEngine:
                 ctx.rules = ruleset
                 ctx.rows = [status_row(rule, ctx.states.get(rule.id), None, None) for rule in ruleset.rules]
 
-    def live_status(self) -> dict[str, Any]:
-        """Each rule's latest reading for the panel, with the time left until its daily reset."""
+    def live_status(self, login: int | None = None) -> dict[str, Any]:
+        """Each rule's latest reading for the panel, with the time left until its daily reset.
+
+        ``login`` of an account evaluated in another process (a collector): its reading from Redis.
+        """
         now_ms = int(self._clock() * 1000)
         ctx = self._context
+        if login is not None and (ctx is None or ctx.login != login):
+            return self._stored_live(login, now_ms)
         if ctx is None:
             return {"account": None, "rules": []}
         with self._lock:
             rows = [dict(row) for row in ctx.rows]
             ruleset = ctx.rules
-        for row in rows:
-            if "reset_at_ms" in row:
-                row["reset_in_s"] = max(0.0, (row["reset_at_ms"] - now_ms) / 1000)
-        return {"account": ctx.login, "name": ruleset.name, "source": ruleset.source, "rules": rows}
+        return _with_reset_in({"account": ctx.login, "name": ruleset.name, "source": ruleset.source, "rules": rows},
+                              now_ms)  # fmt: skip
+
+    def _save_live(self, ctx: _Context, now: int) -> None:
+        """At most once a second: the readings, for a dashboard that shows this account from another process."""
+        if now - ctx.live_saved_ms < LIVE_SAVE_EVERY_MS or not self.store.gate.ready():
+            return
+        ctx.live_saved_ms = now
+        with self._lock:
+            body = {"account": ctx.login, "name": ctx.rules.name, "source": ctx.rules.source, "rules": ctx.rows}
+            text = dumps(body)
+        try:
+            self.store.client.set(self.keys.live(ctx.login), text, px=LIVE_TTL_MS)
+        except REDIS_ERRORS as exc:
+            self._redis_failed(exc)
+
+    def _stored_live(self, login: int, now_ms: int) -> dict[str, Any]:
+        raw = self.store.client.get(self.keys.live(login))
+        try:
+            stored = json.loads(raw) if raw is not None else None
+        except ValueError:
+            stored = None
+        if not isinstance(stored, dict) or not isinstance(stored.get("rules"), list):
+            return {"account": login, "rules": []}
+        return _with_reset_in(stored, now_ms)
 
     def recent(self, after_ms: int) -> list[dict[str, Any]]:
         """Alerts of the current account raised after ``after_ms``, from memory, oldest first.

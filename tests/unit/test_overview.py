@@ -188,3 +188,20 @@ def test_the_worker_loops_sleep_between_passes() -> None:
     time.sleep(1.0)
     monitor.stop()
     assert 2 <= len(checks) <= 100, "about one pass per 0.1 s"
+
+
+def test_rules_of_a_collectors_account_show_its_live_readings(two_accounts: Any) -> None:
+    """The collector evaluates its account's rules; the dashboard shows the readings it saved to Redis."""
+    from services.alerts import AlertEngine
+    from services.models import Snapshot
+    from services.rules import DEFAULT_RULES
+
+    runtime = two_accounts.server.extensions["mt5_runtime"]
+    client = two_accounts.server.test_client()
+    assert client.get("/accounts/8002/rules").get_json()["status"] == [], "nothing evaluated it yet"
+    collector_engine = AlertEngine(runtime.store, DEFAULT_RULES)
+    stored = Snapshot.from_dict(runtime.store.snapshot(8002))
+    collector_engine.evaluate(stored)
+    status = client.get("/accounts/8002/rules").get_json()["status"]
+    assert [row["id"] for row in status] == [rule.id for rule in DEFAULT_RULES.rules]
+    assert all(row["state"] in ("ok", "warning", "breached") for row in status)
