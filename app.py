@@ -46,6 +46,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, start: boo
         update_title=None,
         assets_folder=str(ROOT / "assets"),
         serve_locally=True,
+        compress=True,
     )
     app.layout = layout
     server = app.server

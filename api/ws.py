@@ -1,10 +1,12 @@
 """``/ws``: the snapshot first, then every event from the fan-out; error frames for bad input.
 
-Plain clients get one frame per event. The dashboard asks for ``?batch_ms=10&ack=1``:
+Plain clients get one frame per event. The dashboard asks for ``?batch_ms=10&ack=1&view=page``:
 events coalesced into numbered ``batch`` frames (a batch leaves 10 ms after its first event,
 so one poll's events travel together), and the next batch only once the page acknowledged
 the last one. A Dash callback re-triggered while it runs has its result thrown away, so one
-batch in flight at a time is what keeps every update.
+batch in flight at a time is what keeps every update. ``view=page`` cuts the events down to
+what the page shows and sends its grids as changes (``PageView``): the page hands every frame
+back to its Dash callback, so each byte of a frame travels twice.
 """
 
 from __future__ import annotations
@@ -88,6 +90,16 @@ def account_option(args: Any) -> int | None:
     return int(raw)
 
 
+def view_option(args: Any) -> bool:
+    """``view=page``: the dashboard's cut of the events (``PageView``)."""
+    raw = args.get("view")
+    if raw is None or raw == "":
+        return False
+    if raw != "page":
+        raise ValueError(f"view: expected 'page', got {raw[:20]!r}")
+    return True
+
+
 def query_options(args: Any) -> tuple[float, bool]:
     """``batch_ms`` (0-5000) and ``ack`` (0/1) from the query string; raises ValueError naming the bad one."""
     raw = args.get("batch_ms") or "0"
@@ -99,6 +111,78 @@ def query_options(args: Any) -> tuple[float, bool]:
     return int(raw) / 1000, ack == "1" and raw != "0"
 
 
+# What the dashboard reads of each event (callbacks/live.py, the grid columns in layouts/tables.py).
+PAGE_ACCOUNT = ("login", "balance", "equity", "profit", "margin", "margin_free", "margin_level", "margin_so_mode",
+                "margin_so_call", "margin_so_so", "currency", "currency_digits")  # fmt: skip
+PAGE_ROWS = {
+    "positions": ("ticket", "symbol", "type", "volume", "price_open", "price_current", "sl", "tp", "swap", "profit",
+                  "time_utc_ms"),
+    "orders": ("ticket", "symbol", "type", "volume_current", "price_open", "price_current", "sl", "tp",
+               "time_setup_utc_ms"),
+}  # fmt: skip
+PAGE_DEAL = ("ticket", "type", "profit", "time_utc_ms")
+
+
+def _cut(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    return {name: record[name] for name in fields if name in record}
+
+
+class PageView:
+    """``?view=page``: each event cut down to what the dashboard shows, and its grids as changes.
+
+    An account event keeps the KPI fields; a ``positions`` or ``orders`` event becomes the changes
+    from the rows this socket sent before: ``{"set": [[index, {changed cells}], …], "remove": [index,
+    …], "add": [rows], "count": n}`` (plus ``"pl"``, profit and swap together, for positions). The
+    page holds the same rows in the same order (those of the last snapshot, then every change in
+    turn), so it applies them by index: ``set`` and ``remove`` (highest first) address the rows as
+    they were, ``add`` appends. A snapshot starts the rows afresh. The page applies changes only
+    while its ``seq`` has no gap, and a gap makes it ask for a snapshot.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in PAGE_ROWS}
+
+    def event(self, message: str) -> str:
+        try:
+            parsed = json.loads(message)
+        except ValueError:
+            return message
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), dict | list):
+            return message
+        kind, data = parsed.get("type"), parsed["data"]
+        if kind == "snapshot" and isinstance(data, dict):
+            for name, fields in PAGE_ROWS.items():
+                self.rows[name] = [_cut(row, fields) for row in data.get(name) or [] if isinstance(row, dict)]
+                data[name] = self.rows[name]
+        elif kind == "account" and isinstance(data, dict):
+            parsed["data"] = _cut(data, PAGE_ACCOUNT)
+        elif kind in PAGE_ROWS and isinstance(data, list):
+            parsed["data"] = self.changes(kind, [_cut(row, PAGE_ROWS[kind]) for row in data if isinstance(row, dict)])
+        elif kind == "deals" and isinstance(data, list):
+            parsed["data"] = [_cut(deal, PAGE_DEAL) for deal in data if isinstance(deal, dict)]
+        else:
+            return message
+        return dumps(parsed)
+
+    def changes(self, kind: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        old = self.rows[kind]
+        by_ticket = {row.get("ticket"): row for row in rows}
+        before = {row.get("ticket") for row in old}
+        cells = []
+        for index, row in enumerate(old):
+            new = by_ticket.get(row.get("ticket"))
+            changed = {name: value for name, value in new.items() if row.get(name) != value} if new else {}
+            if changed:
+                cells.append([index, changed])
+        remove = [index for index in range(len(old) - 1, -1, -1) if old[index].get("ticket") not in by_ticket]
+        add = [row for row in rows if row.get("ticket") not in before]
+        self.rows[kind] = [by_ticket[row.get("ticket")] for row in old if row.get("ticket") in by_ticket] + add
+        change: dict[str, Any] = {"set": cells, "remove": remove, "add": add, "count": len(rows)}
+        if kind == "positions":
+            change["pl"] = round(sum(row.get("profit", 0.0) + row.get("swap", 0.0) for row in rows), 8)
+        return change
+
+
 class Outbox:
     """Sends events one by one, or as numbered batches (seq skips a number when events were lost).
 
@@ -108,8 +192,11 @@ class Outbox:
     waited for that ack leaves as soon as it comes.
     """
 
-    def __init__(self, ws: Any, interval_s: float, login: int | None, ack: bool = False) -> None:
+    def __init__(
+        self, ws: Any, interval_s: float, login: int | None, ack: bool = False, view: PageView | None = None
+    ) -> None:
         self.ws = ws
+        self.view = view
         self.interval_s = interval_s
         self.login = login
         self.ack = ack
@@ -122,6 +209,8 @@ class Outbox:
         self.awaiting: int | None = None
 
     def put(self, message: str) -> None:
+        if self.view is not None:
+            message = self.view.event(message)
         if not self.interval_s:
             self.ws.send(message)
             return
@@ -197,11 +286,12 @@ def stream(ws: Any) -> None:
     try:
         interval_s, ack = query_options(request.args)
         account = account_option(request.args)
+        view = PageView() if view_option(request.args) else None
     except ValueError as exc:
         ws.send(error_frame(str(exc)))
-        interval_s, ack, account = 0.0, False, None
+        interval_s, ack, account, view = 0.0, False, None, None
     queue = rt.fanout.register()
-    outbox = Outbox(ws, interval_s, account or rt.login(), ack)
+    outbox = Outbox(ws, interval_s, account or rt.login(), ack, view)
     try:
         snapshot_sent = False
         while not queue.closed:

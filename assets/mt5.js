@@ -55,11 +55,11 @@
             },
             // Backoff 1 s doubling to 30 s with +/-20 % jitter; a new url makes the component reconnect.
             // batch_ms=10&ack=1: numbered batches that leave 10 ms after their first event (one poll's events
-            // together), the next one after our ack.
+            // together), the next one after our ack; view=page: only what the page shows, grids as changes.
             reconnect: function (state, url) {
                 const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
                 const page = window.location.pathname.match(/^\/a\/(\d+)\/?$/);
-                const base = scheme + window.location.host + "/ws?batch_ms=10&ack=1" + (page ? "&account=" + page[1] : "");
+                const base = scheme + window.location.host + "/ws?batch_ms=10&ack=1&view=page" + (page ? "&account=" + page[1] : "");
                 const ready = state ? state.readyState : undefined;
                 wsOpen = ready === 1;
                 if (!url) { return base; }
@@ -96,8 +96,16 @@
                 return ["Live: reconnecting…", "badge badge-bad"];
             },
             links: function (data, state) {
+                // Each update carries what its batch told; older times and reasons stay until replaced.
                 wsOpen = !!state && state.readyState === 1;
-                if (data) { links = Object.assign({received: Date.now()}, data); }
+                if (data) {
+                    const before = links || {last: {}, reasons: {}};
+                    links = Object.assign({}, data, {
+                        received: Date.now(),
+                        last: Object.assign({}, before.last, data.last),
+                        reasons: Object.assign({}, before.reasons, data.reasons),
+                    });
+                }
                 tick();
             },
         },

@@ -1,20 +1,20 @@
 """The risk panel, the alert banner and toasts, moved by ``/ws`` frames; the rule editor; browser notifications.
 
 Alerts are raised on the server (``services/alerts.py``) whether or not a page is open; the page only shows
-them. The ``alert`` events of each frame become toasts (and browser notifications once the user opted in),
-and the panel is redrawn from the engine's live status at most twice a second.
+them. The live dispatcher (``callbacks/live.py``) hands every frame here: its ``alert`` events become
+toasts (and browser notifications once the user opted in), and the panel is redrawn from the engine's live
+status at most twice a second.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from dash import ClientsideFunction, Dash, Input, Output, State, ctx, no_update
 
-from callbacks.live import parse_message
 from layouts import ids
 from layouts.alerts import HIDDEN, banner, rule_row, toast
+from services.alerts import AlertEngine
 from services.redis_conn import REDIS_ERRORS
 from services.risk import RiskEngine
 from services.rules import RuleError, parse_rules_text
@@ -25,7 +25,6 @@ MAX_TOASTS = 4
 REDRAW_MS = 500
 SOURCES = {"default": "built-in margin rules", "file": "from RULES_FILE", "page": "edited on this page"}
 EDITOR_SHOWN = {"display": "block", "marginTop": "10px"}
-FRAME_OUTPUTS = 7
 
 
 def frame_alerts(frame: dict[str, Any]) -> list[dict[str, Any]]:
@@ -43,13 +42,13 @@ def frame_alerts(frame: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def frame_outputs(
+def frame_updates(
     frame: dict[str, Any], status: dict[str, Any], recent: list[dict[str, Any]], state: dict[str, Any], now_ms: int
-) -> tuple[Any, ...]:
-    """Panel rows, source note, banner, toasts, the new page state and the new alerts; no_update if unchanged.
+) -> dict[str, dict[str, Any]]:
+    """The panel rows, source note, banner, toasts, page state and new alerts this frame changes (by id).
 
     New alerts are those of the frame plus the engine's ``recent`` ones, after the page's cursor
-    (``seen_ms``): a frame whose callback result Dash dropped is caught up with at the next one.
+    (``seen_ms``): whatever a missed frame carried is caught up with at the next one.
     """
     seen_ms = state.get("seen_ms", now_ms - TOAST_MS)
     by_id = {alert["id"]: alert for alert in [*recent, *frame_alerts(frame)] if alert.get("ts", 0) > seen_ms}
@@ -59,28 +58,36 @@ def frame_outputs(
     toasts_changed = toasts != state.get("toasts", [])
     redraw = bool(new) or now_ms - state.get("drawn_ms", 0) >= REDRAW_MS
     if not redraw and not toasts_changed and "seen_ms" in state:
-        return (no_update,) * FRAME_OUTPUTS
-    rows_out: Any = no_update
-    source: Any = no_update
-    banner_children: Any = no_update
-    banner_style: Any = no_update
+        return {}
+    updates: dict[str, dict[str, Any]] = {}
     drawn_ms = state.get("drawn_ms", 0)
     if redraw:
         rows = status.get("rules", [])
-        rows_out = [rule_row(row) for row in rows] if status.get("account") is not None else "Waiting for account data…"
-        source = " · ".join(p for p in (status.get("name"), SOURCES.get(status.get("source", ""), "")) if p)
+        shown_rows = (
+            [rule_row(row) for row in rows] if status.get("account") is not None else "Waiting for account data…"
+        )
         banner_children, banner_style = banner(rows)
+        updates[ids.RULES_ROWS] = {"children": shown_rows}
+        updates[ids.RULES_SOURCE] = {
+            "children": " · ".join(p for p in (status.get("name"), SOURCES.get(status.get("source", ""), "")) if p)
+        }
+        updates[ids.ALERTS_BANNER] = {"children": banner_children, "style": banner_style}
         drawn_ms = now_ms
+    if toasts_changed:
+        updates[ids.ALERTS_TOASTS] = {"children": [toast(t["alert"]) for t in toasts]}
+    if new:
+        updates[ids.ALERTS_NEW] = {"data": new}
     seen_ms = max([seen_ms, *(alert["ts"] for alert in new)])
-    return (
-        rows_out,
-        source,
-        banner_children,
-        banner_style,
-        [toast(t["alert"]) for t in toasts] if toasts_changed else no_update,
-        {"toasts": toasts, "drawn_ms": drawn_ms, "seen_ms": seen_ms},
-        new or no_update,
-    )
+    updates[ids.ALERTS_STATE] = {"data": {"toasts": toasts, "drawn_ms": drawn_ms, "seen_ms": seen_ms}}
+    return updates
+
+
+def alert_updates(
+    frame: dict[str, Any], engine: AlertEngine, state: dict[str, Any], now_ms: int
+) -> dict[str, dict[str, Any]]:
+    """What one frame changes in the risk panel, the banner and the toasts."""
+    recent = engine.recent(state.get("seen_ms", now_ms - TOAST_MS))
+    return frame_updates(frame, engine.live_status(), recent, state, now_ms)
 
 
 def editor_action(
@@ -109,26 +116,6 @@ def editor_action(
 def register(app: Dash, runtime: Runtime) -> None:
     def risk() -> RiskEngine:
         return app.server.extensions["mt5_risk"]
-
-    @app.callback(
-        Output(ids.RULES_ROWS, "children"),
-        Output(ids.RULES_SOURCE, "children"),
-        Output(ids.ALERTS_BANNER, "children"),
-        Output(ids.ALERTS_BANNER, "style"),
-        Output(ids.ALERTS_TOASTS, "children"),
-        Output(ids.ALERTS_STATE, "data"),
-        Output(ids.ALERTS_NEW, "data"),
-        Input(ids.WS, "message"),
-        State(ids.ALERTS_STATE, "data"),
-        prevent_initial_call=True,
-    )
-    def on_frame(message: Any, state: dict[str, Any] | None) -> tuple[Any, ...]:
-        frame = parse_message(message)
-        if frame is None:
-            return (no_update,) * FRAME_OUTPUTS
-        engine, state, now_ms = risk().alerts, state or {}, int(time.time() * 1000)
-        recent = engine.recent(state.get("seen_ms", now_ms - TOAST_MS))
-        return frame_outputs(frame, engine.live_status(), recent, state, now_ms)
 
     @app.callback(
         Output(ids.RULES_EDITOR_WRAP, "style"),

@@ -16,7 +16,15 @@ from dash import Dash, Input, Output, Patch, State, ctx, no_update
 from callbacks.routing import page_login
 from layouts import ids
 from layouts.charts import GRAPH_IDS
-from layouts.figures import drawdown_figure, equity_figure, margin_figure, template, to_series, waiting_figure
+from layouts.figures import (
+    drawdown_figure,
+    equity_figure,
+    line_template,
+    margin_figure,
+    template,
+    to_series,
+    waiting_figure,
+)
 from services.history import load_window, server_day_start_ms
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
@@ -152,11 +160,15 @@ def register(app: Dash, runtime: Runtime) -> None:
         prevent_initial_call=True,
     )
     def restyle(theme: str | None) -> tuple[Patch, ...]:
-        return tuple(template_patch(theme) for _ in GRAPHS)
+        return tuple(template_patch(theme, lines=True) for _ in GRAPHS)
 
 
-def template_patch(theme: str | None) -> Patch:
-    """Switch a figure's template in place; plotly.js needs the template itself, not its name."""
+def template_patch(theme: str | None, lines: bool = False) -> Patch:
+    """Switch a figure's template in place; plotly.js needs the template itself, not its name.
+
+    ``lines``: the slim template of the history charts (``line_template``).
+    """
     patch = Patch()
-    patch["layout"]["template"] = pio.templates[template(theme)].to_plotly_json()
+    chosen = line_template(theme) if lines else pio.templates[template(theme)]
+    patch["layout"]["template"] = chosen.to_plotly_json()
     return patch

@@ -1,34 +1,43 @@
 """The live dispatcher: every ``/ws`` batch becomes one update of the whole page.
 
-One callback (one request per batch, at most 10 a second) updates the KPI cards, the
-header, the connection badges, the grids and appends to the charts. Figures are sent
-whole only when a snapshot arrives (page open, reconnect, resync); after that each batch
-is a capped ``extendData`` append. Every batch is acknowledged over the socket and the
-server sends the next one only then, so no frame is overwritten before Dash reads it; a
-sequence gap (events the server had to drop) asks for a fresh snapshot instead.
+One callback (one request per batch) reads the frame and sets only what the batch changes:
+the KPI cards, the header, the connection badges, the grids, the risk panel and toasts, and
+capped appends to the charts. It declares a single output, the ack, and sets the rest with
+``set_props``: a Dash request lists every declared output, so forty-odd outputs would cost
+more bytes per batch than the batch itself. Figures are sent whole only when a snapshot
+arrives (page open, reconnect, resync). The server sends the next batch only after the ack,
+so no frame is overwritten before Dash reads it; a sequence gap (events the server had to
+drop) asks for a fresh snapshot instead.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from dash import Dash, Input, Output, State, no_update
+from dash import Dash, Input, Output, State, no_update, set_props
 
+from callbacks.alerts import alert_updates
 from callbacks.charts import GRAPHS, chart_outputs
 from callbacks.kpis import cash_flows, day_start, kpi_outputs
 from callbacks.routing import page_login
-from callbacks.tables import count_text, order_rows, position_rows
+from callbacks.tables import apply_changes, count_text, grid_rows, rows_patch, rows_total
 from layouts import ids
-from layouts.figures import LIVE_POINTS, drawdown_pct
+from layouts.figures import LIVE_POINTS, drawdown_pct, live_series
 from services.runtime import Runtime
 from services.store import dumps
-from services.timefmt import local_times, server_times, zone
+from services.timefmt import zone
 
 RESYNC_AFTER_BATCHES = 20
+LINKS_EVERY_MS = 1_000  # link ages are shown in whole seconds
 TRADE_MODES = {0: ("Demo", "pill pill-demo"), 1: ("Contest", "pill pill-contest"), 2: ("Real", "pill pill-real")}
 MARGIN_MODES = {0: "Netting", 1: "Exchange", 2: "Hedging"}
+
+GRIDS = {"positions": (ids.POSITIONS_GRID, ids.POSITIONS_COUNT), "orders": (ids.ORDERS_GRID, ids.ORDERS_COUNT)}
+
+Updates = dict[str, dict[str, Any]]  # component id → the props to set
 
 
 def parse_message(message: Any) -> dict[str, Any] | None:
@@ -52,6 +61,7 @@ class Batch:
     accounts: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     positions: list[dict[str, Any]] | None = None
     orders: list[dict[str, Any]] | None = None
+    changes: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {name: [] for name in GRIDS})
     deals: list[dict[str, Any]] = field(default_factory=list)
     status: dict[str, Any] = field(default_factory=dict)
     redis_back: bool = False
@@ -83,10 +93,11 @@ class Batch:
             self.last_via_redis = max(self.last_via_redis or 0, event["ts"])
         if kind == "account" and isinstance(data, dict):
             self.accounts.append((event["ts"], data))
-        elif kind == "positions" and isinstance(data, list):
-            self.positions = data
-        elif kind == "orders" and isinstance(data, list):
-            self.orders = data
+        elif kind in GRIDS and isinstance(data, list):  # a whole list supersedes earlier changes
+            setattr(self, kind, data)
+            self.changes[kind] = []
+        elif kind in GRIDS and isinstance(data, dict) and all(k in data for k in ("set", "remove", "add", "count")):
+            self.changes[kind].append(data)
         elif kind == "deals" and isinstance(data, list):
             self.deals.extend(d for d in data if isinstance(d, dict))
         elif kind in ("status", "heartbeat") and isinstance(data, dict):
@@ -94,37 +105,52 @@ class Batch:
             self.redis_back = self.redis_back or (data.get("link") == "redis" and data.get("redis") == "up")
 
 
-def badge(label: str, state: str | None, error: str | None) -> tuple[Any, Any]:
+def put(updates: Updates, component_id: str, prop: str, value: Any) -> None:
+    updates.setdefault(component_id, {})[prop] = value
+
+
+def badge(label: str, state: str | None, error: str | None) -> tuple[str, str] | None:
     if state is None:
-        return no_update, no_update
+        return None
     good, waiting = state in ("connected", "up"), state in ("starting", "reconnecting", "unknown")
     text = f"{label}: {state}" + (f" — {error}" if error and not good else "")
     return text, "badge " + ("badge-ok" if good else "badge-warn" if waiting else "badge-bad")
 
 
-def header_outputs(account: dict[str, Any], runtime: Runtime, own: bool = True) -> dict[str, Any]:
+def header_updates(account: dict[str, Any], runtime: Runtime, own: bool = True) -> Updates:
     mode, mode_class = TRADE_MODES.get(account["trade_mode"], ("Unknown", "pill"))
+    note = runtime.source.info.description if own else f"Account #{account['login']}, read from Redis"
     return {
-        "title": f"{account['name']} · #{account['login']}",
-        "details": f"{account['server']} · {account['company']} · {account['currency']} · 1:{account['leverage']}",
-        "trade_mode": mode,
-        "trade_mode_class": mode_class,
-        "margin_mode": MARGIN_MODES.get(account["margin_mode"], "—"),
-        "note": runtime.source.info.description if own else f"Account #{account['login']}, read from Redis",
+        ids.ACCOUNT_TITLE: {"children": f"{account['name']} · #{account['login']}"},
+        ids.ACCOUNT_DETAILS: {
+            "children": f"{account['server']} · {account['company']} · {account['currency']} · 1:{account['leverage']}"
+        },
+        ids.TRADE_MODE: {"children": mode, "className": mode_class},
+        ids.MARGIN_MODE: {"children": MARGIN_MODES.get(account["margin_mode"], "—")},
+        ids.SOURCE_NOTE: {"children": note},
     }
 
 
-def links_data(batch: Batch, previous: dict[str, Any] | None, heartbeat_s: float) -> dict[str, Any]:
-    """Server-clock times of the last MT5 poll, Redis message and frame, for ``assets/mt5.js`` to age."""
-    last = dict((previous or {}).get("last") or {})
-    last["live"] = batch.ts
-    if batch.status.get("last_poll_ms"):
-        last["mt5"] = batch.status["last_poll_ms"]
-    if batch.accounts:
-        last["mt5"] = max(last.get("mt5") or 0, batch.accounts[-1][0])
+def kpi_updates(account: dict[str, Any], day: dict[str, Any] | None) -> Updates:
+    texts, deltas, level = kpi_outputs(account, day)
+    updates: Updates = {ids.kpi_card("margin_level"): {"className": level}}
+    for name, text, delta in zip(ids.KPI_FIELDS, texts, deltas, strict=True):
+        updates[ids.kpi_value(name)] = {"children": text}
+        if delta is not no_update:
+            updates[ids.kpi_delta(name)] = {"children": delta}
+    return updates
+
+
+def links_data(batch: Batch, heartbeat_s: float) -> dict[str, Any]:
+    """What this batch tells about the last MT5 poll, Redis message and frame (server clock);
+    ``assets/mt5.js`` merges it into what it knows and ages it between pushes."""
+    last: dict[str, int] = {"live": batch.ts}
+    mt5 = max(batch.status.get("last_poll_ms") or 0, batch.accounts[-1][0] if batch.accounts else 0)
+    if mt5:
+        last["mt5"] = mt5
     if batch.last_via_redis:
-        last["redis"] = max(last.get("redis") or 0, batch.last_via_redis)
-    reasons = dict((previous or {}).get("reasons") or {})
+        last["redis"] = batch.last_via_redis
+    reasons: dict[str, Any] = {}
     if "mt5" in batch.status:
         reasons["mt5"] = batch.status.get("mt5_error") if batch.status["mt5"] != "connected" else None
     redis_state = batch.status.get("redis")
@@ -133,92 +159,59 @@ def links_data(batch: Batch, previous: dict[str, Any] | None, heartbeat_s: float
     return {"last": last, "batch_ts": batch.ts, "period_ms": int(heartbeat_s * 1000), "reasons": reasons}
 
 
-def extend_outputs(batch: Batch, chart: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+def extend_updates(batch: Batch, chart: dict[str, Any]) -> tuple[Updates, dict[str, Any]]:
     """Capped appends for the three charts, with only points newer than the last one drawn."""
     fresh = [(ts, data) for ts, data in batch.accounts if ts > chart.get("last_ts", 0)]
     if not fresh or not chart.get("live") or chart.get("login") is None:
-        return [no_update] * len(GRAPHS), chart
+        return {}, chart
     ts = [t for t, _ in fresh]
-    x = local_times(ts, zone(chart.get("tz")))
-    hover = server_times(ts, int(chart.get("offset_s", 0)))
+    x, hover = live_series(ts, zone(chart.get("tz")), int(chart.get("offset_s", 0)))
     drawdown, peak = drawdown_pct([d["equity"] for _, d in fresh], float(chart.get("peak") or 0.0))
     level = [d["margin_level"] if d["margin"] > 0 else None for _, d in fresh]
     equity = {"x": [x, x], "y": [[d["balance"] for _, d in fresh], [d["equity"] for _, d in fresh]],
-              "customdata": [hover, hover]}  # fmt: skip
-    margin = {"x": [x, x], "y": [[d["margin"] for _, d in fresh], level], "customdata": [hover, hover]}
+              "customdata": [hover, []]}  # fmt: skip
+    margin = {"x": [x, x], "y": [[d["margin"] for _, d in fresh], level], "customdata": [hover, []]}
     underwater = {"x": [x], "y": [drawdown], "customdata": [hover]}
-    extends = [[equity, [0, 1], LIVE_POINTS], [margin, [0, 1], LIVE_POINTS], [underwater, [0], LIVE_POINTS]]
-    return extends, {**chart, "last_ts": ts[-1], "peak": peak}
+    extends = ([equity, [0, 1], LIVE_POINTS], [margin, [0, 1], LIVE_POINTS], [underwater, [0], LIVE_POINTS])
+    updates = {graph: {"extendData": extend} for graph, extend in zip(GRAPHS, extends, strict=True)}
+    return updates, {**chart, "last_ts": ts[-1], "peak": peak}
 
 
 def register(app: Dash, runtime: Runtime) -> None:
     heartbeat_s = runtime.settings.heartbeat_s
 
     @app.callback(
-        output={
-            "kpi_values": [Output(ids.kpi_value(f), "children") for f in ids.KPI_FIELDS],
-            "kpi_deltas": [Output(ids.kpi_delta(f), "children") for f in ids.KPI_FIELDS],
-            "level_class": Output(ids.kpi_card("margin_level"), "className"),
-            "figures": [Output(g, "figure", allow_duplicate=True) for g in GRAPHS],
-            "extends": [Output(g, "extendData") for g in GRAPHS],
-            "chart": Output(ids.CHART_STATE, "data", allow_duplicate=True),
-            "chart_note": Output(ids.CHART_NOTE, "children", allow_duplicate=True),
-            "title": Output(ids.ACCOUNT_TITLE, "children"),
-            "details": Output(ids.ACCOUNT_DETAILS, "children"),
-            "trade_mode": Output(ids.TRADE_MODE, "children"),
-            "trade_mode_class": Output(ids.TRADE_MODE, "className"),
-            "margin_mode": Output(ids.MARGIN_MODE, "children"),
-            "note": Output(ids.SOURCE_NOTE, "children"),
-            "badges": [Output(ids.link_badge(n), p) for n in ("mt5", "redis") for p in ("children", "className")],
-            "links": Output(ids.LINKS, "data"),
-            "day": Output(ids.DAY_START, "data"),
-            "positions": Output(ids.POSITIONS_GRID, "rowData"),
-            "orders": Output(ids.ORDERS_GRID, "rowData"),
-            "positions_count": Output(ids.POSITIONS_COUNT, "children"),
-            "orders_count": Output(ids.ORDERS_COUNT, "children"),
-            "deals_version": Output(ids.DEALS_VERSION, "data"),
-            "batch_state": Output(ids.BATCH_STATE, "data"),
-            "send": Output(ids.WS, "send"),
-        },
-        inputs={"message": Input(ids.WS, "message")},
-        state={
-            "chart": State(ids.CHART_STATE, "data"),
-            "links": State(ids.LINKS, "data"),
-            "day": State(ids.DAY_START, "data"),
-            "batch_state": State(ids.BATCH_STATE, "data"),
-            "deals_version": State(ids.DEALS_VERSION, "data"),
-            "selection": State(ids.RANGE, "data"),
-            "client": State(ids.CLIENT, "data"),
-            "theme": State(ids.THEME, "data"),
-            "pathname": State(ids.LOCATION, "pathname"),
-        },
+        Output(ids.WS, "send"),
+        Input(ids.WS, "message"),
+        State(ids.BATCH_STATE, "data"),
+        State(ids.CHART_STATE, "data"),
+        State(ids.DAY_START, "data"),
+        State(ids.ALERTS_STATE, "data"),
+        State(ids.RANGE, "data"),
+        State(ids.CLIENT, "data"),
+        State(ids.THEME, "data"),
+        State(ids.LOCATION, "pathname"),
         prevent_initial_call=True,
     )
-    def on_frame(message: Any, **state: Any) -> dict[str, Any]:
+    def on_frame(message: Any, batch_state: Any, chart: Any, day: Any, alerts: Any, *page: Any) -> Any:
         frame = parse_message(message)
         if frame is None or frame["type"] != "batch":
-            return unchanged()
-        login = page_login(state.get("pathname"), runtime)
-        return apply_batch(Batch.of(frame, login), runtime, heartbeat_s, {**state, "login": login})
+            return no_update
+        selection, client, theme, pathname = page
+        login = page_login(pathname, runtime)
+        state = {"batch_state": batch_state, "chart": chart, "day": day, "selection": selection, "client": client,
+                 "theme": theme, "login": login}  # fmt: skip
+        updates, send = apply_batch(Batch.of(frame, login), runtime, heartbeat_s, state)
+        engine = app.server.extensions["mt5_risk"].alerts
+        updates.update(alert_updates(frame, engine, alerts or {}, int(time.time() * 1000)))
+        for component_id, props in updates.items():
+            set_props(component_id, props)
+        return send
 
 
-def unchanged() -> dict[str, Any]:
-    n, g = len(ids.KPI_FIELDS), len(GRAPHS)
-    single = ("level_class", "chart", "chart_note", "title", "details", "trade_mode", "trade_mode_class",
-              "margin_mode", "note", "links", "day", "positions", "orders", "positions_count", "orders_count",
-              "deals_version", "batch_state", "send")  # fmt: skip
-    return {
-        "kpi_values": [no_update] * n,
-        "kpi_deltas": [no_update] * n,
-        "figures": [no_update] * g,
-        "extends": [no_update] * g,
-        "badges": [no_update] * 4,
-        **dict.fromkeys(single, no_update),
-    }
-
-
-def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[str, Any]) -> dict[str, Any]:
-    out = unchanged()
+def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[str, Any]) -> tuple[Updates, Any]:
+    """What one batch changes on the page, and the ack to send back."""
+    out: Updates = {}
     chart = dict(state.get("chart") or {})
     day = state.get("day")
     client = state.get("client") or {}
@@ -228,43 +221,70 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
     if batch.snapshot is not None:
         snap_account = batch.snapshot["account"]
         account = account or snap_account
-        figures = chart_outputs(runtime, state.get("selection"), client, state.get("theme"), login=login)
-        out["figures"], chart, out["chart_note"] = list(figures[:3]), figures[3], figures[4]
-        out.update(header_outputs(snap_account, runtime, own=snap_account["login"] == runtime.login()))
+        *figures, chart, note = chart_outputs(runtime, state.get("selection"), client, state.get("theme"), login=login)
+        for graph, figure in zip(GRAPHS, figures, strict=True):
+            put(out, graph, "figure", figure)
+        put(out, ids.CHART_NOTE, "children", note)
+        out.update(header_updates(snap_account, runtime, own=snap_account["login"] == runtime.login()))
         day = day_start(runtime, snap_account, batch.ts)
-        out["day"] = day
-        batch.positions = batch.positions if batch.positions is not None else batch.snapshot.get("positions", [])
-        batch.orders = batch.orders if batch.orders is not None else batch.snapshot.get("orders", [])
-        out["deals_version"] = (state.get("deals_version") or 0) + 1
+        put(out, ids.DAY_START, "data", day)
+        for kind in GRIDS:
+            if getattr(batch, kind) is None:
+                setattr(batch, kind, batch.snapshot.get(kind, []))
+        put(out, ids.DEALS_VERSION, "data", batch.ts)
     elif account is not None and day and batch.accounts[-1][0] >= day.get("end_ms", 0):
         day = day_start(runtime, account, batch.accounts[-1][0])  # the broker's day rolled over
-        out["day"] = day
+        put(out, ids.DAY_START, "data", day)
     if day and batch.deals:
         flows = cash_flows(batch.deals, day["start_ms"])
         if flows:
             day = {**day, "flows": day.get("flows", 0.0) + flows}
-            out["day"] = day
+            put(out, ids.DAY_START, "data", day)
     if account is not None:
-        out["kpi_values"], out["kpi_deltas"], out["level_class"] = kpi_outputs(account, day)
+        out.update(kpi_updates(account, day))
     if batch.snapshot is None:
-        out["extends"], chart = extend_outputs(batch, chart)
-        out["chart"] = chart
-    else:
-        out["chart"] = chart
+        extends, chart = extend_updates(batch, chart)
+        out.update(extends)
+    if chart != state.get("chart"):
+        put(out, ids.CHART_STATE, "data", chart)
+    previous = state.get("batch_state") or {}
+    batch_state, send = sequence(batch, previous)
     offset_s = int(chart.get("offset_s", 0)) if chart.get("login") == login else runtime.server_offset_s(login)
-    if batch.positions is not None:
-        out["positions"] = position_rows(batch.positions, tz, offset_s)
-        out["positions_count"] = count_text(out["positions"], profit=True)
-    if batch.orders is not None:
-        out["orders"] = order_rows(batch.orders, tz, offset_s)
-        out["orders_count"] = count_text(out["orders"], profit=False)
+    out.update(grid_updates(batch, tz, offset_s, batch_state["synced"]))
     if batch.deals and batch.snapshot is None:
-        out["deals_version"] = (state.get("deals_version") or 0) + 1
-    out["badges"] = [*badge("MT5", batch.status.get("mt5"), batch.status.get("mt5_error")),
-                     *badge("Redis", batch.status.get("redis"), batch.status.get("error"))]  # fmt: skip
-    out["links"] = links_data(batch, state.get("links"), heartbeat_s)
-    out["batch_state"], out["send"] = sequence(batch, state.get("batch_state") or {})
-    return out
+        put(out, ids.DEALS_VERSION, "data", batch.ts)
+    for name, label, error in (("mt5", "MT5", "mt5_error"), ("redis", "Redis", "error")):
+        shown = badge(label, batch.status.get(name), batch.status.get(error))
+        if shown is not None:
+            out[ids.link_badge(name)] = {"children": shown[0], "className": shown[1]}
+    links = links_data(batch, heartbeat_s)
+    if links["reasons"] or batch.ts - previous.get("links_ms", 0) >= LINKS_EVERY_MS:
+        put(out, ids.LINKS, "data", links)
+        batch_state["links_ms"] = batch.ts
+    else:
+        batch_state["links_ms"] = previous.get("links_ms", 0)
+    put(out, ids.BATCH_STATE, "data", batch_state)
+    return out, send
+
+
+def grid_updates(batch: Batch, tz: str, offset_s: int, synced: bool) -> Updates:
+    """The positions and orders grids: whole from a snapshot, else their changes as a Patch.
+
+    Changes address rows by index, so they apply only to the rows they were made from: not after
+    a gap in ``seq`` (the page waits for the snapshot it asked for).
+    """
+    updates: Updates = {}
+    for kind, (grid, count) in GRIDS.items():
+        full, changes = getattr(batch, kind), batch.changes[kind]
+        if full is not None:
+            rows = apply_changes(kind, grid_rows(kind, full, tz, offset_s), changes, tz, offset_s)
+            updates[grid] = {"rowData": rows}
+            total = rows_total(rows) if kind == "positions" else None
+            updates[count] = {"children": count_text(len(rows), total)}
+        elif changes and synced:
+            updates[grid] = {"rowData": rows_patch(kind, changes, tz, offset_s)}
+            updates[count] = {"children": count_text(changes[-1]["count"], changes[-1].get("pl"))}
+    return updates
 
 
 def sequence(batch: Batch, previous: dict[str, Any]) -> tuple[dict[str, Any], Any]:
@@ -277,7 +297,8 @@ def sequence(batch: Batch, previous: dict[str, Any]) -> tuple[dict[str, Any], An
     gap = last is not None and batch.seq is not None and batch.seq != last + 1
     needed = gap or not previous.get("synced") or batch.redis_back
     asked = previous.get("asked")
-    state = {**previous, "seq": batch.seq, "synced": previous.get("synced", False) and not needed}
+    state = {key: previous[key] for key in ("asked",) if key in previous}
+    state.update(seq=batch.seq, synced=previous.get("synced", False) and not needed)
     resync = needed and (asked is None or batch.seq is None or batch.seq - asked >= RESYNC_AFTER_BATCHES)
     if resync:
         state["asked"] = batch.seq

@@ -1,10 +1,16 @@
-"""Rows for the positions and orders grids, and the deal history's server-side pages."""
+"""Rows for the positions and orders grids, and the deal history's server-side pages.
+
+A snapshot fills a grid; after that ``/ws?view=page`` sends each change as cells by row index
+(``api.ws.PageView``), which become a ``Patch`` of the grid's ``rowData``: only changed cells travel,
+and AG Grid redraws only the rows whose data changed (rows are identified by ticket).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from dash import ClientsideFunction, Dash, Input, Output, State
+from dash import ClientsideFunction, Dash, Input, Output, Patch, State
 
 from callbacks.routing import page_login
 from layouts import ids
@@ -19,6 +25,9 @@ ORDER_TYPES = {
 }  # fmt: skip
 
 
+TIME_FIELDS = {"positions": "time_utc_ms", "orders": "time_setup_utc_ms"}
+
+
 def _with_times(rows: list[dict[str, Any]], field: str, tz: str, offset_s: int) -> list[dict[str, Any]]:
     stamps = [row[field] for row in rows]
     for row, local, server in zip(rows, local_times(stamps, tz), server_times(stamps, offset_s), strict=True):
@@ -28,23 +37,77 @@ def _with_times(rows: list[dict[str, Any]], field: str, tz: str, offset_s: int) 
     return rows
 
 
+def position_side(kind: int) -> str:
+    return "Buy" if kind == 0 else "Sell"
+
+
+def order_side(kind: int) -> str:
+    return ORDER_TYPES.get(kind, str(kind))
+
+
+SIDES: dict[str, Callable[[int], str]] = {"positions": position_side, "orders": order_side}
+
+
+def grid_rows(kind: str, records: list[dict[str, Any]], tz: str, offset_s: int) -> list[dict[str, Any]]:
+    """Rows of the positions or orders grid: the records plus the type's name, times and row id."""
+    rows = [{**r, "side": SIDES[kind](r["type"])} for r in records]
+    return _with_times(rows, TIME_FIELDS[kind], tz, offset_s)
+
+
 def position_rows(positions: list[dict[str, Any]], tz: str, offset_s: int) -> list[dict[str, Any]]:
-    rows = [{**p, "side": "Buy" if p["type"] == 0 else "Sell"} for p in positions]
-    return _with_times(rows, "time_utc_ms", tz, offset_s)
+    return grid_rows("positions", positions, tz, offset_s)
 
 
 def order_rows(orders: list[dict[str, Any]], tz: str, offset_s: int) -> list[dict[str, Any]]:
-    rows = [{**o, "side": ORDER_TYPES.get(o["type"], str(o["type"]))} for o in orders]
-    return _with_times(rows, "time_setup_utc_ms", tz, offset_s)
+    return grid_rows("orders", orders, tz, offset_s)
 
 
-def count_text(rows: list[dict[str, Any]], profit: bool) -> str:
-    if not rows:
+def _cells(kind: str, cells: dict[str, Any], tz: str, offset_s: int) -> dict[str, Any]:
+    """Changed cells plus the columns made from them (the type's name, the times)."""
+    if "type" in cells:
+        cells = {**cells, "side": SIDES[kind](cells["type"])}
+    if TIME_FIELDS[kind] in cells:
+        timed = _with_times([{**cells, "ticket": 0}], TIME_FIELDS[kind], tz, offset_s)[0]
+        cells = {**cells, "time_local": timed["time_local"], "time_server": timed["time_server"]}
+    return cells
+
+
+def apply_changes(
+    kind: str, rows: list[dict[str, Any]], changes: list[dict[str, Any]], tz: str, offset_s: int
+) -> list[dict[str, Any]]:
+    """The grid's rows after the changes (``api.ws.PageView``), in the page's order."""
+    rows = list(rows)
+    for change in changes:
+        for index, cells in change["set"]:
+            rows[index] = {**rows[index], **_cells(kind, cells, tz, offset_s)}
+        for index in change["remove"]:
+            del rows[index]
+        rows.extend(grid_rows(kind, change["add"], tz, offset_s))
+    return rows
+
+
+def rows_patch(kind: str, changes: list[dict[str, Any]], tz: str, offset_s: int) -> Patch:
+    """The same changes as a ``Patch`` of the grid's ``rowData``."""
+    patch = Patch()
+    for change in changes:
+        for index, cells in change["set"]:
+            patch[index].update(_cells(kind, cells, tz, offset_s))
+        for index in change["remove"]:
+            del patch[index]
+        if change["add"]:
+            patch.extend(grid_rows(kind, change["add"], tz, offset_s))
+    return patch
+
+
+def count_text(count: int, total: float | None = None) -> str:
+    """The panel heading's count, with the positions' floating result (profit and swap)."""
+    if not count:
         return ""
-    if not profit:
-        return f"{len(rows)}"
-    total = sum(row["profit"] + row["swap"] for row in rows)
-    return f"{len(rows)} · {total:+,.2f}"
+    return f"{count}" if total is None else f"{count} · {total:+,.2f}"
+
+
+def rows_total(rows: list[dict[str, Any]]) -> float:
+    return sum(row["profit"] + row["swap"] for row in rows)
 
 
 def register(app: Dash, runtime: Runtime) -> None:

@@ -1,18 +1,22 @@
 """Plotly figures built in Python; the page receives them whole only on (re)load, then small appends.
 
-x values are the browser's local time (naive strings, so plotly does not shift them);
-hover shows the broker's server time from ``customdata``.
+x values are the browser's local wall-clock time as epoch ms (plotly shows numbers on a date axis
+as UTC, so they read as local time); they are half the size of date strings and need no parsing.
+The hover shows the broker's server time from ``customdata``, carried by one trace per figure: the
+unified hover lists every trace at that x, so one line of server time is enough.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from services.models import HistoryPoint
-from services.timefmt import local_times, server_times
+from services.timefmt import local_ms, server_times
 
 BALANCE_COLOR = "#2563eb"
 EQUITY_COLOR = "#16a34a"
@@ -27,7 +31,7 @@ TEMPLATES = {"light": "plotly_white", "dark": "plotly_dark"}
 class Series:
     """Chart-ready history: local times for x, server times for hover, one list per value."""
 
-    x: list[str]
+    x: list[int]
     server: list[str]
     balance: list[float]
     equity: list[float]
@@ -40,6 +44,14 @@ def template(theme: str | None) -> str:
     return TEMPLATES.get(theme or "light", TEMPLATES["light"])
 
 
+@cache
+def line_template(theme: str | None) -> go.layout.Template:
+    """The theme's layout and scatter defaults only: plotly's full templates carry every trace type
+    (7 KB per figure) and the browser applies all of it on each redraw of a live chart."""
+    full = pio.templates[template(theme)]
+    return go.layout.Template(layout=full.layout, data={"scatter": full.data.scatter})
+
+
 def _frame(title: str, theme: str | None, revision: str, height: int = 320) -> go.Figure:
     fig = go.Figure()
     fig.update_layout(
@@ -49,7 +61,7 @@ def _frame(title: str, theme: str | None, revision: str, height: int = 320) -> g
         hovermode="x unified",
         legend={"orientation": "h", "y": 1.0, "x": 0.5, "xanchor": "center", "yanchor": "bottom"},
         xaxis={"type": "date"},
-        template=template(theme),
+        template=line_template(theme),
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
         uirevision=revision,
@@ -66,6 +78,8 @@ def waiting_figure(message: str, theme: str | None = None) -> go.Figure:
 
 
 def _hover(money_format: str) -> str:
+    """The first trace's hover line, with the server time (an empty ``customdata`` on the others
+    keeps every trace of a figure extendable in one ``extendData`` call)."""
     return f"%{{y:{money_format}}}<br><span style='font-size:11px'>server %{{customdata}}</span>"
 
 
@@ -85,11 +99,11 @@ def equity_figure(series: Series, currency: str, digits: int, theme: str | None,
     fig.add_scatter(
         x=series.x,
         y=series.equity,
-        customdata=series.server,
+        customdata=[],
         name="Equity",
         mode="lines",
         line={"color": EQUITY_COLOR, "width": 1.5},
-        hovertemplate=_hover(money),
+        hovertemplate=f"%{{y:{money}}}",
     )
     fig.update_yaxes(tickformat=money)
     return fig
@@ -109,13 +123,13 @@ def margin_figure(series: Series, currency: str, digits: int, theme: str | None,
     fig.add_scatter(
         x=series.x,
         y=series.margin_level,
-        customdata=series.server,
+        customdata=[],
         name="Margin level",
         mode="lines",
         yaxis="y2",
         connectgaps=False,
         line={"color": LEVEL_COLOR, "width": 1.5},
-        hovertemplate=_hover(",.0f") + " %",
+        hovertemplate="%{y:,.0f} %",
     )
     fig.update_layout(
         yaxis={"tickformat": f",.{digits}f"},
@@ -157,7 +171,7 @@ def to_series(points: Sequence[HistoryPoint], tz: str, offset_s: int, peak: floa
     equity = [p.equity for p in points]
     drawdown, peak = drawdown_pct(equity, peak)
     series = Series(
-        x=local_times(ts, tz),
+        x=local_ms(ts, tz),
         server=server_times(ts, offset_s),
         balance=[p.balance for p in points],
         equity=equity,
@@ -166,3 +180,8 @@ def to_series(points: Sequence[HistoryPoint], tz: str, offset_s: int, peak: floa
         drawdown_pct=drawdown,
     )
     return series, peak
+
+
+def live_series(ts: Sequence[int], tz: str, offset_s: int) -> tuple[list[int], list[str]]:
+    """x values and hover times of live points, as ``to_series`` makes them."""
+    return local_ms(ts, tz), server_times(ts, offset_s)

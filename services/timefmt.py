@@ -30,6 +30,18 @@ def local_times(ts_ms: Sequence[int], tz: str) -> list[str]:
     return [text[:-3] for text in stamps.dt.strftime(LOCAL_FORMAT)]
 
 
+def local_ms(ts_ms: Sequence[int], tz: str) -> list[int]:
+    """The browser's wall-clock time as epoch ms: a plotly date axis reads numbers as UTC, so these
+    show as local time, like naive local strings but half the size and without parsing."""
+    if not ts_ms:
+        return []
+    tz = zone(tz)
+    if tz == "UTC":
+        return [int(t) for t in ts_ms]
+    stamps = pd.to_datetime(pd.Series(ts_ms, dtype="int64"), unit="ms", utc=True).dt.tz_convert(tz)
+    return stamps.dt.tz_localize(None).to_numpy().astype("datetime64[ms]").astype("int64").tolist()
+
+
 def server_times(ts_ms: Sequence[int], offset_s: int) -> list[str]:
     """MT5 server time: UTC shifted by the measured offset."""
     if not ts_ms:

@@ -11,9 +11,8 @@ from zoneinfo import ZoneInfo
 
 import fakeredis
 import pytest
-from dash import no_update
 
-from callbacks.alerts import editor_action, frame_alerts, frame_outputs
+from callbacks.alerts import editor_action, frame_alerts, frame_updates
 from layouts import ids
 from layouts.alerts import HIDDEN, distance_text, duration, rule_row
 from services import alerts as alerts_module
@@ -366,33 +365,38 @@ def test_the_page_turns_alert_events_into_toasts_a_banner_and_notifications() ->
     alert = run.notified[0]
     status = run.engine.live_status()
     heartbeat = {"type": "heartbeat", "account": LOGIN, "ts": T0, "data": {}}
-    rows, source, banner_children, banner_style, toasts, state, new = frame_outputs(
-        batch_frame(heartbeat, alert), status, [], {"toasts": [], "drawn_ms": 0}, T0
-    )
-    assert len(rows) == 2 and source == "Margin rules · built-in margin rules"
-    assert "Margin level breached: 40.00%" in banner_children[0] and banner_style["color"] == "var(--bad)"
-    assert [t.children for t in toasts] == [alert["data"]["message"]]
-    assert new == [alert["data"]], "handed to assets/alerts.js for browser notifications"
+    out = frame_updates(batch_frame(heartbeat, alert), status, [], {"toasts": [], "drawn_ms": 0}, T0)
+    assert len(out[ids.RULES_ROWS]["children"]) == 2
+    assert out[ids.RULES_SOURCE]["children"] == "Margin rules · built-in margin rules"
+    banner_out = out[ids.ALERTS_BANNER]
+    assert "Margin level breached: 40.00%" in banner_out["children"][0] and banner_out["style"]["color"] == "var(--bad)"
+    assert [t.children for t in out[ids.ALERTS_TOASTS]["children"]] == [alert["data"]["message"]]
+    assert out[ids.ALERTS_NEW]["data"] == [alert["data"]], "handed to assets/alerts.js for browser notifications"
+    state = out[ids.ALERTS_STATE]["data"]
     recent = run.engine.recent(T0)
     assert [a["rule"] for a in recent] == ["margin_call", "stop_out"]
-    assert frame_outputs(batch_frame(heartbeat), status, recent[:1], state, T0 + 100) == (no_update,) * 7, (
+    assert frame_updates(batch_frame(heartbeat), status, recent[:1], state, T0 + 100) == {}, (
         "an alert already shown is not shown again, and the panel is redrawn at most twice a second"
     )
-    later = frame_outputs(batch_frame(heartbeat), status, [], state, T0 + 10_000)
-    assert later[4] == [] and later[5]["toasts"] == [], "toasts leave after 10 s"
+    later = frame_updates(batch_frame(heartbeat), status, [], state, T0 + 10_000)
+    assert later[ids.ALERTS_TOASTS]["children"] == [] and later[ids.ALERTS_STATE]["data"]["toasts"] == [], (
+        "toasts leave after 10 s"
+    )
+    assert ids.ALERTS_NEW not in later
     assert frame_alerts(alert) == [alert["data"]], "an unbatched alert frame counts too"
 
 
 def test_the_page_catches_up_with_alerts_whose_frame_it_missed() -> None:
     run = Script(DEFAULT_RULES)
     run.poll(margin_level=300.0)
-    _, _, _, _, _, state, _ = frame_outputs(batch_frame(), run.engine.live_status(), [], {}, run.now_ms)
+    state = frame_updates(batch_frame(), run.engine.live_status(), [], {}, run.now_ms)[ids.ALERTS_STATE]["data"]
     run.poll(margin_level=40.0)  # the frame carrying these two alerts never reaches the callback
     run.poll(margin_level=41.0)
     recent = run.engine.recent(state["seen_ms"])
-    out = frame_outputs(batch_frame(), run.engine.live_status(), recent, state, run.now_ms)
-    assert [a["rule"] for a in out[6]] == ["margin_call", "stop_out"] and len(out[4]) == 2
-    assert run.engine.recent(out[5]["seen_ms"]) == []
+    out = frame_updates(batch_frame(), run.engine.live_status(), recent, state, run.now_ms)
+    assert [a["rule"] for a in out[ids.ALERTS_NEW]["data"]] == ["margin_call", "stop_out"]
+    assert len(out[ids.ALERTS_TOASTS]["children"]) == 2
+    assert run.engine.recent(out[ids.ALERTS_STATE]["data"]["seen_ms"]) == []
 
 
 def test_the_rule_editor_saves_reports_errors_with_line_and_field_and_reverts() -> None:

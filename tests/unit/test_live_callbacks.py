@@ -1,4 +1,5 @@
-"""The live dispatcher, called directly: snapshots rebuild, appends are capped and deduped, acks and resyncs."""
+"""The live dispatcher, called directly: snapshots rebuild, appends are capped and deduped, grids change by
+index, acks and resyncs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 import pytest
 from dash import no_update
 
+from api.ws import PageView
 from callbacks.live import Batch, apply_batch, parse_message
+from layouts import ids
 from layouts.figures import LIVE_POINTS
 from services.models import HistoryPoint
 from services.sources.demo import DemoSource
@@ -41,54 +44,66 @@ STATE = {"client": {"tz": "Europe/Berlin", "width": 800}, "selection": {"choice"
 
 
 def run(runtime: Any, seq: int, events: list[dict[str, Any]], **state: Any) -> dict[str, Any]:
-    return apply_batch(Batch.of(frame(seq, events), LOGIN), runtime, 5.0, {**STATE, **state})
+    """The batch's updates by component id, and the ack under "send"."""
+    updates, send = apply_batch(Batch.of(frame(seq, events), LOGIN), runtime, 5.0, {**STATE, **state})
+    return {**updates, "send": send}
+
+
+def prop(out: dict[str, Any], component_id: str, name: str) -> Any:
+    return out.get(component_id, {}).get(name, no_update)
 
 
 def test_a_snapshot_rebuilds_everything_and_is_acknowledged(runtime: Any) -> None:
     out = run(runtime, 1, [snapshot_event(runtime)])
     account = runtime.streamer.latest().account
-    assert out["title"] == f"Demo Trader · #{LOGIN}"
-    assert out["trade_mode"] == "Demo" and out["margin_mode"] == "Hedging"
-    assert out["kpi_values"][1] == f"${account.equity:,.2f}"
-    assert len(out["figures"]) == 3 and out["figures"][0].data[1].name == "Equity"
-    assert out["chart"]["login"] == LOGIN and out["chart"]["live"] is True
-    assert len(out["positions"]) == len(runtime.streamer.latest().positions)
-    assert all(row["row_id"] == str(row["ticket"]) for row in out["positions"])
+    assert prop(out, ids.ACCOUNT_TITLE, "children") == f"Demo Trader · #{LOGIN}"
+    assert prop(out, ids.TRADE_MODE, "children") == "Demo" and prop(out, ids.MARGIN_MODE, "children") == "Hedging"
+    assert prop(out, ids.kpi_value("equity"), "children") == f"${account.equity:,.2f}"
+    assert prop(out, ids.EQUITY_GRAPH, "figure").data[1].name == "Equity"
+    chart = prop(out, ids.CHART_STATE, "data")
+    assert chart["login"] == LOGIN and chart["live"] is True
+    rows = prop(out, ids.POSITIONS_GRID, "rowData")
+    assert len(rows) == len(runtime.streamer.latest().positions)
+    assert all(row["row_id"] == str(row["ticket"]) for row in rows)
     assert json.loads(out["send"]) == {"type": "ack", "seq": 1}
-    assert out["batch_state"] == {"seq": 1, "synced": True}
+    assert prop(out, ids.BATCH_STATE, "data")["synced"] is True
 
 
 def test_account_events_become_one_capped_append_without_duplicates(runtime: Any) -> None:
-    chart = {"login": LOGIN, "last_ts": 2_000, "peak": 100.0, "live": True, "tz": "UTC", "offset_s": 7200}
+    chart = {"login": LOGIN, "last_ts": 2_000, "peak": 100.0, "live": True, "tz": "Europe/Berlin", "offset_s": 7200}
     events = [
         account_event(runtime, 1_999, 90.0),
         account_event(runtime, 2_001, 95.0),
         account_event(runtime, 2_002, 110.0),
     ]
     out = run(runtime, 5, events, chart=chart, batch_state={"seq": 4, "synced": True})
-    equity, _margin, underwater = out["extends"]
+    equity = prop(out, ids.EQUITY_GRAPH, "extendData")
+    underwater = prop(out, ids.DRAWDOWN_GRAPH, "extendData")
     assert equity[1:] == [[0, 1], LIVE_POINTS]
     assert equity[0]["y"][1] == [95.0, 110.0], "the point older than the last drawn one is skipped"
-    assert equity[0]["x"][0] == ["1970-01-01 00:00:02.001", "1970-01-01 00:00:02.002"]
+    assert equity[0]["x"][0] == [3_602_001, 3_602_002], "local wall-clock ms: Berlin is UTC+1 in January 1970"
+    assert equity[0]["customdata"] == [["1970-01-01 02:00:02", "1970-01-01 02:00:02"], []], "server time, once"
     assert underwater[0]["y"] == [[-5.0, 0.0]]
-    assert out["chart"]["last_ts"] == 2_002 and out["chart"]["peak"] == 110.0
-    assert out["figures"] == [no_update] * 3
+    chart = prop(out, ids.CHART_STATE, "data")
+    assert chart["last_ts"] == 2_002 and chart["peak"] == 110.0
+    assert ids.EQUITY_GRAPH in out and "figure" not in out[ids.EQUITY_GRAPH]
     assert json.loads(out["send"]) == {"type": "ack", "seq": 5, "resync": False}
 
 
 def test_no_appends_for_a_fixed_past_range(runtime: Any) -> None:
     chart = {"login": LOGIN, "last_ts": 0, "peak": 0.0, "live": False}
     out = run(runtime, 2, [account_event(runtime, 5, 1.0)], chart=chart, batch_state={"seq": 1, "synced": True})
-    assert out["extends"] == [no_update] * 3
-    assert out["kpi_values"][1] == "$1.00", "the cards stay live"
+    assert all(graph not in out for graph in (ids.EQUITY_GRAPH, ids.MARGIN_GRAPH, ids.DRAWDOWN_GRAPH))
+    assert ids.CHART_STATE not in out, "nothing changed in the chart state, so nothing is sent"
+    assert prop(out, ids.kpi_value("equity"), "children") == "$1.00", "the cards stay live"
 
 
 def test_a_skipped_number_acks_with_a_resync_request_once(runtime: Any) -> None:
     out = run(runtime, 9, [], batch_state={"seq": 7, "synced": True})
     assert json.loads(out["send"]) == {"type": "ack", "seq": 9, "resync": True}
-    again = run(runtime, 10, [], batch_state=out["batch_state"])
+    again = run(runtime, 10, [], batch_state=prop(out, ids.BATCH_STATE, "data"))
     assert json.loads(again["send"]) == {"type": "ack", "seq": 10, "resync": False}, "the answer is on its way"
-    later = run(runtime, 29, [], batch_state={**again["batch_state"], "seq": 28})
+    later = run(runtime, 29, [], batch_state={**prop(again, ids.BATCH_STATE, "data"), "seq": 28})
     assert json.loads(later["send"])["resync"] is True, "asked again when no answer came"
 
 
@@ -96,26 +111,90 @@ def test_redis_coming_back_asks_for_a_snapshot(runtime: Any) -> None:
     event = {"type": "status", "account": None, "ts": 5, "data": {"link": "redis", "redis": "up"}}
     out = run(runtime, 3, [event], batch_state={"seq": 2, "synced": True})
     assert json.loads(out["send"])["resync"] is True
-    assert out["badges"][2:] == ["Redis: up", "badge badge-ok"]
+    assert out[ids.link_badge("redis")] == {"children": "Redis: up", "className": "badge badge-ok"}
 
 
 def test_status_marks_badges_and_link_reasons(runtime: Any) -> None:
     status = {"mt5": "reconnecting", "mt5_error": "No IPC connection (-10004)", "redis": "up", "last_poll_ms": 1_000}
     out = run(runtime, 2, [{"type": "status", "account": LOGIN, "ts": 1_500, "data": status}], batch_state={"seq": 1})
-    assert out["badges"][:2] == ["MT5: reconnecting — No IPC connection (-10004)", "badge badge-warn"]
-    assert out["links"]["last"]["mt5"] == 1_000 and out["links"]["last"]["redis"] == 1_500
-    assert out["links"]["reasons"]["mt5"] == "No IPC connection (-10004)"
-    assert out["links"]["period_ms"] == 5_000
+    badge = out[ids.link_badge("mt5")]
+    assert badge == {"children": "MT5: reconnecting — No IPC connection (-10004)", "className": "badge badge-warn"}
+    links = prop(out, ids.LINKS, "data")
+    assert links["last"]["mt5"] == 1_000 and links["last"]["redis"] == 1_500
+    assert links["reasons"]["mt5"] == "No IPC connection (-10004)"
+    assert links["period_ms"] == 5_000
+
+
+def test_link_ages_are_sent_once_a_second_unless_a_status_changes(runtime: Any) -> None:
+    ts = 2_000_000_000_000
+    quiet = run(runtime, 2, [account_event(runtime, ts - 5, 1.0)], batch_state={"seq": 1, "synced": True,
+                                                                                  "links_ms": ts - 400})  # fmt: skip
+    assert ids.LINKS not in quiet and prop(quiet, ids.BATCH_STATE, "data")["links_ms"] == ts - 400
+    due = run(runtime, 2, [], batch_state={"seq": 1, "synced": True, "links_ms": ts - 1_000})
+    assert prop(due, ids.LINKS, "data")["last"]["live"] == ts
 
 
 def test_deposits_today_do_not_count_as_profit(runtime: Any) -> None:
     out = run(runtime, 1, [snapshot_event(runtime)])
-    day = out["day"]
+    day = prop(out, ids.DAY_START, "data")
     deposit = {"type": 2, "profit": 500.0, "time_utc_ms": day["start_ms"] + 1, "ticket": 1}
     account = account_event(runtime, day["start_ms"] + 2, day["equity"] + 520.0)
-    later = run(runtime, 2, [{"type": "deals", "account": LOGIN, "ts": 3, "data": [deposit]}, account],
-                day=day, chart=out["chart"], batch_state=out["batch_state"])  # fmt: skip
-    assert later["kpi_values"][-1] == "+$20.00"
+    state = {"day": day, "chart": prop(out, ids.CHART_STATE, "data"), "batch_state": prop(out, ids.BATCH_STATE, "data")}
+    later = run(runtime, 2, [{"type": "deals", "account": LOGIN, "ts": 3, "data": [deposit]}, account], **state)
+    assert prop(later, ids.kpi_value("today"), "children") == "+$20.00"
+    assert prop(later, ids.DEALS_VERSION, "data") == 2_000_000_000_000, "the deal grid and analytics refetch"
+
+
+def positions_event(view: PageView, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A positions event as a ``?view=page`` socket sends it."""
+    message = json.dumps({"type": "positions", "account": LOGIN, "ts": 5, "data": rows})
+    return json.loads(view.event(message))
+
+
+def position(ticket: int, profit: float, price: float = 1.1) -> dict[str, Any]:
+    return {"ticket": ticket, "symbol": "EURUSD", "type": 0, "volume": 0.1, "price_open": 1.1, "price_current": price,
+            "sl": 0.0, "tp": 0.0, "swap": -1.0, "profit": profit, "time_utc_ms": 1_000, "magic": 7}  # fmt: skip
+
+
+def apply_patch(rows: list[dict[str, Any]], patch: Any) -> list[dict[str, Any]]:
+    """What the Dash renderer does with a Patch of a list of rows."""
+    rows = [dict(row) for row in rows]
+    for operation in patch.to_plotly_json()["operations"]:
+        name, location, params = operation["operation"], operation["location"], operation["params"]
+        if name == "Merge":
+            rows[location[0]].update(params["value"])
+        elif name == "Delete":
+            del rows[location[0]]
+        elif name == "Extend":
+            rows.extend(params["value"])
+        else:
+            raise AssertionError(f"unexpected operation {name}")
+    return rows
+
+
+def test_grids_change_cell_by_cell_by_row_index(runtime: Any) -> None:
+    view = PageView()
+    snapshot = json.loads(view.event(json.dumps(snapshot_event(runtime))))
+    snapshot["data"]["positions"] = [position(1, 10.0), position(2, 20.0), position(3, 30.0)]
+    view.rows["positions"] = [json.loads(json.dumps(p)) for p in snapshot["data"]["positions"]]
+    out = run(runtime, 1, [snapshot])
+    rows = prop(out, ids.POSITIONS_GRID, "rowData")
+    assert [r["ticket"] for r in rows] == [1, 2, 3] and prop(out, ids.POSITIONS_COUNT, "children") == "3 · +57.00"
+    change = positions_event(view, [position(3, 31.0, 1.2), position(1, 10.0), position(4, 40.0)])
+    assert change["data"]["set"] == [[2, {"price_current": 1.2, "profit": 31.0}]], "only changed cells travel"
+    assert change["data"]["remove"] == [1] and [r["ticket"] for r in change["data"]["add"]] == [4]
+    later = run(
+        runtime, 2, [change], batch_state=prop(out, ids.BATCH_STATE, "data"), chart=prop(out, ids.CHART_STATE, "data")
+    )
+    rows = apply_patch(rows, prop(later, ids.POSITIONS_GRID, "rowData"))
+    assert [(r["ticket"], r["profit"], r["row_id"]) for r in rows] == [(1, 10.0, "1"), (3, 31.0, "3"), (4, 40.0, "4")]
+    assert rows[2]["side"] == "Buy" and rows[2]["time_local"] and "magic" not in rows[2]
+    assert prop(later, ids.POSITIONS_COUNT, "children") == "3 · +78.00"
+    gap = run(
+        runtime, 4, [positions_event(view, [position(1, 11.0)])], batch_state=prop(later, ids.BATCH_STATE, "data")
+    )
+    assert ids.POSITIONS_GRID not in gap, "after a gap in seq the rows wait for the snapshot asked for"
+    assert json.loads(gap["send"])["resync"] is True
 
 
 def test_garbage_frames_are_ignored() -> None:
@@ -130,7 +209,7 @@ def test_history_points_feed_the_snapshot_figure(runtime: Any) -> None:
     after = runtime.store.last_history_ts(LOGIN) + 1
     runtime.store.append_history(LOGIN, [HistoryPoint(after + i, 10.0, 10.0 + i, 1.0, 1000.0, 0.0) for i in range(3)])
     out = run(runtime, 1, [snapshot_event(runtime)], selection={"choice": "1h", "from_ms": after, "to_ms": None})
-    assert list(out["figures"][0].data[1].y) == [10.0, 11.0, 12.0]
+    assert list(prop(out, ids.EQUITY_GRAPH, "figure").data[1].y) == [10.0, 11.0, 12.0]
 
 
 def test_events_of_other_accounts_on_the_same_redis_are_dropped() -> None:
