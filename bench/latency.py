@@ -5,7 +5,7 @@ times, independent of the poll phase, and records when every poll read the accou
 
 - change → WS: injected change time to the first plain ``/ws`` account frame carrying it;
 - change → chart: injected change time to the first ``plotly_afterplot`` in headless Chromium whose
-  newest point comes from the poll that read it (the page uses ``/ws?batch_ms=100&ack=1``);
+  newest point comes from the poll that read it (the page uses ``/ws?batch_ms=10&ack=1&view=page``);
 - poll → WS and poll → chart: the same from the poll that read the change, i.e. without the wait for
   the next poll, which only a shorter poll interval can cut;
 - the page's Dash callback requests (Resource Timing): how long each round trip to the server took.
@@ -19,7 +19,7 @@ import contextlib
 import json
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -67,8 +67,12 @@ class Listener:
 
 
 def local_ms(text: str, tz: ZoneInfo) -> int:
-    """A chart x value (naive local time with ms) as UTC epoch ms."""
-    return round(datetime.strptime(text, LOCAL_FORMAT).replace(tzinfo=tz).timestamp() * 1000)
+    """A chart x value, the browser's wall-clock time (epoch ms, or naive text with ms), as UTC epoch ms."""
+    if text.lstrip("-").isdigit():
+        wall = datetime(1970, 1, 1) + timedelta(milliseconds=int(text))
+    else:
+        wall = datetime.strptime(text, LOCAL_FORMAT)
+    return round(wall.replace(tzinfo=tz).timestamp() * 1000)
 
 
 def poll_of(polls_floor: np.ndarray, ts: np.ndarray) -> np.ndarray:
