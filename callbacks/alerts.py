@@ -3,11 +3,12 @@
 Alerts are raised on the server (``services/alerts.py``) whether or not a page is open; the page only shows
 them. The live dispatcher (``callbacks/live.py``) hands every frame here: its ``alert`` events become
 toasts (and browser notifications once the user opted in), and the panel is redrawn from the engine's live
-status at most twice a second.
+status at most once a second, and only when what it shows changed.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from dash import ClientsideFunction, Dash, Input, Output, State, ctx, no_update
@@ -22,7 +23,7 @@ from services.runtime import Runtime
 
 TOAST_MS = 10_000
 MAX_TOASTS = 4
-REDRAW_MS = 500
+REDRAW_MS = 1_000
 SOURCES = {"default": "built-in margin rules", "file": "from RULES_FILE", "page": "edited on this page"}
 EDITOR_SHOWN = {"display": "block", "marginTop": "10px"}
 
@@ -40,6 +41,13 @@ def frame_alerts(frame: dict[str, Any]) -> list[dict[str, Any]]:
         for e in events
         if isinstance(e, dict) and e.get("type") == "alert" and isinstance(e.get("data"), dict)
     ]
+
+
+def panel_digest(status: dict[str, Any]) -> int:
+    """A checksum of the panel as it would be drawn (countdowns show whole minutes)."""
+    rows = [{**row, "reset_in_s": int(row["reset_in_s"] // 60)} if "reset_in_s" in row else row
+            for row in status.get("rules", [])]  # fmt: skip
+    return zlib.crc32(repr((status.get("account"), status.get("name"), status.get("source"), rows)).encode())
 
 
 def frame_updates(
@@ -60,25 +68,27 @@ def frame_updates(
     if not redraw and not toasts_changed and "seen_ms" in state:
         return {}
     updates: dict[str, dict[str, Any]] = {}
-    drawn_ms = state.get("drawn_ms", 0)
+    drawn_ms, drawn = state.get("drawn_ms", 0), state.get("drawn")
     if redraw:
-        rows = status.get("rules", [])
-        shown_rows = (
-            [rule_row(row) for row in rows] if status.get("account") is not None else "Waiting for account data…"
-        )
-        banner_children, banner_style = banner(rows)
-        updates[ids.RULES_ROWS] = {"children": shown_rows}
-        updates[ids.RULES_SOURCE] = {
-            "children": " · ".join(p for p in (status.get("name"), SOURCES.get(status.get("source", ""), "")) if p)
-        }
-        updates[ids.ALERTS_BANNER] = {"children": banner_children, "style": banner_style}
         drawn_ms = now_ms
+        rows = status.get("rules", [])
+        digest = panel_digest(status)
+        if digest != drawn:
+            drawn = digest
+            waiting = status.get("account") is None
+            shown_rows = "Waiting for account data…" if waiting else [rule_row(row) for row in rows]
+            updates[ids.RULES_ROWS] = {"children": shown_rows}
+            updates[ids.RULES_SOURCE] = {
+                "children": " · ".join(p for p in (status.get("name"), SOURCES.get(status.get("source", ""), "")) if p)
+            }
+            banner_children, banner_style = banner(rows)
+            updates[ids.ALERTS_BANNER] = {"children": banner_children, "style": banner_style}
     if toasts_changed:
         updates[ids.ALERTS_TOASTS] = {"children": [toast(t["alert"]) for t in toasts]}
     if new:
         updates[ids.ALERTS_NEW] = {"data": new}
     seen_ms = max([seen_ms, *(alert["ts"] for alert in new)])
-    updates[ids.ALERTS_STATE] = {"data": {"toasts": toasts, "drawn_ms": drawn_ms, "seen_ms": seen_ms}}
+    updates[ids.ALERTS_STATE] = {"data": {"toasts": toasts, "drawn_ms": drawn_ms, "drawn": drawn, "seen_ms": seen_ms}}
     return updates
 
 

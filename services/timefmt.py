@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 SERVER_FORMAT = "%Y-%m-%d %H:%M:%S"
+FEW = 64  # up to this many times, plain datetime beats pandas' fixed cost (a live batch has one or two)
+EPOCH = datetime(1970, 1, 1)
+
+
+def _offsets_ms(ts_ms: Sequence[int], tz: str) -> list[int]:
+    info = ZoneInfo(tz)
+    return [round(datetime.fromtimestamp(t / 1000, info).utcoffset().total_seconds() * 1000) for t in ts_ms]
 
 
 def zone(name: str | None) -> str:
@@ -23,9 +31,12 @@ def zone(name: str | None) -> str:
 
 
 def local_times(ts_ms: Sequence[int], tz: str) -> list[str]:
-    """Naive local timestamps for a plotly date axis (it would show epoch numbers as UTC)."""
+    """Naive local timestamps (to the ms) for the grids."""
     if not ts_ms:
         return []
+    if len(ts_ms) <= FEW:
+        walls = local_ms(ts_ms, tz)
+        return [(EPOCH + timedelta(milliseconds=wall)).strftime(LOCAL_FORMAT)[:-3] for wall in walls]
     stamps = pd.to_datetime(pd.Series(ts_ms, dtype="int64"), unit="ms", utc=True).dt.tz_convert(zone(tz))
     return [text[:-3] for text in stamps.dt.strftime(LOCAL_FORMAT)]
 
@@ -38,6 +49,8 @@ def local_ms(ts_ms: Sequence[int], tz: str) -> list[int]:
     tz = zone(tz)
     if tz == "UTC":
         return [int(t) for t in ts_ms]
+    if len(ts_ms) <= FEW:
+        return [int(t) + offset for t, offset in zip(ts_ms, _offsets_ms(ts_ms, tz), strict=True)]
     stamps = pd.to_datetime(pd.Series(ts_ms, dtype="int64"), unit="ms", utc=True).dt.tz_convert(tz)
     return stamps.dt.tz_localize(None).to_numpy().astype("datetime64[ms]").astype("int64").tolist()
 
@@ -46,6 +59,8 @@ def server_times(ts_ms: Sequence[int], offset_s: int) -> list[str]:
     """MT5 server time: UTC shifted by the measured offset."""
     if not ts_ms:
         return []
+    if len(ts_ms) <= FEW:
+        return [(EPOCH + timedelta(milliseconds=int(t) + offset_s * 1000)).strftime(SERVER_FORMAT) for t in ts_ms]
     stamps = pd.to_datetime(pd.Series(ts_ms, dtype="int64") + offset_s * 1000, unit="ms")
     return list(stamps.dt.strftime(SERVER_FORMAT))
 

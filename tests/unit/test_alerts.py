@@ -376,13 +376,18 @@ def test_the_page_turns_alert_events_into_toasts_a_banner_and_notifications() ->
     recent = run.engine.recent(T0)
     assert [a["rule"] for a in recent] == ["margin_call", "stop_out"]
     assert frame_updates(batch_frame(heartbeat), status, recent[:1], state, T0 + 100) == {}, (
-        "an alert already shown is not shown again, and the panel is redrawn at most twice a second"
+        "an alert already shown is not shown again, and the panel is redrawn at most once a second"
     )
     later = frame_updates(batch_frame(heartbeat), status, [], state, T0 + 10_000)
     assert later[ids.ALERTS_TOASTS]["children"] == [] and later[ids.ALERTS_STATE]["data"]["toasts"] == [], (
         "toasts leave after 10 s"
     )
     assert ids.ALERTS_NEW not in later
+    assert ids.RULES_ROWS not in later, "a panel that would look the same is not sent again"
+    run.poll(margin_level=60.0)
+    moved = frame_updates(batch_frame(heartbeat), run.engine.live_status(), [], later[ids.ALERTS_STATE]["data"],
+                          T0 + 20_000)  # fmt: skip
+    assert "60.00%" in str(moved[ids.RULES_ROWS]["children"])
     assert frame_alerts(alert) == [alert["data"]], "an unbatched alert frame counts too"
 
 
