@@ -8,6 +8,12 @@ more bytes per batch than the batch itself. Figures are sent whole only when a s
 arrives (page open, reconnect, resync). The server sends the next batch only after the ack,
 so no frame is overwritten before Dash reads it; a sequence gap (events the server had to
 drop) asks for a fresh snapshot instead.
+
+The browser draws the balance/equity chart first: every other update of the batch (cards,
+grids, the other charts, the risk panel) goes to ``ids.LIVE_LATER``, which ``assets/mt5.js``
+applies in the next task. Plotly redraws each chart in full on an append, and the three
+redraws and the renderer's work on the rest would otherwise all come before the main chart
+shows the new point. The stores the next request reads are set at once.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from dash import Dash, Input, Output, State, no_update, set_props
+from dash import ClientsideFunction, Dash, Input, Output, State, no_update, set_props
 
 from callbacks.alerts import alert_updates
 from callbacks.charts import GRAPHS, chart_outputs
@@ -38,6 +44,7 @@ MARGIN_MODES = {0: "Netting", 1: "Exchange", 2: "Hedging"}
 GRIDS = {"positions": (ids.POSITIONS_GRID, ids.POSITIONS_COUNT), "orders": (ids.ORDERS_GRID, ids.ORDERS_COUNT)}
 
 Updates = dict[str, dict[str, Any]]  # component id → the props to set
+FIRST = {ids.EQUITY_GRAPH, ids.CHART_STATE, ids.BATCH_STATE, ids.DAY_START, ids.ALERTS_STATE}
 
 
 def parse_message(message: Any) -> dict[str, Any] | None:
@@ -204,9 +211,18 @@ def register(app: Dash, runtime: Runtime) -> None:
         updates, send = apply_batch(Batch.of(frame, login), runtime, heartbeat_s, state)
         engine = app.server.extensions["mt5_risk"].alerts
         updates.update(alert_updates(frame, engine, alerts or {}, int(time.time() * 1000)))
-        for component_id, props in updates.items():
-            set_props(component_id, props)
+        later = {component_id: props for component_id, props in updates.items() if component_id not in FIRST}
+        for component_id in FIRST & updates.keys():
+            set_props(component_id, updates[component_id])
+        if later:
+            set_props(ids.LIVE_LATER, {"data": later})
         return send
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="mt5", function_name="later"),
+        Input(ids.LIVE_LATER, "data"),
+        prevent_initial_call=True,
+    )
 
 
 def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[str, Any]) -> tuple[Updates, Any]:

@@ -110,3 +110,6 @@ RULES_EDITOR = "rules-editor"
 RULES_SAVE = "rules-save"
 RULES_REVERT = "rules-revert"
 RULES_MESSAGE = "rules-message"
+
+# The live dispatcher (callbacks/live.py): a batch's updates that wait until the balance/equity chart has drawn.
+LIVE_LATER = "live-later"
