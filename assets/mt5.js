@@ -23,7 +23,8 @@
             const age = (last === null || last === undefined) ? null : links.batch_ts - last + elapsed;
             const ageEl = document.getElementById("age-" + name);
             if (ageEl) { ageEl.textContent = age === null ? "" : fmtAge(age); }
-            const isStale = age !== null && age > 2 * links.period_ms;
+            const silent = links.silent ? links.silent[name] : null;
+            const isStale = !!silent || (age !== null && age > 2 * links.period_ms);
             const wrap = document.getElementById("link-" + name);
             if (wrap) { wrap.classList.toggle("stale", isStale); }
             if (isStale) { stale.push(name); }
@@ -36,6 +37,7 @@
         if (!isStale) { banner.textContent = ""; return; }
         const reasons = [];
         if (!wsOpen) { reasons.push("live link down, reconnecting"); }
+        if (links.silent && links.silent.mt5) { reasons.push("MT5: " + links.silent.mt5); }
         if (links.reasons && links.reasons.mt5) { reasons.push("MT5: " + links.reasons.mt5); }
         if (links.reasons && links.reasons.redis) { reasons.push("Redis: " + links.reasons.redis); }
         const age = links.batch_ts - Math.min.apply(null, LINKS.map(function (n) {
@@ -109,11 +111,12 @@
                 // Each update carries what its batch told; older times and reasons stay until replaced.
                 wsOpen = !!state && state.readyState === 1;
                 if (data) {
-                    const before = links || {last: {}, reasons: {}};
+                    const before = links || {last: {}, reasons: {}, silent: {}};
                     links = Object.assign({}, data, {
                         received: Date.now(),
                         last: Object.assign({}, before.last, data.last),
                         reasons: Object.assign({}, before.reasons, data.reasons),
+                        silent: Object.assign({}, before.silent, data.silent),
                     });
                 }
                 tick();

@@ -73,13 +73,15 @@ class Batch:
     status: dict[str, Any] = field(default_factory=dict)
     redis_back: bool = False
     last_via_redis: int | None = None
+    login: int | None = None
+    collector: dict[str, Any] | None = None  # this account's row of the latest ``accounts`` event (monitor)
 
     @classmethod
     def of(cls, frame: dict[str, Any], login: int | None = None) -> Batch:
         """Events of this page's account (and link statuses, which belong to no account); others are dropped."""
         data = frame.get("data") if isinstance(frame.get("data"), dict) else {}
         seq = data.get("seq") if isinstance(data.get("seq"), int) else None
-        batch = cls(seq, int(frame.get("ts") or 0))
+        batch = cls(seq, int(frame.get("ts") or 0), login=login)
         events = [
             e
             for e in data.get("events", [])
@@ -107,6 +109,10 @@ class Batch:
             self.changes[kind].append(data)
         elif kind == "deals" and isinstance(data, list):
             self.deals.extend(d for d in data if isinstance(d, dict))
+        elif kind == "accounts" and isinstance(data, dict) and isinstance(data.get("accounts"), list):
+            for row in data["accounts"]:
+                if isinstance(row, dict) and row.get("login") == self.login:
+                    self.collector = row
         elif kind in ("status", "heartbeat") and isinstance(data, dict):
             self.status.update(data)
             self.redis_back = self.redis_back or (data.get("link") == "redis" and data.get("redis") == "up")
@@ -163,7 +169,13 @@ def links_data(batch: Batch, heartbeat_s: float) -> dict[str, Any]:
     redis_state = batch.status.get("redis")
     if redis_state:
         reasons["redis"] = None if redis_state == "up" else redis_state
-    return {"last": last, "batch_ts": batch.ts, "period_ms": int(heartbeat_s * 1000), "reasons": reasons}
+    silent: dict[str, str | None] = {}
+    if batch.collector is not None:  # the monitor's word: stale within two poll intervals, not two heartbeats
+        lag = batch.collector.get("lag_ms")
+        since = f" for {lag / 1000:.1f} s" if isinstance(lag, int | float) else ""
+        silent["mt5"] = f"no poll from its collector{since}" if batch.collector.get("stale") else None
+    return {"last": last, "batch_ts": batch.ts, "period_ms": int(heartbeat_s * 1000), "reasons": reasons,
+            "silent": silent}  # fmt: skip
 
 
 def extend_updates(batch: Batch, chart: dict[str, Any]) -> tuple[Updates, dict[str, Any]]:
@@ -274,7 +286,7 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
         if shown is not None:
             out[ids.link_badge(name)] = {"children": shown[0], "className": shown[1]}
     links = links_data(batch, heartbeat_s)
-    if links["reasons"] or batch.ts - previous.get("links_ms", 0) >= LINKS_EVERY_MS:
+    if links["reasons"] or links["silent"] or batch.ts - previous.get("links_ms", 0) >= LINKS_EVERY_MS:
         put(out, ids.LINKS, "data", links)
         batch_state["links_ms"] = batch.ts
     else:

@@ -76,3 +76,22 @@ def test_overview_shows_every_account_and_marks_a_silent_one_stale(
     dash_duo.driver.execute_script(f"document.querySelector('#{ids.overview_row(7203)} a').click()")
     dash_duo.wait_for_contains_text(f"#{ids.ACCOUNT_TITLE}", "#7203", timeout=15)
     assert dash_duo.get_logs() == []
+
+
+def test_an_account_page_turns_stale_when_its_collector_falls_silent(
+    dash_duo: Any, make_app: Any, redis_server: Any, collectors: dict[int, Any]
+) -> None:
+    """Within twice the poll interval (the monitor's word), not twice the heartbeat (the page's own clock)."""
+    app = make_app({"REDIS_URL": redis_server.url, "MT5_LOGIN": "7201", "HEARTBEAT_S": "30"},
+                   source=MirrorSource("personal", 7201, "demo"))  # fmt: skip
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/a/7202")
+    dash_duo.wait_for_contains_text(f"#{ids.ACCOUNT_TITLE}", "#7202", timeout=15)
+    dash_duo.wait_for_contains_text(f"#{ids.link_badge('live')}", "connected", timeout=10)
+    assert dash_duo.find_element(f"#{ids.STALE_BANNER}").text == ""
+    collectors[7202].streamer.stop()
+    dash_duo.wait_for_contains_text(f"#{ids.STALE_BANNER}", "no poll from its collector", timeout=5)
+    assert "stale" in dash_duo.find_element(f"#{ids.link_wrap('mt5')}").get_attribute("class")
+    collectors[7202].streamer.start()
+    wait_until(lambda: dash_duo.find_element(f"#{ids.STALE_BANNER}").text == "", 15, "fresh again once it polls")
+    assert dash_duo.get_logs() == []
