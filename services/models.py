@@ -65,10 +65,17 @@ class _Record:
     def mt5_fields(cls) -> list[str]:
         return list(cls._spec)
 
+    @classmethod
+    def stored_fields(cls) -> dict[str, type]:
+        """Every field and its type in ``to_dict`` order: the layout of the JSON the store writes."""
+        return {f.name: _TYPES[str(f.type)] for f in fields(cls)}
+
+
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
 
 def _spec_of(cls: type) -> dict[str, type]:
-    types = {"int": int, "float": float, "bool": bool, "str": str}
-    return {f.name: types[str(f.type)] for f in fields(cls) if f.init and not f.name.endswith("_utc_ms")}
+    return {f.name: _TYPES[str(f.type)] for f in fields(cls) if f.init and not f.name.endswith("_utc_ms")}
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.client import NEVER_DECODE
 
 from services.models import Deal, HistoryPoint, Snapshot
 from services.redis_conn import RedisGate
 
 HISTORY_FIELDS = ("balance", "equity", "margin", "margin_level", "profit")
 ROLLUP_MS = 60_000
+_TAIL = 16  # index scores read at a page's end, to find the last one and the tickets that share it
 
 
 def dumps(payload: Any) -> str:
@@ -261,6 +263,49 @@ class Store:
     def deal_count(self, login: int) -> int:
         return int(self.client.hlen(self.keys.deals(login)))
 
+    def deal_json_pages(
+        self, login: int, start_ms: int | None = None, end_ms: int | None = None, chunk: int = 2000
+    ) -> Iterator[bytes]:
+        """Deals by UTC time, oldest first, a page of ``chunk`` at a time: the JSON stored for each, one per line.
+
+        Pages continue from the last score seen; tickets already sent at that same millisecond are
+        skipped, so deals sharing a time are neither lost nor repeated. Only the scores at a page's
+        end are read (a page's whole index WITHSCORES costs more in the client than the rest of a
+        CSV export), and the JSON comes as the bytes Redis holds: JSON has no raw newline.
+        """
+        index, table = self.keys.deals_by_time(login), self.keys.deals(login)
+        low: float | str = "-inf" if start_ms is None else start_ms
+        high: float | str = "+inf" if end_ms is None else end_ms
+        sent_at_low: set[str] = set()
+        while True:
+            asked = chunk + len(sent_at_low)
+            tickets = self.client.zrangebyscore(index, low, high, start=0, num=asked)
+            fresh = _without(tickets, sent_at_low)
+            if not fresh:
+                return
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zmscore(index, tickets[-_TAIL:])
+            pipe.execute_command("HMGET", table, *fresh, **{NEVER_DECODE: True})
+            scores, values = pipe.execute()
+            if None in values:
+                values = [value for value in values if value is not None]
+            yield b"\n".join(values)
+            if (len(tickets) > _TAIL and scores[0] == scores[-1]) or None in scores:
+                scores = self.client.zmscore(index, tickets)  # a burst at one millisecond, or a deal gone
+            scored = [
+                (ticket, score)
+                for ticket, score in zip(tickets[-len(scores) :], scores, strict=True)
+                if score is not None
+            ]
+            if not scored:  # the page's deals are gone from the index: the next page starts past them
+                continue
+            last = scored[-1][1]
+            at_last = {ticket for ticket, score in reversed(scored) if score == last}
+            sent_at_low = sent_at_low | at_last if last == low else at_last
+            low = last
+            if len(tickets) < asked:
+                return
+
     def _deals_by_ticket(self, login: int, tickets: list[str], chunk: int = 1000) -> Iterator[Deal]:
         for start in range(0, len(tickets), chunk):
             part = tickets[start : start + chunk]
@@ -305,6 +350,19 @@ class _Bucket:
             return []
         balance, margin, margin_level, profit = rest
         return [HistoryPoint(ts, balance, equity, margin, margin_level, profit) for ts, equity in extremes]
+
+
+def _without(tickets: list[str], sent: set[str]) -> list[str]:
+    """``tickets`` less those in ``sent``: usually one or two, found by the list's own search."""
+    if not sent:
+        return tickets
+    if len(sent) > _TAIL:
+        return [ticket for ticket in tickets if ticket not in sent]
+    fresh = list(tickets)
+    for ticket in sent:
+        if ticket in fresh:
+            fresh.remove(ticket)
+    return fresh
 
 
 def _point(entry_id: str, values: dict[str, str]) -> HistoryPoint | None:
