@@ -90,14 +90,14 @@ def account_option(args: Any) -> int | None:
     return int(raw)
 
 
-def view_option(args: Any) -> bool:
-    """``view=page``: the dashboard's cut of the events (``PageView``)."""
+def view_option(args: Any) -> PageView | OverviewView | None:
+    """``view=page``: the dashboard's cut of the events; ``view=overview``: the overview page's."""
     raw = args.get("view")
     if raw is None or raw == "":
-        return False
-    if raw != "page":
-        raise ValueError(f"view: expected 'page', got {raw[:20]!r}")
-    return True
+        return None
+    if raw not in VIEWS:
+        raise ValueError(f"view: expected one of {', '.join(VIEWS)}, got {raw[:20]!r}")
+    return VIEWS[raw]()
 
 
 def query_options(args: Any) -> tuple[float, bool]:
@@ -138,6 +138,8 @@ class PageView:
     they were, ``add`` appends. A snapshot starts the rows afresh. The page applies changes only
     while its ``seq`` has no gap, and a gap makes it ask for a snapshot.
     """
+
+    wants_snapshot = True
 
     def __init__(self) -> None:
         self.rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in PAGE_ROWS}
@@ -183,6 +185,30 @@ class PageView:
         return change
 
 
+OVERVIEW_ACCOUNT = ("login", "balance", "equity", "profit", "margin", "margin_level", "currency")
+PASS_THROUGH = ('{"type":"accounts",', '{"type":"error",', '{"type":"status",')
+
+
+class OverviewView:
+    """``?view=overview``: the overview redraws from Redis at each frame, so a frame needs only the account
+    figures (cut short) and the monitor's account states; snapshots, grids and deals are dropped."""
+
+    wants_snapshot = False
+
+    def event(self, message: str) -> str | None:
+        if message.startswith(PASS_THROUGH):
+            return message
+        if not message.startswith('{"type":"account",'):
+            return None
+        parsed = json.loads(message)
+        if isinstance(parsed.get("data"), dict):
+            parsed["data"] = _cut(parsed["data"], OVERVIEW_ACCOUNT)
+        return dumps(parsed)
+
+
+VIEWS: dict[str, type[PageView] | type[OverviewView]] = {"page": PageView, "overview": OverviewView}
+
+
 class Outbox:
     """Sends events one by one, or as numbered batches (seq skips a number when events were lost).
 
@@ -193,7 +219,12 @@ class Outbox:
     """
 
     def __init__(
-        self, ws: Any, interval_s: float, login: int | None, ack: bool = False, view: PageView | None = None
+        self,
+        ws: Any,
+        interval_s: float,
+        login: int | None,
+        ack: bool = False,
+        view: PageView | OverviewView | None = None,
     ) -> None:
         self.ws = ws
         self.view = view
@@ -210,7 +241,10 @@ class Outbox:
 
     def put(self, message: str) -> None:
         if self.view is not None:
-            message = self.view.event(message)
+            cut = self.view.event(message)
+            if cut is None:
+                return
+            message = cut
         if not self.interval_s:
             self.ws.send(message)
             return
@@ -286,14 +320,14 @@ def stream(ws: Any) -> None:
     try:
         interval_s, ack = query_options(request.args)
         account = account_option(request.args)
-        view = PageView() if view_option(request.args) else None
+        view = view_option(request.args)
     except ValueError as exc:
         ws.send(error_frame(str(exc)))
         interval_s, ack, account, view = 0.0, False, None, None
     queue = rt.fanout.register()
     outbox = Outbox(ws, interval_s, account or rt.login(), ack, view)
     try:
-        snapshot_sent = False
+        snapshot_sent = view is not None and not view.wants_snapshot
         while not queue.closed:
             if not snapshot_sent:
                 snapshot = rt.snapshot_event(account)

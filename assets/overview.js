@@ -1,12 +1,12 @@
-// The overview page's live link: every account's events in batches of up to 250 ms, the next batch after
-// our ack, and the same reconnect backoff as the account pages (1 s doubling to 30 s, +/-20 % jitter).
+// The overview page's live link: every account's figures and states (view=overview), in batches of up to
+// 250 ms, the next after our ack; the account pages' reconnect backoff (1 s doubling to 30 s, +/-20 % jitter).
 (function () {
     let attempts = 0;
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         overview: {
             socket: function (state, url) {
                 const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-                const base = scheme + window.location.host + "/ws?batch_ms=250&ack=1";
+                const base = scheme + window.location.host + "/ws?batch_ms=250&ack=1&view=overview";
                 const ready = state ? state.readyState : undefined;
                 if (!url) { return base; }
                 if (ready === 1) { attempts = 0; }
