@@ -8,44 +8,26 @@ from dash import no_update
 
 from layouts import ids
 from services.formatting import margin_level, money
-from services.history import DAY_MS, day_start_point, server_day_start_ms
+from services.history import DAY_MS, server_day_start_ms
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
-from services.trades import DEAL_TYPE_BALANCE, DEAL_TYPE_CREDIT
+from services.today import DAY_FIELDS, stored_day_start, today_pl
 
-DEAL_TYPE_BONUS = 6
-
-# Moved money, not results: deposits and withdrawals, credit (it is part of equity), bonuses.
-CASH_FLOW_TYPES = (DEAL_TYPE_BALANCE, DEAL_TYPE_CREDIT, DEAL_TYPE_BONUS)
-DAY_FIELDS = ("balance", "equity", "profit", "margin", "margin_free", "margin_level")
 STOPOUT_MODE_MONEY = 1
 
 
-def cash_flows(deals: list[dict[str, Any]], since_ms: int) -> float:
-    """Deposits, withdrawals, credit and bonuses since a time: moved money, not trading results."""
-    return sum(d["profit"] for d in deals if d.get("type") in CASH_FLOW_TYPES and d.get("time_utc_ms", 0) >= since_ms)
-
-
 def day_start(runtime: Runtime, account: dict[str, Any], now_ms: int) -> dict[str, Any]:
-    """The account at the broker's midnight, and today's cash flows, read once per day (or reconnect)."""
-    start = server_day_start_ms(now_ms, runtime.server_offset_s(account["login"]))
-    day: dict[str, Any] = {"start_ms": start, "end_ms": start + DAY_MS, "flows": 0.0}
+    """The account at the broker's midnight and today's cash flows, read once per day (or reconnect).
+
+    While Redis cannot answer, only the day's bounds: the cards say there is no history yet.
+    """
+    login = account["login"]
+    offset_s = runtime.server_offset_s(login)
     try:
-        point = day_start_point(runtime.store, account["login"], start)
-        flows = cash_flows([d.to_dict() for d in runtime.store.deals(account["login"], start, None)], start)
+        return stored_day_start(runtime.store, login, offset_s, now_ms)
     except REDIS_ERRORS:
-        return day
-    if point is not None:
-        day.update(
-            balance=point.balance,
-            equity=point.equity,
-            profit=point.profit,
-            margin=point.margin,
-            margin_free=point.equity - point.margin,
-            margin_level=point.margin_level,
-            flows=flows,
-        )
-    return day
+        start = server_day_start_ms(now_ms, offset_s)
+        return {"start_ms": start, "end_ms": start + DAY_MS, "flows": 0.0}
 
 
 def level_class(account: dict[str, Any]) -> str:
@@ -73,8 +55,8 @@ def kpi_outputs(account: dict[str, Any], day: dict[str, Any] | None) -> tuple[li
         for f in ("balance", "equity", "profit", "margin", "margin_free")
     ]
     texts.append(margin_level(account["margin_level"], account["margin"]))
-    if day and "equity" in day:
-        today = account["equity"] - day["equity"] - day.get("flows", 0.0)
+    today = today_pl(account["equity"], day)
+    if day and today is not None:
         texts.append(money(today, currency, digits, signed=True))
         deltas: list[Any] = [_delta(values[f] - day[f], currency, digits) for f in DAY_FIELDS[:5]]
         deltas.append(_level_delta(account, day))

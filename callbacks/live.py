@@ -27,7 +27,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State, no_update, set_
 
 from callbacks.alerts import alert_updates
 from callbacks.charts import GRAPHS, chart_outputs
-from callbacks.kpis import cash_flows, day_start, kpi_outputs
+from callbacks.kpis import day_start, kpi_outputs
 from callbacks.routing import page_login
 from callbacks.tables import apply_changes, count_text, grid_rows, rows_patch, rows_total
 from layouts import ids
@@ -35,6 +35,7 @@ from layouts.figures import LIVE_POINTS, drawdown_pct, live_series
 from services.runtime import Runtime
 from services.store import dumps
 from services.timefmt import zone
+from services.today import cash_flows
 
 RESYNC_AFTER_BATCHES = 20
 LINKS_EVERY_MS = 1_000  # link ages are shown in whole seconds

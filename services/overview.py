@@ -14,7 +14,7 @@ from typing import Any
 
 from services.monitor import CollectorHealth
 from services.store import Store
-from services.today import day_start, today_pl
+from services.today import stored_day_start, today_pl
 
 SUMMED = ("balance", "equity", "profit", "today")
 CENTS = 2  # totals are shown to the cent: a sum of floats must not read 260.09999999999854
@@ -221,7 +221,7 @@ class Overview:
             cached = self._days.get(login)
         if cached and cached[:2] == (offset_s, deals) and cached[2]["start_ms"] <= now_ms < cached[2]["end_ms"]:
             return cached[2]
-        day = day_start(self._store, login, offset_s, now_ms)
+        day = stored_day_start(self._store, login, offset_s, now_ms)
         if "equity" in day:  # without history yet, look again next time
             with self._lock:
                 self._days[login] = (offset_s, deals, day)

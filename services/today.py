@@ -23,7 +23,7 @@ def cash_flows(deals: Iterable[dict[str, Any]], since_ms: int) -> float:
     return sum(d["profit"] for d in deals if d.get("type") in CASH_FLOW_TYPES and d.get("time_utc_ms", 0) >= since_ms)
 
 
-def day_start(store: Store, login: int, offset_s: int, now_ms: int) -> dict[str, Any]:
+def stored_day_start(store: Store, login: int, offset_s: int, now_ms: int) -> dict[str, Any]:
     """The account at the broker's midnight and today's cash flows; without history, only the day's bounds.
 
     Raises the Redis errors of the reads.
