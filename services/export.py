@@ -447,9 +447,7 @@ class StoredDeals:
         ok = (np.subtract(closing, opening, out=closing) == self.key_span[:, None]).all(axis=0)
         at = np.take(cuts, self.word_col, axis=0, out=scratch("word_at", (self.word_col.size, rows)), mode="clip")
         at += self.word_add[:, None]
-        got = np.take(
-            words, at, out=scratch("words", at.shape, np.uint64), mode="clip"
-        )  # a row cut wrong reads garbage
+        got = words[np.minimum(at, words.size - 1, out=at)]  # not take(): it would copy the strided view whole
         got &= self.word_mask[:, None]
         return ok & (got == self.word_expected[:, None]).all(axis=0)
 
@@ -564,8 +562,8 @@ def _epoch_ms(words: np.ndarray, first: np.ndarray, after: np.ndarray) -> tuple[
     ``0``, and each word is converted eight digits at a time (SWAR, as simdjson does).
     """
     length = after - first
-    low = _zero_padded(np.take(words, after - 8, mode="clip"), 8 - np.minimum(length, 8))
-    high = _zero_padded(np.take(words, after - 16, mode="clip"), 8 - np.clip(length - 8, 0, 8))
+    low = _zero_padded(words[np.clip(after - 8, 0, words.size - 1)], 8 - np.minimum(length, 8))
+    high = _zero_padded(words[np.clip(after - 16, 0, words.size - 1)], 8 - np.clip(length - 8, 0, 8))
     ok = (length >= 1) & (length <= 16) & _all_digits(low) & _all_digits(high)
     values = (_eight_digits(high) * np.uint64(100_000_000) + _eight_digits(low)).astype(np.int64)
     return values, ok & (values <= _MAX_MS)
