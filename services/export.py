@@ -399,8 +399,9 @@ class StoredDeals:
             return ""
         if not page.isascii():
             return _slow_rows(page.split(b"\n"))
-        data = page + _PADDING
-        buf = np.frombuffer(data, np.uint8)
+        buf = scratch("page", len(page) + _PADDING.size, np.uint8)
+        buf[: len(page)] = np.frombuffer(page, np.uint8)
+        buf[len(page) :] = _PADDING
         ends = np.flatnonzero(np.equal(buf, ord("\n"), out=scratch("bytes", buf.size, bool)))  # where each row ends
         n = ends.size
         is_quote = np.equal(buf, ord('"'), out=scratch("bytes", buf.size, bool))
@@ -418,7 +419,7 @@ class StoredDeals:
         numbers = scratch("numbers", (2 * self.count + len(_TICKS), rows.size))
         np.take(cuts, self.value_col, axis=0, out=numbers[: 2 * self.count], mode="clip")
         numbers[: 2 * self.count] += self.value_add[:, None]
-        words = np.ndarray((buf.size - 7,), dtype="<u8", buffer=data, strides=(1,))  # the 8 bytes from each byte on
+        words = np.ndarray((buf.size - 7,), dtype="<u8", buffer=buf, strides=(1,))  # the 8 bytes from each byte on
         ok = self._keys_ok(words, cuts, scratch) & self._values_ok(buf, numbers, scratch)
         (utc, utc_ok), (server, server_ok) = (
             _epoch_ms(words, numbers[j], numbers[self.count + j]) for j in self.time_fields
@@ -519,7 +520,8 @@ def _word(part: bytes) -> int:
 
 
 DAY_MS = 86_400_000
-_PADDING = b"\n" + bytes(8)  # ends the last row; then a word read at any byte of a row stays inside
+# ends the last row; then a word read at any byte of a row stays inside
+_PADDING = np.frombuffer(b"\n" + bytes(8), np.uint8)
 # the constant tables a row's CSV is gathered from, after the page's JSON and dates
 _CLOCK_PARTS = {
     "minutes": "".join(f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)),
