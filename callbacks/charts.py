@@ -16,15 +16,7 @@ from dash import Dash, Input, Output, Patch, State, ctx, no_update
 from callbacks.routing import page_login
 from layouts import ids
 from layouts.charts import GRAPH_IDS
-from layouts.figures import (
-    drawdown_figure,
-    equity_figure,
-    line_template,
-    margin_figure,
-    template,
-    to_series,
-    waiting_figure,
-)
+from layouts.figures import history_charts, line_template, template, to_series, waiting_figure
 from services.history import load_window, server_day_start_ms
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
@@ -115,13 +107,7 @@ def chart_outputs(
         if window.points
         else "No history in this range yet"
     )
-    return (
-        equity_figure(series, currency, digits, theme, revision),
-        margin_figure(series, currency, digits, theme, revision),
-        drawdown_figure(series, theme, revision),
-        state,
-        note,
-    )
+    return (*history_charts(series, currency, digits, theme, revision), state, note)
 
 
 def register(app: Dash, runtime: Runtime) -> None:

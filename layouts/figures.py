@@ -8,6 +8,7 @@ unified hover lists every trace at that x, so one line of server time is enough.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -52,6 +53,11 @@ def line_template(theme: str | None) -> go.layout.Template:
     return go.layout.Template(layout=full.layout, data={"scatter": full.data.scatter})
 
 
+@cache
+def _line_template_json(theme: str | None) -> dict:
+    return line_template(theme).to_plotly_json()
+
+
 def _layout(title: str, theme: str | None, revision: str, height: int = 320, **extra: object) -> dict:
     return {
         "title": {"text": title, "x": 0.01, "y": 0.97, "font": {"size": 14}},
@@ -60,7 +66,7 @@ def _layout(title: str, theme: str | None, revision: str, height: int = 320, **e
         "hovermode": "x unified",
         "legend": {"orientation": "h", "y": 1.0, "x": 0.5, "xanchor": "center", "yanchor": "bottom"},
         "xaxis": {"type": "date"},
-        "template": line_template(theme),
+        "template": _line_template_json(theme),
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
         "uirevision": revision,
@@ -68,14 +74,30 @@ def _layout(title: str, theme: str | None, revision: str, height: int = 320, **e
     }
 
 
-def _figure(layout: dict, traces: list[dict]) -> go.Figure:
-    """A figure of line traces built here from plain numbers and strings.
+def _figure(layout: dict, traces: list[dict]) -> dict:
+    """A figure of line traces as a plain dict, built here from numbers and strings.
 
-    Plotly checks every element of every data array it is given, about 100 ms for three figures
-    of a few thousand points (a range change, a zoom, a reconnect), so these skip that check.
+    The page gets these dicts as they are: a ``go.Figure`` would check every element of every data
+    array when built (about 100 ms for three figures of a few thousand points) and be deep-copied
+    and walked again on its way to JSON (12 ms), at every range change, zoom and reconnect.
     """
-    data = [{"type": "scatter", "mode": "lines", **trace} for trace in traces]
-    return go.Figure(data=data, layout=layout, _validate=False)
+    return {"data": [{"type": "scatter", "mode": "lines", **trace} for trace in traces], "layout": layout}
+
+
+def history_charts(
+    series: Series, currency: str, digits: int, theme: str | None, revision: str
+) -> tuple[dict, dict, dict]:
+    """The page's balance/equity, margin and drawdown charts."""
+    return (
+        _equity(series, currency, digits, theme, revision),
+        _margin(series, currency, digits, theme, revision),
+        _drawdown(series, theme, revision),
+    )
+
+
+def _as_figure(spec: dict) -> go.Figure:
+    """A chart as a ``go.Figure`` for the exports, which change it further (no second check of its data)."""
+    return go.Figure(copy.deepcopy(spec), _validate=False)
 
 
 def waiting_figure(message: str, theme: str | None = None) -> go.Figure:
@@ -93,6 +115,18 @@ def _hover(money_format: str) -> str:
 
 
 def equity_figure(series: Series, currency: str, digits: int, theme: str | None, revision: str) -> go.Figure:
+    return _as_figure(_equity(series, currency, digits, theme, revision))
+
+
+def margin_figure(series: Series, currency: str, digits: int, theme: str | None, revision: str) -> go.Figure:
+    return _as_figure(_margin(series, currency, digits, theme, revision))
+
+
+def drawdown_figure(series: Series, theme: str | None, revision: str) -> go.Figure:
+    return _as_figure(_drawdown(series, theme, revision))
+
+
+def _equity(series: Series, currency: str, digits: int, theme: str | None, revision: str) -> dict:
     """Balance as a step line (it moves only on closed trades and cash flows), equity continuous."""
     money = f",.{digits}f"
     layout = _layout(f"Balance and equity ({currency})", theme, revision, yaxis={"tickformat": money})
@@ -115,7 +149,7 @@ def equity_figure(series: Series, currency: str, digits: int, theme: str | None,
     return _figure(layout, [balance, equity])
 
 
-def margin_figure(series: Series, currency: str, digits: int, theme: str | None, revision: str) -> go.Figure:
+def _margin(series: Series, currency: str, digits: int, theme: str | None, revision: str) -> dict:
     layout = _layout(
         f"Margin ({currency}) and margin level (%)",
         theme,
@@ -144,7 +178,7 @@ def margin_figure(series: Series, currency: str, digits: int, theme: str | None,
     return _figure(layout, [margin, level])
 
 
-def drawdown_figure(series: Series, theme: str | None, revision: str) -> go.Figure:
+def _drawdown(series: Series, theme: str | None, revision: str) -> dict:
     """The underwater chart: how far equity stands below its running peak."""
     layout = _layout(
         "Drawdown from equity peak (%)",

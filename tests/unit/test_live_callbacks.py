@@ -59,7 +59,7 @@ def test_a_snapshot_rebuilds_everything_and_is_acknowledged(runtime: Any) -> Non
     assert prop(out, ids.ACCOUNT_TITLE, "children") == f"Demo Trader · #{LOGIN}"
     assert prop(out, ids.TRADE_MODE, "children") == "Demo" and prop(out, ids.MARGIN_MODE, "children") == "Hedging"
     assert prop(out, ids.kpi_value("equity"), "children") == f"${account.equity:,.2f}"
-    assert prop(out, ids.EQUITY_GRAPH, "figure").data[1].name == "Equity"
+    assert prop(out, ids.EQUITY_GRAPH, "figure")["data"][1]["name"] == "Equity"
     chart = prop(out, ids.CHART_STATE, "data")
     assert chart["login"] == LOGIN and chart["live"] is True
     rows = prop(out, ids.POSITIONS_GRID, "rowData")
@@ -209,7 +209,7 @@ def test_history_points_feed_the_snapshot_figure(runtime: Any) -> None:
     after = runtime.store.last_history_ts(LOGIN) + 1
     runtime.store.append_history(LOGIN, [HistoryPoint(after + i, 10.0, 10.0 + i, 1.0, 1000.0, 0.0) for i in range(3)])
     out = run(runtime, 1, [snapshot_event(runtime)], selection={"choice": "1h", "from_ms": after, "to_ms": None})
-    assert list(prop(out, ids.EQUITY_GRAPH, "figure").data[1].y) == [10.0, 11.0, 12.0]
+    assert prop(out, ids.EQUITY_GRAPH, "figure")["data"][1]["y"] == [10.0, 11.0, 12.0]
 
 
 def test_events_of_other_accounts_on_the_same_redis_are_dropped() -> None:
