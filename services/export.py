@@ -6,8 +6,8 @@ the stream by entry id, and trades are rebuilt while the deals stream by. Every 
 with a header row; times are ISO 8601 in UTC (``…Z``) plus the broker's server time beside them.
 
 The deals file is cut from the stored JSON a page at a time, in bulk (``StoredDeals``), while a
-thread reads the next page: a million deals in about two seconds. Rows it cannot copy exactly go
-through ``Deal`` and ``csv`` as every other table does, so the bytes are the same either way.
+thread reads the next page. Rows it cannot copy exactly go through ``Deal`` and ``csv`` as every
+other table does, so the bytes are the same either way.
 """
 
 from __future__ import annotations
