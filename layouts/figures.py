@@ -58,20 +58,24 @@ def _line_template_json(theme: str | None) -> dict:
     return line_template(theme).to_plotly_json()
 
 
-def _layout(title: str, theme: str | None, revision: str, height: int = 320, **extra: object) -> dict:
-    return {
+def _layout(title: str, theme: str | None, revision: str, height: int = 320, **extra: dict | bool) -> dict:
+    layout = {
         "title": {"text": title, "x": 0.01, "y": 0.97, "font": {"size": 14}},
         "margin": {"l": 60, "r": 60, "t": 44, "b": 36},
         "height": height,
         "hovermode": "x unified",
         "legend": {"orientation": "h", "y": 1.0, "x": 0.5, "xanchor": "center", "yanchor": "bottom"},
         "xaxis": {"type": "date"},
+        "yaxis": {},
         "template": _line_template_json(theme),
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
         "uirevision": revision,
         **extra,
     }
+    for axis in [name for name in layout if name.startswith(("xaxis", "yaxis"))]:
+        layout[axis] = {**layout[axis], "ticklabeloverflow": "allow"}  # no measuring labels at every redraw
+    return layout
 
 
 def _figure(layout: dict, traces: list[dict]) -> dict:
