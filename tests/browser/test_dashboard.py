@@ -177,3 +177,26 @@ def test_page_heals_after_a_server_restart_without_duplicate_points(
     assert len(xs) == len(set(xs)), "no duplicate timestamps after the resync"
     assert xs == sorted(xs)
     assert dash_duo.get_logs() == []
+
+
+def test_a_breached_rule_shows_in_the_panel_the_banner_and_a_toast(dash_duo: Any, make_app: Any, tmp_path: Any) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - id: drawdown\n    kind: drawdown\n    limit: 100\n    unit: money\n", encoding="utf-8"
+    )
+    source = DemoSource(seed=11)
+    app = make_app({"POLL_INTERVAL_MS": "150", "RULES_FILE": str(rules)}, source=source)
+    runtime = app.server.extensions["mt5_runtime"]
+    dash_duo.start_server(app)
+    dash_duo.wait_for_contains_text(f"#{ids.RULES_ROWS}", "Drawdown", timeout=10)
+    assert text(dash_duo, ids.ALERTS_BANNER) == ""
+    for _ in range(30):  # move every held symbol against its positions until the rule breaches
+        if "breached" in text(dash_duo, ids.RULES_ROWS):
+            break
+        for position in {p.symbol: p for p in runtime.streamer.latest().positions}.values():
+            source.shock(position.symbol, -1.0 if position.type == 0 else 1.0)
+        time.sleep(0.4)
+    dash_duo.wait_for_contains_text(f"#{ids.RULES_ROWS}", "breached", timeout=10)
+    dash_duo.wait_for_contains_text(f"#{ids.ALERTS_BANNER}", "breached", timeout=5)
+    dash_duo.wait_for_contains_text(f"#{ids.ALERTS_TOASTS}", "Drawdown from peak breached", timeout=5)
+    assert dash_duo.get_logs() == []

@@ -194,3 +194,39 @@ def test_a_batch_gathers_one_polls_events_and_waits_for_the_ack() -> None:
     outbox.flush()
     assert len(sent) == 2, "what waited for the ack leaves as soon as it comes"
     assert json.loads(sent[1])["data"]["seq"] == 2
+
+
+def test_the_page_view_cuts_events_and_sends_grid_changes(live: Any) -> None:
+    server, _ = live
+    ws = websocket.create_connection(server.ws_url + "?batch_ms=10&ack=1&view=page", timeout=5)
+    try:
+        first = json.loads(ws.recv())
+        snapshot = first["data"]["events"][0]["data"]
+        positions = snapshot["positions"]
+        assert positions and set(positions[0]) <= {"ticket", "symbol", "type", "volume", "price_open", "price_current",
+                                                   "sl", "tp", "swap", "profit", "time_utc_ms"}  # fmt: skip
+        assert snapshot["account"]["name"] == "Demo Trader", "the snapshot keeps the whole account for the header"
+        seq = first["data"]["seq"]
+        kinds: dict[str, Any] = {}
+        deadline = time.monotonic() + 5
+        while not {"account", "positions"} <= kinds.keys() and time.monotonic() < deadline:
+            ws.send(json.dumps({"type": "ack", "seq": seq}))
+            batch = json.loads(ws.recv())
+            seq = batch["data"]["seq"]
+            kinds.update({event["type"]: event["data"] for event in batch["data"]["events"]})
+        assert "name" not in kinds["account"] and {"equity", "margin_level", "currency"} <= kinds["account"].keys()
+        change = kinds["positions"]
+        assert set(change) == {"set", "remove", "add", "count", "pl"} and change["count"] == len(positions)
+        assert all(
+            set(cells) <= {"price_current", "profit", "swap", "sl", "tp", "volume"} for _, cells in change["set"]
+        )
+    finally:
+        ws.close()
+
+
+def test_a_bad_view_gets_an_error_frame() -> None:
+    from api.ws import view_option
+
+    assert view_option({}) is None
+    with pytest.raises(ValueError, match=r"^view: expected one of"):
+        view_option({"view": "everything"})
