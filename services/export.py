@@ -307,12 +307,6 @@ class Scratch:
             array = self._arrays[name] = np.empty(size + size // 4, dtype)
         return array[:size].reshape(shape)
 
-    def arange(self, size: int) -> np.ndarray:
-        array = self._arrays.get("arange")
-        if array is None or array.size < size:
-            array = self._arrays["arange"] = np.arange(size + size // 4)
-        return array[:size]
-
 
 class StoredDeals:
     """Deals CSV rows cut straight out of the JSON the store wrote, a page at a time, in bulk with numpy.
@@ -369,13 +363,15 @@ class StoredDeals:
         self.word_expected = np.array([_word(part) for _, _, part in words], dtype=np.uint64)
         self.extras = {name: 2 * count + k for k, name in enumerate(_EXTRAS)}
         self.type_field, self.time_fields = names.index("type"), (names.index("time_utc_ms"), names.index("time_msc"))
+        self.separators: list[tuple[int, bytes]] = []
         self.segments = self._segments(names)
 
     def _segments(self, names: list[str]) -> np.ndarray:
         """Each CSV segment of a row as rows of a table over the per-row numbers (first bytes, ends, extras):
-        it starts at ``n[a] + b`` and is ``n[c] - n[d] + e`` bytes long."""
+        it starts at ``n[a] + b`` and is ``n[c] - n[d] + e`` bytes long. A value's segment ends with its
+        separator, written over the JSON's byte(s) after it where they differ (``self.separators``)."""
         count, extras = self.count, self.extras
-        zero, clock = extras["zero"], extras["clock"]
+        zero = extras["zero"]
         segments: list[tuple[int, int, int, int, int]] = []
         for column in DEAL_COLUMNS:
             if column in ("time_utc", "time_server"):
@@ -385,12 +381,10 @@ class StoredDeals:
                 segments.append((extras["kind_at"], 0, extras["kind_length"], zero, 0))
             else:
                 j = names.index(column)
-                last = column == DEAL_COLUMNS[-1]
-                comma = int(not last and j not in self.strings and j + 1 < count)  # the JSON's own comma
-                segments.append((j, 0, count + j, j, comma))
-                if not comma:
-                    separator = "line_end" if last else "comma"
-                    segments.append((clock, _CLOCK_AT[separator], zero, zero, len(_CLOCK_PARTS[separator])))
+                separator = b"\r\n" if column == DEAL_COLUMNS[-1] else b","
+                if j in self.strings or j + 1 == count or separator != b",":  # else the JSON's own comma follows
+                    self.separators.append((j, separator))
+                segments.append((j, 0, count + j, j, len(separator)))
         return np.array(segments).T
 
     def csv(self, page: bytes, scratch: Scratch) -> str:
@@ -474,8 +468,8 @@ class StoredDeals:
     def _gather(
         self, buf: np.ndarray, numbers: np.ndarray, utc_ms: np.ndarray, server_ms: np.ndarray, scratch: Scratch
     ) -> tuple[str, np.ndarray]:
-        """The CSV text of the checked rows and each row's length, copied byte by byte from the JSON, the
-        page's dates and the constant tables of clock times, separators and kinds."""
+        """The CSV text of the checked rows and each row's length, copied byte by byte from the JSON (with
+        each value's separator written after it), the page's dates and the tables of clock times and kinds."""
         rows = numbers.shape[1]
         days, day_of = np.unique(np.concatenate([utc_ms // DAY_MS, server_ms // DAY_MS]), return_inverse=True)
         dates = "".join((EPOCH + timedelta(days=day)).date().isoformat() + "T" for day in days.tolist())
@@ -484,9 +478,12 @@ class StoredDeals:
         source[: buf.size] = buf
         source[buf.size : clock_at] = np.frombuffer(dates.encode("ascii"), np.uint8)
         source[clock_at:] = _CLOCK
+        for field, separator in self.separators:
+            at = numbers[self.count + field]
+            for k, byte in enumerate(separator):
+                source[at + k] = byte
         extras = self.extras
         numbers[extras["zero"]] = 0
-        numbers[extras["clock"]] = clock_at
         for zone, ms, day in (("utc", utc_ms, day_of[:rows]), ("server", server_ms, day_of[rows:])):
             minute, of_minute = np.divmod(ms % DAY_MS, 60_000)
             second, milli = np.divmod(of_minute, 1000)
@@ -509,12 +506,19 @@ class StoredDeals:
         by_field += length_add[:, None]
         seg_length = scratch("seg_length", (rows, start_col.size))
         seg_length[:] = by_field.T
-        # the source index of every output byte: each segment's start, then one on for each byte after it
-        lengths = seg_length.ravel()
+        # the source index of every output byte: one on from the last inside a segment, a jump at each start
+        starts, lengths = seg_start.ravel(), seg_length.ravel()
         output_at = np.cumsum(lengths, out=scratch("output_at", lengths.size))
+        index = scratch("index", int(output_at[-1]))
         output_at -= lengths
-        index = np.repeat(np.subtract(seg_start.ravel(), output_at, out=output_at), lengths)
-        index += scratch.arange(index.size)
+        jump = scratch("jump", lengths.size)
+        jump[0] = starts[0]
+        np.subtract(starts[1:], starts[:-1], out=jump[1:])
+        jump[1:] -= lengths[:-1]
+        jump[1:] += 1
+        index.fill(1)
+        index[output_at] = jump
+        np.cumsum(index, out=index)
         out = np.take(source, index, out=scratch("out", index.size, np.uint8), mode="clip")
         return str(out.data, "ascii"), seg_length.sum(axis=1)
 
@@ -526,14 +530,12 @@ def _word(part: bytes) -> int:
 DAY_MS = 86_400_000
 # ends the last row; then a word read at any byte of a row stays inside
 _PADDING = np.frombuffer(b"\n" + bytes(8), np.uint8)
-# the constant tables a row's CSV is gathered from, after the page's JSON and dates
+# the constant tables a row's CSV is gathered from, after the page's JSON and dates: clock times and kinds
 _CLOCK_PARTS = {
     "minutes": "".join(f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)),
     "seconds": "".join(f"{s:02d}." for s in range(60)),
     "millis_utc": "".join(f"{ms:03d}Z," for ms in range(1000)),
     "millis_server": "".join(f"{ms:03d}," for ms in range(1000)),
-    "comma": ",",
-    "line_end": "\r\n",
     "buy": "buy,",
     "sell": "sell,",
 }
@@ -546,7 +548,7 @@ _CLOCK_WIDTHS = {
 }
 # per-row numbers computed for the gather, after each field's first byte and end
 _EXTRAS = (
-    "zero", "clock", "kind_at", "kind_length",
+    "zero", "kind_at", "kind_length",
     *(f"{part}_{zone}" for zone in ("utc", "server") for part, _ in _CLOCK_WIDTHS[zone]),
 )  # fmt: skip
 _BUY_BYTE, _SELL_BYTE = ord(str(DEAL_TYPE_BUY)), ord(str(DEAL_TYPE_SELL))
