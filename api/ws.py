@@ -1,7 +1,7 @@
 """``/ws``: the snapshot first, then every event from the fan-out; error frames for bad input.
 
-Plain clients get one frame per event. The dashboard asks for ``?batch_ms=10&ack=1&view=page``:
-events coalesced into numbered ``batch`` frames (a batch leaves 10 ms after its first event,
+Plain clients get one frame per event. The dashboard asks for ``?batch_ms=5&ack=1&view=page``:
+events coalesced into numbered ``batch`` frames (a batch leaves 5 ms after its first event,
 so one poll's events travel together), and the next batch only once the page acknowledged
 the last one. A Dash callback re-triggered while it runs has its result thrown away, so one
 batch in flight at a time is what keeps every update. ``view=page`` cuts the events down to

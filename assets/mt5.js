@@ -57,12 +57,12 @@
                 return {width: Math.round(window.innerWidth * 0.9), tz: tz};
             },
             // Backoff 1 s doubling to 30 s with +/-20 % jitter; a new url makes the component reconnect.
-            // batch_ms=10&ack=1: numbered batches that leave 10 ms after their first event (one poll's events
+            // batch_ms=5&ack=1: numbered batches that leave 5 ms after their first event (one poll's events
             // together), the next one after our ack; view=page: only what the page shows, grids as changes.
             reconnect: function (state, url) {
                 const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
                 const page = window.location.pathname.match(/^\/a\/(\d+)\/?$/);
-                const base = scheme + window.location.host + "/ws?batch_ms=10&ack=1&view=page" + (page ? "&account=" + page[1] : "");
+                const base = scheme + window.location.host + "/ws?batch_ms=5&ack=1&view=page" + (page ? "&account=" + page[1] : "");
                 const ready = state ? state.readyState : undefined;
                 wsOpen = ready === 1;
                 if (!url) { return base; }

@@ -5,7 +5,7 @@ times, independent of the poll phase, and records when every poll read the accou
 
 - change → WS: injected change time to the first plain ``/ws`` account frame carrying it;
 - change → chart: injected change time to the first ``plotly_afterplot`` in headless Chromium whose
-  newest point comes from the poll that read it (the page uses ``/ws?batch_ms=10&ack=1&view=page``);
+  newest point comes from the poll that read it (the page uses ``/ws?batch_ms=5&ack=1&view=page``);
 - poll → WS and poll → chart: the same from the poll that read the change, i.e. without the wait for
   the next poll, which only a shorter poll interval can cut;
 - the page's Dash callback requests (Resource Timing): how long each round trip to the server took.
