@@ -5,9 +5,9 @@ A million deals or history points stream out in flat memory: deals are paged thr
 the stream by entry id, and trades are rebuilt while the deals stream by. Every file is UTF-8
 with a header row; times are ISO 8601 in UTC (``…Z``) plus the broker's server time beside them.
 
-The deals file is cut from the stored JSON a page at a time, in bulk (``StoredDeals``), while a
-thread reads the next page. Rows it cannot copy exactly go through ``Deal`` and ``csv`` as every
-other table does, so the bytes are the same either way.
+The deals file is cut from the stored JSON a page at a time, in bulk (``StoredDeals``), while Redis
+reads the next page. Rows it cannot copy exactly go through ``Deal`` and ``csv`` as every other
+table does, so the bytes are the same either way.
 """
 
 from __future__ import annotations
@@ -17,19 +17,15 @@ import io
 import itertools
 import json
 import math
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from queue import Full, Queue
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from services.models import Deal, HistoryPoint, Order, Position
 from services.store import HISTORY_FIELDS, Store
 from services.trades import DEAL_TYPE_BUY, DEAL_TYPE_SELL, Trade, TradeBuilder, deal_kind
-
-T = TypeVar("T")
 
 CHUNK = 1000
 FLUSH_CHARS = 64 * 1024
@@ -192,13 +188,13 @@ def _in_range(ms: int, start_ms: int | None, end_ms: int | None) -> bool:
 
 
 def deals_csv(store: Store, login: int, start_ms: int | None, end_ms: int | None) -> Iterator[str]:
-    """The header and a page of deals at a time, the next page read from Redis while this one is formatted.
+    """The header and a page of deals at a time; Redis reads the next page while this one is formatted.
 
     The header goes out with the first page, so a Redis error is raised by the first ``next()``.
     """
     header = _csv_text([DEAL_COLUMNS])
     scratch = Scratch()
-    for page in prefetched(store.deal_json_pages(login, start_ms, end_ms)):
+    for page in store.deal_json_pages(login, start_ms, end_ms):
         text = header + STORED_DEALS.csv(page, scratch)
         header = ""
         if text:
@@ -237,50 +233,6 @@ def orders_csv(orders: Iterable[Order], start_ms: int | None, end_ms: int | None
 
 def stats_csv(stats: Mapping[str, Any]) -> Iterator[str]:
     return csv_chunks(STATS_COLUMNS, stats.items())
-
-
-def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """``items`` read ahead by a thread, at most ``depth`` waiting; its error is raised here, in order.
-
-    Closing this generator (a client that leaves a download) stops the thread at its next item.
-    """
-    queue: Queue[tuple[bool, Any]] = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(entry: tuple[bool, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                queue.put(entry, timeout=0.1)
-                return True
-            except Full:
-                continue
-        return False
-
-    def run() -> None:
-        failure: BaseException | None = None
-        try:
-            for item in items:
-                if not put((False, item)):
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed to the reader, which raises it
-            failure = exc
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-        put((True, failure))
-
-    threading.Thread(target=run, name="export-prefetch", daemon=True).start()
-    try:
-        while True:
-            done, value = queue.get()
-            if done:
-                if value is not None:
-                    raise value
-                return
-            yield value
-    finally:
-        stop.set()
 
 
 def _csv_text(rows: Iterable[Sequence[Any]]) -> str:

@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.client import NEVER_DECODE
+
+try:
+    import hiredis
+except ImportError:  # redis-py packs and parses in Python then
+    hiredis = None
 
 from services.models import Deal, HistoryPoint, Snapshot
 from services.redis_conn import RedisGate
@@ -269,42 +273,65 @@ class Store:
         """Deals by UTC time, oldest first, a page of ``chunk`` at a time: the JSON stored for each, one per line.
 
         Pages continue from the last score seen; tickets already sent at that same millisecond are
-        skipped, so deals sharing a time are neither lost nor repeated. Only the scores at a page's
-        end are read (a page's whole index WITHSCORES costs more in the client than the rest of a
-        CSV export), and the JSON comes as the bytes Redis holds: JSON has no raw newline.
+        skipped, so deals sharing a time are neither lost nor repeated. Redis reads the next page
+        while this one is used: the commands go out on a connection of their own before a page is
+        yielded, and their replies are read after. Only the scores at a page's end are read (a page's
+        index WITHSCORES costs more in the client than the rest of a CSV export), and the JSON comes
+        as the bytes Redis holds: JSON has no raw newline.
         """
         index, table = self.keys.deals_by_time(login), self.keys.deals(login)
         low: float | str = "-inf" if start_ms is None else start_ms
-        high: float | str = "+inf" if end_ms is None else end_ms
+        high = "+inf" if end_ms is None else str(end_ms)
         sent_at_low: set[str] = set()
-        while True:
-            asked = chunk + len(sent_at_low)
-            tickets = self.client.zrangebyscore(index, low, high, start=0, num=asked)
-            fresh = _without(tickets, sent_at_low)
-            if not fresh:
-                return
-            pipe = self.client.pipeline(transaction=False)
-            pipe.zmscore(index, tickets[-_TAIL:])
-            pipe.execute_command("HMGET", table, *fresh, **{NEVER_DECODE: True})
-            scores, values = pipe.execute()
-            if None in values:
-                values = [value for value in values if value is not None]
-            yield b"\n".join(values)
-            if (len(tickets) > _TAIL and scores[0] == scores[-1]) or None in scores:
-                scores = self.client.zmscore(index, tickets)  # a burst at one millisecond, or a deal gone
-            scored = [
-                (ticket, score)
-                for ticket, score in zip(tickets[-len(scores) :], scores, strict=True)
-                if score is not None
-            ]
-            if not scored:  # the page's deals are gone from the index: the next page starts past them
-                continue
-            last = scored[-1][1]
-            at_last = {ticket for ticket, score in reversed(scored) if score == last}
-            sent_at_low = sent_at_low | at_last if last == low else at_last
-            low = last
-            if len(tickets) < asked:
-                return
+        pool = self.client.connection_pool
+        conn = _connection(pool)
+        done = False
+        try:
+            asked = chunk
+            _send(conn, "ZRANGEBYSCORE", index, _bound(low), high, "LIMIT", 0, asked)
+            tickets: list[str] = conn.read_response()
+            page = None
+            while True:
+                fresh = _without(tickets, sent_at_low)
+                if not fresh:
+                    break
+                _send(conn, "ZMSCORE", index, *tickets[-_TAIL:])
+                _send(conn, "HMGET", table, *fresh)
+                scores = conn.read_response()
+                values = None
+                if (len(tickets) > _TAIL and scores[0] == scores[-1]) or None in scores:
+                    values = conn.read_response(disable_decoding=True)  # a burst at one millisecond, or a deal gone:
+                    _send(conn, "ZMSCORE", index, *tickets)  # every score of the page
+                    scores = conn.read_response()
+                scored = [
+                    (ticket, float(score))
+                    for ticket, score in zip(tickets[-len(scores) :], scores, strict=True)
+                    if score is not None
+                ]
+                if scored:  # else the page's deals are all gone from the index: the next page starts past them
+                    last = scored[-1][1]
+                    at_last = {ticket for ticket, score in scored if score == last}
+                    sent_at_low = sent_at_low | at_last if last == low else at_last
+                    low = last
+                more = len(tickets) >= asked
+                if more:
+                    asked = chunk + len(sent_at_low)
+                    _send(conn, "ZRANGEBYSCORE", index, _bound(low), high, "LIMIT", 0, asked)
+                if page is not None:
+                    yield page
+                if values is None:
+                    values = conn.read_response(disable_decoding=True)
+                page = b"\n".join(value for value in values if value is not None)
+                if not more:
+                    break
+                tickets = conn.read_response()
+            if page is not None:
+                yield page
+            done = True
+        finally:
+            if not done:
+                conn.disconnect()  # replies may be on their way: the next user must not read them
+            pool.release(conn)
 
     def _deals_by_ticket(self, login: int, tickets: list[str], chunk: int = 1000) -> Iterator[Deal]:
         for start in range(0, len(tickets), chunk):
@@ -350,6 +377,23 @@ class _Bucket:
             return []
         balance, margin, margin_level, profit = rest
         return [HistoryPoint(ts, balance, equity, margin, margin_level, profit) for ts, equity in extremes]
+
+
+def _connection(pool: redis.ConnectionPool) -> Any:
+    try:
+        return pool.get_connection()
+    except TypeError:  # redis-py before 5.3 names the command
+        return pool.get_connection("HMGET")
+
+
+def _bound(score: float | str) -> str:
+    """A score as ZRANGEBYSCORE reads it: ``-inf`` as is, a number in full (repr round-trips a float)."""
+    return score if isinstance(score, str) else repr(score)
+
+
+def _send(conn: Any, *args: Any) -> None:
+    """One command, packed by hiredis when it is there: redis-py's own packer looks at each argument in Python."""
+    conn.send_packed_command([hiredis.pack_command(args)] if hiredis else conn.pack_command(*args))
 
 
 def _without(tickets: list[str], sent: set[str]) -> list[str]:

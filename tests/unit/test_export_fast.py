@@ -1,12 +1,10 @@
 """The columnar deals CSV on the embedded Redis: byte for byte what the per-deal path writes, whatever a deal's
-text, numbers or times; pages that neither lose nor repeat a deal; a read-ahead thread that hands over errors in
-order and stops with its reader."""
+text, numbers or times; pages that neither lose nor repeat a deal; a connection handed back clean however the
+download ends."""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +17,7 @@ from hypothesis import strategies as st
 from services import export
 from services.models import Deal, MalformedRecord
 from services.store import Store, dumps
+from tests.conftest import free_port
 
 LOGIN = 77
 OFFSET_S = 7200
@@ -200,54 +199,25 @@ def test_an_empty_range_is_the_header_alone(store: Store) -> None:
     assert list(export.deals_csv(store, LOGIN, None, None)) == [HEADER]
 
 
-class FailingClient:
-    """Redis that answers nothing: every command raises."""
-
-    def __getattr__(self, name: str) -> Any:
-        def fail(*args: Any, **kwargs: Any) -> Any:
-            raise redis.ConnectionError("down")
-
-        return fail
-
-
 def test_the_first_chunk_raises_a_redis_error_so_the_response_can_still_be_a_503() -> None:
-    chunks = export.deals_csv(Store(FailingClient(), "x", 100_000), LOGIN, None, None)  # type: ignore[arg-type]
-    with pytest.raises(redis.ConnectionError, match="down"):
+    down = redis.Redis(port=free_port(), socket_connect_timeout=0.2, decode_responses=True)
+    chunks = export.deals_csv(Store(down, "x", 100_000), LOGIN, None, None)
+    with pytest.raises(redis.ConnectionError):
         next(chunks)
 
 
-def test_read_ahead_keeps_order_hands_over_the_error_and_stops_with_its_reader() -> None:
-    produced: list[int] = []
-    closed = threading.Event()
-
-    def source(fail_at: int | None) -> Iterator[int]:
-        try:
-            for k in range(100):
-                if k == fail_at:
-                    raise ValueError(k)
-                produced.append(k)
-                yield k
-        finally:
-            closed.set()
-
-    assert list(export.prefetched(source(None))) == list(range(100))
-    failing = export.prefetched(source(5))
-    assert [next(failing) for _ in range(5)] == [0, 1, 2, 3, 4]
-    with pytest.raises(ValueError, match="5"):
-        next(failing)
-
-    closed.clear()
-    produced.clear()
-    before = threading.active_count()
-    reader = export.prefetched(source(None), depth=2)
-    assert threading.active_count() == before, "nothing runs until the first item is asked for"
-    assert next(reader) == 0
-    reader.close()
-    assert closed.wait(5), "the source is closed once the reader is"
-    deadline = time.monotonic() + 5
-    while threading.active_count() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert threading.active_count() == before and len(produced) <= 4, "read ahead by at most the depth"
+def test_a_download_left_half_way_leaves_no_reply_behind_for_the_next_command(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.add_deals(LOGIN, [make_deal(1000 + k, NOON_UTC_MS + k * 1000) for k in range(100)])
+    whole = fast_csv(store)
+    monkeypatch.setattr(export.Store, "deal_json_pages", _small_pages(Store.deal_json_pages))
+    chunks = export.deals_csv(store, LOGIN, None, None)
+    first = next(chunks)
+    assert first.startswith(HEADER) and first.count("\r\n") == 8, "the header and one page of seven"
+    chunks.close()  # two commands of the next page are on their way
+    assert store.deal_count(LOGIN) == 100
+    assert fast_csv(store) == whole
 
 
 def test_scratch_arrays_are_kept_and_grown() -> None:
