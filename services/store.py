@@ -300,8 +300,9 @@ class Store:
                 scores = conn.read_response()
                 values = None
                 if (len(tickets) > _TAIL and scores[0] == scores[-1]) or None in scores:
-                    values = conn.read_response(disable_decoding=True)  # a burst at one millisecond, or a deal gone:
-                    _send(conn, "ZMSCORE", index, *tickets)  # every score of the page
+                    # a burst at one millisecond, or a deal gone: every score of the page, after the HMGET reply
+                    values = conn.read_response(disable_decoding=True)
+                    _send(conn, "ZMSCORE", index, *tickets)
                     scores = conn.read_response()
                 scored = [
                     (ticket, float(score))
@@ -380,6 +381,7 @@ class _Bucket:
 
 
 def _connection(pool: redis.ConnectionPool) -> Any:
+    """A connection of the pool's for a reader's own use, given back by ``pool.release``."""
     try:
         return pool.get_connection()
     except TypeError:  # redis-py before 5.3 names the command
