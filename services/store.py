@@ -322,7 +322,9 @@ class Store:
                     yield page
                 if values is None:
                     values = conn.read_response(disable_decoding=True)
-                page = b"\n".join(value for value in values if value is not None)
+                if None in values:
+                    values = [value for value in values if value is not None]
+                page = b"\n".join(values)
                 if not more:
                     break
                 tickets = conn.read_response()
