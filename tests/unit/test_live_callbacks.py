@@ -190,11 +190,17 @@ def test_grids_change_cell_by_cell_by_row_index(runtime: Any) -> None:
     assert [(r["ticket"], r["profit"], r["row_id"]) for r in rows] == [(1, 10.0, "1"), (3, 31.0, "3"), (4, 40.0, "4")]
     assert rows[2]["side"] == "Buy" and rows[2]["time_local"] and "magic" not in rows[2]
     assert prop(later, ids.POSITIONS_COUNT, "children") == "3 · +78.00"
-    gap = run(
-        runtime, 4, [positions_event(view, [position(1, 11.0)])], batch_state=prop(later, ids.BATCH_STATE, "data")
-    )
+    two = [positions_event(view, [position(3, 32.0), position(4, 40.0)]), positions_event(view, [position(4, 41.0)])]
+    both = run(runtime, 3, two, batch_state=prop(later, ids.BATCH_STATE, "data"))
+    rows = apply_patch(rows, prop(both, ids.POSITIONS_GRID, "rowData"))
+    assert [(r["ticket"], r["profit"]) for r in rows] == [(4, 41.0)], "two polls' changes in one batch, in turn"
+    gap_events = [positions_event(view, [position(1, 11.0)])]
+    gap = run(runtime, 5, gap_events, batch_state=prop(both, ids.BATCH_STATE, "data"))
     assert ids.POSITIONS_GRID not in gap, "after a gap in seq the rows wait for the snapshot asked for"
     assert json.loads(gap["send"])["resync"] is True
+    snapshot = json.loads(view.event(json.dumps(snapshot_event(runtime))))
+    fresh = run(runtime, 6, [snapshot, positions_event(view, [position(7, 70.0)])])
+    assert [r["ticket"] for r in prop(fresh, ids.POSITIONS_GRID, "rowData")] == [7], "a snapshot, then its changes"
 
 
 def test_garbage_frames_are_ignored() -> None:
