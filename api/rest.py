@@ -76,15 +76,20 @@ def account_login() -> int | None:
 
 def pick_account(endpoint: str | None, values: dict[str, Any] | None) -> None:
     if values and "account_login" in values:
-        login = values.pop("account_login")
-        if not runtime().knows(login):
-            abort(404, f"no account {login} on this dashboard (GET /accounts lists them)")
-        g.account_login = login
+        g.account_login = values.pop("account_login")
+
+
+def known_account() -> None:
+    """After the authentication hook: a stranger must not learn which account numbers exist."""
+    login = g.get("account_login")
+    if login is not None and not runtime().knows(login):
+        abort(404, f"no account {login} on this dashboard (GET /accounts lists them)")
 
 
 def account_routes(blueprint: Blueprint) -> Blueprint:
     """A JSON API whose routes also answer under ``/accounts/<login>`` (see ``api.init_app``)."""
     blueprint.url_value_preprocessor(pick_account)
+    blueprint.before_request(known_account)
     return json_api(blueprint)
 
 

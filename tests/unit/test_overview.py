@@ -221,3 +221,10 @@ def test_the_overview_view_passes_account_figures_and_states_only() -> None:
         assert view.event(dumps(event(kind, 7, 1, data))) is None, kind
     with pytest.raises(ValueError, match="view: expected one of page, overview"):
         view_option({"view": "everything"})
+
+
+def test_a_stranger_cannot_probe_which_accounts_exist(make_app: Any) -> None:
+    app = make_app({"MT5_SOURCE": "demo", "APP_AUTH": "basic", "APP_USERS": "me:long-password"}, start=False)
+    client = app.server.test_client()
+    for path in ("/accounts/5000001/account", "/accounts/1/account", "/accounts/1/rules", "/overview/", "/accounts"):
+        assert client.get(path).status_code == 401, path
