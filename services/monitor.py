@@ -20,8 +20,9 @@ from services.store import Store
 log = logging.getLogger(__name__)
 
 STALE_GRACE_MS = 50  # the time a poll itself takes
-MIN_PERIOD_S = 0.05
+MIN_PERIOD_S = 0.1
 MAX_PERIOD_S = 1.0
+LOGINS_EVERY_S = 1.0  # a new collector appears within a second; between, a pass is one MGET
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,8 @@ class AccountsMonitor:
         self._notify = notify or (lambda rows: None)
         self._clock = clock
         self._health: dict[int, CollectorHealth] = {}
+        self._logins: list[int] = []
+        self._logins_read = -LOGINS_EVERY_S
         self._checked = False
         self._check_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -121,7 +124,7 @@ class AccountsMonitor:
             return dict(self._health)
 
     def period_s(self) -> float:
-        """A quarter of the shortest poll interval: a silent collector is seen well within two intervals."""
+        """A quarter of the shortest poll interval (0.1 s at least): a silent collector is seen soon after two."""
         with self._lock:
             intervals = [h.poll_interval_ms for h in self._health.values()] or [self._default_interval_ms]
         return min(MAX_PERIOD_S, max(MIN_PERIOD_S, min(intervals) / 4000))
@@ -132,9 +135,13 @@ class AccountsMonitor:
             return self._check()
 
     def _check(self) -> bool:
-        logins = sorted(set(self._store.accounts()) | set(self._configured()))
+        now = self._clock()
+        if now - self._logins_read >= LOGINS_EVERY_S or now < self._logins_read:
+            self._logins = sorted(set(self._store.accounts()) | set(self._configured()))
+            self._logins_read = now
+        logins = self._logins
         statuses = self._store.statuses(logins)
-        now_ms = int(self._clock() * 1000)
+        now_ms = int(now * 1000)
         fresh = {login: assess(login, statuses.get(login), now_ms, self._default_interval_ms) for login in logins}
         with self._lock:
             before = {login: (h.state, h.mt5_error) for login, h in self._health.items()}
