@@ -34,7 +34,19 @@ SCENARIOS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "soak": soak.run,
     "accounts": accounts.run,
 }
-PACKAGES = ("dash", "plotly", "flask", "werkzeug", "flask-sock", "simple-websocket", "redis", "selenium", "psutil")
+PACKAGES = (
+    "dash",
+    "plotly",
+    "flask",
+    "werkzeug",
+    "flask-sock",
+    "simple-websocket",
+    "flask-compress",
+    "redis",
+    "hiredis",
+    "selenium",
+    "psutil",
+)
 
 
 def cpu_model() -> str:
