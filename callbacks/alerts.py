@@ -93,11 +93,19 @@ def frame_updates(
 
 
 def alert_updates(
-    frame: dict[str, Any], engine: AlertEngine, state: dict[str, Any], now_ms: int
+    frame: dict[str, Any], engine: AlertEngine, state: dict[str, Any], now_ms: int, login: int | None = None
 ) -> dict[str, dict[str, Any]]:
-    """What one frame changes in the risk panel, the banner and the toasts."""
-    recent = engine.recent(state.get("seen_ms", now_ms - TOAST_MS))
-    return frame_updates(frame, engine.live_status(), recent, state, now_ms)
+    """What one frame changes in the page's account's risk panel, banner and toasts.
+
+    A collector's account is evaluated in its own process: its readings come from Redis, and no
+    alert of the account this process evaluates is shown on its page.
+    """
+    recent = engine.recent(state.get("seen_ms", now_ms - TOAST_MS), login)
+    try:
+        status = engine.live_status(login)
+    except REDIS_ERRORS:
+        status = {"account": login, "rules": []}
+    return frame_updates(frame, status, recent, state, now_ms)
 
 
 def editor_action(

@@ -223,7 +223,7 @@ def register(app: Dash, runtime: Runtime) -> None:
                  "theme": theme, "login": login}  # fmt: skip
         updates, send = apply_batch(Batch.of(frame, login), runtime, heartbeat_s, state)
         engine = app.server.extensions["mt5_risk"].alerts
-        updates.update(alert_updates(frame, engine, alerts or {}, int(time.time() * 1000)))
+        updates.update(alert_updates(frame, engine, alerts or {}, int(time.time() * 1000), login))
         later = {component_id: props for component_id, props in updates.items() if component_id not in FIRST}
         for component_id in FIRST & updates.keys():
             set_props(component_id, updates[component_id])

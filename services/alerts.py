@@ -548,14 +548,15 @@ class AlertEngine:
             return {"account": login, "rules": []}
         return _with_reset_in(stored, now_ms)
 
-    def recent(self, after_ms: int) -> list[dict[str, Any]]:
-        """Alerts of the current account raised after ``after_ms``, from memory, oldest first.
+    def recent(self, after_ms: int, login: int | None = None) -> list[dict[str, Any]]:
+        """Alerts raised after ``after_ms`` for ``login`` (default: the evaluated account), from memory, oldest first.
 
         A page can miss a frame (Dash drops the result of a callback superseded while running);
-        it catches up from here with its own cursor instead.
+        it catches up from here with its own cursor instead. Another process's account has none here.
         """
-        ctx = self._context
-        login = ctx.login if ctx is not None else None
+        if login is None:
+            ctx = self._context
+            login = ctx.login if ctx is not None else None
         with self._lock:
             return [alert for alert in self._recent if alert["ts"] > after_ms and alert["account"] == login]
 

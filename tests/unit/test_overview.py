@@ -230,3 +230,19 @@ def test_a_stranger_cannot_probe_which_accounts_exist(make_app: Any) -> None:
     client = app.server.test_client()
     for path in ("/accounts/5000001/account", "/accounts/1/account", "/accounts/1/rules", "/overview/", "/accounts"):
         assert client.get(path).status_code == 401, path
+
+
+def test_a_collectors_account_page_shows_its_own_readings_and_no_other_accounts_alerts(two_accounts: Any) -> None:
+    from callbacks.alerts import alert_updates
+    from layouts import ids
+    from services.alerts import AlertEngine
+    from services.models import Snapshot
+    from services.rules import DEFAULT_RULES
+
+    runtime = two_accounts.server.extensions["mt5_runtime"]
+    local = two_accounts.server.extensions["mt5_risk"].alerts
+    wait_until(lambda: local.live_status()["rules"], 10, "the app's own account evaluated")
+    assert local.recent(0, 8002) == [], "alerts in memory are the evaluated account's only"
+    AlertEngine(runtime.store, DEFAULT_RULES).evaluate(Snapshot.from_dict(runtime.store.snapshot(8002)))
+    updates = alert_updates({"type": "batch", "data": {"seq": 1, "events": []}}, local, {}, 10**13, 8002)
+    assert ids.RULES_ROWS in updates, "the panel is drawn from the collector's readings"
