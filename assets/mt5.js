@@ -61,8 +61,12 @@
             // together), the next one after our ack; view=page: only what the page shows, grids as changes.
             reconnect: function (state, url) {
                 const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-                const page = window.location.pathname.match(/^\/a\/(\d+)\/?$/);
-                const base = scheme + window.location.host + "/ws?batch_ms=5&ack=1&view=page" + (page ? "&account=" + page[1] : "");
+                const path = window.location.pathname;
+                const page = path.match(/^\/a\/(\d+)\/?$/);
+                // The overview redraws from Redis at each frame: every account's figures and states, 250 ms batches.
+                const query = path.startsWith("/overview") ? "batch_ms=250&ack=1&view=overview"
+                    : "batch_ms=5&ack=1&view=page" + (page ? "&account=" + page[1] : "");
+                const base = scheme + window.location.host + "/ws?" + query;
                 const ready = state ? state.readyState : undefined;
                 wsOpen = ready === 1;
                 if (!url) { return base; }

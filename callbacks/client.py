@@ -13,11 +13,27 @@ def register(app: Dash) -> None:
         Output(ids.CLIENT, "data"),
         Input(ids.LOCATION, "pathname"),
     )
+    live_socket_and_theme(app, ids.WS)
+    app.clientside_callback(
+        ClientsideFunction(namespace="mt5", function_name="links"),
+        Input(ids.LINKS, "data"),
+        Input(ids.WS, "state"),
+    )
+
+
+def live_socket_and_theme(app: Dash, socket_id: str) -> None:
+    """What every page has: its socket's URL and reconnect backoff, the Live badge, the theme toggle."""
     app.clientside_callback(
         ClientsideFunction(namespace="mt5", function_name="reconnect"),
-        Output(ids.WS, "url"),
-        Input(ids.WS, "state"),
-        State(ids.WS, "url"),
+        Output(socket_id, "url"),
+        Input(socket_id, "state"),
+        State(socket_id, "url"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="mt5", function_name="liveBadge"),
+        Output(ids.link_badge("live"), "children"),
+        Output(ids.link_badge("live"), "className"),
+        Input(socket_id, "state"),
     )
     app.clientside_callback(
         ClientsideFunction(namespace="mt5", function_name="toggleTheme"),
@@ -30,15 +46,4 @@ def register(app: Dash) -> None:
         ClientsideFunction(namespace="mt5", function_name="applyTheme"),
         Output(ids.THEME_TOGGLE, "children"),
         Input(ids.THEME, "data"),
-    )
-    app.clientside_callback(
-        ClientsideFunction(namespace="mt5", function_name="liveBadge"),
-        Output(ids.link_badge("live"), "children"),
-        Output(ids.link_badge("live"), "className"),
-        Input(ids.WS, "state"),
-    )
-    app.clientside_callback(
-        ClientsideFunction(namespace="mt5", function_name="links"),
-        Input(ids.LINKS, "data"),
-        Input(ids.WS, "state"),
     )

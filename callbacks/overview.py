@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dash import ClientsideFunction, Dash, Input, Output, Patch, State, no_update
+from dash import Dash, Input, Output, Patch, State, no_update
 
+from callbacks.client import live_socket_and_theme
 from layouts import ids
 from layouts.overview import account_rows, currency_table, pl_figure
 from services.overview import AccountLine, combined, currency_totals
@@ -63,30 +64,7 @@ def chart_update(lines: list[AccountLine], theme: str | None, state: dict[str, A
 
 
 def register(app: Dash, runtime: Runtime) -> None:
-    app.clientside_callback(
-        ClientsideFunction(namespace="overview", function_name="socket"),
-        Output(ids.OVERVIEW_WS, "url"),
-        Input(ids.OVERVIEW_WS, "state"),
-        State(ids.OVERVIEW_WS, "url"),
-    )
-    app.clientside_callback(
-        ClientsideFunction(namespace="mt5", function_name="liveBadge"),
-        Output(ids.link_badge("live"), "children"),
-        Output(ids.link_badge("live"), "className"),
-        Input(ids.OVERVIEW_WS, "state"),
-    )
-    app.clientside_callback(
-        ClientsideFunction(namespace="mt5", function_name="toggleTheme"),
-        Output(ids.THEME, "data"),
-        Input(ids.THEME_TOGGLE, "n_clicks"),
-        State(ids.THEME, "data"),
-        prevent_initial_call=True,
-    )
-    app.clientside_callback(
-        ClientsideFunction(namespace="mt5", function_name="applyTheme"),
-        Output(ids.THEME_TOGGLE, "children"),
-        Input(ids.THEME, "data"),
-    )
+    live_socket_and_theme(app, ids.OVERVIEW_WS)
 
     @app.callback(
         Output(ids.OVERVIEW_TABLE, "children"),
