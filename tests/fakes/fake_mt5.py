@@ -3,7 +3,9 @@
 Build one per test: ``fake = FakeMT5()``; hand ``fake.module`` (a real ``types.ModuleType``
 holding the package's functions, constants and result types) to the code under test and
 script the account, records and faults through ``fake``. Record times are stored the way a
-terminal reports them: broker *server* time written as if UTC (``utc + offset_s``).
+terminal reports them: broker *server* time written as if UTC (``utc + offset_s``), where the
+offset is a fixed number of seconds or, like a real broker's, a function of the UTC moment
+(``ny_close_offset``: UTC+2 in New York's winter, UTC+3 in its summer).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import time
 import types
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 # ---------------------------------------------------------------- result types
 
@@ -201,6 +204,23 @@ def _group_match(symbol: str, group: str) -> bool:
     return any(not p.startswith("!") and fnmatch.fnmatchcase(symbol, p) for p in pats)
 
 
+# ---------------------------------------------------------------- broker clocks
+
+_NEW_YORK = ZoneInfo("America/New_York")
+
+
+def ny_close_offset(time_utc: float) -> int:
+    """The common forex server clock: New York + 7 h, so the broker's midnight is 17:00 in New York."""
+    ny = datetime.fromtimestamp(time_utc, UTC).astimezone(_NEW_YORK)
+    return int(ny.utcoffset() / timedelta(seconds=1)) + 7 * 3600
+
+
+def zone_offset(zone: str) -> Callable[[float], int]:
+    """A server clock that is an IANA zone's wall clock (e.g. ``Europe/Athens``: EU daylight saving)."""
+    info = ZoneInfo(zone)
+    return lambda time_utc: int(datetime.fromtimestamp(time_utc, info).utcoffset() / timedelta(seconds=1))
+
+
 # ---------------------------------------------------------------- the fake
 
 
@@ -213,7 +233,7 @@ class FakeMT5:
         login: int = 12345678,
         password: str = "s3cret-Pa55!",
         server: str = "FakeBroker-Demo",
-        offset_s: int = 7200,
+        offset_s: int | Callable[[float], int] = 7200,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         connected: bool = True,
@@ -272,8 +292,12 @@ class FakeMT5:
         self._next_ticket += 1
         return self._next_ticket
 
+    def offset_at(self, time_utc: float) -> int:
+        """The server clock's offset from UTC in force at ``time_utc``."""
+        return self.offset_s(time_utc) if callable(self.offset_s) else self.offset_s
+
     def server_ms(self, time_utc: float) -> int:
-        return round((time_utc + self.offset_s) * 1000)
+        return round((time_utc + self.offset_at(time_utc)) * 1000)
 
     def add_position(self, symbol: str = "EURUSD", *, time_utc: float | None = None, **fields: Any) -> int:
         """Open a position at UTC ``time_utc`` (default now); other TradePosition fields by keyword
@@ -580,4 +604,6 @@ __all__ = [
     "TradePosition",
     "build",
     "malformed",
+    "ny_close_offset",
+    "zone_offset",
 ]
