@@ -81,7 +81,7 @@ def _report(rt: Runtime, login: int, start: int | None, end: int | None, periods
         _account(rt),
         start_ms=start,
         end_ms=end,
-        server_offset_s=rt.server_offset_s(login),
+        server_offset_s=rt.broker_zone(login),
         periods_per_year=periods,
     )
 
@@ -167,7 +167,7 @@ def _table(rt: Runtime, login: int, name: str, start: int | None, end: int | Non
     if name == "trades":
         return export.trades_csv(rt.store, login, start, end, _digits(rt))
     if name == "equity":
-        return export.equity_csv(rt.store, login, start, end, rt.server_offset_s(login))
+        return export.equity_csv(rt.store, login, start, end, rt.broker_zone(login))
     if name == "positions":
         return export.positions_csv(() if latest is None else latest.positions, start, end)
     if name == "orders":
@@ -184,7 +184,7 @@ def _history_figures(rt: Runtime, login: int, start: int | None, end: int | None
     account = _account(rt)
     window = load_window(rt.store, login, start, end, EXPORT_POINTS)
     currency, digits = ("", 2) if account is None else (account.currency, account.currency_digits)
-    return history_figures(window.points, rt.server_offset_s(login), currency, digits)
+    return history_figures(window.points, rt.broker_zone(login), currency, digits)
 
 
 @analytics.get("/export/chart/<chart>.<fmt>")

@@ -88,7 +88,7 @@ def analytics_outputs(runtime: Runtime, selection: Any, login: int | None = None
             account,
             start_ms=start,
             end_ms=end,
-            server_offset_s=runtime.server_offset_s(login),
+            server_offset_s=runtime.broker_zone(login),
         )
     except REDIS_ERRORS:
         return placeholder_outputs("Statistics unavailable: Redis is down. They come back with it.", links)

@@ -17,6 +17,7 @@ from callbacks.routing import page_login
 from layouts import ids
 from layouts.charts import GRAPH_IDS
 from layouts.figures import history_charts, line_template, template, to_series, waiting_figure
+from services.brokertime import BrokerZone
 from services.history import load_window, server_day_start_ms
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
@@ -29,7 +30,7 @@ GRAPHS = GRAPH_IDS
 
 
 def selected_range(
-    choice: str, start_date: str | None, end_date: str | None, now_ms: int, offset_s: int, tz: str = "UTC"
+    choice: str, start_date: str | None, end_date: str | None, now_ms: int, broker: BrokerZone | int, tz: str = "UTC"
 ) -> dict:
     """The window a range button or the custom dates (whole days in the browser's zone) stand for.
 
@@ -38,7 +39,7 @@ def selected_range(
     if choice in RANGE_SPANS:
         return {"choice": choice, "from_ms": now_ms - RANGE_SPANS[choice], "to_ms": None}
     if choice == "today":
-        return {"choice": choice, "from_ms": server_day_start_ms(now_ms, offset_s), "to_ms": None}
+        return {"choice": choice, "from_ms": server_day_start_ms(now_ms, broker), "to_ms": None}
     if choice == "custom" and start_date and end_date:
         try:
             start = int(pd.Timestamp(start_date[:10], tz=zone(tz)).value // 1_000_000)
@@ -82,7 +83,7 @@ def chart_outputs(
         return waiting, waiting, waiting, {"login": None}, ""
     account = snapshot["data"]["account"]
     login, currency, digits = account["login"], account["currency"], int(account["currency_digits"])
-    offset_s = int(snapshot["data"].get("server_offset_s", 0))
+    broker = runtime.broker_zone(login)
     selection = selection or {"choice": "all", "from_ms": None, "to_ms": None}
     start, end = zoom if zoom else (selection.get("from_ms"), selection.get("to_ms"))
     client = client or {}
@@ -92,7 +93,7 @@ def chart_outputs(
     except REDIS_ERRORS:
         waiting = waiting_figure("History unavailable: Redis is down. Live values continue above.", theme)
         return waiting, waiting, waiting, {"login": login, "last_ts": 0, "peak": 0.0, "live": False}, ""
-    series, peak = to_series(window.points, tz, offset_s)
+    series, peak = to_series(window.points, tz, broker)
     revision = f"{login}:{selection.get('choice')}:{selection.get('from_ms')}:{selection.get('to_ms')}"
     state = {
         "login": login,
@@ -100,7 +101,6 @@ def chart_outputs(
         "peak": peak,
         "live": selection.get("to_ms") is None,
         "tz": tz,
-        "offset_s": offset_s,
     }
     note = (
         f"{len(window.points):,} points drawn from {window.stored:,} stored ({window.source}) · times in {tz}"
@@ -119,8 +119,8 @@ def register(app: Dash, runtime: Runtime) -> None:
         State(ids.CLIENT, "data"),
     )
     def choose_range(choice: str, start_date: str | None, end_date: str | None, client: dict | None) -> dict[str, Any]:
-        now_ms, offset_s = int(time.time() * 1000), runtime.server_offset_s()
-        return selected_range(choice, start_date, end_date, now_ms, offset_s, (client or {}).get("tz") or "UTC")
+        now_ms, broker = int(time.time() * 1000), runtime.broker_zone()
+        return selected_range(choice, start_date, end_date, now_ms, broker, (client or {}).get("tz") or "UTC")
 
     @app.callback(
         *(Output(graph, "figure") for graph in GRAPHS),

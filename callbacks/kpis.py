@@ -8,10 +8,9 @@ from dash import no_update
 
 from layouts import ids
 from services.formatting import margin_level, money
-from services.history import DAY_MS, server_day_start_ms
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
-from services.today import DAY_FIELDS, stored_day_start, today_pl
+from services.today import DAY_FIELDS, day_bounds, stored_day_start, today_pl
 
 STOPOUT_MODE_MONEY = 1
 
@@ -22,12 +21,12 @@ def day_start(runtime: Runtime, account: dict[str, Any], now_ms: int) -> dict[st
     While Redis cannot answer, only the day's bounds: the cards say there is no history yet.
     """
     login = account["login"]
-    offset_s = runtime.server_offset_s(login)
+    zone = runtime.broker_zone(login)
     try:
-        return stored_day_start(runtime.store, login, offset_s, now_ms)
+        return stored_day_start(runtime.store, login, zone, now_ms)
     except REDIS_ERRORS:
-        start = server_day_start_ms(now_ms, offset_s)
-        return {"start_ms": start, "end_ms": start + DAY_MS, "flows": 0.0}
+        start, end = day_bounds(zone, now_ms)
+        return {"start_ms": start, "end_ms": end, "flows": 0.0}
 
 
 def level_class(account: dict[str, Any]) -> str:

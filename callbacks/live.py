@@ -32,6 +32,7 @@ from callbacks.routing import page_login
 from callbacks.tables import apply_changes, count_text, grid_rows, rows_patch, rows_total
 from layouts import ids
 from layouts.figures import LIVE_POINTS, drawdown_pct, live_series
+from services.brokertime import BrokerZone
 from services.runtime import Runtime
 from services.store import dumps
 from services.timefmt import zone
@@ -179,13 +180,13 @@ def links_data(batch: Batch, heartbeat_s: float) -> dict[str, Any]:
             "silent": silent}  # fmt: skip
 
 
-def extend_updates(batch: Batch, chart: dict[str, Any]) -> tuple[Updates, dict[str, Any]]:
+def extend_updates(batch: Batch, chart: dict[str, Any], broker: BrokerZone) -> tuple[Updates, dict[str, Any]]:
     """Capped appends for the three charts, with only points newer than the last one drawn."""
     fresh = [(ts, data) for ts, data in batch.accounts if ts > chart.get("last_ts", 0)]
     if not fresh or not chart.get("live") or chart.get("login") is None:
         return {}, chart
     ts = [t for t, _ in fresh]
-    x, hover = live_series(ts, zone(chart.get("tz")), int(chart.get("offset_s", 0)))
+    x, hover = live_series(ts, zone(chart.get("tz")), broker)
     drawdown, peak = drawdown_pct([d["equity"] for _, d in fresh], float(chart.get("peak") or 0.0))
     level = [d["margin_level"] if d["margin"] > 0 else None for _, d in fresh]
     equity = {"x": [x, x], "y": [[d["balance"] for _, d in fresh], [d["equity"] for _, d in fresh]],
@@ -272,14 +273,13 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
     if account is not None:
         out.update(kpi_updates(account, day))
     if batch.snapshot is None:
-        extends, chart = extend_updates(batch, chart)
+        extends, chart = extend_updates(batch, chart, runtime.broker_zone(login))
         out.update(extends)
     if chart != state.get("chart"):
         put(out, ids.CHART_STATE, "data", chart)
     previous = state.get("batch_state") or {}
     batch_state, send = sequence(batch, previous)
-    offset_s = int(chart.get("offset_s", 0)) if chart.get("login") == login else runtime.server_offset_s(login)
-    out.update(grid_updates(batch, tz, offset_s, batch_state["synced"]))
+    out.update(grid_updates(batch, tz, runtime.broker_zone(login), batch_state["synced"]))
     if batch.deals and batch.snapshot is None:
         put(out, ids.DEALS_VERSION, "data", batch.ts)
     for name, label, error in (("mt5", "MT5", "mt5_error"), ("redis", "Redis", "error")):
@@ -296,7 +296,7 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
     return out, send
 
 
-def grid_updates(batch: Batch, tz: str, offset_s: int, synced: bool) -> Updates:
+def grid_updates(batch: Batch, tz: str, broker: BrokerZone, synced: bool) -> Updates:
     """The positions and orders grids: whole from a snapshot, else their changes as a Patch.
 
     Changes address rows by index, so they apply only to the rows they were made from: not after
@@ -306,12 +306,12 @@ def grid_updates(batch: Batch, tz: str, offset_s: int, synced: bool) -> Updates:
     for kind, (grid, count) in GRIDS.items():
         full, changes = getattr(batch, kind), batch.changes[kind]
         if full is not None:
-            rows = apply_changes(kind, grid_rows(kind, full, tz, offset_s), changes, tz, offset_s)
+            rows = apply_changes(kind, grid_rows(kind, full, tz, broker), changes, tz, broker)
             updates[grid] = {"rowData": rows}
             total = rows_total(rows) if kind == "positions" else None
             updates[count] = {"children": count_text(len(rows), total)}
         elif changes and synced:
-            updates[grid] = {"rowData": rows_patch(kind, changes, tz, offset_s)}
+            updates[grid] = {"rowData": rows_patch(kind, changes, tz, broker)}
             updates[count] = {"children": count_text(changes[-1]["count"], changes[-1].get("pl"))}
     return updates
 

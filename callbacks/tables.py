@@ -14,6 +14,7 @@ from dash import ClientsideFunction, Dash, Input, Output, Patch, State
 
 from callbacks.routing import page_login
 from layouts import ids
+from services.brokertime import BrokerZone
 from services.deals_query import BadQuery, page_of_deals
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
@@ -28,9 +29,9 @@ ORDER_TYPES = {
 TIME_FIELDS = {"positions": "time_utc_ms", "orders": "time_setup_utc_ms"}
 
 
-def _with_times(rows: list[dict[str, Any]], field: str, tz: str, offset_s: int) -> list[dict[str, Any]]:
+def _with_times(rows: list[dict[str, Any]], field: str, tz: str, broker: BrokerZone) -> list[dict[str, Any]]:
     stamps = [row[field] for row in rows]
-    for row, local, server in zip(rows, local_times(stamps, tz), server_times(stamps, offset_s), strict=True):
+    for row, local, server in zip(rows, local_times(stamps, tz), server_times(stamps, broker), strict=True):
         row["time_local"] = local[:19]
         row["time_server"] = f"Server time {server}"
         row["row_id"] = str(row["ticket"])
@@ -48,54 +49,54 @@ def order_side(kind: int) -> str:
 SIDES: dict[str, Callable[[int], str]] = {"positions": position_side, "orders": order_side}
 
 
-def grid_rows(kind: str, records: list[dict[str, Any]], tz: str, offset_s: int) -> list[dict[str, Any]]:
+def grid_rows(kind: str, records: list[dict[str, Any]], tz: str, broker: BrokerZone) -> list[dict[str, Any]]:
     """Rows of the positions or orders grid: the records plus the type's name, times and row id."""
     rows = [{**r, "side": SIDES[kind](r["type"])} for r in records]
-    return _with_times(rows, TIME_FIELDS[kind], tz, offset_s)
+    return _with_times(rows, TIME_FIELDS[kind], tz, broker)
 
 
-def position_rows(positions: list[dict[str, Any]], tz: str, offset_s: int) -> list[dict[str, Any]]:
-    return grid_rows("positions", positions, tz, offset_s)
+def position_rows(positions: list[dict[str, Any]], tz: str, broker: BrokerZone) -> list[dict[str, Any]]:
+    return grid_rows("positions", positions, tz, broker)
 
 
-def order_rows(orders: list[dict[str, Any]], tz: str, offset_s: int) -> list[dict[str, Any]]:
-    return grid_rows("orders", orders, tz, offset_s)
+def order_rows(orders: list[dict[str, Any]], tz: str, broker: BrokerZone) -> list[dict[str, Any]]:
+    return grid_rows("orders", orders, tz, broker)
 
 
-def _cells(kind: str, cells: dict[str, Any], tz: str, offset_s: int) -> dict[str, Any]:
+def _cells(kind: str, cells: dict[str, Any], tz: str, broker: BrokerZone) -> dict[str, Any]:
     """Changed cells plus the columns made from them (the type's name, the times)."""
     if "type" in cells:
         cells = {**cells, "side": SIDES[kind](cells["type"])}
     if TIME_FIELDS[kind] in cells:
-        timed = _with_times([{**cells, "ticket": 0}], TIME_FIELDS[kind], tz, offset_s)[0]
+        timed = _with_times([{**cells, "ticket": 0}], TIME_FIELDS[kind], tz, broker)[0]
         cells = {**cells, "time_local": timed["time_local"], "time_server": timed["time_server"]}
     return cells
 
 
 def apply_changes(
-    kind: str, rows: list[dict[str, Any]], changes: list[dict[str, Any]], tz: str, offset_s: int
+    kind: str, rows: list[dict[str, Any]], changes: list[dict[str, Any]], tz: str, broker: BrokerZone
 ) -> list[dict[str, Any]]:
     """The grid's rows after the changes (``api.ws.PageView``), in the page's order."""
     rows = list(rows)
     for change in changes:
         for index, cells in change["set"]:
-            rows[index] = {**rows[index], **_cells(kind, cells, tz, offset_s)}
+            rows[index] = {**rows[index], **_cells(kind, cells, tz, broker)}
         for index in change["remove"]:
             del rows[index]
-        rows.extend(grid_rows(kind, change["add"], tz, offset_s))
+        rows.extend(grid_rows(kind, change["add"], tz, broker))
     return rows
 
 
-def rows_patch(kind: str, changes: list[dict[str, Any]], tz: str, offset_s: int) -> Patch:
+def rows_patch(kind: str, changes: list[dict[str, Any]], tz: str, broker: BrokerZone) -> Patch:
     """The same changes as a ``Patch`` of the grid's ``rowData``."""
     patch = Patch()
     for change in changes:
         for index, cells in change["set"]:
-            patch[index].update(_cells(kind, cells, tz, offset_s))
+            patch[index].update(_cells(kind, cells, tz, broker))
         for index in change["remove"]:
             del patch[index]
         if change["add"]:
-            patch.extend(grid_rows(kind, change["add"], tz, offset_s))
+            patch.extend(grid_rows(kind, change["add"], tz, broker))
     return patch
 
 
@@ -131,7 +132,7 @@ def register(app: Dash, runtime: Runtime) -> None:
             page = page_of_deals(deals, request)
         except (BadQuery, REDIS_ERRORS):
             return {"rowData": [], "rowCount": 0}
-        rows = _with_times(page.rows, "time_utc_ms", (client or {}).get("tz") or "UTC", runtime.server_offset_s(login))
+        rows = _with_times(page.rows, "time_utc_ms", (client or {}).get("tz") or "UTC", runtime.broker_zone(login))
         return {"rowData": rows, "rowCount": page.total}
 
     app.clientside_callback(

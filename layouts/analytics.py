@@ -17,6 +17,7 @@ from dash import dcc, html
 from layouts import ids
 from layouts.figures import drawdown_figure, equity_figure, margin_figure, to_series
 from services.analytics import Report
+from services.brokertime import BrokerZone
 from services.charts_export import FORMATS, ReportPage, for_export
 from services.export import TABLES, utc_iso
 from services.formatting import margin_level, money
@@ -248,11 +249,13 @@ def analytics_figures(report: Report) -> dict[str, go.Figure]:
     }
 
 
-def history_figures(points: Sequence[HistoryPoint], offset_s: int, currency: str, digits: int) -> dict[str, go.Figure]:
+def history_figures(
+    points: Sequence[HistoryPoint], broker: BrokerZone, currency: str, digits: int
+) -> dict[str, go.Figure]:
     """The three history charts as the page draws them, with times in UTC since a file has no browser zone."""
     if not points:
         return {name: empty_figure(title, "No history in this range") for name, title in HISTORY_TITLES.items()}
-    series, _ = to_series(points, "UTC", offset_s)
+    series, _ = to_series(points, "UTC", broker)
     figures = {
         "equity": equity_figure(series, currency, digits, None, "export"),
         "margin": margin_figure(series, currency, digits, None, "export"),

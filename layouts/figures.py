@@ -16,6 +16,7 @@ from functools import cache
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from services.brokertime import BrokerZone
 from services.models import HistoryPoint
 from services.timefmt import local_ms, server_times
 
@@ -213,14 +214,14 @@ def drawdown_pct(equity: Sequence[float], peak: float) -> tuple[list[float], flo
     return values, peak
 
 
-def to_series(points: Sequence[HistoryPoint], tz: str, offset_s: int, peak: float = 0.0) -> tuple[Series, float]:
+def to_series(points: Sequence[HistoryPoint], tz: str, broker: BrokerZone, peak: float = 0.0) -> tuple[Series, float]:
     """History points as chart series in the browser's zone; also returns the running equity peak."""
     ts = [p.ts for p in points]
     equity = [p.equity for p in points]
     drawdown, peak = drawdown_pct(equity, peak)
     series = Series(
         x=local_ms(ts, tz),
-        server=server_times(ts, offset_s),
+        server=server_times(ts, broker),
         balance=[p.balance for p in points],
         equity=equity,
         margin=[p.margin for p in points],
@@ -230,6 +231,6 @@ def to_series(points: Sequence[HistoryPoint], tz: str, offset_s: int, peak: floa
     return series, peak
 
 
-def live_series(ts: Sequence[int], tz: str, offset_s: int) -> tuple[list[int], list[str]]:
+def live_series(ts: Sequence[int], tz: str, broker: BrokerZone) -> tuple[list[int], list[str]]:
     """x values and hover times of live points, as ``to_series`` makes them."""
-    return local_ms(ts, tz), server_times(ts, offset_s)
+    return local_ms(ts, tz), server_times(ts, broker)

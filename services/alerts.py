@@ -363,7 +363,7 @@ class AlertEngine:
         The day opens with the account as polled at the reset. If the engine was not running then, the last
         history point stored before the reset stands in for it.
         """
-        start, end = day_bounds(snapshot.ts, rule.reset_time, rule.zone(snapshot.server_offset_s))
+        start, end = day_bounds(snapshot.ts, rule.reset_time, rule.zone(snapshot.zone))
         if st.day_start_ms is not None and abs(start - st.day_start_ms) < HALF_DAY_MS:
             return end  # same day (a re-measured server offset may move the reset by an hour)
         balance, equity = snapshot.account.balance, snapshot.account.equity

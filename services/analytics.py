@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from services.brokertime import BrokerZone
 from services.export import iter_deals, iter_history
 from services.models import Account, Deal
 from services.stats import Drawdown, Ledger, equity_underwater, statistics, trades_frame
@@ -70,7 +71,7 @@ def build_report(
     *,
     start_ms: int | None = None,
     end_ms: int | None = None,
-    server_offset_s: int = 0,
+    server_offset_s: BrokerZone | int = 0,
     periods_per_year: int = DEFAULT_PERIODS_PER_YEAR,
 ) -> Report:
     """Raises the store's Redis errors for the caller to turn into a 503 or a notice."""

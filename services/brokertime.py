@@ -124,6 +124,12 @@ class BrokerZone(tzinfo):
 _NY_ZONE = BrokerZone("America/New_York", _NEW_YORK)
 
 
+def as_zone(zone: BrokerZone | int) -> BrokerZone:
+    """A zone as given, or a fixed offset in seconds (a simulated account, an old snapshot)."""
+    return zone if isinstance(zone, BrokerZone) else fixed(int(zone))
+
+
+@functools.lru_cache(maxsize=64)
 def fixed(offset_s: int) -> BrokerZone:
     sign = "-" if offset_s < 0 else "+"
     hours, rest = divmod(abs(int(offset_s)), HOUR_S)

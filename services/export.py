@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from services.brokertime import BrokerZone, as_zone
 from services.models import Deal, HistoryPoint, Order, Position
 from services.store import HISTORY_FIELDS, Store
 from services.trades import DEAL_TYPE_BUY, DEAL_TYPE_SELL, Trade, TradeBuilder, deal_kind
@@ -208,12 +209,12 @@ def trades_csv(store: Store, login: int, start_ms: int | None, end_ms: int | Non
 
 
 def equity_csv(
-    store: Store, login: int, start_ms: int | None, end_ms: int | None, server_offset_s: int
+    store: Store, login: int, start_ms: int | None, end_ms: int | None, broker: BrokerZone | int
 ) -> Iterator[str]:
-    """History has no server time of its own: the current offset is applied to every point."""
-    offset_ms = server_offset_s * 1000
+    """History has no server time of its own: the broker clock's offset at each point is applied."""
+    zone = as_zone(broker)
     rows = (
-        [utc_iso(p.ts), server_iso(p.ts + offset_ms), *(getattr(p, name) for name in HISTORY_FIELDS)]
+        [utc_iso(p.ts), server_iso(zone.to_server_ms(p.ts)), *(getattr(p, name) for name in HISTORY_FIELDS)]
         for p in iter_history(store, login, start_ms, end_ms)
     )
     return csv_chunks(EQUITY_COLUMNS, rows)

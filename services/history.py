@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from tsdownsample import MinMaxLTTBDownsampler
 
+from services.brokertime import BrokerZone, as_zone
 from services.models import HistoryPoint
 from services.store import Store
 
@@ -69,10 +70,9 @@ def downsample(points: list[HistoryPoint], width: int) -> list[HistoryPoint]:
     return [points[i] for i in sorted(keep)]
 
 
-def server_day_start_ms(now_ms: int, offset_s: int) -> int:
+def server_day_start_ms(now_ms: int, zone: BrokerZone | int) -> int:
     """UTC epoch ms of the broker's midnight: MT5 days (and daily limits) run on server time."""
-    server_now = now_ms + offset_s * 1000
-    return server_now - server_now % DAY_MS - offset_s * 1000
+    return as_zone(zone).day_start_ms(now_ms)
 
 
 def day_start_point(store: Store, login: int, day_start_ms: int) -> HistoryPoint | None:

@@ -3,14 +3,18 @@
 Field names and order follow the MetaTrader5 package's result types exactly, so
 ``dataclasses.asdict(Account.from_mt5(info))`` equals ``info._asdict()``. MT5 times
 are broker server time written as if UTC; every record also carries the real UTC
-time in epoch milliseconds (``*_utc_ms``) computed with the measured server offset.
+time in epoch milliseconds (``*_utc_ms``), converted with the broker clock's offset at
+the record's own time (``services/brokertime.py``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Self
+
+from services.brokertime import BrokerZone, as_zone, fixed, parse_zone
 
 
 class MalformedRecord(ValueError):
@@ -139,12 +143,12 @@ class Position(_Record):
     time_update_utc_ms: int = 0
 
     @classmethod
-    def from_mt5(cls, record: Any, offset_s: int) -> Self:
-        clean = _clean("position", record_dict(record), _POSITION_SPEC)
+    def from_mt5(cls, record: Any, zone: BrokerZone | int) -> Self:
+        clean, zone = _clean("position", record_dict(record), _POSITION_SPEC), as_zone(zone)
         return cls(
             **clean,
-            time_utc_ms=clean["time_msc"] - offset_s * 1000,
-            time_update_utc_ms=clean["time_update_msc"] - offset_s * 1000,
+            time_utc_ms=zone.to_utc_ms(clean["time_msc"]),
+            time_update_utc_ms=zone.to_utc_ms(clean["time_update_msc"]),
         )
 
 
@@ -177,9 +181,9 @@ class Order(_Record):
     time_setup_utc_ms: int = 0
 
     @classmethod
-    def from_mt5(cls, record: Any, offset_s: int) -> Self:
+    def from_mt5(cls, record: Any, zone: BrokerZone | int) -> Self:
         clean = _clean("order", record_dict(record), _ORDER_SPEC)
-        return cls(**clean, time_setup_utc_ms=clean["time_setup_msc"] - offset_s * 1000)
+        return cls(**clean, time_setup_utc_ms=as_zone(zone).to_utc_ms(clean["time_setup_msc"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,9 +209,9 @@ class Deal(_Record):
     time_utc_ms: int = 0
 
     @classmethod
-    def from_mt5(cls, record: Any, offset_s: int) -> Self:
+    def from_mt5(cls, record: Any, zone: BrokerZone | int) -> Self:
         clean = _clean("deal", record_dict(record), _DEAL_SPEC)
-        return cls(**clean, time_utc_ms=clean["time_msc"] - offset_s * 1000)
+        return cls(**clean, time_utc_ms=as_zone(zone).to_utc_ms(clean["time_msc"]))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
@@ -259,20 +263,34 @@ class Snapshot:
     positions: tuple[Position, ...] = ()
     orders: tuple[Order, ...] = ()
     ts: int = 0
-    server_offset_s: int = 0
+    server_offset_s: int = 0  # the broker clock's offset at ``ts``
     status: dict[str, Any] = field(default_factory=dict)
+    broker_tz: str = ""  # the broker clock's rule (``BrokerZone.spec``); empty: a fixed ``server_offset_s``
+
+    @property
+    def zone(self) -> BrokerZone:
+        return parse_zone(self.broker_tz) if self.broker_tz else fixed(self.server_offset_s)
+
+    @staticmethod
+    def zone_of(data: Mapping[str, Any]) -> BrokerZone:
+        """The broker clock of a stored snapshot; raises ValueError for one that names no clock."""
+        spec = str(data.get("broker_tz") or "")
+        return parse_zone(spec) if spec else fixed(int(data.get("server_offset_s") or 0))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
         """A snapshot as stored in Redis, read back by a worker that does not poll MT5 itself."""
         offset = int(data.get("server_offset_s", 0))
+        spec = str(data.get("broker_tz") or "")
+        zone = cls.zone_of(data)
         return cls(
             Account.from_mt5(data["account"]),
-            tuple(Position.from_mt5(p, offset) for p in data.get("positions", [])),
-            tuple(Order.from_mt5(o, offset) for o in data.get("orders", [])),
+            tuple(Position.from_mt5(p, zone) for p in data.get("positions", [])),
+            tuple(Order.from_mt5(o, zone) for o in data.get("orders", [])),
             int(data.get("ts", 0)),
             offset,
             dict(data.get("status") or {}),
+            spec,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -282,6 +300,7 @@ class Snapshot:
             "orders": [o.to_dict() for o in self.orders],
             "ts": self.ts,
             "server_offset_s": self.server_offset_s,
+            "broker_tz": self.broker_tz,
             "status": self.status,
         }
 

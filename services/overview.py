@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from services.models import Snapshot
 from services.monitor import CollectorHealth
 from services.store import Store
 from services.today import stored_day_start, today_pl
@@ -184,7 +185,7 @@ class Overview:
     def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._clock = clock
-        self._days: dict[int, tuple[int, int, dict[str, Any]]] = {}  # login -> (offset_s, deal count, day)
+        self._days: dict[int, tuple[str, int, dict[str, Any]]] = {}  # login -> (broker clock, deal count, day)
         self._lock = threading.Lock()
 
     def lines(
@@ -216,13 +217,16 @@ class Overview:
     def _day(self, login: int, snapshot: Mapping[str, Any] | None, deals: int, now_ms: int) -> dict[str, Any] | None:
         if snapshot is None:
             return None
-        offset_s = int(snapshot.get("server_offset_s") or 0)
+        try:
+            zone = Snapshot.zone_of(snapshot)
+        except (TypeError, ValueError):
+            return None  # an unreadable snapshot: its line says so without today's figures
         with self._lock:
             cached = self._days.get(login)
-        if cached and cached[:2] == (offset_s, deals) and cached[2]["start_ms"] <= now_ms < cached[2]["end_ms"]:
+        if cached and cached[:2] == (zone.spec, deals) and cached[2]["start_ms"] <= now_ms < cached[2]["end_ms"]:
             return cached[2]
-        day = stored_day_start(self._store, login, offset_s, now_ms)
+        day = stored_day_start(self._store, login, zone, now_ms)
         if "equity" in day:  # without history yet, look again next time
             with self._lock:
-                self._days[login] = (offset_s, deals, day)
+                self._days[login] = (zone.spec, deals, day)
         return day

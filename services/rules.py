@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time, timedelta, timezone, tzinfo
+from datetime import time, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -108,10 +108,10 @@ class Rule:
         hours, minutes = self.reset.split(":")
         return time(int(hours), int(minutes))
 
-    def zone(self, server_offset_s: int) -> tzinfo:
-        """The reset's time zone; broker server time is UTC plus the measured offset."""
+    def zone(self, broker: tzinfo) -> tzinfo:
+        """The reset's time zone: the broker's clock (daylight saving included), or the rule's own."""
         if self.timezone == SERVER_ZONE:
-            return timezone(timedelta(seconds=server_offset_s))
+            return broker
         return ZoneInfo(self.timezone)
 
     @property

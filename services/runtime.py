@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from services.accounts import AccountSpec
+from services.brokertime import BrokerZone, fixed
 from services.fanout import Fanout
 from services.leader import LeaderLock
 from services.models import Snapshot
@@ -54,6 +55,7 @@ def build_source(settings: Settings) -> AccountSource:
         server=settings.mt5_server,
         path=settings.mt5_path,
         timeout_ms=settings.mt5_timeout_ms,
+        broker_tz=settings.broker_tz,
     )
 
 
@@ -161,15 +163,22 @@ class Runtime:
             raise UnreadableSnapshot(f"the stored snapshot of account {login} cannot be read ({exc})") from None
 
     def server_offset_s(self, login: int | None = None) -> int:
-        """The broker's offset as of the latest snapshot (a mirror of a remote collector has no source of its own)."""
+        """The broker's offset now (a mirror of a remote collector has no source of its own)."""
+        return self.broker_zone(login).offset_s_at(int(time.time() * 1000))
+
+    def broker_zone(self, login: int | None = None) -> BrokerZone:
+        """The broker's clock as of the latest snapshot; a remote collector's comes from its stored snapshot."""
         if login is not None and login != self.login():
             try:
-                cached = self.store.snapshot(login)
+                cached = self.store.snapshot(login) or {}
             except REDIS_ERRORS:
-                cached = None
-            return int((cached or {}).get("server_offset_s", 0))
+                cached = {}
+            try:
+                return Snapshot.zone_of(cached)
+            except (TypeError, ValueError):
+                return fixed(0)
         latest = self.streamer.latest()
-        return latest.server_offset_s if latest is not None else self.source.server_offset_s
+        return latest.zone if latest is not None else self.source.zone
 
     def snapshot_event(self, login: int | None = None) -> dict[str, Any] | None:
         """What a new WebSocket client gets first: the streamer's state, else the one kept in Redis.
@@ -231,6 +240,8 @@ class Runtime:
                 "error_code": status.mt5_error_code,
                 "last_poll_age_s": poll_age,
                 "server_offset_s": self.server_offset_s(),
+                "broker_clock": info.details.get("broker_clock") or {"zone": self.broker_zone().spec},
+                "history_sync": status.history_sync,
             },
             "redis": {
                 "mode": self.redis.mode,

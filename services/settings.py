@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+from services.brokertime import BrokerTimeError, parse_zone
 from services.secret import Secret, redact_url
 
 T = TypeVar("T")
@@ -45,6 +46,7 @@ class Settings:
     mt5_server: str | None = None
     mt5_path: str | None = None
     mt5_timeout_ms: int = 60_000
+    broker_tz: str = "auto"  # auto: detected; else a BrokerZone spec (ny-close, an IANA name, UTC+2)
     mt5linux_host: str = "127.0.0.1"
     mt5linux_port: int = 18812
     poll_interval_ms: int = 250
@@ -96,6 +98,7 @@ class Settings:
             "mt5_login": self.mt5_login,
             "mt5_password_set": bool(self.mt5_password),
             "mt5_server": self.mt5_server,
+            "broker_tz": self.broker_tz,
             "poll_interval_ms": self.poll_interval_ms,
             "heartbeat_s": self.heartbeat_s,
             "redis_url": self.redis_url_redacted or None,
@@ -161,6 +164,18 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     if value not in choices:
         raise SettingsError(name, "one of " + "|".join(choices), raw)
     return value
+
+
+def _broker_tz(env: Mapping[str, str]) -> str:
+    raw = _text(env, "BROKER_TZ")
+    if raw is None or raw.lower() == "auto":
+        return "auto"
+    try:
+        return parse_zone(raw).spec
+    except BrokerTimeError:
+        raise SettingsError(
+            "BROKER_TZ", "auto, ny-close (New York + 7 h), an IANA zone such as Europe/Athens, or UTC+2", raw
+        ) from None
 
 
 def _redis_url(env: Mapping[str, str]) -> str | None:
@@ -298,6 +313,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         mt5_server=_text(env, "MT5_SERVER"),
         mt5_path=_text(env, "MT5_PATH"),
         mt5_timeout_ms=_int(env, "MT5_TIMEOUT_MS", 60_000, 100, 600_000),
+        broker_tz=_broker_tz(env),
         mt5linux_host=_text(env, "MT5LINUX_HOST") or "127.0.0.1",
         mt5linux_port=_int(env, "MT5LINUX_PORT", 18812, 1, 65535),
         poll_interval_ms=_int(env, "POLL_INTERVAL_MS", 250, 10, 60_000),

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from services.brokertime import BrokerZone, as_zone
 from services.models import Deal
 from services.trades import (
     FLOW_KINDS,
@@ -204,7 +205,7 @@ def equity_underwater(times: np.ndarray, equity: np.ndarray, ledger: Ledger) -> 
     return Underwater.of(times, equity, cumulative, returns), returns
 
 
-def daily_returns(times: np.ndarray, step_returns: np.ndarray, server_offset_s: int) -> np.ndarray:
+def daily_returns(times: np.ndarray, step_returns: np.ndarray, server_offset_s: BrokerZone | int) -> np.ndarray:
     """Day-to-day returns of the flow-free growth index, closed at broker-server midnight.
 
     As QuantStats does with an equity series: the last value of each day with points, then the
@@ -212,9 +213,8 @@ def daily_returns(times: np.ndarray, step_returns: np.ndarray, server_offset_s: 
     """
     if len(times) == 0:
         return np.array([])
-    growth = pd.Series(
-        np.cumprod(np.concatenate(([1.0], 1.0 + step_returns))), index=(times + server_offset_s * 1000) // DAY_MS
-    )
+    days = as_zone(server_offset_s).to_server_array(times) // DAY_MS
+    growth = pd.Series(np.cumprod(np.concatenate(([1.0], 1.0 + step_returns))), index=days)
     closes = growth.groupby(level=0).last().to_numpy()
     return np.divide(closes[1:], closes[:-1], out=np.ones(len(closes) - 1), where=closes[:-1] > 0) - 1.0
 
@@ -281,7 +281,7 @@ def statistics(
     equity_times: np.ndarray,
     equity: np.ndarray,
     *,
-    server_offset_s: int = 0,
+    server_offset_s: BrokerZone | int = 0,
     periods_per_year: int = 260,
     digits: int = 2,
 ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ Keys carry the account login so several accounts can share one Redis:
   reading every raw point
 - ``<prefix>:<login>:deals``    hash, deal ticket -> deal JSON (kept forever)
 - ``<prefix>:<login>:deals:by_time`` sorted set, ticket scored by UTC epoch ms
+- ``<prefix>:<login>:broker_tz`` string, the broker clock (``BrokerZone.spec``) the deals' UTC times were made with
 - ``<prefix>:accounts``         set of the logins seen
 - ``<prefix>:<login>:leader``   string, the process that polls MT5 for this account (expires in 10 s)
 """
@@ -29,6 +30,7 @@ try:
 except ImportError:  # redis-py packs and parses in Python then
     hiredis = None
 
+from services.brokertime import BrokerZone
 from services.models import Deal, HistoryPoint, Snapshot
 from services.redis_conn import RedisGate
 
@@ -68,6 +70,9 @@ class Keys:
 
     def deals_by_time(self, login: int) -> str:
         return f"{self.prefix}:{login}:deals:by_time"
+
+    def broker_tz(self, login: int) -> str:
+        return f"{self.prefix}:{login}:broker_tz"
 
     def accounts(self) -> str:
         return f"{self.prefix}:accounts"
@@ -252,9 +257,37 @@ class Store:
         pipe = self.client.pipeline(transaction=False)
         for deal in deals:
             pipe.hsetnx(self.keys.deals(login), str(deal.ticket), dumps(deal.to_dict()))
-            pipe.zadd(self.keys.deals_by_time(login), {str(deal.ticket): deal.time_utc_ms})
+            pipe.zadd(self.keys.deals_by_time(login), {str(deal.ticket): deal.time_utc_ms}, nx=True)
         results = pipe.execute()
         return [deal for deal, added in zip(deals, results[::2], strict=True) if added]
+
+    def broker_tz(self, login: int) -> str | None:
+        """The broker clock the stored deals' UTC times were made with (None before the first)."""
+        raw = self.client.get(self.keys.broker_tz(login))
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    def restamp_deals(self, login: int, zone: BrokerZone, chunk: int = 2000) -> int:
+        """Every stored deal's UTC time made again from its server time with ``zone``; returns how many moved.
+
+        Deals keep the server time MT5 gave them, so a clock learned late (a start on a closed market,
+        a daylight-saving rule found in the history) corrects every earlier record.
+        """
+        moved, cursor, table = 0, 0, self.keys.deals(login)
+        while True:
+            cursor, rows = self.client.hscan(table, cursor, count=chunk)
+            pipe = self.client.pipeline(transaction=False)
+            for ticket, raw in rows.items():
+                data = json.loads(raw)
+                utc_ms = zone.to_utc_ms(int(data["time_msc"]))
+                if data.get("time_utc_ms") != utc_ms:
+                    data["time_utc_ms"] = utc_ms
+                    pipe.hset(table, ticket, dumps(data))
+                    pipe.zadd(self.keys.deals_by_time(login), {ticket: utc_ms})
+                    moved += 1
+            pipe.set(self.keys.broker_tz(login), zone.spec)
+            pipe.execute()
+            if int(cursor) == 0:
+                return moved
 
     def deals(self, login: int, start_ms: int | None = None, end_ms: int | None = None) -> list[Deal]:
         tickets = self.client.zrangebyscore(

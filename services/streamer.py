@@ -49,6 +49,8 @@ class StreamerStatus:
     pending_history: int = 0
     role: str = "single"  # single | leader | follower (several workers share one MT5 caller)
     poll_interval_ms: int | None = None  # so a dashboard elsewhere knows when this collector is late
+    history_sync: dict[str, Any] | None = None  # deals read of total while the source's past is read
+    broker_tz: str | None = None  # the broker clock's rule (BrokerZone.spec)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -100,6 +102,7 @@ class Streamer:
         self._snapshot_dirty = False
         self._backfill: list[HistoryPoint] = []
         self._backfill_done = False
+        self._stored_tz: dict[int, str | None] = {}  # login -> the clock its stored deals were made with
         self._listeners: list[Callable[[Snapshot, list[str]], None]] = []
 
     def add_listener(self, listener: Callable[[Snapshot, list[str]], None]) -> None:
@@ -280,7 +283,11 @@ class Streamer:
         if previous is None or previous.orders != orders:
             changed.append(("orders", [o.to_dict() for o in orders]))
         self._pending_deals.extend(deals)
-        snapshot = Snapshot(account, positions, orders, now_ms, self.source.server_offset_s)
+        zone = self.source.zone
+        snapshot = Snapshot(account, positions, orders, now_ms, zone.offset_s_at(now_ms), broker_tz=zone.spec)
+        sync, before = self.source.history_sync, self.status()
+        if (sync, zone.spec) != (before.history_sync, before.broker_tz):
+            self._set_status(history_sync=sync, broker_tz=zone.spec)
         with self._lock:
             self._snapshot = snapshot
             self._status = replace(
@@ -327,8 +334,9 @@ class Streamer:
                 self.store.append_history(login, points)
                 for _ in points:
                     self._pending_history.popleft()
+            self._sync_zone(login)
             if self._pending_deals:
-                fresh = self.store.add_deals(login, self._pending_deals)
+                fresh = self.store.add_deals(login, self._stamped(self._pending_deals))
                 self._pending_deals = []
                 if fresh:
                     self._emit("deals", [d.to_dict() for d in fresh])
@@ -342,6 +350,30 @@ class Streamer:
                 self._snapshot_dirty = True
             self._set_status(redis="up", redis_error=None)
         self._set_status(pending_history=len(self._pending_history))
+
+    def _sync_zone(self, login: int) -> None:
+        """The stored deals follow the source's broker clock: the one a previous run kept is offered
+        to the source first; when the source's clock differs from the stored one, every stored deal
+        gets its UTC time again from its server time."""
+        if login not in self._stored_tz:
+            stored = self.store.broker_tz(login)
+            self._stored_tz[login] = stored
+            if stored:
+                self.source.remember_zone(stored)
+        zone = self.source.zone
+        if self._stored_tz[login] != zone.spec:
+            moved = self.store.restamp_deals(login, zone)
+            if self._stored_tz[login] is not None:
+                log.info("broker clock %s -> %s: %d stored deals re-timed", self._stored_tz[login], zone.spec, moved)
+            self._stored_tz[login] = zone.spec
+
+    def _stamped(self, deals: list[Deal]) -> list[Deal]:
+        """Deals read before the clock was settled carry the UTC time of the clock they were read with."""
+        zone = self.source.zone
+        return [
+            deal if deal.time_utc_ms == (utc := zone.to_utc_ms(deal.time_msc)) else replace(deal, time_utc_ms=utc)
+            for deal in deals
+        ]
 
     def _write_backfill(self, login: int) -> None:
         """The source's past history goes in only before any point of this login was stored."""
@@ -401,7 +433,8 @@ class Streamer:
             before = self._status
             self._status = replace(before, **changes)
             after = self._status
-        if (before.mt5, before.redis, before.mt5_error) != (after.mt5, after.redis, after.mt5_error):
+        watched = ("mt5", "redis", "mt5_error", "history_sync", "broker_tz")
+        if any(getattr(before, name) != getattr(after, name) for name in watched):
             self._emit("status", after.to_dict())
 
     def _shutdown(self) -> None:

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from services.brokertime import BrokerZone, as_zone
+
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 SERVER_FORMAT = "%Y-%m-%d %H:%M:%S"
 FEW = 64  # up to this many times, plain datetime beats pandas' fixed cost (a live batch has one or two)
@@ -55,14 +57,14 @@ def local_ms(ts_ms: Sequence[int], tz: str) -> list[int]:
     return stamps.dt.tz_localize(None).to_numpy().astype("datetime64[ms]").astype("int64").tolist()
 
 
-def server_times(ts_ms: Sequence[int], offset_s: int) -> list[str]:
-    """MT5 server time: UTC shifted by the measured offset."""
+def server_times(ts_ms: Sequence[int], broker: BrokerZone | int) -> list[str]:
+    """MT5 server time: UTC shifted by the broker clock's offset at each time."""
     if not ts_ms:
         return []
+    walls = as_zone(broker).to_server_array(ts_ms)
     if len(ts_ms) <= FEW:
-        return [(EPOCH + timedelta(milliseconds=int(t) + offset_s * 1000)).strftime(SERVER_FORMAT) for t in ts_ms]
-    stamps = pd.to_datetime(pd.Series(ts_ms, dtype="int64") + offset_s * 1000, unit="ms")
-    return list(stamps.dt.strftime(SERVER_FORMAT))
+        return [(EPOCH + timedelta(milliseconds=int(wall))).strftime(SERVER_FORMAT) for wall in walls]
+    return list(pd.to_datetime(pd.Series(walls, dtype="int64"), unit="ms").dt.strftime(SERVER_FORMAT))
 
 
 def local_text(ts_ms: int, tz: str) -> str:

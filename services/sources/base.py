@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from services.brokertime import BrokerZone
 from services.models import Account, Deal, HistoryPoint, MalformedRecord, Order, Position, Terminal
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,21 @@ class AccountSource(Protocol):
 
     @property
     def server_offset_s(self) -> int:
-        """Broker server clock minus UTC, in seconds (MT5 times are server time written as UTC)."""
+        """Broker server clock minus UTC now, in seconds (MT5 times are server time written as UTC)."""
         ...
+
+    @property
+    def zone(self) -> BrokerZone:
+        """The broker's clock, daylight saving included: every record converts with the offset of its own time."""
+        ...
+
+    @property
+    def history_sync(self) -> dict[str, Any] | None:
+        """``{"read", "total", "done"}`` while the deal history is read from the source; None if it has none to read."""
+        ...
+
+    def remember_zone(self, spec: str) -> None:
+        """The broker clock a previous run settled on (``BrokerZone.spec``), kept with the account's data."""
 
     def connect(self) -> None:
         """Open (or reopen) the session; raises SourceError."""

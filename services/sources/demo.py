@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from services.brokertime import BrokerZone, fixed
 from services.models import Account, Deal, HistoryPoint, Order, Position, Terminal
 from services.sources.base import SourceDisconnected, SourceInfo
 
@@ -186,6 +187,18 @@ class DemoSource:
     @property
     def server_offset_s(self) -> int:
         return self._offset_s
+
+    @property
+    def zone(self) -> BrokerZone:
+        """The simulation keeps one offset all year."""
+        return fixed(self._offset_s)
+
+    @property
+    def history_sync(self) -> None:
+        return None  # its simulated past comes whole with the first poll
+
+    def remember_zone(self, spec: str) -> None:
+        return None
 
     def connect(self) -> None:
         """Open a session; like ``initialize()`` it fails while the (simulated) terminal is unreachable."""

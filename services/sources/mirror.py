@@ -6,6 +6,7 @@ only mirrors the collector's snapshot from Redis.
 
 from __future__ import annotations
 
+from services.brokertime import BrokerZone, fixed
 from services.models import Account, Deal, HistoryPoint, Order, Position, Terminal
 from services.sources.base import SourceCallError, SourceInfo
 
@@ -24,6 +25,17 @@ class MirrorSource:
     @property
     def server_offset_s(self) -> int:
         return 0
+
+    @property
+    def zone(self) -> BrokerZone:
+        return fixed(0)
+
+    @property
+    def history_sync(self) -> None:
+        return None
+
+    def remember_zone(self, spec: str) -> None:
+        return None
 
     def connect(self) -> None:
         raise SourceCallError(-7, NOT_HERE, "initialize")

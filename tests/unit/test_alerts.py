@@ -17,6 +17,7 @@ from layouts import ids
 from layouts.alerts import HIDDEN, distance_text, duration, rule_row
 from services import alerts as alerts_module
 from services.alerts import AlertEngine, day_bounds
+from services.brokertime import fixed, parse_zone
 from services.models import Account, HistoryPoint, Position, Snapshot
 from services.redis_conn import RedisGate
 from services.risk import RiskEngine, WebhookSender
@@ -198,10 +199,13 @@ def test_day_bounds_follow_daylight_saving_in_the_configured_zone() -> None:
     # fall back (2026-11-01): 25 h
     start, end = day_bounds(utc_ms(2026, 11, 1, 12), clock_time(17), new_york)
     assert (start, end) == (utc_ms(2026, 10, 31, 21), utc_ms(2026, 11, 1, 22))
-    # broker server time (UTC+2 here), midnight: the zone is the snapshot's measured offset
-    server_zone = parse_rules({"rules": [{"kind": "daily_loss", "limit": 5}]}).rules[0].zone(7200)
-    start, end = day_bounds(utc_ms(2026, 3, 8, 21, 59), clock_time(0), server_zone)
+    # broker server time, midnight: the zone is the broker's clock, with its daylight saving
+    rule = parse_rules({"rules": [{"kind": "daily_loss", "limit": 5}]}).rules[0]
+    start, end = day_bounds(utc_ms(2026, 3, 8, 20, 59), clock_time(0), rule.zone(fixed(7200)))
     assert (start, end) == (utc_ms(2026, 3, 7, 22), utc_ms(2026, 3, 8, 22))
+    # New York close: UTC+2 until the US change, UTC+3 after, so that broker day lasts 23 h
+    start, end = day_bounds(utc_ms(2026, 3, 8, 20, 59), clock_time(0), rule.zone(parse_zone("ny-close")))
+    assert (start, end) == (utc_ms(2026, 3, 7, 22), utc_ms(2026, 3, 8, 21))
 
 
 def test_daily_loss_resets_at_17_00_new_york_across_the_dst_change() -> None:

@@ -95,9 +95,9 @@ def test_new_deals_returns_every_deal_once_including_the_last_hours() -> None:
     first = source.new_deals()
     assert [d.ticket for d in first] == [old, two_and_half_h, ten_min]
     assert first[-1].time_utc_ms == int((NOW - 600) * 1000)
+    assert source.new_deals() == []
     _, args, _ = fake.call_log[-1]
     assert all(type(a) is int for a in args) and args[1] >= int(NOW) + 7200 + 3600
-    assert source.new_deals() == []
 
     clock[0] = NOW + 5
     same_second = fake.add_deal(NOW - 600)  # listed late, same second as the last one seen
@@ -122,7 +122,9 @@ def test_new_deals_keeps_recent_deals_when_the_offset_is_unmeasured() -> None:
     fake, source, _ = make()
     fake.set_tick("EURUSD", 1.1, 1.1002, time_utc=NOW - 3 * 86400)  # weekend: stale tick
     source.connect()
-    assert source.server_offset_s == 0 and source.info.details["offset_measured"] is False
+    details = source.info.details
+    assert details["offset_measured"] is False
+    assert details["broker_clock"] == {"zone": "ny-close", "basis": "assumed", "misfits": 0}
     recent = fake.add_deal(NOW - 60)
     assert [d.ticket for d in source.new_deals()] == [recent]
 
@@ -251,7 +253,8 @@ def test_stale_tick_keeps_the_previous_offset_and_marks_it_unmeasured() -> None:
     fake2, fresh, _ = make()
     fake2.set_tick("EURUSD", 1.1, 1.1002, time_utc=NOW - 2 * 86400)
     fresh.connect()
-    assert fresh.server_offset_s == 0 and fresh.info.details["offset_measured"] is False
+    assert fresh.info.details["offset_measured"] is False
+    assert fresh.info.details["broker_clock"]["basis"] == "assumed"  # the forex convention until measured
 
 
 def test_offset_uses_open_position_symbols_first() -> None:
