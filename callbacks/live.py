@@ -266,7 +266,7 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
         day = day_start(runtime, account, batch.accounts[-1][0])  # the broker's day rolled over
         put(out, ids.DAY_START, "data", day)
     if day and batch.deals:
-        flows = cash_flows(batch.deals, day["start_ms"])
+        flows = cash_flows(batch.deals, day.get("flows_from_ms", day["start_ms"]))
         if flows:
             day = {**day, "flows": day.get("flows", 0.0) + flows}
             put(out, ids.DAY_START, "data", day)

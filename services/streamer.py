@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 COMMANDS = ("connect", "disconnect", "reconnect")
 BACKFILL_CHUNK = 5_000
+NEWS_GRACE_MS = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,8 @@ class Streamer:
         self._backfill: list[HistoryPoint] = []
         self._backfill_done = False
         self._stored_tz: dict[int, str | None] = {}  # login -> the clock its stored deals were made with
+        # Deals before this are the account's past read at start: announced by the history_sync status, not one by one.
+        self._news_since_ms = int(clock() * 1000) - NEWS_GRACE_MS
         self._listeners: list[Callable[[Snapshot, list[str]], None]] = []
 
     def add_listener(self, listener: Callable[[Snapshot, list[str]], None]) -> None:
@@ -338,8 +341,9 @@ class Streamer:
             if self._pending_deals:
                 fresh = self.store.add_deals(login, self._stamped(self._pending_deals))
                 self._pending_deals = []
-                if fresh:
-                    self._emit("deals", [d.to_dict() for d in fresh])
+                news = [d for d in fresh if d.time_utc_ms >= self._news_since_ms]
+                if news:
+                    self._emit("deals", [d.to_dict() for d in news])
         except REDIS_ERRORS as exc:
             self._redis_failed(exc)
             return

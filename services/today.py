@@ -60,6 +60,7 @@ def stored_day_start(store: Store, login: int, zone: BrokerZone | int, now_ms: i
         margin_free=point.equity - point.margin,
         margin_level=point.margin_level,
         flows=cash_flows((d.to_dict() for d in deals), counted_from),
+        flows_from_ms=counted_from,
     )
     return day
 
