@@ -156,6 +156,7 @@ class MT5Source:
             self._raise(self._failure("initialize"))
         self._measure_offset()
         self._session_open = True
+        self._last_error = None  # the fault that ended the last session is over
 
     def disconnect(self) -> None:
         self._session_open = False
