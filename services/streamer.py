@@ -22,7 +22,7 @@ from services.backoff import Backoff
 from services.leader import LeaderLock
 from services.models import Account, Deal, HistoryPoint, Order, Position, Snapshot
 from services.redis_conn import REDIS_ERRORS
-from services.sources.base import AccountSource, SourceAuthError, SourceDisconnected, SourceError
+from services.sources.base import AccountSource, SourceAuthError, SourceDisconnected, SourceError, SourceUnreachable
 from services.store import Store, event
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class Streamer:
         login_hint: int | None = None,
         backoff: Backoff | None = None,
         auth_backoff: Backoff | None = None,
+        unreachable_backoff: Backoff | None = None,
         buffer_points: int = 100_000,
         clock: Callable[[], float] = time.time,
         on_error: Callable[[BaseException], None] | None = None,
@@ -80,6 +81,8 @@ class Streamer:
         self.heartbeat_s = heartbeat_s
         self._backoff = backoff or Backoff(base_s=1.0, cap_s=30.0)
         self._auth_backoff = auth_backoff or Backoff(base_s=10.0, cap_s=300.0)
+        # A refused connection (bridge not up) is cheap to try again: back within seconds of its return.
+        self._unreachable_backoff = unreachable_backoff or Backoff(base_s=0.5, cap_s=2.0)
         self._clock = clock
         self._on_error = on_error or (lambda exc: log.error("streamer error: %s", exc, exc_info=exc))
         self._run = threading.Event()
@@ -412,7 +415,7 @@ class Streamer:
     def _link_failed(self, exc: SourceError) -> None:
         self._drop_session(str(exc))
         failures = self.status().failures + 1
-        backoff = self._auth_backoff if isinstance(exc, SourceAuthError) else self._backoff
+        backoff = self._backoff_for(exc)
         delay = backoff.compute(failures)
         self._next_attempt = self._clock() + delay
         if failures == 1 or failures % 10 == 0:
@@ -424,6 +427,13 @@ class Streamer:
             failures=failures,
             next_retry_ms=int(self._next_attempt * 1000),
         )
+
+    def _backoff_for(self, exc: SourceError) -> Backoff:
+        if isinstance(exc, SourceAuthError):
+            return self._auth_backoff
+        if isinstance(exc, SourceUnreachable):
+            return self._unreachable_backoff
+        return self._backoff
 
     def _drop_session(self, reason: str) -> None:
         """Rebuild from scratch after a link fault: MT5 needs shutdown() then initialize()."""

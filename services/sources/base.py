@@ -37,6 +37,11 @@ class SourceDisconnected(SourceError):
     """The link to the terminal or broker is down; the streamer reconnects with backoff."""
 
 
+class SourceUnreachable(SourceDisconnected):
+    """Nothing answers at the source's address (the mt5linux bridge is not up): a refused connection
+    costs nothing, so the streamer tries again every few seconds instead of backing off to 30 s."""
+
+
 class SourceAuthError(SourceError):
     """Login was refused; retrying with the same credentials is still attempted, but slowly."""
 

@@ -44,6 +44,7 @@ from services.sources.base import (
     SourceInfo,
     error_for,
 )
+from services.sources.bridge import INSTALL, BridgeClient
 
 log = logging.getLogger(__name__)
 
@@ -89,49 +90,12 @@ def load_mt5_module(kind: str, host: str, port: int) -> Any:
         except (ImportError, AttributeError) as exc:
             raise SourceError(
                 -10003,
-                f"the mt5linux package is not installed ({type(exc).__name__}: {exc}): `pip install "
-                "mt5linux` here, and MetaTrader5 + the same rpyc version in the Wine Python.",
+                f"the mt5linux package is not installed ({type(exc).__name__}: {exc}): `{INSTALL}` here, "
+                "and in the Wine Python next to MetaTrader5 (the same mt5linux and rpyc versions on both sides).",
                 "import mt5linux",
             ) from None
-        return BridgeClient(lambda: client_class(host=host, port=port), f"{host}:{port}")
+        return BridgeClient(lambda: client_class(host=host, port=port), f"{host}:{port}", port)
     raise SourceError(-2, f"unknown MT5 source kind {kind!r}: expected 'mt5' or 'mt5linux'", "load")
-
-
-class BridgeClient:
-    """An mt5linux client made on first use and remade after ``shutdown()``.
-
-    The bridge may start after the app or restart under it; an unreachable bridge is then a
-    link fault (``SourceDisconnected``) that the streamer retries with backoff, and a dropped
-    rpyc connection is replaced on the next ``initialize()``.
-    """
-
-    def __init__(self, factory: Callable[[], Any], address: str) -> None:
-        self._factory = factory
-        self._address = address
-        self._client: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            try:
-                self._client = self._factory()
-            except Exception as exc:  # noqa: BLE001 - rpyc raises OSError, EOFError or its own errors
-                message = (
-                    f"cannot reach the mt5linux bridge at {self._address} ({type(exc).__name__}: {exc}); "
-                    "start it with `python -m mt5linux <path/to/wine/python.exe>` (bind it to localhost "
-                    "only) and check MT5LINUX_HOST / MT5LINUX_PORT."
-                )
-                raise SourceDisconnected(-10003, message, "mt5linux connect") from None
-        return getattr(self._client, name)
-
-    def shutdown(self) -> bool:
-        client, self._client = self._client, None
-        if client is None:
-            return True
-        try:
-            return bool(client.shutdown())
-        finally:
-            if callable(getattr(type(client), "__exit__", None)):
-                client.__exit__(None, None, None)  # newer mt5linux clients close their rpyc link here
 
 
 class MT5Source:
@@ -246,7 +210,7 @@ class MT5Source:
             self._raise(self._failure("initialize"))
         self._measure_offset()
         self._session_open = True
-        self._last_error = None
+        self._last_error = None  # the fault that ended the last session is over
 
     def disconnect(self) -> None:
         self._session_open = False
@@ -390,6 +354,8 @@ class MT5Source:
         try:
             function = getattr(self._mt5, name)
             return function(*args, **kwargs) if kwargs else function(*args)
+        except SourceError as exc:  # the bridge client's own, already typed (an unreachable bridge)
+            return self._raise(exc)
         except Exception as exc:  # noqa: BLE001 - the bridge raises instead of returning None
             failure = f"{type(exc).__name__}: {exc}"
             timed_out = isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__

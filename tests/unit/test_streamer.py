@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import fakeredis
@@ -10,6 +11,7 @@ import pytest
 
 from services.backoff import Backoff
 from services.redis_conn import RedisGate
+from services.sources.bridge import BridgeClient
 from services.sources.demo import DemoSource
 from services.sources.mt5 import MT5Source
 from services.store import Store
@@ -205,6 +207,56 @@ def test_fake_mt5_outage_is_reported_and_heals_by_itself(store: Store) -> None:
     streamer.step()
     assert streamer.status().mt5 == "connected"
     assert fake.calls["shutdown"] >= 1 and fake.calls["initialize"] == 2
+
+
+class LocalBridge:
+    """An mt5linux client without the network: the bridge helper runs here, other calls go to the fake."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+        self._namespace: dict[str, Any] = {}
+
+    def execute(self, code: str) -> None:
+        exec(code, self._namespace)
+
+    def eval(self, code: str) -> Any:
+        return eval(code, self._namespace)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+def test_an_unreachable_bridge_is_retried_within_seconds_and_its_error_clears(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    fake = FakeMT5(login=779, clock=clock)
+    fake.add_balance(clock.now - 3600, 5000.0)
+    monkeypatch.setitem(sys.modules, "MetaTrader5", fake.module)
+    up = False
+
+    def connect() -> LocalBridge:
+        if not up:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return LocalBridge(fake.module)
+
+    bridge = BridgeClient(connect, "127.0.0.1:18812", 18812)
+    source = MT5Source(bridge, kind="mt5linux", login=779, password=None, server=None, path=None, clock=clock)
+    streamer = Streamer(source, store, clock=clock, backoff=Backoff(1.0, 30.0, jitter=0))
+    for _ in range(8):
+        streamer.step()
+        status = streamer.status()
+        assert (status.mt5, status.mt5_error_code) == ("reconnecting", -10003)
+        assert 0 < status.next_retry_ms / 1000 - clock.now <= 2.0, "a refused bridge is tried again within 2 s"
+        clock.tick(2.0)
+    assert streamer.status().failures == 8
+    assert source.info.details["last_error"][0] == -10003
+    up = True
+    streamer.step()
+    status = streamer.status()
+    assert (status.mt5, status.mt5_error, status.mt5_error_code, status.failures) == ("connected", None, None, 0)
+    assert source.info.details["last_error"] is None, "/mt5/status no longer shows the old error"
+    assert store.snapshot(779)["account"]["balance"] == 10000.0
 
 
 def test_terminal_without_broker_connection_counts_as_disconnected(store: Store) -> None:

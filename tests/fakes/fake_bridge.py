@@ -1,0 +1,111 @@
+"""The real mt5linux server with the fake ``MetaTrader5`` in its process, for tests and the bridge benchmark.
+
+``python -m tests.fakes.fake_bridge --port P --deals N`` scripts a ``FakeMT5`` (login, password,
+N history deals, a position and an order), registers its module as ``sys.modules["MetaTrader5"]``
+and then runs ``python -m mt5linux --host 127.0.0.1 -p P`` from the installed package, so the
+client side talks to exactly the server a user starts under Wine. ``FakeBridge`` runs that
+process, waits for its port, and can kill (SIGKILL) and restart it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.fakes.fake_mt5 import FakeMT5
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGIN = 7001234
+PASSWORD = "bridge-Pa55-word!"
+SERVER = "FakeBroker-Bridge"
+FIRST_DEAL_UTC = 1_600_000_000.0  # 2020-09-13: every deal lies well inside the app's history window
+
+
+def scripted_terminal(deals: int) -> FakeMT5:
+    """A terminal with ``deals`` history deals (a deposit, then alternating buys and sells a minute
+    apart over several symbols), one open position and one pending order."""
+    fake = FakeMT5(login=LOGIN, password=PASSWORD, server=SERVER)
+    fake.add_balance(FIRST_DEAL_UTC, 10_000.0)
+    symbols = ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD")
+    for i in range(1, deals):
+        fake.add_deal(
+            FIRST_DEAL_UTC + 60 * i,
+            symbols[i % len(symbols)],
+            type=i % 2,
+            entry=i % 2,
+            volume=0.01 * (1 + i % 7),
+            price=1.1 + i / 100_000,
+            profit=round((i % 13 - 6) * 1.25, 2) if i % 2 else 0.0,
+            commission=-0.35,
+            comment=f"deal {i}",
+        )
+    fake.add_position("EURUSD", volume=0.3, profit=12.5)
+    fake.add_order("GBPUSD", price_open=1.25)
+    return fake
+
+
+def serve(port: int, deals: int) -> None:
+    """Install the fake as MetaTrader5, then run the installed mt5linux server's own entry point."""
+    sys.modules["MetaTrader5"] = scripted_terminal(deals).module
+    sys.argv = ["mt5linux", "--host", "127.0.0.1", "-p", str(port), "-q"]
+    runpy.run_module("mt5linux", run_name="__main__", alter_sys=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class FakeBridge:
+    """One bridge server process on a fixed free port; ``kill()`` and ``start()`` again restart it."""
+
+    def __init__(self, deals: int, port: int | None = None, log_path: Path | None = None) -> None:
+        self.deals = deals
+        self.port = port or free_port()
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        """Start the server and return once it accepts connections (it scripts its deals first)."""
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - kept by Popen
+        command = [sys.executable, "-m", "tests.fakes.fake_bridge", "--port", str(self.port)]
+        command += ["--deals", str(self.deals)]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the fake bridge exited with {self.process.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"the fake bridge did not listen on port {self.port} within {timeout_s} s")
+
+    def kill(self) -> None:
+        """SIGKILL: the connection drops the way a crashed Wine process drops it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--deals", type=int, default=1000)
+    args = parser.parse_args()
+    serve(args.port, args.deals)
+
+
+if __name__ == "__main__":
+    main()
