@@ -2,7 +2,7 @@
 
 Standalone (no Redis, no browser). It starts the real mt5linux server from the pinned package with the
 fake MetaTrader5 holding N deals (tests/fakes/fake_bridge.py), then times ``MT5Source.new_deals()`` on
-a fresh session, which is what the app does before the first screen shows the history:
+a fresh session until its history sync is done, which is what the app does before the first screen shows the history:
 
 - in-process: the fake module called directly (what the MetaTrader5 package costs on Windows, minus the
   terminal);
@@ -50,13 +50,17 @@ def timed(read: Callable[[], list[Any]], runs: int) -> tuple[list[float], int]:
 
 
 def full_history(make_module: Callable[[], Any]) -> Callable[[], list[Any]]:
-    """A fresh session's first ``new_deals()``: the whole history, as after the app starts."""
+    """A fresh session's ``new_deals()`` until its history sync is done: the whole history, in pages,
+    as the app reads it after it starts."""
 
     def read() -> list[Any]:
         source = source_over(make_module())
         source.connect()
+        deals: list[Any] = []
         try:
-            return source.new_deals()
+            while not (source.history_sync or {}).get("done"):
+                deals += source.new_deals()
+            return deals
         finally:
             source.disconnect()
 
