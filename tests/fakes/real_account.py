@@ -643,7 +643,8 @@ class _Script:
             if draft.type == CREDIT:
                 credit += draft.profit_c
             else:
-                balance += draft.profit_c + draft.commission_c + draft.swap_c + draft.fee_c
+                balance += money if not draft.flow else draft.profit_c
+        ordered.sort(key=lambda d: d.time_ms)  # a top-up may land before a deal within its second
         order_ticket, deal_ticket = 20_000_000, 50_000_000
         position_ids: dict[int, int] = {}
         for draft in ordered:
