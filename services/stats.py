@@ -25,6 +25,7 @@ import pandas as pd
 
 from services.models import Deal
 from services.trades import (
+    EQUITY_FLOW_KINDS,
     FLOW_KINDS,
     OFF_BALANCE_KINDS,
     Operation,
@@ -50,7 +51,8 @@ DEPTH_EPS = 1e-9
 
 @dataclass
 class Ledger:
-    """The balance at the range start, then every balance movement and balance operation inside the range.
+    """The balance at the range start, then every balance movement and balance operation inside the range,
+    and the flows of the equity (the balance's flows plus credit) inside the range.
 
     Fed deal by deal in time order, so it shares one pass over the history with the trade builder.
     """
@@ -63,6 +65,8 @@ class Ledger:
     amounts: list[float] = field(default_factory=list)
     flows: list[float] = field(default_factory=list)  # the flow part of each movement (deposit, withdrawal, bonus)
     operations: list[Operation] = field(default_factory=list)
+    equity_flow_times: list[int] = field(default_factory=list)
+    equity_flows: list[float] = field(default_factory=list)  # deposits, withdrawals, bonuses and credit
 
     def feed(self, deal: Deal) -> None:
         if self.end_ms is not None and deal.time_utc_ms > self.end_ms:
@@ -71,6 +75,9 @@ class Ledger:
         operation = None if is_trading(deal) else Operation.of(deal)
         if inside and operation is not None:
             self.operations.append(operation)
+            if operation.kind in EQUITY_FLOW_KINDS:
+                self.equity_flow_times.append(deal.time_utc_ms)
+                self.equity_flows.append(operation.amount)
         if not moves_balance(deal):
             return
         amount = deal_money(deal)
@@ -194,9 +201,10 @@ def twr_returns(values: np.ndarray, flows: np.ndarray) -> np.ndarray:
 
 
 def equity_underwater(times: np.ndarray, equity: np.ndarray, ledger: Ledger) -> tuple[Underwater, np.ndarray]:
-    """The equity curve's drawdown state and its step returns; flows before the first point are in its equity."""
-    flow_times = np.asarray([t for t, f in zip(ledger.times, ledger.flows, strict=True) if f], dtype=np.int64)
-    flow_sums = np.concatenate(([0.0], np.cumsum([f for f in ledger.flows if f])))
+    """The equity curve's drawdown state and its step returns, with the equity's flows (credit included) taken
+    out; flows before the first point are in its equity."""
+    flow_times = np.asarray(ledger.equity_flow_times, dtype=np.int64)
+    flow_sums = np.concatenate(([0.0], np.cumsum(ledger.equity_flows)))
     cumulative = flow_sums[np.searchsorted(flow_times, times, side="right")]
     if len(cumulative):
         cumulative = cumulative - cumulative[0]

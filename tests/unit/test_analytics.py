@@ -269,6 +269,25 @@ def test_a_withdrawal_on_the_equity_curve_is_not_a_drawdown() -> None:
     assert stats["withdrawals"] == -500.0
 
 
+def test_credit_given_and_taken_back_moves_equity_but_is_no_gain_and_no_drawdown() -> None:
+    """Equity includes credit: 1,000 of balance, +500 credit, then the credit is taken back; no trading at all."""
+    deals = [
+        deposit(1, T0 - DAY, 1_000.0),
+        make_deal(2, T0 + 90, CREDIT, profit=500.0, comment="credit in"),
+        make_deal(3, T0 + 210, CREDIT, profit=-500.0, comment="credit out"),
+    ]
+    curve = [(T0, 1_000.0), (T0 + 120, 1_500.0), (T0 + 180, 1_490.0), (T0 + 240, 990.0), (T0 + 300, 1_000.0)]
+    stats = stats_of(deals, curve)
+    assert stats["max_drawdown"] == 10.0, "the 10 lost with the credit in, not the 500 taken back"
+    assert stats["max_drawdown_pct"] == pytest.approx(10 / 1_500)
+    assert (stats["net_profit"], stats["deposits"], stats["withdrawals"], stats["fee"]) == (0.0, 1_000.0, 0.0, 0.0)
+    ledger = collect(deals, None, None, 2)[1]
+    times = np.array([int(t * 1000) for t, _ in curve])
+    _, steps = equity_underwater(times, np.array([v for _, v in curve]), ledger)
+    expected = [0.0, 1_490 / 1_500 - 1, 990 / (1_490 - 500) - 1, 1_000 / 990 - 1]
+    assert steps.tolist() == pytest.approx(expected, abs=1e-12)
+
+
 def test_time_weighted_gain_with_a_deposit_in_the_middle() -> None:
     deals = [
         deposit(1, T0, 1_000.0),
