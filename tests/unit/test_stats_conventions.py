@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from layouts.analytics import STAT_ROWS, report_page, stat_cell, stats_panel
+from services.analytics import Report
 from services.stats import MIN_DAILY_RETURNS
 from services.trades import DEAL_TYPE_BALANCE
 from tests.unit.test_analytics import CREDIT, DAY, HOUR, T0, deposit, make_deal, stats_of
@@ -121,3 +123,18 @@ def test_a_first_run_with_one_equity_point_has_an_unknown_drawdown_not_zero() ->
         assert stats[key] is None and stats["notes"][key] == "needs 2 equity points in the range, has 1", key
     assert stats["max_drawdown_daily_pct"] is None and stats["notes"]["max_drawdown_daily_pct"]
     assert stats["balance_max_drawdown"] == 0.0 and stats["gain_pct_twr"] == 0.0, "the balance is known and flat"
+
+
+def test_the_page_and_the_report_show_the_reason_instead_of_a_number() -> None:
+    deals, points, _ = documented_series(4)
+    stats = stats_of(deals, points, periods_per_year=PERIODS)
+    assert stat_cell(stats, "sharpe", "ratio", "USD", 2) == "— (needs 20 daily returns, has 3)"
+    assert stat_cell(stats, "max_drawdown", "money", "USD", 2) == f"${stats['max_drawdown']:,.2f}"
+    shown = {row.children[1].id: row.children[1].children for row in stats_panel(stats, "USD", 2).children}
+    assert shown["stat-calmar"] == "— (needs 20 daily returns, has 3)"
+    report = Report(login=7, start_ms=None, end_ms=None, currency="USD", digits=2, trades=[], stats=stats,
+                    reconciliation=None, drawdowns=[], by_symbol=[], by_direction=[], by_hour=[], by_weekday=[],
+                    monthly=[], histogram=[])  # fmt: skip
+    page = dict(report_page(report, None, {}, int(T0 * 1000)).statistics)
+    labels = {key: label for key, label, _ in STAT_ROWS}
+    assert page[labels["sortino"]] == "— (needs 20 daily returns, has 3)"
