@@ -22,6 +22,7 @@ from services.charts_export import FORMATS, ReportPage, for_export
 from services.export import TABLES, utc_iso
 from services.formatting import margin_level, money
 from services.models import Account, HistoryPoint
+from services.stats import NOTES
 
 GAIN_COLOR, LOSS_COLOR = "#16a34a", "#dc2626"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -78,6 +79,7 @@ STAT_ROWS = (
     ("fee", "Fees and other charges", "money"),
     ("max_drawdown", "Max drawdown (equity)", "money"),
     ("max_drawdown_pct", "Max drawdown % (equity)", "rate"),
+    ("max_drawdown_daily_pct", "Max drawdown % (daily closes)", "rate"),
     ("max_drawdown_duration_s", "Longest drawdown", "duration"),
     ("balance_max_drawdown", "Max drawdown (balance)", "money"),
     ("balance_max_drawdown_pct", "Max drawdown % (balance)", "rate"),
@@ -117,6 +119,12 @@ def stat_text(value: Any, kind: str, currency: str, digits: int) -> str:
     return f"{value:,}"
 
 
+def stat_cell(stats: Mapping[str, Any], key: str, kind: str, currency: str, digits: int) -> str:
+    """The statistic's text; when it is null for a stated reason, the reason instead of a number."""
+    note = stats.get(NOTES, {}).get(key)
+    return f"— ({note})" if note else stat_text(stats.get(key), kind, currency, digits)
+
+
 def stats_panel(stats: Mapping[str, Any], currency: str, digits: int) -> html.Dl:
     return html.Dl(
         className="stats-grid",
@@ -126,7 +134,7 @@ def stats_panel(stats: Mapping[str, Any], currency: str, digits: int) -> html.Dl
                 [
                     html.Dt(label, className="kpi-label"),
                     html.Dd(
-                        stat_text(stats.get(key), kind, currency, digits),
+                        stat_cell(stats, key, kind, currency, digits),
                         id=f"stat-{key.replace('_', '-')}",
                         style={"margin": 0, "fontWeight": 600, "fontVariantNumeric": "tabular-nums"},
                     ),
@@ -449,9 +457,7 @@ def report_page(report: Report, account: Account | None, history: Mapping[str, g
         check=check_text,
         check_ok=ok,
         notice=None if report.stats["trades"] else "No trades in this range.",
-        statistics=[
-            (label, stat_text(report.stats.get(key), kind, currency, digits)) for key, label, kind in STAT_ROWS
-        ],
+        statistics=[(label, stat_cell(report.stats, key, kind, currency, digits)) for key, label, kind in STAT_ROWS],
         figures=[for_export(fig) for fig in (*history.values(), *analytics_figures(report).values())],
         drawdown_header=DRAWDOWN_HEADER,
         drawdowns=drawdown_rows([d.to_dict() for d in report.drawdowns], currency, digits),

@@ -25,6 +25,7 @@ import numpy as np
 
 from services.brokertime import BrokerZone, as_zone
 from services.models import Deal, HistoryPoint, Order, Position
+from services.stats import NOTES
 from services.store import HISTORY_FIELDS, Store
 from services.trades import DEAL_TYPE_BUY, DEAL_TYPE_SELL, Trade, TradeBuilder, deal_kind
 
@@ -55,7 +56,7 @@ ORDER_COLUMNS = (
     "price_stoplimit", "magic", "position_id", "position_by_id", "reason", "comment", "external_id",
 )  # fmt: skip
 EQUITY_COLUMNS = ("time_utc", "time_server", *HISTORY_FIELDS)
-STATS_COLUMNS = ("statistic", "value")
+STATS_COLUMNS = ("statistic", "value", "note")
 
 
 def iter_deals(
@@ -233,7 +234,9 @@ def orders_csv(orders: Iterable[Order], start_ms: int | None, end_ms: int | None
 
 
 def stats_csv(stats: Mapping[str, Any]) -> Iterator[str]:
-    return csv_chunks(STATS_COLUMNS, stats.items())
+    """One row per statistic, its note saying why an empty value is unknown (the ``notes`` of ``/stats``)."""
+    notes = stats.get(NOTES, {})
+    return csv_chunks(STATS_COLUMNS, ((key, value, notes.get(key)) for key, value in stats.items() if key != NOTES))
 
 
 def _csv_text(rows: Iterable[Sequence[Any]]) -> str:

@@ -1,16 +1,37 @@
 """Performance statistics for a date range, the numbers traders compare (MT5 report, Myfxbook, QuantStats).
 
-Deposits, withdrawals and bonuses are cash flows, not performance. Gains chain the returns of
-the periods between flows (time-weighted), and drawdowns are measured on the curve with the
-flows taken out, so a withdrawal is never a loss. Conventions of the result:
+Deposits, withdrawals, bonuses and credit are cash flows, not performance (``services.trades``
+says which deal moves which curve). Gains chain the returns of the periods between flows
+(time-weighted), and drawdowns are measured on the curve with the flows taken out, so a
+withdrawal, or credit taken back, is never a loss. Conventions of the result:
 
 - money in the account currency, rounded to its digits; rates as fractions (0.55);
 - losses, gross loss and withdrawals are negative, drawdown depths are positive;
-- undefined values (no trades, no losses, too little history) are None, so it is valid JSON.
+- unknown is null, never 0: no trades, no losses, fewer than 2 equity points, no balance
+  movement in the history. ``notes`` maps a null statistic to why it is null where the reason
+  is not plain (too little history for a ratio, a ratio with a zero denominator).
 
-Trades count in the range they closed in. Drawdowns, Sharpe, Sortino and Calmar use the equity
-history (floating P/L included); the TWR gain, the monthly returns and the balance drawdown use
-the balance rebuilt from the deals, which reaches back further than the equity history.
+Trades count in the range they closed in. The equity figures use the equity history (floating P/L
+included); the TWR gain, the monthly returns and the balance drawdown use the balance rebuilt from
+the deals, which reaches back further than the equity history.
+
+The daily series. Each step between two equity points has the return v1 / (v0 + flow) - 1, the
+flows of the step counted at its start; chained from 1 at the range's first point they make the
+flow-free growth index. A broker day's close is the index's last value on that day (days end at
+broker-server midnight; a day without points has no close), and the daily returns are the changes
+from one close to the next (the first close is the base). From these, as empyrical computes them
+(and QuantStats for Sharpe and Sortino), with ``periods`` per year:
+
+- sharpe = mean / sample standard deviation (ddof 1) × √periods;
+- sortino = mean × periods / (√mean(min(r, 0)²) × √periods);
+- annual return = (∏(1 + r)) ^ (periods / n) - 1;
+- max_drawdown_daily_pct = the deepest fall of the closes below their running high, the base
+  included (empyrical's max_drawdown of the daily returns, as a positive fraction);
+- calmar = annual return / max_drawdown_daily_pct.
+
+The three ratios need ``MIN_DAILY_RETURNS`` daily returns; with fewer they are null and ``notes``
+says how many there are. ``max_drawdown_pct`` is the deepest fall between any two equity points,
+deeper than the daily one when a day recovers before its close.
 """
 
 from __future__ import annotations
@@ -26,6 +47,7 @@ import pandas as pd
 from services.brokertime import BrokerZone, as_zone
 from services.models import Deal
 from services.trades import (
+    EQUITY_FLOW_KINDS,
     FLOW_KINDS,
     OFF_BALANCE_KINDS,
     Operation,
@@ -42,8 +64,12 @@ STAT_KEYS = (
     "long_trades", "long_win_rate", "short_trades", "short_win_rate", "deposits", "withdrawals", "commission",
     "swap", "fee", "max_drawdown", "max_drawdown_pct", "max_drawdown_duration_s", "recovery_factor", "sharpe",
     "sortino", "calmar", "gain_pct_twr", "gain_pct_absolute", "avg_holding_s", "balance_max_drawdown",
-    "balance_max_drawdown_pct",
+    "balance_max_drawdown_pct", "max_drawdown_daily_pct",
 )  # fmt: skip
+NOTES = "notes"  # the result's key after STAT_KEYS: statistic -> why it is null
+RATIO_KEYS = ("sharpe", "sortino", "calmar")
+MIN_DAILY_RETURNS = 20  # fewer daily returns make a ratio noise shown with confidence
+MIN_EQUITY_POINTS = 2  # one point shows no fall
 TRADE_COLUMNS = tuple(Trade.__dataclass_fields__)
 DAY_MS = 86_400_000
 DEPTH_EPS = 1e-9
@@ -51,7 +77,8 @@ DEPTH_EPS = 1e-9
 
 @dataclass
 class Ledger:
-    """The balance at the range start, then every balance movement and balance operation inside the range.
+    """The balance at the range start, then every balance movement and balance operation inside the range,
+    and the flows of the equity (the balance's flows plus credit) inside the range.
 
     Fed deal by deal in time order, so it shares one pass over the history with the trade builder.
     """
@@ -59,11 +86,14 @@ class Ledger:
     start_ms: int | None = None
     end_ms: int | None = None
     opening_balance: float = 0.0
+    balance_known: bool = False  # a deal up to the range end moved the balance; else the balance is unknown
     times: list[int] = field(default_factory=list)
     server_times: list[int] = field(default_factory=list)
     amounts: list[float] = field(default_factory=list)
     flows: list[float] = field(default_factory=list)  # the flow part of each movement (deposit, withdrawal, bonus)
     operations: list[Operation] = field(default_factory=list)
+    equity_flow_times: list[int] = field(default_factory=list)
+    equity_flows: list[float] = field(default_factory=list)  # deposits, withdrawals, bonuses and credit
 
     def feed(self, deal: Deal) -> None:
         if self.end_ms is not None and deal.time_utc_ms > self.end_ms:
@@ -72,8 +102,12 @@ class Ledger:
         operation = None if is_trading(deal) else Operation.of(deal)
         if inside and operation is not None:
             self.operations.append(operation)
+            if operation.kind in EQUITY_FLOW_KINDS:
+                self.equity_flow_times.append(deal.time_utc_ms)
+                self.equity_flows.append(operation.amount)
         if not moves_balance(deal):
             return
+        self.balance_known = True
         amount = deal_money(deal)
         if not inside:
             self.opening_balance += amount
@@ -140,8 +174,7 @@ class Underwater:
             base = values_arr + depth
             pct = np.divide(depth, base, out=np.zeros_like(depth), where=base > 0)
         else:
-            growth = np.cumprod(np.concatenate(([1.0], 1.0 + step_returns)))
-            pct = 1.0 - growth / np.maximum.accumulate(growth)
+            pct = growth_drawdown(step_returns)
         return cls(np.asarray(times, dtype=np.int64), depth, pct)
 
     def episodes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -184,6 +217,12 @@ class Underwater:
         return found
 
 
+def growth_drawdown(returns: np.ndarray) -> np.ndarray:
+    """How far the growth index of ``returns`` (1 before the first) is below its running high, as a fraction."""
+    growth = np.cumprod(np.concatenate(([1.0], 1.0 + returns)))
+    return 1.0 - growth / np.maximum.accumulate(growth)
+
+
 def twr_returns(values: np.ndarray, flows: np.ndarray) -> np.ndarray:
     """Return of each step between two points, a flow counted at the step's start: v1 / (v0 + flow) - 1.
 
@@ -195,9 +234,10 @@ def twr_returns(values: np.ndarray, flows: np.ndarray) -> np.ndarray:
 
 
 def equity_underwater(times: np.ndarray, equity: np.ndarray, ledger: Ledger) -> tuple[Underwater, np.ndarray]:
-    """The equity curve's drawdown state and its step returns; flows before the first point are in its equity."""
-    flow_times = np.asarray([t for t, f in zip(ledger.times, ledger.flows, strict=True) if f], dtype=np.int64)
-    flow_sums = np.concatenate(([0.0], np.cumsum([f for f in ledger.flows if f])))
+    """The equity curve's drawdown state and its step returns, with the equity's flows (credit included) taken
+    out; flows before the first point are in its equity."""
+    flow_times = np.asarray(ledger.equity_flow_times, dtype=np.int64)
+    flow_sums = np.concatenate(([0.0], np.cumsum(ledger.equity_flows)))
     cumulative = flow_sums[np.searchsorted(flow_times, times, side="right")]
     if len(cumulative):
         cumulative = cumulative - cumulative[0]
@@ -248,6 +288,31 @@ def annual_return(returns: np.ndarray, periods_per_year: int) -> float | None:
         return None
 
 
+def max_drawdown(returns: np.ndarray) -> float | None:
+    """As empyrical's max_drawdown, as a positive fraction: the deepest fall of the growth index."""
+    return float(growth_drawdown(returns).max()) if len(returns) else None
+
+
+def risk_ratios(daily: np.ndarray, periods_per_year: int) -> tuple[dict[str, float | None], dict[str, str]]:
+    """Sharpe, Sortino and Calmar of the daily returns, and why each one that is null is null."""
+    if len(daily) < MIN_DAILY_RETURNS:
+        return dict.fromkeys(RATIO_KEYS), dict.fromkeys(
+            RATIO_KEYS, f"needs {MIN_DAILY_RETURNS} daily returns, has {len(daily)}"
+        )
+    annual, fall = annual_return(daily, periods_per_year), max_drawdown(daily)
+    values = {
+        "sharpe": sharpe(daily, periods_per_year),
+        "sortino": sortino(daily, periods_per_year),
+        "calmar": None if annual is None or not fall else annual / fall,
+    }
+    reasons = {
+        "sharpe": "the daily returns do not vary",
+        "sortino": "no daily loss",
+        "calmar": "no drawdown on the daily closes" if not fall else "the annual return is out of range",
+    }
+    return values, {key: reasons[key] for key in RATIO_KEYS if values[key] is None}
+
+
 def trades_frame(trades: Sequence[Trade]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records([t.to_dict() for t in trades], columns=TRADE_COLUMNS)
     return frame.astype({"net": float, "commission": float, "swap": float, "fee": float, "holding_s": float})
@@ -275,6 +340,22 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _unknowns(points: int, daily: int, depth: float, balance_known: bool) -> dict[str, str]:
+    """The drawdowns and gain the history cannot tell, and why: a 0 there would claim a flat curve."""
+    notes: dict[str, str] = {}
+    if points < MIN_EQUITY_POINTS:
+        equity_keys = ("max_drawdown", "max_drawdown_pct", "max_drawdown_duration_s", "recovery_factor")
+        notes.update(dict.fromkeys(equity_keys, f"needs {MIN_EQUITY_POINTS} equity points in the range, has {points}"))
+    elif not depth:
+        notes["recovery_factor"] = "no equity drawdown in the range"
+    if daily == 0:
+        notes["max_drawdown_daily_pct"] = "needs 1 daily return, has 0"
+    if not balance_known:
+        balance_keys = ("balance_max_drawdown", "balance_max_drawdown_pct", "gain_pct_twr")
+        notes.update(dict.fromkeys(balance_keys, "no deal up to the range end moves the balance"))
+    return notes
+
+
 def statistics(
     trades: Sequence[Trade],
     ledger: Ledger,
@@ -285,7 +366,8 @@ def statistics(
     periods_per_year: int = 260,
     digits: int = 2,
 ) -> dict[str, Any]:
-    """Every key of ``STAT_KEYS`` for the trades closed in the range, its ledger and its equity history.
+    """Every key of ``STAT_KEYS`` for the trades closed in the range, its ledger and its equity history, then
+    ``NOTES``: why each null statistic that has a reason to be null is null.
 
     ``equity_times`` (UTC ms) and ``equity`` are the history points inside the range, oldest first.
     """
@@ -307,11 +389,11 @@ def statistics(
     net_profit = float(nets.sum()) + operation_commission + operation_fee
 
     underwater, steps = equity_underwater(equity_times, equity, ledger)
-    has_equity = len(underwater.times) > 0
-    max_drawdown = float(underwater.depth.max()) if has_equity else None
-    max_drawdown_pct = float(underwater.pct.max()) if has_equity else None
+    points = len(underwater.times)
+    max_drawdown_money = float(underwater.depth.max(initial=0.0))
     daily = daily_returns(underwater.times, steps, server_offset_s)
-    annual = annual_return(daily, periods_per_year)
+    ratios, notes = risk_ratios(daily, periods_per_year)
+    notes.update(_unknowns(points, len(daily), max_drawdown_money, ledger.balance_known))
 
     balance_under = ledger.underwater()
     growth = float(np.prod(1.0 + ledger.returns()))
@@ -332,11 +414,12 @@ def statistics(
         "commission": float(frame["commission"].sum()) + operation_commission,
         "swap": float(frame["swap"].sum()),
         "fee": float(frame["fee"].sum()) + operation_fee,
-        "max_drawdown": max_drawdown,
+        "max_drawdown": max_drawdown_money,
         "balance_max_drawdown": float(balance_under.depth.max()),
     }
     result: dict[str, Any] = {key: None if value is None else cents(value, digits) for key, value in money.items()}
     result.update(
+        ratios,
         profit_factor=_ratio(gross_profit, -gross_loss),
         trades=count,
         win_rate=_ratio(len(wins), count),
@@ -346,15 +429,14 @@ def statistics(
         long_win_rate=_ratio(int((longs > 0).sum()), len(longs)),
         short_trades=len(shorts),
         short_win_rate=_ratio(int((shorts > 0).sum()), len(shorts)),
-        max_drawdown_pct=max_drawdown_pct,
-        max_drawdown_duration_s=underwater.longest_s() if has_equity else None,
-        recovery_factor=None if not max_drawdown else net_profit / max_drawdown,
-        sharpe=sharpe(daily, periods_per_year),
-        sortino=sortino(daily, periods_per_year),
-        calmar=None if annual is None or not max_drawdown_pct else annual / max_drawdown_pct,
+        max_drawdown_pct=float(underwater.pct.max(initial=0.0)),
+        max_drawdown_duration_s=underwater.longest_s(),
+        max_drawdown_daily_pct=max_drawdown(daily),
+        recovery_factor=_ratio(net_profit, max_drawdown_money),
         gain_pct_twr=growth - 1.0,
         gain_pct_absolute=_ratio(net_profit, capital) if capital > 0 else None,
         avg_holding_s=float(holding.mean()) if len(holding) else None,
         balance_max_drawdown_pct=float(balance_under.pct.max()),
     )
-    return {key: _json_safe(result[key]) for key in STAT_KEYS}
+    result.update(dict.fromkeys(notes))  # a statistic with a reason to be unknown is null
+    return {**{key: _json_safe(result[key]) for key in STAT_KEYS}, NOTES: notes}

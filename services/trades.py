@@ -40,10 +40,13 @@ OPERATION_KINDS = {
     16: "dividend",
     17: "tax",
 }
-# Money that enters or leaves from outside trading: excluded from performance (gain, drawdown, net profit).
+# Money that enters or leaves from outside trading: never performance (gain, drawdown, ratios, net profit).
+# Deposits, withdrawals and bonuses move the balance. Credit is the broker's loan: MT5 books it in
+# ACCOUNT_CREDIT, never in the balance, but equity is balance + credit + floating P/L, so for equity
+# credit given or taken back is a flow like a deposit or a withdrawal.
 FLOW_KINDS = frozenset({"deposit", "withdrawal", "bonus"})
-# Credit is the broker's loan: MT5 books it in ACCOUNT_CREDIT, never in the balance.
 OFF_BALANCE_KINDS = frozenset({"credit"})
+EQUITY_FLOW_KINDS = FLOW_KINDS | OFF_BALANCE_KINDS
 REASONS = {
     0: "client", 1: "mobile", 2: "web", 3: "expert", 4: "sl", 5: "tp", 6: "so", 7: "rollover", 8: "vmargin", 9: "split"
 }  # fmt: skip
@@ -69,10 +72,6 @@ def deal_kind(deal: Deal) -> str:
     if deal.type == DEAL_TYPE_BALANCE:
         return "deposit" if deal_money(deal) >= 0 else "withdrawal"
     return OPERATION_KINDS.get(deal.type, "other")
-
-
-def is_flow(deal: Deal) -> bool:
-    return not is_trading(deal) and deal_kind(deal) in FLOW_KINDS
 
 
 def moves_balance(deal: Deal) -> bool:

@@ -80,7 +80,7 @@ def rows_of(response: Any) -> list[dict[str, str]]:
 def test_stats_has_every_key_and_agrees_with_trades(demo_app: Any) -> None:
     client = demo_app.server.test_client()
     stats = client.get("/stats").get_json()
-    assert set(stats) == set(STAT_KEYS)
+    assert set(stats) == {*STAT_KEYS, "notes"}
     trades = client.get("/trades").get_json()
     assert trades["count"] == len(trades["trades"]) == stats["trades"] > 20
     nets = [t["net"] for t in trades["trades"]]
@@ -114,6 +114,25 @@ def test_stats_equal_an_independent_computation_from_the_raw_deals(demo_app: Any
     commission = sum(d["commission"] for d in deals if d["position_id"] in closed)
     assert stats["commission"] == round(commission, 2)
     assert stats["swap"] == round(sum(d["swap"] for d in deals if d["position_id"] in closed), 2)
+
+
+def test_a_few_days_of_history_give_no_ratios_but_the_reason_in_stats_csv_page_and_report(demo_app: Any) -> None:
+    """The demo simulates 5 days: too few daily returns for Sharpe, Sortino and Calmar."""
+    client = demo_app.server.test_client()
+    stats = client.get("/stats").get_json()
+    reason = stats["notes"]["sharpe"]
+    found = re.fullmatch(r"needs 20 daily returns, has (\d+)", reason)
+    assert found and 1 <= int(found[1]) < 20, reason
+    assert stats["notes"]["sortino"] == stats["notes"]["calmar"] == reason
+    assert stats["sharpe"] is stats["sortino"] is stats["calmar"] is None
+    assert stats["max_drawdown"] is not None and stats["max_drawdown_daily_pct"] is not None
+    notes = {row["statistic"]: row["note"] for row in rows_of(client.get("/export/stats.csv"))}
+    assert notes["calmar"] == reason and notes["net_profit"] == ""
+    panel = analytics_outputs(demo_app.server.extensions["mt5_runtime"], None)[0]
+    shown = {row.children[0].children: row.children[1].children for row in panel.children}
+    assert shown["Sharpe ratio"] == shown["Calmar ratio"] == f"— ({reason})"
+    page = client.get("/export/report.html").get_data(as_text=True)
+    assert f"<span>Sortino ratio</span><strong>{html_text.escape(f'— ({reason})')}</strong>" in page
 
 
 def test_demo_history_reconciles_to_the_cent(demo_app: Any) -> None:

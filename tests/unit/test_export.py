@@ -145,8 +145,13 @@ def test_positions_orders_and_stats_tables() -> None:
     assert row["comment"] == "'-1 lot" and row["profit"] == "20.0"
     assert parse(export.positions_csv([position], NOON_UTC_MS + 1, None)) == []
     assert "".join(export.orders_csv([], None, None)).strip() == ",".join(export.ORDER_COLUMNS)
-    stats = parse(export.stats_csv({"net_profit": -12.5, "profit_factor": None}))
-    assert stats == [{"statistic": "net_profit", "value": "-12.5"}, {"statistic": "profit_factor", "value": ""}]
+    stats = parse(
+        export.stats_csv({"net_profit": -12.5, "sharpe": None, "notes": {"sharpe": "needs 20 daily returns, has 3"}})
+    )
+    assert stats == [
+        {"statistic": "net_profit", "value": "-12.5", "note": ""},
+        {"statistic": "sharpe", "value": "", "note": "needs 20 daily returns, has 3"},
+    ]
 
 
 def test_the_report_escapes_broker_text_and_inlines_plotly_once() -> None:
