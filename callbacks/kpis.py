@@ -9,7 +9,7 @@ from dash import no_update
 from layouts import ids
 from services.formatting import margin_level, money
 from services.redis_conn import REDIS_ERRORS
-from services.runtime import Runtime
+from services.runtime import Runtime, UnreadableSnapshot
 from services.today import DAY_FIELDS, day_bounds, stored_day_start, today_pl
 
 STOPOUT_MODE_MONEY = 1
@@ -23,8 +23,12 @@ def day_start(runtime: Runtime, account: dict[str, Any], now_ms: int) -> dict[st
     login = account["login"]
     zone = runtime.broker_zone(login)
     try:
-        return stored_day_start(runtime.store, login, zone, now_ms)
-    except REDIS_ERRORS:
+        snapshot = runtime.latest_snapshot(login)
+        if snapshot is None:
+            return stored_day_start(runtime.store, login, zone, now_ms)
+        positions = [p.to_dict() for p in snapshot.positions]
+        return stored_day_start(runtime.store, login, zone, now_ms, snapshot.account.to_dict(), positions)
+    except (*REDIS_ERRORS, UnreadableSnapshot):
         start, end = day_bounds(zone, now_ms)
         return {"start_ms": start, "end_ms": end, "flows": 0.0}
 

@@ -225,7 +225,11 @@ class Overview:
             cached = self._days.get(login)
         if cached and cached[:2] == (zone.spec, deals) and cached[2]["start_ms"] <= now_ms < cached[2]["end_ms"]:
             return cached[2]
-        day = stored_day_start(self._store, login, zone, now_ms)
+        account = snapshot.get("account")
+        positions = [p for p in snapshot.get("positions") or [] if isinstance(p, dict)]
+        day = stored_day_start(
+            self._store, login, zone, now_ms, account if isinstance(account, dict) else None, positions
+        )
         if "equity" in day:  # without history yet, look again next time
             with self._lock:
                 self._days[login] = (zone.spec, deals, day)

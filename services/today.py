@@ -2,19 +2,20 @@
 
 Today's P/L is equity now minus equity at the day start, less deposits, withdrawals, credit
 and bonuses: moved money is not a trading result. With a point recorded before the broker's
-midnight, that point is the day start. Without one (a first start during the day), the first
-point after midnight is, less the trading results its deals booked between midnight and it;
-cash flows before that point are already in its equity, so only later ones are taken out
-(the floating P/L of positions held across midnight counts from that first point).
+midnight, that point is the day start. Without one (a first start during the day), the day start
+comes from the deals: the balance and credit now less what today's deals moved, plus the floating
+P/L of the positions held across midnight as it stands now (positions opened today had none at
+midnight, so all of their floating P/L is today's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.brokertime import BrokerZone, as_zone
-from services.history import DAY_MS, day_start_point
+from services.history import DAY_MS
+from services.models import HistoryPoint
 from services.store import Store
 from services.trades import DEAL_TYPE_BALANCE, DEAL_TYPE_CREDIT, deal_money, moves_balance
 
@@ -35,34 +36,47 @@ def day_bounds(zone: BrokerZone | int, now_ms: int) -> tuple[int, int]:
     return start, zone.to_utc_ms(zone.to_server_ms(start) + DAY_MS)
 
 
-def stored_day_start(store: Store, login: int, zone: BrokerZone | int, now_ms: int) -> dict[str, Any]:
-    """The account at the broker's midnight and today's cash flows; without history, only the day's bounds.
+def stored_day_start(
+    store: Store,
+    login: int,
+    zone: BrokerZone | int,
+    now_ms: int,
+    account: Mapping[str, Any] | None = None,
+    positions: Iterable[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The account at the broker's midnight and today's cash flows; without either a point recorded
+    before midnight or the current ``account``, only the day's bounds.
 
     Raises the Redis errors of the reads.
     """
     start, end = day_bounds(zone, now_ms)
-    day: dict[str, Any] = {"start_ms": start, "end_ms": end, "flows": 0.0}
-    point = day_start_point(store, login, start)
-    if point is None:
-        return day
+    day: dict[str, Any] = {"start_ms": start, "end_ms": end, "flows": 0.0, "flows_from_ms": start}
     deals = store.deals(login, start, None)
-    counted_from, balance, equity = start, point.balance, point.equity
-    if point.ts > start:  # nothing recorded before midnight: undo what the deals booked before the point
-        before = [d for d in deals if d.time_utc_ms <= point.ts]
-        balance -= sum(deal_money(d) for d in before if moves_balance(d))
-        equity -= sum(deal_money(d) for d in before if moves_balance(d) and d.type not in CASH_FLOW_TYPES)
-        counted_from = point.ts + 1
+    flows = cash_flows((d.to_dict() for d in deals), start)
+    before = store.history(login, end_ms=start, count=1)
+    if before:
+        point = before[-1]
+        day.update(_point_fields(point), balance=point.balance, equity=point.equity, profit=point.profit, flows=flows)
+        return day
+    if account is None:
+        return day
+    held = sum(p["profit"] + p["swap"] for p in positions if p["time_utc_ms"] < start)
+    balance = account["balance"] - sum(deal_money(d) for d in deals if moves_balance(d))
+    credit = account["credit"] - sum(deal_money(d) for d in deals if d.type == DEAL_TYPE_CREDIT)
+    first = store.history(login, start_ms=start, end_ms=None, count=1)
     day.update(
+        _point_fields(first[0]) if first else {name: account[name] for name in ("margin", "margin_level")},
         balance=balance,
-        equity=equity,
-        profit=point.profit,
-        margin=point.margin,
-        margin_free=point.equity - point.margin,
-        margin_level=point.margin_level,
-        flows=cash_flows((d.to_dict() for d in deals), counted_from),
-        flows_from_ms=counted_from,
+        equity=balance + credit + held,
+        profit=held,
+        flows=flows,
     )
+    day["margin_free"] = day["equity"] - day["margin"]
     return day
+
+
+def _point_fields(point: HistoryPoint) -> dict[str, float]:
+    return {"margin": point.margin, "margin_free": point.equity - point.margin, "margin_level": point.margin_level}
 
 
 def today_pl(equity: float, day: dict[str, Any] | None) -> float | None:

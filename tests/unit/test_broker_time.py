@@ -241,6 +241,14 @@ def test_a_set_zone_wins_over_every_measurement() -> None:
     assert source.broker_clock.to_dict() == {"zone": "Europe/Athens", "basis": "setting", "misfits": 0}
 
 
+def day_of(streamer: Streamer, store: Store, clock: list[float]) -> dict[str, Any]:
+    snapshot = streamer.latest()
+    assert snapshot is not None
+    positions = [p.to_dict() for p in snapshot.positions]
+    login = snapshot.account.login
+    return stored_day_start(store, login, snapshot.zone, int(clock[0] * 1000), snapshot.account.to_dict(), positions)
+
+
 def test_todays_pl_on_a_fresh_start_counts_a_deposit_after_midnight_once() -> None:
     """Nothing recorded before the broker's midnight: the first point comes after a deposit."""
     clock = [utc_s(2025, 11, 26, 9)]  # Wednesday; the broker's day began at 22:00 UTC
@@ -255,15 +263,16 @@ def test_todays_pl_on_a_fresh_start_counts_a_deposit_after_midnight_once() -> No
     streamer = streamer_on(fake, source, clock, store)
     streamer.step()
     login = fake.account["login"]
-    day = stored_day_start(store, login, parse_zone("ny-close"), int(clock[0] * 1000))
+    assert store.history(login, end_ms=int(midnight * 1000)) == []
+    day = day_of(streamer, store, clock)
     assert today_pl(11_115.0, day) == pytest.approx(115.0)  # the trade's 120 less 5 commission
     assert day["balance"] == pytest.approx(10_000.0)
     fake.add_balance(clock[0] + 60, -500.0)  # a withdrawal after the first point is taken out too
     fake.set_account(balance=10_615.0, equity=10_640.0)
     clock[0] += 120
     streamer.step()
-    day = stored_day_start(store, login, parse_zone("ny-close"), int(clock[0] * 1000))
-    assert today_pl(10_640.0, day) == pytest.approx(140.0)
+    day = day_of(streamer, store, clock)
+    assert today_pl(10_640.0, day) == pytest.approx(140.0)  # the withdrawal is no loss; 25 floating is
 
 
 def test_weekend_calendar() -> None:

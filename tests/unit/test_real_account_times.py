@@ -20,9 +20,11 @@ from services.analytics import build_report
 from services.models import Deal
 from services.sources.mt5 import MT5Source
 from services.store import Store
+from services.streamer import Streamer
+from services.today import stored_day_start, today_pl
 from services.trades import Trade, TradeBuilder
 from tests.fakes.fake_mt5 import FakeMT5, ny_close_offset
-from tests.fakes.ground_truth import GroundTruth
+from tests.fakes.ground_truth import GroundTruth, broker_midnight
 from tests.fakes.real_account import RealAccount
 
 START = datetime(2025, 1, 6, tzinfo=UTC)
@@ -109,3 +111,23 @@ def test_average_holding_time_in_the_statistics(name: str) -> None:
     store.add_deals(login, deals)
     stats = build_report(store, login, None).stats
     assert stats["avg_holding_s"] == pytest.approx(float(truth.stats()["avg_holding_s"]), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", [name for name, (_, closed) in CASES.items() if not closed])
+def test_todays_pl_on_a_fresh_start_equals_the_truth(name: str) -> None:
+    """Nothing recorded before the broker's midnight: today's trades, the floating P/L of the positions
+    opened today, and the deposit after midnight counted once (as money moved, not as P/L)."""
+    fake, truth = build(*CASES[name])
+    store = Store(fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True), "t", 100_000)
+    source = MT5Source(fake.module, clock=lambda: fake.clock())
+    streamer = Streamer(source, store, clock=lambda: fake.clock())
+    streamer.step()  # the first poll: the account, and the newest page of its history
+    snapshot = streamer.latest()
+    assert snapshot is not None
+    now_ms = int(fake.clock() * 1000)
+    positions = [p.to_dict() for p in snapshot.positions]
+    login = snapshot.account.login
+    day = stored_day_start(store, login, snapshot.zone, now_ms, snapshot.account.to_dict(), positions)
+    assert day["start_ms"] == broker_midnight(now_ms)
+    found = today_pl(snapshot.account.equity, day)
+    assert found is not None and round(found, 2) == truth.today_pl(now_ms)
