@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.fakes.fake_mt5 import FakeMT5
+from tests.fakes.fake_mt5 import FakeMT5, ny_close_offset
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGIN = 7001234
@@ -30,7 +30,7 @@ FIRST_DEAL_UTC = 1_600_000_000.0  # 2020-09-13: every deal lies well inside the 
 def scripted_terminal(deals: int) -> FakeMT5:
     """A terminal with ``deals`` history deals (a deposit, then alternating buys and sells a minute
     apart over several symbols), one open position and one pending order."""
-    fake = FakeMT5(login=LOGIN, password=PASSWORD, server=SERVER)
+    fake = FakeMT5(login=LOGIN, password=PASSWORD, server=SERVER, offset_s=ny_close_offset)
     fake.add_balance(FIRST_DEAL_UTC, 10_000.0)
     symbols = ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD")
     for i in range(1, deals):
