@@ -35,7 +35,7 @@ def range_selector() -> html.Div:
             dcc.RadioItems(
                 id=ids.RANGE_BUTTONS,
                 options=RANGE_OPTIONS,
-                value="today",
+                value="all",  # the account's whole life: the balance from deals reaches back to the first deposit
                 className="segmented",
                 inputClassName="segmented-input",
                 labelClassName="segmented-label",
