@@ -150,18 +150,15 @@ def _balance_only_marks(deals: BalanceOnly, end_x: int) -> dict:
 
     The label sits inside the wider side of the boundary, so a narrow band does not push it off the plot.
     """
-    label = (
-        f"balance from deals · recorded from {deals.recorded_from}"
-        if deals.recorded_from
-        else ("balance from deals · no equity recorded in this range")
-    )
+    recorded = f"recorded from {deals.recorded_from}" if deals.recorded_from else "no equity recorded in this range"
+    label = f"balance from deals<br>{recorded}"  # two short lines fit over a phone-wide chart
     start, cut = deals.x[0], deals.x[-1]
     anchor = "right" if cut - start >= end_x - cut else "left"
     return {
         "shapes": [{"type": "rect", "xref": "x", "yref": "paper", "x0": start, "x1": cut, "y0": 0, "y1": 1,
                     "fillcolor": BALANCE_ONLY_FILL, "line": {"width": 0}, "layer": "below"}],
         "annotations": [{"text": label, "xref": "x", "yref": "paper", "x": cut, "y": 1, "xanchor": anchor,
-                         "yanchor": "top", "showarrow": False, "font": {"size": 11}}],
+                         "align": anchor, "yanchor": "top", "showarrow": False, "font": {"size": 11}}],
     }  # fmt: skip
 
 

@@ -77,7 +77,7 @@ def test_the_balance_chart_starts_at_the_first_deposit_and_shows_what_was_record
     since = local_times([first_recorded], TZ)[0][:16]
     band = equity["layout"]["shapes"][0]
     assert (band["x0"], band["x1"]) == (deals["x"][0], deals["x"][-1])
-    assert equity["layout"]["annotations"][0]["text"] == f"balance from deals · recorded from {since}"
+    assert equity["layout"]["annotations"][0]["text"] == f"balance from deals<br>recorded from {since}"
     steps = 1 + 2 * TRADE_DAYS + 1  # deposit, every open (commission) and close, the withdrawal; not the credit
     assert note.startswith(f"{steps:,} balance steps from {account.deals:,} deals · equity recorded from {since} · ")
     assert "the deals add up to" not in note, "the curve reconciles with the account's balance"
