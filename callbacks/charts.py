@@ -16,9 +16,19 @@ from dash import Dash, Input, Output, Patch, State, ctx, no_update
 from callbacks.routing import page_login
 from layouts import ids
 from layouts.charts import GRAPH_IDS
-from layouts.figures import history_charts, line_template, template, to_series, waiting_figure
+from layouts.figures import (
+    BalanceOnly,
+    balance_only_part,
+    history_charts,
+    line_template,
+    template,
+    to_series,
+    waiting_figure,
+)
+from services.balance import balance_curve, balance_only
 from services.brokertime import BrokerZone
-from services.history import load_window, server_day_start_ms
+from services.formatting import money
+from services.history import MAX_WIDTH, MIN_WIDTH, Window, load_window, server_day_start_ms
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
 from services.timefmt import zone
@@ -76,7 +86,11 @@ def chart_outputs(
     zoom: tuple[int, int] | None = None,
     login: int | None = None,
 ) -> tuple[Any, Any, Any, dict[str, Any], str]:
-    """The three figures, the chart state that live appends continue from, and a note on what is shown."""
+    """The three figures, the chart state that live appends continue from, and a note on what is shown.
+
+    Before the window's first recorded point the balance comes from the deals, so "All" opens on the
+    account's whole life even when the app started polling only today.
+    """
     snapshot = runtime.snapshot_event(login)
     if snapshot is None:
         waiting = waiting_figure("Waiting for account data…", theme)
@@ -88,12 +102,20 @@ def chart_outputs(
     start, end = zoom if zoom else (selection.get("from_ms"), selection.get("to_ms"))
     client = client or {}
     tz = zone(client.get("tz"))
+    width = int(client.get("width") or 1200)
     try:
-        window = load_window(runtime.store, login, start, end, int(client.get("width") or 1200))
+        window = load_window(runtime.store, login, start, end, width)
+        curve = balance_curve(runtime.store, login)
     except REDIS_ERRORS:
         waiting = waiting_figure("History unavailable: Redis is down. Live values continue above.", theme)
         return waiting, waiting, waiting, {"login": login, "last_ts": 0, "peak": 0.0, "live": False}, ""
-    series, peak = to_series(window.points, tz, broker)
+    recorded_from = window.points[0].ts if window.points else None
+    cut = recorded_from if recorded_from is not None else (end if end is not None else int(time.time() * 1000))
+    steps_ts, steps_balance = balance_only(curve, start, cut, max(MIN_WIDTH, min(MAX_WIDTH, width)))
+    deals, peak = None, 0.0
+    if len(steps_ts):
+        deals, peak = balance_only_part(steps_ts.tolist(), steps_balance.tolist(), tz, broker, recorded_from)
+    series, peak = to_series(window.points, tz, broker, peak)
     revision = f"{login}:{selection.get('choice')}:{selection.get('from_ms')}:{selection.get('to_ms')}"
     state = {
         "login": login,
@@ -102,12 +124,27 @@ def chart_outputs(
         "live": selection.get("to_ms") is None,
         "tz": tz,
     }
-    note = (
-        f"{len(window.points):,} points drawn from {window.stored:,} stored ({window.source}) · times in {tz}"
-        if window.points
-        else "No history in this range yet"
-    )
-    return (*history_charts(series, currency, digits, theme, revision), state, note)
+    sync = (snapshot["data"].get("status") or {}).get("history_sync")
+    check = None if sync and not sync.get("done") else curve.reconcile(float(account["balance"]), digits)
+    note = chart_note(window, curve.count_between(start, end), curve.deals, deals, tz)
+    if check is not None and not check.ok:
+        note += (f" · the deals add up to {money(check.expected_balance, currency, digits)}, "
+                 f"the account reports {money(check.balance, currency, digits)}")  # fmt: skip
+    return (*history_charts(series, currency, digits, theme, revision, deals), state, note)
+
+
+def chart_note(window: Window, steps: int, deals_read: int, deals: BalanceOnly | None, tz: str) -> str:
+    """What the charts show: the balance steps from deals, where recording starts, the points drawn."""
+    parts = [f"{steps:,} balance steps from {deals_read:,} deals"] if steps else []
+    if window.points:
+        if deals is not None:
+            parts.append(f"equity recorded from {deals.recorded_from}")
+        parts.append(f"{len(window.points):,} points drawn from {window.stored:,} stored ({window.source})")
+    elif deals is not None:
+        parts.append("no equity recorded in this range")
+    if not parts:
+        return "No history in this range yet"
+    return " · ".join([*parts, f"times in {tz}"])
 
 
 def register(app: Dash, runtime: Runtime) -> None:

@@ -46,6 +46,7 @@ MARGIN_MODES = {0: "Netting", 1: "Exchange", 2: "Hedging"}
 GRIDS = {"positions": (ids.POSITIONS_GRID, ids.POSITIONS_COUNT), "orders": (ids.ORDERS_GRID, ids.ORDERS_COUNT)}
 
 Updates = dict[str, dict[str, Any]]  # component id → the props to set
+MISSING = "missing"  # a batch that says nothing about the history sync
 FIRST = {ids.EQUITY_GRAPH, ids.CHART_STATE, ids.BATCH_STATE, ids.DAY_START, ids.ALERTS_STATE}
 
 
@@ -248,13 +249,12 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
     tz = zone(client.get("tz"))
     login = state.get("login")
     account = batch.accounts[-1][1] if batch.accounts else None
+    previous = state.get("batch_state") or {}
+    sync, synced_now = history_sync(batch, previous)
     if batch.snapshot is not None:
         snap_account = batch.snapshot["account"]
         account = account or snap_account
-        *figures, chart, note = chart_outputs(runtime, state.get("selection"), client, state.get("theme"), login=login)
-        for graph, figure in zip(GRAPHS, figures, strict=True):
-            put(out, graph, "figure", figure)
-        put(out, ids.CHART_NOTE, "children", note)
+        chart = reload_charts(out, runtime, state)
         out.update(header_updates(snap_account, runtime, own=snap_account["login"] == runtime.login()))
         day = day_start(runtime, snap_account, batch.ts)
         put(out, ids.DAY_START, "data", day)
@@ -272,13 +272,20 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
             put(out, ids.DAY_START, "data", day)
     if account is not None:
         out.update(kpi_updates(account, day))
-    if batch.snapshot is None:
+    if synced_now and batch.snapshot is None:  # the whole history is in: draw it once, refetch grid and panels
+        chart = reload_charts(out, runtime, state)
+        put(out, ids.DEALS_VERSION, "data", batch.ts)
+    elif batch.snapshot is None:
         extends, chart = extend_updates(batch, chart, runtime.broker_zone(login))
         out.update(extends)
     if chart != state.get("chart"):
         put(out, ids.CHART_STATE, "data", chart)
-    previous = state.get("batch_state") or {}
     batch_state, send = sequence(batch, previous)
+    if sync is not MISSING:
+        out.update(sync_updates(sync, previous.get("sync", MISSING)))
+        batch_state["sync"] = sync
+    elif "sync" in previous:
+        batch_state["sync"] = previous["sync"]
     out.update(grid_updates(batch, tz, runtime.broker_zone(login), batch_state["synced"]))
     if batch.deals and batch.snapshot is None:
         put(out, ids.DEALS_VERSION, "data", batch.ts)
@@ -294,6 +301,46 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
         batch_state["links_ms"] = previous.get("links_ms", 0)
     put(out, ids.BATCH_STATE, "data", batch_state)
     return out, send
+
+
+def reload_charts(out: Updates, runtime: Runtime, state: dict[str, Any]) -> dict[str, Any]:
+    """The three figures and the note read again from Redis; returns the new chart state."""
+    selection, theme, login = state.get("selection"), state.get("theme"), state.get("login")
+    *figures, chart, note = chart_outputs(runtime, selection, state.get("client") or {}, theme, login=login)
+    for graph, figure in zip(GRAPHS, figures, strict=True):
+        put(out, graph, "figure", figure)
+    put(out, ids.CHART_NOTE, "children", note)
+    return chart
+
+
+def history_sync(batch: Batch, previous: dict[str, Any]) -> tuple[Any, bool]:
+    """The batch's ``history_sync`` (``MISSING`` when it tells none), and whether it just finished.
+
+    ``{"read", "total", "done"}`` while the source reads the terminal's deal history, None for a
+    source with nothing to read.
+    """
+    if "history_sync" not in batch.status:
+        return MISSING, False
+    sync = batch.status["history_sync"]
+    sync = sync if isinstance(sync, dict) or sync is None else None
+    was = previous.get("sync")
+    finished = isinstance(was, dict) and not was.get("done") and (sync is None or bool(sync.get("done")))
+    return sync, finished
+
+
+def sync_updates(sync: dict[str, Any] | None, shown: Any) -> Updates:
+    """The progress line near the range bar, set only when it would look different."""
+    if sync == shown:
+        return {}
+    if not sync or sync.get("done"):
+        return {ids.HISTORY_SYNC: {"hidden": True}}
+    read, total = int(sync.get("read") or 0), int(sync.get("total") or 0)
+    of_total = f" of {total:,}" if total else ""
+    return {
+        ids.HISTORY_SYNC: {"hidden": False},
+        ids.HISTORY_SYNC_TEXT: {"children": f"Reading history from the terminal: {read:,}{of_total} deals"},
+        ids.HISTORY_SYNC_BAR: {"value": read, "max": max(total, read, 1)},
+    }
 
 
 def grid_updates(batch: Batch, tz: str, broker: BrokerZone, synced: bool) -> Updates:

@@ -111,6 +111,22 @@ def rows_total(rows: list[dict[str, Any]]) -> float:
     return sum(row["profit"] + row["swap"] for row in rows)
 
 
+def deals_response(
+    runtime: Runtime, login: int | None, request: Any, selection: dict | None, client: dict | None
+) -> dict[str, Any]:
+    """One page of the deal grid for the selected range (the whole history when it has no bounds)."""
+    if login is None or not isinstance(request, dict):
+        return {"rowData": [], "rowCount": 0}
+    selection = selection or {}
+    try:
+        deals = runtime.store.deals(login, selection.get("from_ms"), selection.get("to_ms"))
+        page = page_of_deals(deals, request)
+    except (BadQuery, REDIS_ERRORS):
+        return {"rowData": [], "rowCount": 0}
+    rows = _with_times(page.rows, "time_utc_ms", (client or {}).get("tz") or "UTC", runtime.broker_zone(login))
+    return {"rowData": rows, "rowCount": page.total}
+
+
 def register(app: Dash, runtime: Runtime) -> None:
     @app.callback(
         Output(ids.DEALS_GRID, "getRowsResponse"),
@@ -123,17 +139,7 @@ def register(app: Dash, runtime: Runtime) -> None:
     def deals_page(
         request: dict[str, Any] | None, selection: dict | None, client: dict | None, pathname: str | None
     ) -> dict[str, Any]:
-        login = page_login(pathname, runtime)
-        if login is None or not isinstance(request, dict):
-            return {"rowData": [], "rowCount": 0}
-        selection = selection or {}
-        try:
-            deals = runtime.store.deals(login, selection.get("from_ms"), selection.get("to_ms"))
-            page = page_of_deals(deals, request)
-        except (BadQuery, REDIS_ERRORS):
-            return {"rowData": [], "rowCount": 0}
-        rows = _with_times(page.rows, "time_utc_ms", (client or {}).get("tz") or "UTC", runtime.broker_zone(login))
-        return {"rowData": rows, "rowCount": page.total}
+        return deals_response(runtime, page_login(pathname, runtime), request, selection, client)
 
     app.clientside_callback(
         ClientsideFunction(namespace="mt5", function_name="refreshDeals"),

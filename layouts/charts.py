@@ -35,13 +35,27 @@ def range_selector() -> html.Div:
             dcc.RadioItems(
                 id=ids.RANGE_BUTTONS,
                 options=RANGE_OPTIONS,
-                value="today",
+                value="all",  # the account's whole life: the balance from deals reaches back to the first deposit
                 className="segmented",
                 inputClassName="segmented-input",
                 labelClassName="segmented-label",
             ),
             dcc.DatePickerRange(id=ids.RANGE_DATES, clearable=True, display_format="YYYY-MM-DD", className="dates"),
             html.Span(id=ids.CHART_NOTE, className="chart-note"),
+            history_sync(),
+        ],
+    )
+
+
+def history_sync() -> html.Div:
+    """The terminal's deal history being read: hidden until a status says so, then until it is done."""
+    return html.Div(
+        id=ids.HISTORY_SYNC,
+        className="history-sync",
+        hidden=True,
+        children=[
+            html.Span(id=ids.HISTORY_SYNC_TEXT),
+            html.Progress(id=ids.HISTORY_SYNC_BAR, className="history-sync-bar", max=1, value=0),
         ],
     )
 

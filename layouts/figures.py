@@ -18,13 +18,15 @@ import plotly.io as pio
 
 from services.brokertime import BrokerZone
 from services.models import HistoryPoint
-from services.timefmt import local_ms, server_times
+from services.timefmt import local_ms, local_times, server_times
 
 BALANCE_COLOR = "#2563eb"
 EQUITY_COLOR = "#16a34a"
 MARGIN_COLOR = "#d97706"
 LEVEL_COLOR = "#7c3aed"
 DRAWDOWN_COLOR = "#dc2626"
+BALANCE_ONLY_FILL = "rgba(37, 99, 235, 0.07)"
+BALANCE_ONLY_DRAWDOWN_FILL = "rgba(220, 38, 38, 0.12)"
 LIVE_POINTS = 20_000
 TEMPLATES = {"light": "plotly_white", "dark": "plotly_dark"}
 
@@ -40,6 +42,17 @@ class Series:
     margin: list[float]
     margin_level: list[float | None]
     drawdown_pct: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceOnly:
+    """The balance rebuilt from deals where the chart has no recorded point: before ``recorded_from``."""
+
+    x: list[int]
+    server: list[str]
+    balance: list[float]
+    drawdown_pct: list[float]
+    recorded_from: str | None  # local time of the first recorded point; None when nothing was recorded in range
 
 
 def template(theme: str | None) -> str:
@@ -59,7 +72,7 @@ def _line_template_json(theme: str | None) -> dict:
     return line_template(theme).to_plotly_json()
 
 
-def _layout(title: str, theme: str | None, revision: str, height: int = 320, **extra: dict | bool) -> dict:
+def _layout(title: str, theme: str | None, revision: str, height: int = 320, **extra: dict | bool | list) -> dict:
     layout = {
         "title": {"text": title, "x": 0.01, "y": 0.97, "font": {"size": 14}},
         "margin": {"l": 60, "r": 60, "t": 44, "b": 36},
@@ -90,13 +103,13 @@ def _figure(layout: dict, traces: list[dict]) -> dict:
 
 
 def history_charts(
-    series: Series, currency: str, digits: int, theme: str | None, revision: str
+    series: Series, currency: str, digits: int, theme: str | None, revision: str, deals: BalanceOnly | None = None
 ) -> tuple[dict, dict, dict]:
-    """The page's balance/equity, margin and drawdown charts."""
+    """The page's balance/equity, margin and drawdown charts; ``deals`` is drawn before the recorded part."""
     return (
-        _equity(series, currency, digits, theme, revision),
+        _equity(series, currency, digits, theme, revision, deals),
         _margin(series, currency, digits, theme, revision),
-        _drawdown(series, theme, revision),
+        _drawdown(series, theme, revision, deals),
     )
 
 
@@ -119,22 +132,48 @@ def _hover(money_format: str) -> str:
     return f"%{{y:{money_format}}}<br><span style='font-size:11px'>server %{{customdata}}</span>"
 
 
-def equity_figure(series: Series, currency: str, digits: int, theme: str | None, revision: str) -> go.Figure:
-    return _as_figure(_equity(series, currency, digits, theme, revision))
+def equity_figure(
+    series: Series, currency: str, digits: int, theme: str | None, revision: str, deals: BalanceOnly | None = None
+) -> go.Figure:
+    return _as_figure(_equity(series, currency, digits, theme, revision, deals))
 
 
 def margin_figure(series: Series, currency: str, digits: int, theme: str | None, revision: str) -> go.Figure:
     return _as_figure(_margin(series, currency, digits, theme, revision))
 
 
-def drawdown_figure(series: Series, theme: str | None, revision: str) -> go.Figure:
-    return _as_figure(_drawdown(series, theme, revision))
+def drawdown_figure(series: Series, theme: str | None, revision: str, deals: BalanceOnly | None = None) -> go.Figure:
+    return _as_figure(_drawdown(series, theme, revision, deals))
 
 
-def _equity(series: Series, currency: str, digits: int, theme: str | None, revision: str) -> dict:
-    """Balance as a step line (it moves only on closed trades and cash flows), equity continuous."""
+def _balance_only_marks(deals: BalanceOnly, end_x: int) -> dict:
+    """A shaded band over the balance-only part and a label at its end, so a trader sees what was recorded.
+
+    The label sits inside the wider side of the boundary, so a narrow band does not push it off the plot.
+    """
+    recorded = f"recorded from {deals.recorded_from}" if deals.recorded_from else "no equity recorded in this range"
+    label = f"balance from deals<br>{recorded}"  # two short lines fit over a phone-wide chart
+    start, cut = deals.x[0], deals.x[-1]
+    anchor = "right" if cut - start >= end_x - cut else "left"
+    return {
+        "shapes": [{"type": "rect", "xref": "x", "yref": "paper", "x0": start, "x1": cut, "y0": 0, "y1": 1,
+                    "fillcolor": BALANCE_ONLY_FILL, "line": {"width": 0}, "layer": "below"}],
+        "annotations": [{"text": label, "xref": "x", "yref": "paper", "x": cut, "y": 1, "xanchor": anchor,
+                         "align": anchor, "yanchor": "top", "showarrow": False, "font": {"size": 11}}],
+    }  # fmt: skip
+
+
+def _equity(
+    series: Series, currency: str, digits: int, theme: str | None, revision: str, deals: BalanceOnly | None = None
+) -> dict:
+    """Balance as a step line (it moves only on closed trades and cash flows), equity continuous.
+
+    Traces 0 and 1 are the recorded balance and equity (live points extend them); the balance from
+    deals, dotted over a shaded band, comes third and covers what was never recorded.
+    """
     money = f",.{digits}f"
-    layout = _layout(f"Balance and equity ({currency})", theme, revision, yaxis={"tickformat": money})
+    marks = {} if deals is None else _balance_only_marks(deals, series.x[-1] if series.x else deals.x[-1])
+    layout = _layout(f"Balance and equity ({currency})", theme, revision, yaxis={"tickformat": money}, **marks)
     balance = dict(
         x=series.x,
         y=series.balance,
@@ -151,7 +190,17 @@ def _equity(series: Series, currency: str, digits: int, theme: str | None, revis
         line={"color": EQUITY_COLOR, "width": 1.5},
         hovertemplate=f"%{{y:{money}}}",
     )
-    return _figure(layout, [balance, equity])
+    if deals is None:
+        return _figure(layout, [balance, equity])
+    from_deals = dict(
+        x=deals.x,
+        y=deals.balance,
+        customdata=deals.server,
+        name="Balance (from deals)",
+        line={"color": BALANCE_COLOR, "shape": "hv", "width": 2, "dash": "dot"},
+        hovertemplate=_hover(money),
+    )
+    return _figure(layout, [balance, equity, from_deals])
 
 
 def _margin(series: Series, currency: str, digits: int, theme: str | None, revision: str) -> dict:
@@ -183,10 +232,14 @@ def _margin(series: Series, currency: str, digits: int, theme: str | None, revis
     return _figure(layout, [margin, level])
 
 
-def _drawdown(series: Series, theme: str | None, revision: str) -> dict:
-    """The underwater chart: how far equity stands below its running peak."""
+def _drawdown(series: Series, theme: str | None, revision: str, deals: BalanceOnly | None = None) -> dict:
+    """The underwater chart: how far equity stands below its running peak; before the first recorded
+    point, how far the balance from deals stood below its own (trace 1, after the live-extended one)."""
+    title = "Drawdown from equity peak (%)"
+    if deals is not None:
+        title = "Drawdown from peak (%): balance from deals, then recorded equity"
     layout = _layout(
-        "Drawdown from equity peak (%)",
+        title,
         theme,
         revision,
         height=240,
@@ -202,7 +255,19 @@ def _drawdown(series: Series, theme: str | None, revision: str) -> dict:
         line={"color": DRAWDOWN_COLOR, "width": 1},
         hovertemplate=_hover(".2f") + " %",
     )
-    return _figure(layout, [drawdown])
+    if deals is None:
+        return _figure(layout, [drawdown])
+    from_deals = dict(
+        x=deals.x,
+        y=deals.drawdown_pct,
+        customdata=deals.server,
+        name="Drawdown (balance from deals)",
+        fill="tozeroy",
+        fillcolor=BALANCE_ONLY_DRAWDOWN_FILL,
+        line={"color": DRAWDOWN_COLOR, "width": 1, "dash": "dot", "shape": "hv"},
+        hovertemplate=_hover(".2f") + " %",
+    )
+    return _figure(layout, [drawdown, from_deals])
 
 
 def drawdown_pct(equity: Sequence[float], peak: float) -> tuple[list[float], float]:
@@ -229,6 +294,17 @@ def to_series(points: Sequence[HistoryPoint], tz: str, broker: BrokerZone, peak:
         drawdown_pct=drawdown,
     )
     return series, peak
+
+
+def balance_only_part(
+    ts: Sequence[int], balance: Sequence[float], tz: str, broker: BrokerZone, recorded_from_ms: int | None
+) -> tuple[BalanceOnly, float]:
+    """The balance from deals as a chart part in the browser's zone; also returns its running peak,
+    where the recorded part's drawdown continues from."""
+    drawdown, peak = drawdown_pct(balance, 0.0)
+    recorded = None if recorded_from_ms is None else local_times([recorded_from_ms], tz)[0][:16]
+    part = BalanceOnly(local_ms(ts, tz), server_times(ts, broker), list(balance), drawdown, recorded)
+    return part, peak
 
 
 def live_series(ts: Sequence[int], tz: str, broker: BrokerZone) -> tuple[list[int], list[str]]:

@@ -70,6 +70,9 @@ MARGIN_GRAPH = "margin-graph"
 DRAWDOWN_GRAPH = "drawdown-graph"
 CHART_STATE = "chart-state"  # login, last drawn point time, equity peak, seq of the last batch, live or not
 CHART_NOTE = "chart-note"
+HISTORY_SYNC = "history-sync"  # "Reading history from the terminal: n of m deals", shown while the sync runs
+HISTORY_SYNC_TEXT = "history-sync-text"
+HISTORY_SYNC_BAR = "history-sync-bar"
 
 POSITIONS_GRID = "positions-grid"
 ORDERS_GRID = "orders-grid"

@@ -6,6 +6,7 @@ travels to the browser, however long the history is.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,7 +109,7 @@ def _row_index(request: dict[str, Any], name: str, default: int) -> int:
     value = request.get(name)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise BadQuery(f"{name}: expected a row number")
     return max(0, int(value))
 

@@ -119,7 +119,14 @@ def test_range_selector_bounds_points_over_100k_stored(dash_duo: Any, make_app: 
     runtime.start()
     dash_duo.start_server(app)
     dash_duo.wait_for_contains_text(f"#{ids.ACCOUNT_TITLE}", str(LOGIN), timeout=10)
-    today = wait_until(lambda: figure(dash_duo, ids.EQUITY_GRAPH), 10, "the chart")
+    everything = wait_until(lambda: figure(dash_duo, ids.EQUITY_GRAPH), 10, "the chart")  # All, the default
+    dash_duo.find_element(f"#{ids.RANGE_BUTTONS} label:nth-child(2)").click()  # Today
+
+    def today_range() -> dict[str, Any] | None:
+        shown = figure(dash_duo, ids.EQUITY_GRAPH)
+        return shown if shown and shown["range"][0] > everything["range"][0] else None
+
+    today = wait_until(today_range, 15, "the x range to narrow")
     dash_duo.find_element(f"#{ids.RANGE_BUTTONS} label:nth-child(5)").click()  # All
     dash_duo.wait_for_contains_text(f"#{ids.CHART_NOTE}", "stored", timeout=15)
 

@@ -225,3 +225,40 @@ def test_events_of_other_accounts_on_the_same_redis_are_dropped() -> None:
     batch = Batch.of(frame(1, [other, mine, link]), LOGIN)
     assert batch.accounts == [(8, {"equity": 2.0})]
     assert batch.redis_back is True
+
+
+def sync_event(read: int, total: int, done: bool, kind: str = "status") -> dict[str, Any]:
+    return {"type": kind, "account": LOGIN, "ts": 10, "data": {"history_sync": {"read": read, "total": total,
+                                                                               "done": done}}}  # fmt: skip
+
+
+def test_the_history_sync_shows_its_progress_and_redraws_once_when_done(runtime: Any) -> None:
+    synced = {"seq": 1, "synced": True}
+    first = run(runtime, 2, [sync_event(1_500, 3_472, False)], batch_state=synced)
+    assert prop(first, ids.HISTORY_SYNC, "hidden") is False
+    assert prop(first, ids.HISTORY_SYNC_TEXT, "children") == "Reading history from the terminal: 1,500 of 3,472 deals"
+    assert prop(first, ids.HISTORY_SYNC_BAR, "value") == 1_500 and prop(first, ids.HISTORY_SYNC_BAR, "max") == 3_472
+    assert ids.EQUITY_GRAPH not in first and ids.DEALS_VERSION not in first
+    state = prop(first, ids.BATCH_STATE, "data")
+    same = run(runtime, 3, [sync_event(1_500, 3_472, False, "heartbeat")], batch_state=state)
+    assert ids.HISTORY_SYNC not in same and ids.HISTORY_SYNC_TEXT not in same, "set only when it changes"
+    quiet = run(runtime, 4, [], batch_state=prop(same, ids.BATCH_STATE, "data"))
+    assert prop(quiet, ids.BATCH_STATE, "data")["sync"] == {"read": 1_500, "total": 3_472, "done": False}
+    done = run(runtime, 5, [sync_event(3_472, 3_472, True)], batch_state=prop(quiet, ids.BATCH_STATE, "data"))
+    assert prop(done, ids.HISTORY_SYNC, "hidden") is True
+    assert prop(done, ids.EQUITY_GRAPH, "figure")["data"][1]["name"] == "Equity", "the charts are drawn again"
+    assert prop(done, ids.DEALS_VERSION, "data") == 2_000_000_000_000, "the deal grid and analytics refetch"
+    after = run(
+        runtime, 6, [sync_event(3_472, 3_472, True, "heartbeat")], batch_state=prop(done, ids.BATCH_STATE, "data")
+    )
+    assert ids.EQUITY_GRAPH not in after and ids.HISTORY_SYNC not in after, "only once"
+
+
+def test_a_page_opened_after_the_sync_or_on_a_source_without_one_shows_no_progress(runtime: Any) -> None:
+    snapshot = snapshot_event(runtime)
+    snapshot["data"]["status"]["history_sync"] = None
+    out = run(runtime, 1, [snapshot])
+    assert prop(out, ids.HISTORY_SYNC, "hidden") is True and ids.HISTORY_SYNC_TEXT not in out
+    total = run(runtime, 2, [sync_event(200, 0, False)], batch_state=prop(out, ids.BATCH_STATE, "data"))
+    assert prop(total, ids.HISTORY_SYNC_TEXT, "children") == "Reading history from the terminal: 200 deals"
+    assert ids.EQUITY_GRAPH not in total, "a sync starting is no reason to redraw"
