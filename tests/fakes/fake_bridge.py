@@ -1,10 +1,11 @@
 """The real mt5linux server with the fake ``MetaTrader5`` in its process, for tests and the bridge benchmark.
 
-``python -m tests.fakes.fake_bridge --port P --deals N`` scripts a ``FakeMT5`` (login, password,
-N history deals, a position and an order), registers its module as ``sys.modules["MetaTrader5"]``
-and then runs ``python -m mt5linux --host 127.0.0.1 -p P`` from the installed package, so the
-client side talks to exactly the server a user starts under Wine. ``FakeBridge`` runs that
-process, waits for its port, and can kill (SIGKILL) and restart it.
+``python -m tests.fakes.fake_bridge --port P --deals N [--account real]`` scripts a ``FakeMT5`` (login,
+password, N history deals, a position and an order; with ``--account real`` the real-looking account of
+tests/fakes/real_account.py, 330 days up to now on a New York close clock), registers its module as
+``sys.modules["MetaTrader5"]`` and then runs ``python -m mt5linux --host 127.0.0.1 -p P`` from the
+installed package, so the client side talks to exactly the server a user starts under Wine.
+``FakeBridge`` runs that process, waits for its port, and can kill (SIGKILL) and restart it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,17 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.fakes.fake_mt5 import FakeMT5, ny_close_offset
+from tests.fakes.real_account import (
+    HOUR_MS,
+    RealAccount,
+    broker_midnight_at_or_before,
+    market_open,
+    utc_ms_of,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGIN = 7001234
@@ -50,9 +59,24 @@ def scripted_terminal(deals: int) -> FakeMT5:
     return fake
 
 
-def serve(port: int, deals: int) -> None:
+def real_terminal(deals: int, now_s: float) -> FakeMT5:
+    """The real-looking account (tests/fakes/real_account.py) over the 330 days up to ``now_s``, on a New
+    York close clock; read on a weekend, its history ends at Friday's close and every tick is stale."""
+    fake = FakeMT5(login=LOGIN, password=PASSWORD, server=SERVER, offset_s=ny_close_offset)
+    now = datetime.fromtimestamp(now_s, UTC)
+    end = now
+    while not market_open(utc_ms_of(end)) or utc_ms_of(end) - broker_midnight_at_or_before(utc_ms_of(end)) < HOUR_MS:
+        end -= timedelta(minutes=30)
+    account = RealAccount.build(fake, end - timedelta(days=330), end, 7, deals_target=deals)
+    if end != now:
+        account.market_closed(now)
+    return fake
+
+
+def serve(port: int, deals: int, kind: str = "scripted") -> None:
     """Install the fake as MetaTrader5, then run the installed mt5linux server's own entry point."""
-    sys.modules["MetaTrader5"] = scripted_terminal(deals).module
+    fake = real_terminal(deals, time.time()) if kind == "real" else scripted_terminal(deals)
+    sys.modules["MetaTrader5"] = fake.module
     sys.argv = ["mt5linux", "--host", "127.0.0.1", "-p", str(port), "-q"]
     runpy.run_module("mt5linux", run_name="__main__", alter_sys=True)
 
@@ -66,8 +90,11 @@ def free_port() -> int:
 class FakeBridge:
     """One bridge server process on a fixed free port; ``kill()`` and ``start()`` again restart it."""
 
-    def __init__(self, deals: int, port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self, deals: int, port: int | None = None, log_path: Path | None = None, kind: str = "scripted"
+    ) -> None:
         self.deals = deals
+        self.kind = kind
         self.port = port or free_port()
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -76,7 +103,7 @@ class FakeBridge:
         """Start the server and return once it accepts connections (it scripts its deals first)."""
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - kept by Popen
         command = [sys.executable, "-m", "tests.fakes.fake_bridge", "--port", str(self.port)]
-        command += ["--deals", str(self.deals)]
+        command += ["--deals", str(self.deals), "--account", self.kind]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout_s
@@ -103,8 +130,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--deals", type=int, default=1000)
+    parser.add_argument("--account", choices=("scripted", "real"), default="scripted")
     args = parser.parse_args()
-    serve(args.port, args.deals)
+    serve(args.port, args.deals, args.account)
 
 
 if __name__ == "__main__":
