@@ -39,7 +39,7 @@ performance.setResourceTimingBufferSize(100000);
 window.__benchRedraws = [];
 let last = null;
 gd.on('plotly_afterplot', function () {
-    const trace = gd.data && gd.data[gd.data.length - 1];
+    const trace = gd.data && gd.data.find(t => t.name === 'Equity');  // the trace live points extend
     if (!trace || !trace.x || !trace.x.length) { return; }
     const xs = trace.x;
     const x = xs[xs.length - 1];
@@ -53,7 +53,8 @@ return true;
 """
 POINTS = """
 const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
-return gd && gd.data && gd.data.length ? gd.data[gd.data.length - 1].x.length : 0;
+const trace = gd && gd.data && gd.data.find(t => t.name === 'Equity');
+return trace && trace.x ? trace.x.length : 0;
 """
 
 
