@@ -27,7 +27,15 @@ import mt5linux
 
 from services.secret import Secret
 from services.sources.mt5 import MT5Source, load_mt5_module
-from tests.fakes.fake_bridge import FIRST_DEAL_UTC, LOGIN, PASSWORD, SERVER, FakeBridge, scripted_terminal
+from tests.fakes.fake_bridge import (
+    FIRST_DEAL_UTC,
+    LOGIN,
+    PASSWORD,
+    SERVER,
+    FakeBridge,
+    deal_spacing_s,
+    scripted_terminal,
+)
 
 GOAL_S = 3.0
 GOAL_DEALS = 10_000
@@ -70,9 +78,10 @@ def full_history(make_module: Callable[[], Any]) -> Callable[[], list[Any]]:
     return read
 
 
-def first_deals(source: MT5Source, count: int) -> Callable[[], list[Any]]:
-    """The first ``count`` deals of the history (they are a minute apart)."""
-    return lambda: source.deals_between(FIRST_DEAL_UTC - 1, FIRST_DEAL_UTC + 60 * (count - 1))
+def first_deals(source: MT5Source, count: int, deals: int) -> Callable[[], list[Any]]:
+    """The first ``count`` of the history's ``deals`` deals (evenly spaced, ``deal_spacing_s`` apart)."""
+    last = FIRST_DEAL_UTC + deal_spacing_s(deals) * (count - 1)
+    return lambda: source.deals_between(FIRST_DEAL_UTC - 1, last)
 
 
 def row(name: str, seconds: list[float], deals: int) -> dict[str, Any]:
@@ -99,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row("mt5linux bridge, bulk (BridgeClient)", *timed(bulk, args.runs)))
             plain = source_over(mt5linux.MetaTrader5(*address))
             plain.connect()
-            per_field = timed(first_deals(plain, args.field_deals), 1)
+            per_field = timed(first_deals(plain, args.field_deals, args.deals), 1)
             plain.disconnect()
             rows.append(row("mt5linux bridge, per field (plain client)", *per_field))
         finally:

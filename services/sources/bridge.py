@@ -26,7 +26,8 @@ _DATETIME = "__mt5dash_datetime__"  # tags an ISO datetime argument on its way t
 # Runs in the bridge's namespace. It imports what it needs itself, so it works with any client.
 _REMOTE = f'''
 def _mt5dash_records(name, args, kwargs):
-    """MetaTrader5.<name>(*args, **kwargs) as (type name, field names, rows of plain values), or None."""
+    """MetaTrader5.<name>(*args, **kwargs) as (type name, field names, rows of plain values), a number
+    as ("", None, number), or None."""
     import datetime
     import MetaTrader5
 
@@ -41,6 +42,8 @@ def _mt5dash_records(name, args, kwargs):
     result = function(*args, **kwargs) if kwargs else function(*args)  # never **{{}}: it breaks MT5 calls
     if result is None:
         return None
+    if isinstance(result, (bool, int, float)):
+        return ("", None, result)
     rows = (result,) if hasattr(result, "_asdict") else tuple(result)
     if not rows:
         return ("", (), ())
@@ -102,6 +105,13 @@ class BridgeClient:
     def history_orders_get(self, *args: Any, **kwargs: Any) -> Any:
         return self._many("history_orders_get", args, kwargs)
 
+    # Counts: the mt5linux client would read their int arguments as datetimes.
+    def history_deals_total(self, *args: Any, **kwargs: Any) -> Any:
+        return self._many("history_deals_total", args, kwargs)
+
+    def history_orders_total(self, *args: Any, **kwargs: Any) -> Any:
+        return self._many("history_orders_total", args, kwargs)
+
     def shutdown(self) -> bool:
         client, self._client, self._remote = self._client, None, None
         if client is None:
@@ -116,14 +126,17 @@ class BridgeClient:
         rows = self._many(name, args, kwargs)
         return None if rows is None else rows[0]
 
-    def _many(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
-        """None stays None, so ``last_error()`` (the bridge's, still untouched) tells why."""
+    def _many(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Records as local named tuples, a number as is; None stays None, so ``last_error()`` (the
+        bridge's, still untouched) tells why."""
         self._connected()
         wire_kwargs = tuple((key, _wire(value)) for key, value in kwargs.items())
         answer = self._remote(name, tuple(_wire(a) for a in args), wire_kwargs)
         if answer is None:
             return None
         type_name, fields, rows = answer
+        if fields is None:
+            return rows
         if not rows:
             return ()
         make = _record_type(type_name, fields)._make  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ own is time and history:
   detected from fresh ticks and the deal history, ``services/brokertime.py``) converts each
   record with the offset in force at its own time, and history is asked for in server-time
   seconds (a naive ``datetime.now()`` as ``date_to`` would silently drop the last hours of deals).
-- The whole deal history is read at the start of a session, newest first, in time windows of
+- The whole deal history is read at the start of every session, newest first, in time windows of
   at most ``HISTORY_PAGE`` deals, one window per poll, so the account shows at once and its
   past fills in with progress (``history_sync``).
 """
@@ -211,6 +211,7 @@ class MT5Source:
         self._measure_offset()
         self._session_open = True
         self._last_error = None  # the fault that ended the last session is over
+        self._reset_deal_sync()  # each session reads the whole history again: whatever was missed or lost comes back
 
     def disconnect(self) -> None:
         self._session_open = False

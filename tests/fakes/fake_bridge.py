@@ -33,18 +33,25 @@ ROOT = Path(__file__).resolve().parents[2]
 LOGIN = 7001234
 PASSWORD = "bridge-Pa55-word!"
 SERVER = "FakeBroker-Bridge"
-FIRST_DEAL_UTC = 1_600_000_000.0  # 2020-09-13: every deal lies well inside the app's history window
+FIRST_DEAL_UTC = 1_600_041_600.0  # Monday 2020-09-14 00:00 UTC: well inside the app's history window
+TRADING_WEEK_S = 116 * 3600  # to Friday 20:00 UTC: every scripted deal falls while the forex market is open
+
+
+def deal_spacing_s(deals: int) -> float:
+    """A minute between deals, closer when that would run into the weekend."""
+    return min(60.0, TRADING_WEEK_S / max(deals, 1))
 
 
 def scripted_terminal(deals: int) -> FakeMT5:
-    """A terminal with ``deals`` history deals (a deposit, then alternating buys and sells a minute
-    apart over several symbols), one open position and one pending order."""
+    """A terminal with ``deals`` history deals (a deposit, then alternating buys and sells at most a minute
+    apart over several symbols, within one trading week), one open position and one pending order."""
     fake = FakeMT5(login=LOGIN, password=PASSWORD, server=SERVER, offset_s=ny_close_offset)
     fake.add_balance(FIRST_DEAL_UTC, 10_000.0)
+    spacing = deal_spacing_s(deals)
     symbols = ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD")
     for i in range(1, deals):
         fake.add_deal(
-            FIRST_DEAL_UTC + 60 * i,
+            FIRST_DEAL_UTC + spacing * i,
             symbols[i % len(symbols)],
             type=i % 2,
             entry=i % 2,

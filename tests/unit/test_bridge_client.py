@@ -85,6 +85,8 @@ def test_records_cross_in_bulk_and_match_the_package_field_for_field(fake: FakeM
     same_all(bridge.history_deals_get(0, end), direct.history_deals_get(0, end))
     same_all(bridge.history_orders_get(0, end), direct.history_orders_get(0, end))
     assert len(bridge.history_deals_get(0, end)) == 40
+    assert bridge.history_deals_total(0, end) == direct.history_deals_total(0, end) == 40  # int arguments, as the app
+    assert bridge.history_orders_total(0, end) == direct.history_orders_total(0, end)
 
 
 def test_keywords_and_datetimes_keep_their_meaning(fake: FakeMT5, bridge: Any) -> None:
