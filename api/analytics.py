@@ -24,6 +24,7 @@ from api.rest import account_login, account_routes, error, runtime
 from layouts.analytics import CHART_NAMES, HISTORY_TITLES, analytics_figures, history_figures, report_page
 from services import export
 from services.analytics import DEFAULT_PERIODS_PER_YEAR, Report, build_report
+from services.balance import whole_life
 from services.charts_export import (
     FORMATS,
     MEDIA_TYPES,
@@ -36,7 +37,6 @@ from services.charts_export import (
     render_image,
     report_html,
 )
-from services.history import load_window
 from services.models import Account
 from services.runtime import Runtime
 
@@ -182,9 +182,9 @@ def _account(rt: Runtime) -> Account | None:
 
 def _history_figures(rt: Runtime, login: int, start: int | None, end: int | None) -> dict[str, go.Figure]:
     account = _account(rt)
-    window = load_window(rt.store, login, start, end, EXPORT_POINTS)
+    part = whole_life(rt.store, login, start, end, EXPORT_POINTS)
     currency, digits = ("", 2) if account is None else (account.currency, account.currency_digits)
-    return history_figures(window.points, rt.broker_zone(login), currency, digits)
+    return history_figures(part, rt.broker_zone(login), currency, digits)
 
 
 @analytics.get("/export/chart/<chart>.<fmt>")

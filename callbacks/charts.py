@@ -16,19 +16,11 @@ from dash import Dash, Input, Output, Patch, State, ctx, no_update
 from callbacks.routing import page_login
 from layouts import ids
 from layouts.charts import GRAPH_IDS
-from layouts.figures import (
-    BalanceOnly,
-    balance_only_part,
-    history_charts,
-    line_template,
-    template,
-    to_series,
-    waiting_figure,
-)
-from services.balance import balance_curve, balance_only
+from layouts.figures import BalanceOnly, history_charts, line_template, template, waiting_figure, whole_life_series
+from services.balance import whole_life
 from services.brokertime import BrokerZone
 from services.formatting import money
-from services.history import MAX_WIDTH, MIN_WIDTH, Window, load_window, server_day_start_ms
+from services.history import Window, server_day_start_ms
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
 from services.timefmt import zone
@@ -104,18 +96,12 @@ def chart_outputs(
     tz = zone(client.get("tz"))
     width = int(client.get("width") or 1200)
     try:
-        window = load_window(runtime.store, login, start, end, width)
-        curve = balance_curve(runtime.store, login)
+        part = whole_life(runtime.store, login, start, end, width)
     except REDIS_ERRORS:
         waiting = waiting_figure("History unavailable: Redis is down. Live values continue above.", theme)
         return waiting, waiting, waiting, {"login": login, "last_ts": 0, "peak": 0.0, "live": False}, ""
-    recorded_from = window.points[0].ts if window.points else None
-    cut = recorded_from if recorded_from is not None else (end if end is not None else int(time.time() * 1000))
-    steps_ts, steps_balance = balance_only(curve, start, cut, max(MIN_WIDTH, min(MAX_WIDTH, width)))
-    deals, peak = None, 0.0
-    if len(steps_ts):
-        deals, peak = balance_only_part(steps_ts.tolist(), steps_balance.tolist(), tz, broker, recorded_from)
-    series, peak = to_series(window.points, tz, broker, peak)
+    window, curve = part.window, part.curve
+    series, deals, peak = whole_life_series(part, tz, broker)
     revision = f"{login}:{selection.get('choice')}:{selection.get('from_ms')}:{selection.get('to_ms')}"
     state = {
         "login": login,

@@ -15,13 +15,14 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from layouts import ids
-from layouts.figures import drawdown_figure, equity_figure, margin_figure, to_series
+from layouts.figures import drawdown_figure, equity_figure, margin_figure, whole_life_series
 from services.analytics import Report
+from services.balance import WholeLife
 from services.brokertime import BrokerZone
 from services.charts_export import FORMATS, ReportPage, for_export
 from services.export import TABLES, utc_iso
 from services.formatting import margin_level, money
-from services.models import Account, HistoryPoint
+from services.models import Account
 from services.stats import NOTES
 
 GAIN_COLOR, LOSS_COLOR = "#16a34a", "#dc2626"
@@ -257,17 +258,16 @@ def analytics_figures(report: Report) -> dict[str, go.Figure]:
     }
 
 
-def history_figures(
-    points: Sequence[HistoryPoint], broker: BrokerZone, currency: str, digits: int
-) -> dict[str, go.Figure]:
-    """The three history charts as the page draws them, with times in UTC since a file has no browser zone."""
-    if not points:
+def history_figures(part: WholeLife, broker: BrokerZone, currency: str, digits: int) -> dict[str, go.Figure]:
+    """The three history charts as the page draws them (the balance from deals before the first recorded
+    point included), with times in UTC since a file has no browser zone."""
+    series, deals, _ = whole_life_series(part, "UTC", broker)
+    if not series.x and deals is None:
         return {name: empty_figure(title, "No history in this range") for name, title in HISTORY_TITLES.items()}
-    series, _ = to_series(points, "UTC", broker)
     figures = {
-        "equity": equity_figure(series, currency, digits, None, "export"),
+        "equity": equity_figure(series, currency, digits, None, "export", deals),
         "margin": margin_figure(series, currency, digits, None, "export"),
-        "drawdown": drawdown_figure(series, None, "export"),
+        "drawdown": drawdown_figure(series, None, "export", deals),
     }
     for fig in figures.values():
         fig.update_xaxes(title_text="UTC")

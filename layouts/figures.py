@@ -16,6 +16,7 @@ from functools import cache
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from services.balance import WholeLife
 from services.brokertime import BrokerZone
 from services.models import HistoryPoint
 from services.timefmt import local_ms, local_times, server_times
@@ -305,6 +306,17 @@ def balance_only_part(
     recorded = None if recorded_from_ms is None else local_times([recorded_from_ms], tz)[0][:16]
     part = BalanceOnly(local_ms(ts, tz), server_times(ts, broker), list(balance), drawdown, recorded)
     return part, peak
+
+
+def whole_life_series(part: WholeLife, tz: str, broker: BrokerZone) -> tuple[Series, BalanceOnly | None, float]:
+    """The recorded series and the balance from deals before it (None when no deal came first), with
+    the equity peak the live points continue from: the recorded drawdown carries on from the deals' peak."""
+    deals, peak = None, 0.0
+    if len(part.steps_ts):
+        steps = part.steps_ts.tolist(), part.steps_balance.tolist()
+        deals, peak = balance_only_part(*steps, tz, broker, part.recorded_from)
+    series, peak = to_series(part.window.points, tz, broker, peak)
+    return series, deals, peak
 
 
 def live_series(ts: Sequence[int], tz: str, broker: BrokerZone) -> tuple[list[int], list[str]]:

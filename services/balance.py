@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import numpy as np
 from tsdownsample import MinMaxLTTBDownsampler
 
 from services.export import iter_deals
+from services.history import Window, chart_width, load_window
 from services.models import Deal
 from services.store import Store
 from services.trades import BalanceTally, Reconciliation, deal_money, moves_balance
@@ -154,6 +156,34 @@ def balance_only(curve: BalanceCurve, start_ms: int | None, cut_ms: int, width: 
         return _EMPTY_TS, _EMPTY_VALUES
     ts, balance = downsample_steps(*curve.window(start_ms, cut_ms - 1), width)
     return np.concatenate((ts, [cut_ms])).astype(np.int64), np.concatenate((balance, [curve.at(cut_ms)]))
+
+
+@dataclass(frozen=True, slots=True)
+class WholeLife:
+    """A chart's recorded window and, before its first recorded point, the balance from deals."""
+
+    window: Window
+    curve: BalanceCurve
+    steps_ts: np.ndarray  # the balance-only part (``balance_only``); empty when no deal came before it
+    steps_balance: np.ndarray
+
+    @property
+    def recorded_from(self) -> int | None:
+        return self.window.points[0].ts if self.window.points else None
+
+
+def whole_life(
+    store: Store, login: int, start_ms: int | None, end_ms: int | None, width: int, now_ms: int | None = None
+) -> WholeLife:
+    """What the page's history charts and their exports draw for a range, so a file shows what the page
+    shows: recorded points, and the balance from deals up to the first of them (to the range's end, or
+    now, when nothing was recorded in it). Raises the store's Redis errors."""
+    window = load_window(store, login, start_ms, end_ms, width, now_ms)
+    curve = balance_curve(store, login)
+    cut = window.points[0].ts if window.points else end_ms
+    if cut is None:
+        cut = int(time.time() * 1000) if now_ms is None else now_ms
+    return WholeLife(window, curve, *balance_only(curve, start_ms, cut, chart_width(width)))
 
 
 def downsample_steps(ts: np.ndarray, balance: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,7 @@ def load_window(
     store: Store, login: int, start_ms: int | None, end_ms: int | None, width: int, now_ms: int | None = None
 ) -> Window:
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    width = max(MIN_WIDTH, min(MAX_WIDTH, width))
+    width = chart_width(width)
     first = store.first_history_ts(login)
     if first is None:
         return Window([], start_ms, end_ms, "raw", 0)
@@ -52,6 +52,11 @@ def load_window(
     else:
         points, source = store.history(login, start_ms, end_ms), "raw"
     return Window(downsample(points, width), start_ms, end_ms, source, len(points))
+
+
+def chart_width(width: int) -> int:
+    """The points a chart of ``width`` pixels is given: bounded, so a bad client value costs no more."""
+    return max(MIN_WIDTH, min(MAX_WIDTH, width))
 
 
 def downsample(points: list[HistoryPoint], width: int) -> list[HistoryPoint]:

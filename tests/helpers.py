@@ -1,8 +1,9 @@
-"""Small waits and fetches that tests of a live, threaded app need."""
+"""Small waits and fetches that tests of a live, threaded app need, and the charts an exported page carries."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from collections.abc import Callable
@@ -26,3 +27,12 @@ def wait_until(condition: Callable[[], Any], timeout: float = 10.0, message: str
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())
+
+
+NEW_PLOT = re.compile(r'Plotly\.newPlot\(\s*"[^"]+",\s*')
+
+
+def plotted(page: str) -> list[list[dict[str, Any]]]:
+    """The traces of every chart drawn by an exported page, in order: the data the file really carries."""
+    decoder = json.JSONDecoder()
+    return [decoder.raw_decode(page, match.end())[0] for match in NEW_PLOT.finditer(page)]

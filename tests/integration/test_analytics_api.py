@@ -9,7 +9,6 @@ import asyncio
 import csv
 import html as html_text
 import io
-import json
 import re
 import struct
 import sys
@@ -30,12 +29,14 @@ from callbacks.analytics import analytics_outputs
 from layouts.analytics import CHART_NAMES, STAT_ROWS, chart_links
 from services import charts_export
 from services.analytics import build_report
+from services.export import utc_iso
 from services.formatting import money
 from services.sources.demo import DemoSource
 from services.sources.mt5 import MT5Source
 from services.stats import STAT_KEYS
 from tests.conftest import RedisServer
 from tests.fakes.fake_mt5 import FakeMT5
+from tests.helpers import plotted
 
 pytestmark = pytest.mark.integration
 
@@ -192,8 +193,9 @@ def test_an_unknown_name_chart_or_format_lists_the_allowed_values(bare_client: A
 
 
 def test_an_empty_range_gives_empty_results(demo_app: Any) -> None:
+    """A range before the first deposit: a later one has a balance, drawn from the deals."""
     client = demo_app.server.test_client()
-    query = {"from": "2030-01-01", "to": "2030-01-31"}
+    query = {"from": "2020-01-01", "to": "2020-01-31"}
     stats = client.get("/stats", query_string=query).get_json()
     assert stats["trades"] == 0 and stats["net_profit"] == 0.0 and stats["profit_factor"] is None
     assert client.get("/trades", query_string=query).get_json()["count"] == 0
@@ -295,13 +297,6 @@ def _money_text(runtime: Any) -> str:
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PLOTLY_BANNER = "* plotly.js v"
-NEW_PLOT = re.compile(r'Plotly\.newPlot\(\s*"[^"]+",\s*')
-
-
-def plotted(page: str) -> list[list[dict[str, Any]]]:
-    """The traces of every chart drawn by the page, in order: the data the file really carries."""
-    decoder = json.JSONDecoder()
-    return [decoder.raw_decode(page, match.end())[0] for match in NEW_PLOT.finditer(page)]
 
 
 def assert_self_contained(page: str) -> None:
@@ -317,9 +312,12 @@ def test_chart_html_is_a_self_contained_page_with_the_charts_data(demo_app: Any)
     assert response.headers["Content-Disposition"] == 'attachment; filename="mt5-5000001-chart-equity-start_now.html"'
     page = response.get_data(as_text=True)
     assert_self_contained(page)
-    ((balance, equity),) = plotted(page)
+    ((balance, equity, from_deals),) = plotted(page)
     history = rows_of(client.get("/export/equity.csv"))
-    assert (balance["name"], equity["name"]) == ("Balance", "Equity")
+    assert (balance["name"], equity["name"], from_deals["name"]) == ("Balance", "Equity", "Balance (from deals)")
+    deposit = rows_of(client.get("/export/deals.csv"))[0]
+    assert deposit["kind"] == "deposit" and utc_iso(from_deals["x"][0]) == deposit["time_utc"]
+    assert from_deals["x"][-1] == equity["x"][0], "the demo's deals start before its recorded history"
     assert equity["y"][0] == float(history[0]["equity"]) and equity["y"][-1] == float(history[-1]["equity"])
     assert balance["y"][-1] == float(history[-1]["balance"])
     first = datetime.fromtimestamp(equity["x"][0] / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
@@ -346,7 +344,7 @@ def test_png_and_svg_are_drawn_by_kaleido_with_the_system_chromium(demo_app: Any
     svg = client.get("/export/chart/drawdown.svg", query_string={"from": "2026-05-26", "to": "2026-05-27"})
     assert svg.status_code == 200 and svg.headers["Content-Type"] == "image/svg+xml"
     text = svg.get_data(as_text=True)
-    assert text.startswith("<svg") and "Drawdown from equity peak" in text
+    assert text.startswith("<svg") and "Drawdown from" in text, "the chart's title, drawn"
 
 
 def test_without_kaleido_or_a_browser_images_are_a_501_naming_what_to_install(
@@ -439,6 +437,6 @@ def test_the_report_has_the_account_every_statistic_the_check_and_every_chart(ma
 
     charts = plotted(page)
     assert len(charts) == len(CHART_NAMES) == 9
-    assert [trace["name"] for trace in charts[0]] == ["Balance", "Equity"]
+    assert [trace["name"] for trace in charts[0]] == ["Balance", "Equity", "Balance (from deals)"]
     assert charts[3][0]["type"] == "heatmap" and charts[-1][0]["type"] == "bar"
     assert sum(charts[-1][0]["y"]) == stats["trades"], "the histogram counts every trade"

@@ -11,18 +11,20 @@ from typing import Any
 
 import pytest
 
+from api.analytics import EXPORT_POINTS
 from callbacks.analytics import range_bounds
 from callbacks.charts import chart_outputs, selected_range
 from callbacks.tables import deals_response
 from layouts import ids
 from layouts.charts import range_selector
 from services.analytics import build_report
-from services.export import deals_csv, trades_csv
+from services.export import deals_csv, trades_csv, utc_iso
 from services.secret import Secret
 from services.sources.mt5 import MT5Source
 from services.timefmt import local_ms, local_times
 from tests.fakes.fake_mt5 import FakeMT5, ny_close_offset
 from tests.fakes.old_account import TRADE_DAYS, OldAccount, fill_old_account
+from tests.helpers import plotted
 
 LOGIN = 777
 TZ = "Europe/Berlin"
@@ -30,7 +32,7 @@ CLIENT = {"tz": TZ, "width": 900}
 
 
 @pytest.fixture
-def old(make_app: Any) -> tuple[Any, OldAccount]:
+def old_app(make_app: Any) -> tuple[Any, OldAccount]:
     fake = FakeMT5(login=LOGIN, password="pw-777", offset_s=ny_close_offset)
     account = fill_old_account(fake, time.time())
     # its daily trades run through weekends, which says nothing of the clock: it is set
@@ -42,7 +44,13 @@ def old(make_app: Any) -> tuple[Any, OldAccount]:
     assert runtime.store.deal_count(LOGIN) == account.deals
     first_recorded = runtime.store.first_history_ts(LOGIN)
     assert first_recorded is not None and first_recorded > account.last_deal_s * 1000
-    return runtime, account
+    return app, account
+
+
+@pytest.fixture
+def old(old_app: tuple[Any, OldAccount]) -> tuple[Any, OldAccount]:
+    app, account = old_app
+    return app.server.extensions["mt5_runtime"], account
 
 
 def default_selection(runtime: Any) -> dict[str, Any]:
@@ -122,3 +130,56 @@ def test_statistics_grid_and_exports_cover_every_deal_by_default(old: tuple[Any,
     assert len(rows) == account.deals
     trades = list(csv.DictReader(io.StringIO("".join(trades_csv(runtime.store, LOGIN, start, end, 2)))))
     assert len(trades) == TRADE_DAYS
+
+
+def named(traces: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {trace["name"]: trace for trace in traces}
+
+
+def drawn(figure: dict[str, Any]) -> list[tuple[str, list[Any], list[Any]]]:
+    return [(trace["name"], trace["x"], trace["y"]) for trace in figure["data"]]
+
+
+def assert_whole_life(equity: list[dict[str, Any]], drawdown: list[dict[str, Any]], account: OldAccount) -> None:
+    """The balance from deals from the first deposit (UTC ms in a file), then the recorded traces after it."""
+    shown = named(equity)
+    assert list(shown) == ["Balance", "Equity", "Balance (from deals)"]
+    deals, recorded = shown["Balance (from deals)"], shown["Balance"]
+    assert deals["x"][0] == round(account.first_deal_s * 1000) and deals["y"][0] == 10_000.0
+    assert deals["line"]["dash"] == "dot" and "dash" not in recorded["line"]
+    assert recorded["x"] and min(recorded["x"] + shown["Equity"]["x"]) == deals["x"][-1] > deals["x"][0]
+    assert deals["y"][-1] == account.balance == recorded["y"][0]
+    assert [t["name"] for t in drawdown] == ["Drawdown", "Drawdown (balance from deals)"]
+    assert drawdown[1]["x"][0] == deals["x"][0] and min(drawdown[1]["y"]) < 0
+
+
+def test_chart_exports_draw_the_whole_life_as_the_page_does(old_app: tuple[Any, OldAccount]) -> None:
+    app, account = old_app
+    client = app.server.test_client()
+    (equity,) = plotted(client.get("/export/chart/equity.html").get_data(as_text=True))
+    (drawdown,) = plotted(client.get("/export/chart/drawdown.html").get_data(as_text=True))
+    assert_whole_life(equity, drawdown, account)
+    runtime = app.server.extensions["mt5_runtime"]
+    page = chart_outputs(runtime, None, {"tz": "UTC", "width": EXPORT_POINTS}, "light")
+    assert drawn({"data": equity}) == drawn(page[0]) and drawn({"data": drawdown}) == drawn(page[2])
+
+
+def test_a_chart_export_of_a_range_before_the_first_poll_is_the_balance_from_deals(
+    old_app: tuple[Any, OldAccount],
+) -> None:
+    app, account = old_app
+    start = round(account.first_deal_s * 1000) + 10 * 86_400_000
+    end = start + 10 * 86_400_000
+    query = {"from": utc_iso(start), "to": utc_iso(end)}
+    page = app.server.test_client().get("/export/chart/equity.html", query_string=query).get_data(as_text=True)
+    (equity,) = plotted(page)
+    shown = named(equity)
+    assert shown["Balance"]["x"] == [] and shown["Equity"]["x"] == []
+    assert (shown["Balance (from deals)"]["x"][0], shown["Balance (from deals)"]["x"][-1]) == (start, end)
+
+
+def test_the_report_draws_the_whole_life(old_app: tuple[Any, OldAccount]) -> None:
+    app, account = old_app
+    equity, margin, drawdown, *_ = plotted(app.server.test_client().get("/export/report.html").get_data(as_text=True))
+    assert [t["name"] for t in margin] == ["Margin", "Margin level"], "the charts in the page's order"
+    assert_whole_life(equity, drawdown, account)
