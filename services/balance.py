@@ -177,7 +177,8 @@ def whole_life(
 ) -> WholeLife:
     """What the page's history charts and their exports draw for a range, so a file shows what the page
     shows: recorded points, and the balance from deals up to the first of them (to the range's end, or
-    now when that is sooner, when nothing was recorded in it: the future has no balance yet). Raises the store's Redis errors."""
+    now when that is sooner, when nothing was recorded in it: the future has no balance yet).
+    Raises the store's Redis errors."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     window = load_window(store, login, start_ms, end_ms, width, now_ms)
     curve = balance_curve(store, login)
