@@ -1,0 +1,5 @@
+"""The archive on disk: everything the streamer records, kept when Redis forgets (see ``ArchiveWriter``)."""
+
+from services.archive.database import FILE_NAME, Archive, Batch, State
+
+__all__ = ["FILE_NAME", "Archive", "Batch", "State"]
