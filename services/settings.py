@@ -240,7 +240,8 @@ def _data_file(env: Mapping[str, str], variable: str) -> Path | None:
     return path
 
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # beside app.py
+APP_DIR = Path(__file__).resolve().parent.parent  # where app.py is
+DEFAULT_DATA_DIR = APP_DIR / "data"
 
 
 def _data_dir(env: Mapping[str, str]) -> Path:

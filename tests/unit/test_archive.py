@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.exc import OperationalError
 
+from services import settings as settings_module
 from services.archive import FILE_NAME, Archive, Batch, State
 from services.archive.schema import metadata
 from services.models import Deal, HistoryPoint
@@ -95,7 +96,8 @@ def test_states_and_the_latest_account_survive_a_restart(tmp_path: Path) -> None
 
 
 def test_data_dir_defaults_beside_app_py_and_must_be_writable(tmp_path: Path) -> None:
-    assert load_settings({}, dotenv_path=None).data_dir == Path(__file__).resolve().parents[2] / "data"
+    assert (settings_module.APP_DIR / "app.py").is_file()
+    assert load_settings({}, dotenv_path=None).data_dir == settings_module.DEFAULT_DATA_DIR  # a tmp dir in tests
     assert load_settings({"DATA_DIR": str(tmp_path / "a" / "b")}, dotenv_path=None).data_dir == tmp_path / "a" / "b"
     blocker = tmp_path / "file"
     blocker.write_text("x")
