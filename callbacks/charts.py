@@ -104,7 +104,7 @@ def chart_outputs(
     tz = zone(client.get("tz"))
     width = int(client.get("width") or 1200)
     try:
-        window = load_window(runtime.store, login, start, end, width)
+        window = load_window(runtime.store, login, start, end, width, archive=runtime.archive_reader)
         curve = balance_curve(runtime.store, login)
     except REDIS_ERRORS:
         waiting = waiting_figure("History unavailable: Redis is down. Live values continue above.", theme)

@@ -149,6 +149,11 @@ class Runtime:
         if self.redis.probe is not None:
             self.redis.probe.close()
 
+    @property
+    def archive_reader(self) -> Archive | None:
+        """The archive on disk for reads, when this process keeps one."""
+        return None if self.archive is None else self.archive.archive
+
     def login(self) -> int | None:
         return self.streamer.status().login
 

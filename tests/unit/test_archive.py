@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+import fakeredis
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -14,9 +15,11 @@ from sqlalchemy.exc import OperationalError
 from services import settings as settings_module
 from services.archive import FILE_NAME, Archive, Batch, State
 from services.archive.schema import metadata
+from services.history import load_window
 from services.models import Deal, HistoryPoint
 from services.settings import SettingsError, load_settings
 from services.sources.demo import DemoSource
+from services.store import Store
 
 LOGIN = 5000001
 
@@ -115,3 +118,23 @@ def test_a_database_another_program_made_is_refused_at_open(tmp_path: Path) -> N
     with pytest.raises(OperationalError, match="already exists"):
         archive.open()
     archive.close()
+
+
+def test_charts_fall_back_to_the_archive_only_when_redis_has_no_point_of_the_range(archive: Archive) -> None:
+    store = Store(fakeredis.FakeRedis(decode_responses=True), "t", 10_000)
+    archive.write(Batch(points=[(LOGIN, point(ts, 1000.0 + ts)) for ts in range(1_000, 6_000, 1_000)]))
+
+    wiped = load_window(store, LOGIN, 2_000, 4_000, 500, now_ms=10_000, archive=archive)
+    assert (wiped.source, [p.ts for p in wiped.points]) == ("archive", [2_000, 3_000, 4_000])
+    assert load_window(store, LOGIN, None, None, 500, now_ms=10_000, archive=archive).stored == 5
+    assert load_window(store, LOGIN, None, None, 500, now_ms=10_000).points == []
+
+    store.append_history(LOGIN, [point(8_000)])
+    assert load_window(store, LOGIN, 7_000, None, 500, now_ms=10_000, archive=archive).points == [point(8_000)]
+    assert load_window(store, LOGIN, 2_000, 4_000, 500, now_ms=10_000, archive=archive).source == "archive"
+
+
+def test_an_archive_not_opened_yet_reads_as_no_data(tmp_path: Path) -> None:
+    store = Store(fakeredis.FakeRedis(decode_responses=True), "t", 10_000)
+    window = load_window(store, LOGIN, None, None, 500, archive=Archive(tmp_path / FILE_NAME))
+    assert window.points == [] and window.stored == 0
