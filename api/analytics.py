@@ -182,7 +182,7 @@ def _account(rt: Runtime) -> Account | None:
 
 def _history_figures(rt: Runtime, login: int, start: int | None, end: int | None) -> dict[str, go.Figure]:
     account = _account(rt)
-    part = whole_life(rt.store, login, start, end, EXPORT_POINTS)
+    part = whole_life(rt.store, login, start, end, EXPORT_POINTS, archive=rt.archive_reader)
     currency, digits = ("", 2) if account is None else (account.currency, account.currency_digits)
     return history_figures(part, rt.broker_zone(login), currency, digits)
 

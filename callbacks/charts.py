@@ -96,7 +96,7 @@ def chart_outputs(
     tz = zone(client.get("tz"))
     width = int(client.get("width") or 1200)
     try:
-        part = whole_life(runtime.store, login, start, end, width)
+        part = whole_life(runtime.store, login, start, end, width, archive=runtime.archive_reader)
     except REDIS_ERRORS:
         waiting = waiting_figure("History unavailable: Redis is down. Live values continue above.", theme)
         return waiting, waiting, waiting, {"login": login, "last_ts": 0, "peak": 0.0, "live": False}, ""

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from tsdownsample import MinMaxLTTBDownsampler
 
+from services.archive import Archive
 from services.export import iter_deals
 from services.history import Window, chart_width, load_window
 from services.models import Deal
@@ -173,14 +174,20 @@ class WholeLife:
 
 
 def whole_life(
-    store: Store, login: int, start_ms: int | None, end_ms: int | None, width: int, now_ms: int | None = None
+    store: Store,
+    login: int,
+    start_ms: int | None,
+    end_ms: int | None,
+    width: int,
+    now_ms: int | None = None,
+    archive: Archive | None = None,
 ) -> WholeLife:
     """What the page's history charts and their exports draw for a range, so a file shows what the page
     shows: recorded points, and the balance from deals up to the first of them (to the range's end, or
     now when that is sooner, when nothing was recorded in it: the future has no balance yet).
     Raises the store's Redis errors."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    window = load_window(store, login, start_ms, end_ms, width, now_ms)
+    window = load_window(store, login, start_ms, end_ms, width, now_ms, archive)
     curve = balance_curve(store, login)
     cut = window.points[0].ts if window.points else min(now_ms, end_ms if end_ms is not None else now_ms)
     return WholeLife(window, curve, *balance_only(curve, start_ms, cut, chart_width(width)))

@@ -11,8 +11,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 from tsdownsample import MinMaxLTTBDownsampler
 
+from services.archive import Archive
 from services.brokertime import BrokerZone, as_zone
 from services.models import HistoryPoint
 from services.store import Store
@@ -29,18 +31,37 @@ class Window:
     points: list[HistoryPoint]
     start_ms: int | None
     end_ms: int | None
-    source: str  # "raw" or "rollup"
-    stored: int  # points read from Redis before downsampling
+    source: str  # "raw", "rollup", or "archive" (Redis had no point in the range)
+    stored: int  # points read before downsampling
 
 
 def load_window(
-    store: Store, login: int, start_ms: int | None, end_ms: int | None, width: int, now_ms: int | None = None
+    store: Store,
+    login: int,
+    start_ms: int | None,
+    end_ms: int | None,
+    width: int,
+    now_ms: int | None = None,
+    archive: Archive | None = None,
 ) -> Window:
+    """Redis first; the archive on disk only when Redis holds no point of the range (a wiped or trimmed Redis)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     width = chart_width(width)
+    points, source = _from_redis(store, login, start_ms, end_ms, now_ms)
+    if not points and archive is not None:
+        try:
+            points, source = archive.history(login, start_ms or 0, end_ms or now_ms), "archive"
+        except SQLAlchemyError:  # not opened yet, or unreadable: the chart says it has no data
+            points = []
+    return Window(downsample(points, width), start_ms, end_ms, source, len(points))
+
+
+def _from_redis(
+    store: Store, login: int, start_ms: int | None, end_ms: int | None, now_ms: int
+) -> tuple[list[HistoryPoint], str]:
     first = store.first_history_ts(login)
     if first is None:
-        return Window([], start_ms, end_ms, "raw", 0)
+        return [], "raw"
     span = (end_ms or now_ms) - max(start_ms or first, first)
     if span > RAW_SPAN_MS:
         points, source = store.rollup_points(login, start_ms, end_ms), "rollup"
@@ -51,7 +72,7 @@ def load_window(
             points += store.history(login, tail_start, end_ms)  # the minute still being rolled up
     else:
         points, source = store.history(login, start_ms, end_ms), "raw"
-    return Window(downsample(points, width), start_ms, end_ms, source, len(points))
+    return points, source
 
 
 def chart_width(width: int) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from services.accounts import AccountSpec
+from services.archive import FILE_NAME, Archive, ArchiveWriter
 from services.brokertime import BrokerZone, fixed
 from services.fanout import Fanout
 from services.leader import LeaderLock
@@ -83,9 +84,13 @@ class Runtime:
     companions: list[Companion] = field(default_factory=list)
     accounts: tuple[AccountSpec, ...] = ()  # from ACCOUNTS_FILE; empty with one account from the environment
     supervisor: Supervisor | None = None
+    archive: ArchiveWriter | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.store = Store(self.redis.client, self.settings.redis_prefix, self.settings.history_max_points)
+        if self.settings.data_dir is not None and self.source.info.kind != "collector":
+            # Only the process that polls an account archives it; a dashboard mirroring collectors owns no data.
+            self.archive = ArchiveWriter(Archive(self.settings.data_dir / FILE_NAME))
         login = self.settings.mt5_login or self.source.info.details.get("login")
         shared = self.redis.mode == "real"  # an embedded Redis lives in this process: nobody to share with
         self.streamer = Streamer(
@@ -98,6 +103,7 @@ class Runtime:
             if shared
             else None,
             follow_only=self.source.info.kind == "collector",
+            archive=self.archive,
         )
         self.fanout = Fanout(
             self.redis.client, self.store.keys.events_pattern(), queue_size=self.settings.ws_queue_size
@@ -121,6 +127,8 @@ class Runtime:
     def start(self, with_fanout: bool = True) -> None:
         """``with_fanout`` False for a collector: it has no WebSocket clients to serve."""
         self.started_at = time.time()
+        if self.archive is not None:
+            self.archive.start()
         if with_fanout:
             self.fanout.start()
             self.monitor.start()
@@ -135,9 +143,16 @@ class Runtime:
         for companion in self.companions:
             companion.stop()
         self.streamer.stop()
+        if self.archive is not None:  # after the streamer: its last polls are written too
+            self.archive.stop()
         self.redis.client.close()
         if self.redis.probe is not None:
             self.redis.probe.close()
+
+    @property
+    def archive_reader(self) -> Archive | None:
+        """The archive on disk for reads, when this process keeps one."""
+        return None if self.archive is None else self.archive.archive
 
     def login(self) -> int | None:
         return self.streamer.status().login
@@ -217,9 +232,11 @@ class Runtime:
         collectors = self.collectors_health()
         configured = {spec.login for spec in self.accounts}
         collectors_ok = not any(row["stale"] for row in collectors if row["login"] in configured)
+        archive = None if self.archive is None else self.archive.health()
+        archive_ok = archive is None or archive["state"] == "ok"
         if not self.streamer.running:
             overall = "down"
-        elif mt5_ok and redis_ok and collectors_ok:
+        elif mt5_ok and redis_ok and collectors_ok and archive_ok:
             overall = "ok"
         else:
             overall = "degraded"
@@ -258,6 +275,7 @@ class Runtime:
                 "subscribed": bool(self.fanout.redis_up),
             },
             "accounts": collectors,
+            "archive": archive,
         }
 
     def account_names(self) -> dict[int, str]:

@@ -70,6 +70,7 @@ class Settings:
     alert_webhook_url: Secret = field(default_factory=lambda: Secret(""))
     report_currency: str | None = None
     fx_rates: tuple[tuple[str, float], ...] = ()  # (currency, value of one unit in report_currency)
+    data_dir: Path | None = None  # the archive's directory; None (settings built in code): no archive
 
     @property
     def redis_configured(self) -> bool:
@@ -239,6 +240,23 @@ def _data_file(env: Mapping[str, str], variable: str) -> Path | None:
     return path
 
 
+APP_DIR = Path(__file__).resolve().parent.parent  # where app.py is
+DEFAULT_DATA_DIR = APP_DIR / "data"
+
+
+def _data_dir(env: Mapping[str, str]) -> Path:
+    """Checked now, created at the archive's first start: an existing writable directory, or a path that
+    can be made in the nearest existing writable directory."""
+    raw = _text(env, "DATA_DIR")
+    path = DEFAULT_DATA_DIR if raw is None else Path(raw).expanduser().resolve()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise SettingsError("DATA_DIR", "a directory this process can create and write in", str(path))
+    return path
+
+
 def _webhook_url(env: Mapping[str, str]) -> Secret:
     """Webhook URLs often carry a token: the value is kept secret and never echoed in an error."""
     raw = _text(env, "ALERT_WEBHOOK_URL")
@@ -337,4 +355,5 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         alert_webhook_url=_webhook_url(env),
         report_currency=(currency := _currency(env)),
         fx_rates=_fx_rates(env, currency),
+        data_dir=_data_dir(env),
     )

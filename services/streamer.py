@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from services.backoff import Backoff
 from services.leader import LeaderLock
@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 COMMANDS = ("connect", "disconnect", "reconnect")
 BACKFILL_CHUNK = 5_000
 NEWS_GRACE_MS = 60_000
+
+
+class Recorder(Protocol):
+    """The archive (services/archive): takes each poll's news in memory and writes it on its own thread."""
+
+    def record(self, snapshot: Snapshot, point: HistoryPoint | None, changed: list[str], deals: list[Deal]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,7 @@ class Streamer:
         on_error: Callable[[BaseException], None] | None = None,
         leader: LeaderLock | None = None,
         follow_only: bool = False,
+        archive: Recorder | None = None,
     ) -> None:
         self.source = source
         self.store = store
@@ -110,6 +117,7 @@ class Streamer:
         # Deals before this are the account's past read at start: announced by the history_sync status, not one by one.
         self._news_since_ms = int(clock() * 1000) - NEWS_GRACE_MS
         self._listeners: list[Callable[[Snapshot, list[str]], None]] = []
+        self._archive = archive
 
     def add_listener(self, listener: Callable[[Snapshot, list[str]], None]) -> None:
         """Called on the streamer thread after every poll with the snapshot and the kinds that changed.
@@ -279,11 +287,12 @@ class Streamer:
         now_ms = int(self._clock() * 1000)
         previous = self.latest()
         changed: list[tuple[str, Any]] = []
-        point_ts = now_ms
+        point_ts, point = now_ms, None
         if previous is None or previous.account != account:
             point_ts = self._monotonic_ts(now_ms)
+            point = HistoryPoint.of(account, point_ts)
             changed.append(("account", account.to_dict()))
-            self._pending_history.append(HistoryPoint.of(account, point_ts))
+            self._pending_history.append(point)
         if previous is None or previous.positions != positions:
             changed.append(("positions", [p.to_dict() for p in positions]))
         if previous is None or previous.orders != orders:
@@ -310,6 +319,8 @@ class Streamer:
             self._snapshot_dirty = True
             for kind, data in changed:
                 self._emit(kind, data, point_ts)
+        if self._archive is not None:  # appends in memory only: a slow disk never delays the poll
+            self._archive.record(snapshot, point, [kind for kind, _ in changed], self._stamped(deals))
         kinds = [kind for kind, _ in changed] + (["deals"] if deals else [])
         for listener in self._listeners:
             try:

@@ -123,6 +123,16 @@ def redis_server() -> Iterator[RedisServer]:
             server.stop()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Apps built by tests keep their archive in a temporary directory, never in the repository's data/."""
+    from services import settings
+
+    original, settings.DEFAULT_DATA_DIR = settings.DEFAULT_DATA_DIR, tmp_path_factory.mktemp("data")
+    yield settings.DEFAULT_DATA_DIR
+    settings.DEFAULT_DATA_DIR = original
+
+
 @pytest.fixture
 def make_app() -> Iterator[Any]:
     """Build apps the way ``app.py`` does (one per test), and stop their threads afterwards."""

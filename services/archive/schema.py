@@ -1,0 +1,51 @@
+"""The archive's tables in SQLAlchemy Core: what the migrations build and every query names.
+
+Kept in step with ``migrations/versions`` (a test compares the migrated database with this metadata).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Float, Index, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+history = Table(
+    "history",
+    metadata,
+    Column("login", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts", BigInteger, primary_key=True, autoincrement=False),  # UTC ms, as the Redis stream id
+    Column("balance", Float, nullable=False),
+    Column("equity", Float, nullable=False),
+    Column("margin", Float, nullable=False),
+    Column("margin_level", Float, nullable=False),
+    Column("profit", Float, nullable=False),
+)
+
+deals = Table(
+    "deals",
+    metadata,
+    Column("login", BigInteger, primary_key=True, autoincrement=False),
+    Column("ticket", BigInteger, primary_key=True, autoincrement=False),
+    Column("time_utc_ms", BigInteger, nullable=False),
+    Column("time_msc", BigInteger, nullable=False),  # the broker's clock: the UTC time can be derived again
+    Column("data", Text, nullable=False),  # Deal.to_dict() as JSON
+    Index("ix_deals_login_time", "login", "time_utc_ms"),
+)
+
+states = Table(
+    "states",
+    metadata,
+    Column("login", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts", BigInteger, primary_key=True, autoincrement=False),
+    Column("positions", Text, nullable=False),  # JSON list of Position.to_dict()
+    Column("orders", Text, nullable=False),  # JSON list of Order.to_dict()
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("login", BigInteger, primary_key=True, autoincrement=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("currency", String(16), nullable=False),
+    Column("data", Text, nullable=False),  # the latest Account.to_dict() as JSON
+)

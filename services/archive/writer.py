@@ -1,0 +1,250 @@
+"""The ``archive-writer`` thread: takes what the streamer records and writes it to the archive in batches.
+
+The streamer only appends to in-memory buffers here (a lock and a few appends per poll), so a slow,
+locked or full disk can never delay polling. Memory stays bounded while the archive refuses writes:
+past ``max_pending`` rows a new history point or state replaces the newest one waiting (the archive
+keeps the latest values at a coarser resolution) and the writer reports itself degraded. Deals are
+never dropped nor coalesced: each one is kept until it is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from services.archive.database import Archive, Batch, State
+from services.backoff import Backoff
+from services.models import Account, Deal, HistoryPoint, Snapshot
+
+log = logging.getLogger(__name__)
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words ("database is locked"), not SQLAlchemy's statement and parameters."""
+    return f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"[:300]
+
+
+class ArchiveWriter:
+    """Buffers rows from the streamer and writes them every ``interval_s`` or ``batch_rows`` rows."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        *,
+        max_pending: int = 200_000,
+        batch_rows: int = 5_000,
+        interval_s: float = 0.5,
+        backoff: Backoff | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.archive = archive
+        self.max_pending = max_pending
+        self.batch_rows = batch_rows
+        self.interval_s = interval_s
+        self._backoff = backoff or Backoff(base_s=1.0, cap_s=30.0)
+        self._on_error = on_error or (lambda exc: log.warning("archive refuses writes: %s", _reason(exc)))
+        self._ready = threading.Condition()
+        self._run = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._points: deque[tuple[int, HistoryPoint]] = deque()
+        self._deals: dict[tuple[int, int], Deal] = {}
+        self._states: deque[State] = deque()
+        self._accounts: dict[int, tuple[int, Account]] = {}
+        self._opened = False
+        self._failures = 0
+        self._full = False
+        self.error: str | None = None
+        self.last_write_ms: int | None = None
+        self.written = 0
+        self.coalesced = 0
+
+    # -- what the streamer calls: never blocks on the disk ------------------------------------------------
+    def record(self, snapshot: Snapshot, point: HistoryPoint | None, changed: Iterable[str], deals: list[Deal]) -> None:
+        """One poll's news: its history point (if the account changed), positions/orders if they did, new deals."""
+        login = snapshot.account.login
+        if point is not None:
+            self.submit_points(login, [point])
+            self.submit_account(point.ts, snapshot.account)
+        if {"positions", "orders"} & set(changed):
+            self.submit_state(State(login, snapshot.ts, snapshot.positions, snapshot.orders))
+        if deals:
+            self.submit_deals(login, deals)
+
+    def submit_points(self, login: int, points: Iterable[HistoryPoint]) -> None:
+        with self._ready:
+            for point in points:
+                if self._over() and self._points and self._points[-1][0] == login:
+                    self._points[-1] = (login, point)
+                    self._coalesced()
+                else:
+                    self._points.append((login, point))
+            self._nudge()
+
+    def submit_state(self, state: State) -> None:
+        with self._ready:
+            if self._over() and self._states and self._states[-1].login == state.login:
+                self._states[-1] = state
+                self._coalesced()
+            else:
+                self._states.append(state)
+            self._nudge()
+
+    def submit_deals(self, login: int, deals: Iterable[Deal]) -> None:
+        """Always kept: a deal is recorded once and nothing else has it in full if Redis is wiped."""
+        with self._ready:
+            for deal in deals:
+                self._deals[(login, deal.ticket)] = deal
+            self._nudge()
+
+    def submit_account(self, ts_ms: int, account: Account) -> None:
+        with self._ready:
+            self._accounts[account.login] = (ts_ms, account)
+            self._nudge()
+
+    def _count(self) -> int:
+        return len(self._points) + len(self._deals) + len(self._states) + len(self._accounts)
+
+    def _over(self) -> bool:
+        return self._count() >= self.max_pending
+
+    def _coalesced(self) -> None:
+        if not self._full:
+            log.warning("archive: %d rows wait to be written; history is coalesced until they are", self._count())
+        self.coalesced += 1
+        self._full = True
+
+    def _nudge(self) -> None:
+        if self._count() >= self.batch_rows:
+            self._ready.notify()
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        log.info("archive: %s (SQLite, WAL)", self.archive.path)
+        self._run.set()
+        self._thread = threading.Thread(target=self._loop, name="archive-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Write what is still waiting (one attempt), then close the database."""
+        if self._thread is None:
+            return
+        self._run.clear()
+        with self._ready:
+            self._ready.notify_all()
+        self._thread.join(timeout)
+        self._thread = None
+
+    @property
+    def pending(self) -> int:
+        with self._ready:
+            return self._count()
+
+    @property
+    def state(self) -> str:
+        return "degraded" if self.error is not None or self._full else "ok"
+
+    def health(self) -> dict[str, Any]:
+        try:
+            size = self.archive.size_bytes()
+        except OSError:
+            size = None
+        return {
+            "path": str(self.archive.path),
+            "size_bytes": size,
+            "last_write_ms": self.last_write_ms,
+            "pending": self.pending,
+            "written": self.written,
+            "failures": self._failures,
+            "coalesced": self.coalesced,
+            "state": self.state,
+            "error": self.error if self.error is not None else ("buffer full" if self._full else None),
+        }
+
+    # -- the thread ----------------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        self._attempt()  # opens (creates, migrates) the archive at start, not at the first interval's end
+        while self._run.is_set():
+            self._wait()
+            self._attempt()
+        left = self.pending
+        if left:
+            log.warning("archive: %d row(s) not written at shutdown", left)
+        self.archive.close()
+
+    def _wait(self) -> None:
+        """Until the interval (or the backoff after a failure) ends, or a full batch waits."""
+        delay = self._backoff.compute(self._failures) if self._failures else self.interval_s
+        deadline = time.monotonic() + delay
+        with self._ready:
+            while self._run.is_set() and (self._failures or self._count() < self.batch_rows):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._ready.wait(remaining)
+
+    def _take(self) -> Batch:
+        with self._ready:
+            batch = Batch()
+            room = self.batch_rows
+            while self._deals and room:
+                key = next(iter(self._deals))
+                batch.deals.append((key[0], self._deals.pop(key)))
+                room -= 1
+            while self._points and room:
+                batch.points.append(self._points.popleft())
+                room -= 1
+            while self._states and room:
+                batch.states.append(self._states.popleft())
+                room -= 1
+            while self._accounts and room:
+                login = next(iter(self._accounts))
+                batch.accounts.append(self._accounts.pop(login))
+                room -= 1
+            return batch
+
+    def _put_back(self, batch: Batch) -> None:
+        """A failed batch goes back in front of what arrived meanwhile (newer accounts win)."""
+        with self._ready:
+            self._deals = {(login, deal.ticket): deal for login, deal in batch.deals} | self._deals
+            self._points.extendleft(reversed(batch.points))
+            self._states.extendleft(reversed(batch.states))
+            self._accounts = {account.login: (ts, account) for ts, account in batch.accounts} | self._accounts
+
+    def _attempt(self) -> None:
+        """Open if needed, then write full batches until what is left fits in one; never raises."""
+        try:
+            if not self._opened:
+                self.archive.open()
+                self._opened = True
+            while True:
+                batch = self._take()
+                if not batch:
+                    break
+                try:
+                    self.archive.write(batch)
+                except BaseException:
+                    self._put_back(batch)
+                    raise
+                self.written += len(batch)
+                self.last_write_ms = int(time.time() * 1000)
+                if len(batch) < self.batch_rows:
+                    break
+        except Exception as exc:  # noqa: BLE001 - a refusing archive must never stop the writer
+            self._failures += 1
+            if self.error is None:
+                self._on_error(exc)
+            self.error = _reason(exc)
+            return
+        self._failures = 0
+        was = self.state
+        with self._ready:
+            self._full = self._full and self._count() >= self.max_pending
+        self.error = None
+        if was == "degraded" and self.state == "ok":
+            log.info("archive: writing again (%d rows written, %d coalesced)", self.written, self.coalesced)
