@@ -246,7 +246,9 @@ class Runtime:
             "redis": {
                 "mode": self.redis.mode,
                 "embedded": self.redis.mode == "embedded",
+                "configured": self.redis.configured,
                 "url": self.redis.url,
+                "persistence": self.redis.persistence,
                 "up": redis_ok,
                 "latency_ms": latency,
                 "streamer_writes": status.redis,

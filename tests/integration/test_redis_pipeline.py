@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import signal
 import time
@@ -88,16 +89,37 @@ def test_history_stream_is_capped(redis_server: RedisServer) -> None:
     assert 100 <= store.history_length(1) < 400
 
 
-def test_nothing_configured_and_nothing_answering_falls_back_to_embedded() -> None:
-    settings = load_settings({}, dotenv_path=None)
-    link = connect_redis(settings, default_url=f"redis://127.0.0.1:{free_port()}/0")
-    assert link.mode == "embedded" and not link.configured
-    assert link.ping_ms() is not None
+def test_a_server_without_persistence_is_named_in_one_warning(redis_server: RedisServer, caplog: Any) -> None:
+    link = connect_redis(load_settings({"REDIS_URL": redis_server.url}, dotenv_path=None))
+    assert link.mode == "real" and link.persistence == "off"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f'Redis at {redis_server.url} has persistence off (save "", appendonly no): a restart of that server loses '
+        "the stored history, deals, alerts and rules; set appendonly yes"
+    ]
 
 
-def test_nothing_configured_uses_a_server_that_answers(redis_server: RedisServer) -> None:
-    link = connect_redis(load_settings({}, dotenv_path=None), default_url=redis_server.url)
-    assert link.mode == "real" and link.ping_ms() is not None
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (("--appendonly", "yes"), "aof"),
+        (("--save", "3600 1"), "rdb"),
+        (("--appendonly", "yes", "--save", "3600 1"), "aof+rdb"),
+        (("--rename-command", "CONFIG", ""), "unknown"),
+    ],
+)
+def test_persistence_is_read_at_connect_and_config_may_be_disabled(
+    tmp_path: Any, caplog: Any, options: tuple[str, ...], expected: str
+) -> None:
+    server = RedisServer(free_port(), tmp_path, options=options)
+    server.start()
+    try:
+        link = connect_redis(load_settings({"REDIS_URL": server.url}, dotenv_path=None))
+        assert link.persistence == expected
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        link.client.close()
+    finally:
+        server.stop()
 
 
 def test_configured_redis_that_is_down_is_never_replaced_and_heals(tmp_path: Any, make_app: Any) -> None:
