@@ -32,10 +32,11 @@ def refusal(exc: BaseException) -> str | None:
 
     These last until someone acts on the server: a state to report once, not a fault at every poll.
     """
+    text = str(exc).rpartition("of pipeline caused error: ")[2]  # the server's words, not the command
     if isinstance(exc, (OutOfMemoryError, ReadOnlyError)):
-        return f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, ResponseError) and "MISCONF " in str(exc):
-        return str(exc)
+        return f"{type(exc).__name__}: {text}"
+    if isinstance(exc, ResponseError) and text.startswith("MISCONF "):
+        return text
     return None
 
 

@@ -210,3 +210,44 @@ def test_a_frozen_redis_is_detected_and_heals(redis_server: RedisServer, make_ap
     finally:
         os.kill(redis_server.process.pid, signal.SIGCONT)
         ws.close()
+
+
+def test_a_redis_that_refuses_writes_is_reported_once_and_gets_the_buffer_back(
+    tmp_path: Any, make_app: Any, caplog: Any
+) -> None:
+    """At maxmemory under noeviction the server answers a ping and refuses every write (OOM)."""
+    server = RedisServer(free_port(), tmp_path, options=("--maxmemory-policy", "noeviction"))
+    server.start()
+    admin = server.client()
+    try:
+        app = make_app({"REDIS_URL": server.url, "POLL_INTERVAL_MS": "100"}, source=DemoSource(seed=8))
+        runtime = app.server.extensions["mt5_runtime"]
+        client = app.server.test_client()
+        wait_until(lambda: client.get("/health").get_json()["status"] == "ok", 10, "a healthy start")
+        caplog.set_level(logging.INFO, logger="services.streamer")
+        caplog.clear()
+        full_ms = int(time.time() * 1000)
+        admin.config_set("maxmemory", "1")
+        wait_until(lambda: runtime.streamer.status().redis == "refusing", 10, "the refusal is noticed")
+        polls = runtime.streamer.status().polls
+        wait_until(lambda: runtime.streamer.status().polls >= polls + 10, 10, "ten polls while Redis refuses")
+        health = client.get("/health").get_json()
+        assert health["status"] == "degraded"
+        assert health["redis"]["up"] is False and health["redis"]["latency_ms"] is not None, "it answers, not writes"
+        assert health["redis"]["streamer_writes"] == "refusing"
+        assert health["redis"]["error"] == ("OutOfMemoryError: command not allowed when used memory > 'maxmemory'.")
+        assert health["redis"]["pending_history"] > 0
+        refused = [r for r in caplog.records if r.name == "services.streamer" and "refuses writes" in r.getMessage()]
+        assert len(refused) == 1
+        assert [r.getMessage() for r in caplog.records if r.exc_info] == [], "no traceback per poll"
+        admin.config_set("maxmemory", "0")
+        wait_until(lambda: client.get("/health").get_json()["status"] == "ok", 10, "healed once Redis takes writes")
+        wait_until(lambda: runtime.streamer.status().pending_history == 0, 5, "the buffer drains")
+        resumed = [r for r in caplog.records if "Redis accepts writes again" in r.getMessage()]
+        assert len(resumed) == 1
+        ts = [p.ts for p in runtime.store.history(LOGIN, start_ms=full_ms - 500)]
+        gaps = [b - a for a, b in itertools.pairwise(ts)]
+        assert ts and max(gaps) < 1_500, "history polled while Redis refused writes has no gap"
+    finally:
+        admin.close()
+        server.stop()
