@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import websocket
 
+from services.leader import LeaderLock
 from services.models import Deal, HistoryPoint
 from services.redis_conn import connect_redis
 from services.settings import load_settings
@@ -251,3 +252,33 @@ def test_a_redis_that_refuses_writes_is_reported_once_and_gets_the_buffer_back(
     finally:
         admin.close()
         server.stop()
+
+
+def test_a_start_on_a_full_redis_polls_and_reports_the_refusal(tmp_path: Any, make_app: Any, caplog: Any) -> None:
+    """The leader lock cannot be written either: the one process polls MT5, as when Redis is unreachable."""
+    server = RedisServer(free_port(), tmp_path, options=("--maxmemory", "1", "--maxmemory-policy", "noeviction"))
+    server.start()
+    try:
+        app = make_app({"REDIS_URL": server.url, "POLL_INTERVAL_MS": "100"}, source=DemoSource(seed=9))
+        runtime = app.server.extensions["mt5_runtime"]
+        wait_until(lambda: runtime.streamer.status().polls >= 10, 10, "ten polls on a full Redis")
+        health = app.server.test_client().get("/health").get_json()
+        assert (health["status"], health["redis"]["streamer_writes"]) == ("degraded", "refusing")
+        assert health["redis"]["pending_history"] > 0
+        refused = [r for r in caplog.records if r.name == "services.streamer" and "refuses writes" in r.getMessage()]
+        assert len(refused) == 1
+        assert [r.getMessage() for r in caplog.records if r.exc_info] == [], "no traceback per poll"
+    finally:
+        server.stop()
+
+
+def test_a_full_redis_keeps_the_leader_lock_with_its_holder(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    client.config_set("maxmemory-policy", "noeviction")
+    holder, other = LeaderLock(client, "mt5:1:leader"), LeaderLock(client, "mt5:1:leader")
+    assert holder.acquire_or_renew()
+    client.config_set("maxmemory", "1")
+    assert holder.acquire_or_renew(), "renewing is allowed on a full Redis"
+    assert not other.acquire_or_renew(), "the other process follows the holder"
+    client.delete("mt5:1:leader")
+    assert other.acquire_or_renew(), "with no holder, a process that cannot take the lock polls"
