@@ -27,8 +27,10 @@ from datetime import datetime, timedelta, tzinfo
 from datetime import time as clock_time
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from services.models import Account, Position, Snapshot
-from services.redis_conn import REDIS_ERRORS
+from services.redis_conn import REDIS_ERRORS, refusal
 from services.rules import Rule, RuleError, RuleSet, parse_rules
 from services.store import Store, dumps, event
 
@@ -454,6 +456,9 @@ class AlertEngine:
         except REDIS_ERRORS as exc:
             self._redis_failed(exc)
             return
+        except ResponseError as exc:
+            self._refused(exc)
+            return
         for _ in alerts:
             ctx.pending.popleft()
         ctx.dirty.difference_update(due)
@@ -472,10 +477,20 @@ class AlertEngine:
         saved_at, saved_value = ctx.saved.get(rule_id, (0, None))
         return ctx.states[rule_id].value != saved_value and now - saved_at >= SAVE_VALUE_EVERY_MS
 
+    def _refused(self, exc: ResponseError) -> None:
+        """A server that refuses writes (full, a replica) keeps alert state waiting as in an outage.
+
+        Any other error reply is a fault of this program and is raised.
+        """
+        if refusal(exc) is None:
+            raise exc
+        self._redis_failed(exc)
+
     def _redis_failed(self, exc: BaseException) -> None:
         self.store.gate.failed()
         if not self._redis_down:
-            log.error("alerts: Redis is unreachable (%s); alert state waits in memory", type(exc).__name__)
+            reason = refusal(exc) or f"unreachable, {type(exc).__name__}"
+            log.error("alerts: Redis cannot take writes (%s); alert state waits in memory", reason)
         self._redis_down = True
 
     # -- what the API and the page read ------------------------------------------------------------------
@@ -537,6 +552,8 @@ class AlertEngine:
             self.store.client.set(self.keys.live(ctx.login), text, px=LIVE_TTL_MS)
         except REDIS_ERRORS as exc:
             self._redis_failed(exc)
+        except ResponseError as exc:
+            self._refused(exc)
 
     def _stored_live(self, login: int, now_ms: int) -> dict[str, Any]:
         raw = self.store.client.get(self.keys.live(login))

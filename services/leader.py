@@ -14,8 +14,9 @@ import socket
 import uuid
 
 import redis
+from redis.exceptions import ResponseError
 
-from services.redis_conn import REDIS_ERRORS, RedisGate
+from services.redis_conn import REDIS_ERRORS, RedisGate, refusal
 
 RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -47,7 +48,9 @@ class LeaderLock:
 
         With Redis unreachable nobody can coordinate: every process keeps (or takes) the
         MT5 link and buffers, since losing history is worse than a second poller for a
-        while. Once Redis answers again the lock decides, and the others step down.
+        while. Once Redis answers again the lock decides, and the others step down. A Redis that
+        refuses writes cannot hand the lock over: its holder keeps it (renewing is allowed), and
+        with no holder every process polls.
         """
         if not self.gate.ready():
             return True
@@ -59,6 +62,11 @@ class LeaderLock:
             self.gate.failed()
             self.held = False
             return True
+        except ResponseError as exc:  # a full or read-only Redis cannot take the lock, but still tells who holds it
+            if refusal(exc) is None:
+                raise
+            self.held = False
+            return self.holder() is None
         return self.held
 
     def holder(self) -> str | None:

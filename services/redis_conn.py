@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -23,8 +24,31 @@ from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_URL = "redis://127.0.0.1:6379/0"
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def refusal(exc: BaseException) -> str | None:
+    """Why a server that answers will not write (full under noeviction, a replica, failing saves), else None.
+
+    These last until someone acts on the server: a state to report once, not a fault at every poll.
+    """
+    text = str(exc).rpartition("of pipeline caused error: ")[2]  # the server's words, not the command
+    if isinstance(exc, (OutOfMemoryError, ReadOnlyError)):
+        return f"{type(exc).__name__}: {text}"
+    if isinstance(exc, ResponseError) and text.startswith("MISCONF "):
+        return text
+    return None
+
+
+def persistence(client: redis.Redis) -> str:
+    """``aof``, ``rdb``, ``aof+rdb`` or ``off`` from CONFIG GET; ``unknown`` when CONFIG is disabled or denied."""
+    try:
+        save = client.config_get("save").get("save", "")
+        appendonly = client.config_get("appendonly").get("appendonly", "no")
+    except (*REDIS_ERRORS, ResponseError):
+        return "unknown"
+    kinds = [kind for kind, on in (("aof", appendonly == "yes"), ("rdb", bool(save.strip()))) if on]
+    return "+".join(kinds) or "off"
 
 
 class RedisGate:
@@ -64,6 +88,7 @@ class RedisLink:
     url: str  # redacted
     configured: bool
     probe: redis.Redis | None = None  # no retries, short timeout: /health must answer even when Redis hangs
+    persistence: str = "unknown"  # as read at connect (see ``persistence``); the embedded one keeps nothing
 
     def ping_ms(self) -> float | None:
         """Round-trip latency, or None when the server does not answer within a second."""
@@ -106,27 +131,28 @@ def embedded_client() -> redis.Redis:
     return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
 
 
-def connect_redis(settings: Settings, default_url: str = DEFAULT_URL) -> RedisLink:
-    """Choose the Redis the app uses.
+def connect_redis(settings: Settings) -> RedisLink:
+    """Choose the Redis the app uses: the configured one, else the embedded one, never a guess.
 
-    A configured URL is always used, even when it does not answer yet (the app
-    runs degraded and keeps reconnecting). Only with nothing configured does an
-    unreachable default server fall back to the embedded one.
+    A configured URL is always used, even when it does not answer yet (the app runs degraded
+    and keeps reconnecting). Whatever answers on 127.0.0.1:6379 unasked may be another
+    program's Redis, so with nothing configured the app keeps its data in its own process.
     """
-    if settings.redis_embedded_forced:
-        log.warning("Redis: using the embedded in-process Redis (REDIS_URL=embedded); data lives only in memory")
-        return RedisLink(embedded_client(), "embedded", "embedded", configured=True)
-    if settings.redis_configured:
-        link = real_link(settings.redis_url or DEFAULT_URL, configured=True)
-        if link.ping_ms() is None:
-            log.error("Redis at %s does not answer; running degraded and reconnecting", link.url)
-        else:
-            log.info("Redis: connected to %s", link.url)
+    if not settings.redis_configured:
+        forced = settings.redis_embedded_forced
+        reason = "REDIS_URL=embedded" if forced else "no REDIS_URL or REDIS_HOST/REDIS_PORT set"
+        log.warning("Redis: using the embedded in-process Redis (%s); data lives only in this process's memory", reason)
+        return RedisLink(embedded_client(), "embedded", "embedded", configured=forced, persistence="off")
+    link = real_link(settings.redis_url, configured=True)
+    if link.ping_ms() is None:
+        log.error("Redis at %s does not answer; running degraded and reconnecting", link.url)
         return link
-    link = real_link(default_url, configured=False)
-    if link.ping_ms() is not None:
-        log.info("Redis: found a server at %s", link.url)
-        return link
-    link.client.close()
-    log.warning("Redis: no server configured and none answers at %s; using the embedded in-process Redis", link.url)
-    return RedisLink(embedded_client(), "embedded", "embedded", configured=False)
+    kept = persistence(link.client)
+    log.info("Redis: connected to %s (persistence: %s)", link.url, kept)
+    if kept == "off":
+        log.warning(
+            'Redis at %s has persistence off (save "", appendonly no): a restart of that server loses the stored '
+            "history, deals, alerts and rules; set appendonly yes",
+            link.url,
+        )
+    return replace(link, persistence=kept)

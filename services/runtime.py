@@ -228,7 +228,7 @@ class Runtime:
         poll_age = None if status.last_poll_ms is None else round(now - status.last_poll_ms / 1000, 3)
         fresh = poll_age is not None and poll_age < max(3 * self.settings.poll_interval_ms / 1000, 2.0)
         mt5_ok = status.mt5 == "connected" and fresh
-        redis_ok = latency is not None
+        redis_ok = latency is not None and status.redis != "refusing"  # answering is not enough: it must take writes
         collectors = self.collectors_health()
         configured = {spec.login for spec in self.accounts}
         collectors_ok = not any(row["stale"] for row in collectors if row["login"] in configured)
@@ -263,10 +263,13 @@ class Runtime:
             "redis": {
                 "mode": self.redis.mode,
                 "embedded": self.redis.mode == "embedded",
+                "configured": self.redis.configured,
                 "url": self.redis.url,
+                "persistence": self.redis.persistence,
                 "up": redis_ok,
                 "latency_ms": latency,
                 "streamer_writes": status.redis,
+                "error": status.redis_error,
                 "pending_history": status.pending_history,
             },
             "websocket": {

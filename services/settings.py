@@ -180,7 +180,7 @@ def _broker_tz(env: Mapping[str, str]) -> str:
 
 
 def _redis_url(env: Mapping[str, str]) -> str | None:
-    """``REDIS_URL`` wins; else the seed's REDIS_HOST/PORT/DB/PASSWORD build one; else None (auto)."""
+    """``REDIS_URL`` wins; else the seed's REDIS_HOST/PORT/DB/PASSWORD build one; else None (embedded)."""
     raw = _text(env, "REDIS_URL")
     if raw is not None:
         if raw.lower() == EMBEDDED:

@@ -18,10 +18,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from redis.exceptions import ResponseError
+
 from services.backoff import Backoff
 from services.leader import LeaderLock
 from services.models import Account, Deal, HistoryPoint, Order, Position, Snapshot
-from services.redis_conn import REDIS_ERRORS
+from services.redis_conn import REDIS_ERRORS, refusal
 from services.sources.base import AccountSource, SourceAuthError, SourceDisconnected, SourceError, SourceUnreachable
 from services.store import Store, event
 
@@ -45,7 +47,7 @@ class StreamerStatus:
     mt5: str = "starting"  # starting | connected | reconnecting | disconnected | stopped
     mt5_error: str | None = None
     mt5_error_code: int | None = None
-    redis: str = "unknown"  # up | down | unknown
+    redis: str = "unknown"  # up | down | refusing (answers, will not write) | unknown
     redis_error: str | None = None
     login: int | None = None
     last_poll_ms: int | None = None
@@ -109,7 +111,7 @@ class Streamer:
         self._last_heartbeat = 0.0
         self._last_ts = 0
         self._pending_history: deque[HistoryPoint] = deque(maxlen=buffer_points)
-        self._pending_deals: list[Deal] = []
+        self._pending_deals: deque[Deal] = deque(maxlen=buffer_points)
         self._snapshot_dirty = False
         self._backfill: list[HistoryPoint] = []
         self._backfill_done = False
@@ -353,19 +355,24 @@ class Streamer:
                     self._pending_history.popleft()
             self._sync_zone(login)
             if self._pending_deals:
-                fresh = self.store.add_deals(login, self._stamped(self._pending_deals))
-                self._pending_deals = []
+                fresh = self.store.add_deals(login, self._stamped(list(self._pending_deals)))
+                self._pending_deals.clear()
                 news = [d for d in fresh if d.time_utc_ms >= self._news_since_ms]
                 if news:
                     self._emit("deals", [d.to_dict() for d in news])
         except REDIS_ERRORS as exc:
             self._redis_failed(exc)
             return
+        except ResponseError as exc:
+            self._redis_refused(exc)
+            return
         self.store.gate.succeeded()
         if self.status().redis != "up":
             if self.status().redis == "down":
                 log.info("Redis is reachable again; buffered history written, streaming resumed")
                 self._snapshot_dirty = True
+            elif self.status().redis == "refusing":
+                log.info("Redis accepts writes again; buffered history and deals written")
             self._set_status(redis="up", redis_error=None)
         self._set_status(pending_history=len(self._pending_history))
 
@@ -412,6 +419,8 @@ class Streamer:
             self.store.publish(login, event(kind, login, ts, data))
         except REDIS_ERRORS as exc:
             self._redis_failed(exc)
+        except ResponseError as exc:
+            self._redis_refused(exc)
 
     def _redis_waiting(self) -> bool:
         """While Redis is down, it is tried again only after the shared gate's backoff."""
@@ -422,6 +431,18 @@ class Streamer:
         if self.status().redis != "down":
             log.error("Redis is unreachable (%s); polling goes on and history is buffered", type(exc).__name__)
         self._set_status(redis="down", redis_error=type(exc).__name__, pending_history=len(self._pending_history))
+
+    def _redis_refused(self, exc: ResponseError) -> None:
+        """The server answers but will not write: buffer as in an outage, and say why once, not at every poll.
+
+        Any other error reply is a fault of this program and is raised.
+        """
+        reason = refusal(exc)
+        if reason is None:
+            raise exc
+        if self.status().redis != "refusing":
+            log.error("Redis refuses writes (%s); polling goes on and history and deals are buffered", reason)
+        self._set_status(redis="refusing", redis_error=reason, pending_history=len(self._pending_history))
 
     def _link_failed(self, exc: SourceError) -> None:
         self._drop_session(str(exc))

@@ -61,6 +61,7 @@ class RedisServer:
     port: int
     workdir: Path
     process: subprocess.Popen[bytes] | None = None
+    options: tuple[str, ...] = ()  # more redis-server arguments; a repeated option wins over the defaults
 
     @property
     def url(self) -> str:
@@ -87,6 +88,7 @@ class RedisServer:
                 "no",
                 "--loglevel",
                 "warning",
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

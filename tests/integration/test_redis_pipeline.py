@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import signal
 import time
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import websocket
 
+from services.leader import LeaderLock
 from services.models import Deal, HistoryPoint
 from services.redis_conn import connect_redis
 from services.settings import load_settings
@@ -88,16 +90,37 @@ def test_history_stream_is_capped(redis_server: RedisServer) -> None:
     assert 100 <= store.history_length(1) < 400
 
 
-def test_nothing_configured_and_nothing_answering_falls_back_to_embedded() -> None:
-    settings = load_settings({}, dotenv_path=None)
-    link = connect_redis(settings, default_url=f"redis://127.0.0.1:{free_port()}/0")
-    assert link.mode == "embedded" and not link.configured
-    assert link.ping_ms() is not None
+def test_a_server_without_persistence_is_named_in_one_warning(redis_server: RedisServer, caplog: Any) -> None:
+    link = connect_redis(load_settings({"REDIS_URL": redis_server.url}, dotenv_path=None))
+    assert link.mode == "real" and link.persistence == "off"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f'Redis at {redis_server.url} has persistence off (save "", appendonly no): a restart of that server loses '
+        "the stored history, deals, alerts and rules; set appendonly yes"
+    ]
 
 
-def test_nothing_configured_uses_a_server_that_answers(redis_server: RedisServer) -> None:
-    link = connect_redis(load_settings({}, dotenv_path=None), default_url=redis_server.url)
-    assert link.mode == "real" and link.ping_ms() is not None
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (("--appendonly", "yes"), "aof"),
+        (("--save", "3600 1"), "rdb"),
+        (("--appendonly", "yes", "--save", "3600 1"), "aof+rdb"),
+        (("--rename-command", "CONFIG", ""), "unknown"),
+    ],
+)
+def test_persistence_is_read_at_connect_and_config_may_be_disabled(
+    tmp_path: Any, caplog: Any, options: tuple[str, ...], expected: str
+) -> None:
+    server = RedisServer(free_port(), tmp_path, options=options)
+    server.start()
+    try:
+        link = connect_redis(load_settings({"REDIS_URL": server.url}, dotenv_path=None))
+        assert link.persistence == expected
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        link.client.close()
+    finally:
+        server.stop()
 
 
 def test_configured_redis_that_is_down_is_never_replaced_and_heals(tmp_path: Any, make_app: Any) -> None:
@@ -188,3 +211,74 @@ def test_a_frozen_redis_is_detected_and_heals(redis_server: RedisServer, make_ap
     finally:
         os.kill(redis_server.process.pid, signal.SIGCONT)
         ws.close()
+
+
+def test_a_redis_that_refuses_writes_is_reported_once_and_gets_the_buffer_back(
+    tmp_path: Any, make_app: Any, caplog: Any
+) -> None:
+    """At maxmemory under noeviction the server answers a ping and refuses every write (OOM)."""
+    server = RedisServer(free_port(), tmp_path, options=("--maxmemory-policy", "noeviction"))
+    server.start()
+    admin = server.client()
+    try:
+        app = make_app({"REDIS_URL": server.url, "POLL_INTERVAL_MS": "100"}, source=DemoSource(seed=8))
+        runtime = app.server.extensions["mt5_runtime"]
+        client = app.server.test_client()
+        wait_until(lambda: client.get("/health").get_json()["status"] == "ok", 10, "a healthy start")
+        caplog.set_level(logging.INFO, logger="services.streamer")
+        caplog.clear()
+        full_ms = int(time.time() * 1000)
+        admin.config_set("maxmemory", "1")
+        wait_until(lambda: runtime.streamer.status().redis == "refusing", 10, "the refusal is noticed")
+        polls = runtime.streamer.status().polls
+        wait_until(lambda: runtime.streamer.status().polls >= polls + 10, 10, "ten polls while Redis refuses")
+        health = client.get("/health").get_json()
+        assert health["status"] == "degraded"
+        assert health["redis"]["up"] is False and health["redis"]["latency_ms"] is not None, "it answers, not writes"
+        assert health["redis"]["streamer_writes"] == "refusing"
+        assert health["redis"]["error"] == ("OutOfMemoryError: command not allowed when used memory > 'maxmemory'.")
+        assert health["redis"]["pending_history"] > 0
+        refused = [r for r in caplog.records if r.name == "services.streamer" and "refuses writes" in r.getMessage()]
+        assert len(refused) == 1
+        assert [r.getMessage() for r in caplog.records if r.exc_info] == [], "no traceback per poll"
+        admin.config_set("maxmemory", "0")
+        wait_until(lambda: client.get("/health").get_json()["status"] == "ok", 10, "healed once Redis takes writes")
+        wait_until(lambda: runtime.streamer.status().pending_history == 0, 5, "the buffer drains")
+        resumed = [r for r in caplog.records if "Redis accepts writes again" in r.getMessage()]
+        assert len(resumed) == 1
+        ts = [p.ts for p in runtime.store.history(LOGIN, start_ms=full_ms - 500)]
+        gaps = [b - a for a, b in itertools.pairwise(ts)]
+        assert ts and max(gaps) < 1_500, "history polled while Redis refused writes has no gap"
+    finally:
+        admin.close()
+        server.stop()
+
+
+def test_a_start_on_a_full_redis_polls_and_reports_the_refusal(tmp_path: Any, make_app: Any, caplog: Any) -> None:
+    """The leader lock cannot be written either: the one process polls MT5, as when Redis is unreachable."""
+    server = RedisServer(free_port(), tmp_path, options=("--maxmemory", "1", "--maxmemory-policy", "noeviction"))
+    server.start()
+    try:
+        app = make_app({"REDIS_URL": server.url, "POLL_INTERVAL_MS": "100"}, source=DemoSource(seed=9))
+        runtime = app.server.extensions["mt5_runtime"]
+        wait_until(lambda: runtime.streamer.status().polls >= 10, 10, "ten polls on a full Redis")
+        health = app.server.test_client().get("/health").get_json()
+        assert (health["status"], health["redis"]["streamer_writes"]) == ("degraded", "refusing")
+        assert health["redis"]["pending_history"] > 0
+        refused = [r for r in caplog.records if r.name == "services.streamer" and "refuses writes" in r.getMessage()]
+        assert len(refused) == 1
+        assert [r.getMessage() for r in caplog.records if r.exc_info] == [], "no traceback per poll"
+    finally:
+        server.stop()
+
+
+def test_a_full_redis_keeps_the_leader_lock_with_its_holder(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    client.config_set("maxmemory-policy", "noeviction")
+    holder, other = LeaderLock(client, "mt5:1:leader"), LeaderLock(client, "mt5:1:leader")
+    assert holder.acquire_or_renew()
+    client.config_set("maxmemory", "1")
+    assert holder.acquire_or_renew(), "renewing is allowed on a full Redis"
+    assert not other.acquire_or_renew(), "the other process follows the holder"
+    client.delete("mt5:1:leader")
+    assert other.acquire_or_renew(), "with no holder, a process that cannot take the lock polls"

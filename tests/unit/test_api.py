@@ -41,6 +41,7 @@ def test_health_reports_demo_and_embedded_redis(demo_app: Any) -> None:
     assert body["mt5"]["source"] == "demo" and body["mt5"]["demo"] is True
     assert body["redis"]["mode"] == "embedded" and body["redis"]["up"] is True
     assert body["redis"]["latency_ms"] is not None
+    assert (body["redis"]["configured"], body["redis"]["persistence"]) == (True, "off"), "REDIS_URL=embedded"
     assert body["status"] == "down", "the streamer thread is not running in this test"
     assert response.status_code == 503
 

@@ -319,3 +319,26 @@ def test_listeners_see_every_poll_and_cannot_break_the_stream(store: Store) -> N
         clock.tick()
     assert len(seen) == 3 and "account" in seen[0] and "deals" in seen[0]
     assert len(errors) == 3 and streamer.status().polls == 3
+
+
+def test_deals_waiting_for_redis_are_bounded_and_the_newest_are_kept(
+    store: Store, server: fakeredis.FakeServer
+) -> None:
+    clock = Clock()
+    store.gate = RedisGate(clock=clock)
+    fake = FakeMT5(login=780, clock=clock)
+    source = MT5Source(fake.module, login=780, password=None, server=None, path=None, clock=clock)
+    streamer = Streamer(source, store, clock=clock, buffer_points=3)
+    streamer.step()
+    server.connected = False
+    tickets = []
+    for _ in range(5):
+        clock.tick()
+        tickets.append(fake.add_deal(clock.now - 1))
+        streamer.step()
+    assert streamer.status().redis == "down"
+    server.connected = True
+    clock.tick(8)
+    streamer.step()
+    assert streamer.status().redis == "up"
+    assert [deal.ticket for deal in store.deals(780)] == tickets[-3:]
