@@ -37,6 +37,15 @@ class State:
     orders: tuple[Order, ...]
 
 
+def _state(row: Any) -> State:
+    return State(
+        row.login,
+        row.ts,
+        tuple(Position(**p) for p in json.loads(row.positions)),
+        tuple(Order(**o) for o in json.loads(row.orders)),
+    )
+
+
 @dataclass
 class Batch:
     """Rows written in one transaction."""
@@ -155,15 +164,26 @@ class Archive:
         """Every recorded change of positions and orders, oldest first."""
         query = select(states).where(states.c.login == login).order_by(states.c.ts)
         with self.engine.connect() as conn:
-            return [
-                State(
-                    row.login,
-                    row.ts,
-                    tuple(Position(**p) for p in json.loads(row.positions)),
-                    tuple(Order(**o) for o in json.loads(row.orders)),
-                )
-                for row in conn.execute(query)
-            ]
+            return [_state(row) for row in conn.execute(query)]
+
+    def point_at(self, login: int, t_ms: int) -> HistoryPoint | None:
+        """The last point with ``ts <= t_ms``: one step down the (login, ts) primary key."""
+        query = (
+            select(*(history.c[name] for name in HistoryPoint.__slots__))
+            .where(history.c.login == login, history.c.ts <= t_ms)
+            .order_by(history.c.ts.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else HistoryPoint(*row)
+
+    def state_at(self, login: int, t_ms: int) -> State | None:
+        """The positions and orders held at ``t_ms``: the last state recorded at or before it."""
+        query = select(states).where(states.c.login == login, states.c.ts <= t_ms).order_by(states.c.ts.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _state(row)
 
     def account(self, login: int) -> Account | None:
         """The latest account record archived for ``login``."""
