@@ -6,12 +6,15 @@ Routes read the streamer's in-memory state or Redis; they never call MT5 themsel
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from api.params import BadParameter, parse_range
+from api.params import BadParameter, parse_instant_ms, parse_range
+from services.archive.replay import account_at
 from services.models import Snapshot
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import VERSION, Runtime, UnreadableSnapshot
@@ -104,6 +107,7 @@ def index() -> Response:
         "/connection-status",
         "/account",
         "/account/cached",
+        "/account/at?t=<ISO 8601 time>",
         "/positions",
         "/orders",
         "/deals",
@@ -189,6 +193,28 @@ def account_cached() -> Any:
     if cached is None:
         return error(404, "no snapshot in Redis yet")
     return _with_age(cached["account"], cached["ts"])
+
+
+@account_api.get("/account/at")
+def account_replay() -> Any:
+    """Balance, equity, margin, positions and orders as the archive recorded them at ``t``."""
+    raw = request.args.get("t")
+    t_ms = parse_instant_ms("t", raw)
+    if t_ms is None:
+        raise BadParameter("t", "an ISO 8601 date or datetime such as 2026-01-31T12:00:00Z", raw or "")
+    if t_ms > time.time() * 1000:
+        raise BadParameter("t", "a time not in the future", raw)
+    archive = runtime().archive_reader
+    if archive is None:
+        return error(503, "this process keeps no archive: replay from the collector that polls the account")
+    login = account_login()
+    try:
+        found = None if login is None else account_at(archive, login, t_ms)
+    except SQLAlchemyError as exc:
+        return error(503, f"the archive cannot be read ({type(exc).__name__}); retry shortly")
+    if found is None:
+        return error(404, f"nothing recorded for account {login} at or before {raw}")
+    return jsonify(found)
 
 
 @account_api.get("/positions")
