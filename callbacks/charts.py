@@ -20,10 +20,11 @@ from layouts.figures import BalanceOnly, history_charts, line_template, template
 from services.balance import whole_life
 from services.brokertime import BrokerZone
 from services.formatting import money
-from services.history import Window, server_day_start_ms
+from services.history import Window
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
 from services.timefmt import zone
+from services.today import day_bounds
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -41,7 +42,7 @@ def selected_range(
     if choice in RANGE_SPANS:
         return {"choice": choice, "from_ms": now_ms - RANGE_SPANS[choice], "to_ms": None}
     if choice == "today":
-        return {"choice": choice, "from_ms": server_day_start_ms(now_ms, broker), "to_ms": None}
+        return {"choice": choice, "from_ms": day_bounds(broker, now_ms)[0], "to_ms": None}
     if choice == "custom" and start_date and end_date:
         try:
             start = int(pd.Timestamp(start_date[:10], tz=zone(tz)).value // 1_000_000)

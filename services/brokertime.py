@@ -26,13 +26,11 @@ NY_CLOSE = "ny-close"
 NY_CLOSE_ALIASES = frozenset({"ny-close", "new-york-close", "new york close", "nyclose", "ny+7"})
 HOUR_S = 3600
 DAY_MS = 86_400_000
-WEEK_MS = 7 * DAY_MS
 MAX_OFFSET_S = 14 * HOUR_S
 _QUARTER_MS = 900_000  # every zone in use changes its offset on a quarter hour
 _EPOCH = datetime(1970, 1, 1)
 _NEW_YORK = ZoneInfo("America/New_York")
 _FIXED = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
-BASES = ("setting", "measured", "history", "stored", "assumed")  # strongest first
 
 
 class BrokerTimeError(ValueError):
@@ -198,7 +196,7 @@ class Evidence:
 @dataclass(frozen=True, slots=True)
 class Choice:
     zone: BrokerZone
-    basis: str  # one of BASES
+    basis: str  # setting | measured | history | stored | assumed, strongest first
     misfits: int = 0  # records the zone puts inside a weekend
 
     def to_dict(self) -> dict[str, object]:

@@ -15,12 +15,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from tsdownsample import MinMaxLTTBDownsampler
 
 from services.archive import Archive
-from services.brokertime import BrokerZone, as_zone
 from services.models import HistoryPoint
 from services.store import Store
 
 RAW_SPAN_MS = 2 * 3600 * 1000
-DAY_MS = 86_400_000
 MIN_WIDTH, MAX_WIDTH = 100, 4000
 
 
@@ -94,17 +92,3 @@ def downsample(points: list[HistoryPoint], width: int) -> list[HistoryPoint]:
     keep.update(steps.tolist())
     keep.update((0, len(points) - 1))
     return [points[i] for i in sorted(keep)]
-
-
-def server_day_start_ms(now_ms: int, zone: BrokerZone | int) -> int:
-    """UTC epoch ms of the broker's midnight: MT5 days (and daily limits) run on server time."""
-    return as_zone(zone).day_start_ms(now_ms)
-
-
-def day_start_point(store: Store, login: int, day_start_ms: int) -> HistoryPoint | None:
-    """The account as it stood at the day's start: the last point before it, else the first after."""
-    before = store.history(login, end_ms=day_start_ms, count=1)
-    if before:
-        return before[-1]
-    after = store.history(login, start_ms=day_start_ms, end_ms=None, count=1)
-    return after[0] if after else None

@@ -269,11 +269,12 @@ class Snapshot:
 
     @property
     def zone(self) -> BrokerZone:
-        return parse_zone(self.broker_tz) if self.broker_tz else fixed(self.server_offset_s)
+        return self.zone_of({"broker_tz": self.broker_tz, "server_offset_s": self.server_offset_s})
 
     @staticmethod
     def zone_of(data: Mapping[str, Any]) -> BrokerZone:
-        """The broker clock of a stored snapshot; raises ValueError for one that names no clock."""
+        """The broker clock of a (stored) snapshot: its rule, or its fixed offset when it names none (an
+        older snapshot); raises ValueError for a rule that names no clock."""
         spec = str(data.get("broker_tz") or "")
         return parse_zone(spec) if spec else fixed(int(data.get("server_offset_s") or 0))
 

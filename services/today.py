@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from services.brokertime import BrokerZone, as_zone
-from services.history import DAY_MS
+from services.brokertime import DAY_MS, BrokerZone, as_zone
 from services.models import HistoryPoint
 from services.store import Store
 from services.trades import DEAL_TYPE_BALANCE, DEAL_TYPE_CREDIT, deal_money, moves_balance

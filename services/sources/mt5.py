@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.brokertime import (
+    MAX_OFFSET_S,
     BrokerZone,
     Choice,
     Evidence,
@@ -49,7 +50,7 @@ from services.sources.bridge import INSTALL, BridgeClient
 log = logging.getLogger(__name__)
 
 OFFSET_RECHECK_S = 600.0  # the broker's offset moves with daylight saving; re-measure every 10 min
-OFFSET_STALE_S = 12 * 3600.0  # a tick further than this from now is stale (weekend, closed market)
+TICK_EVIDENCE_S = 72 * 3600.0  # an older tick is not even the last one before a weekend: no evidence
 FRESH_TICK_S = 120.0  # a tick this recent measures the offset (the offset is rounded to the hour)
 HISTORY_PAGE = 5_000  # deals per history read while the past is synced
 MIN_WINDOW_S = 3600  # a window is not split below an hour, however many deals it holds
@@ -425,13 +426,13 @@ class MT5Source:
                 diff = tick_server_ms / 1000 - now
             except (AttributeError, TypeError, ValueError):
                 continue
-            if not math.isfinite(diff) or abs(diff) > OFFSET_STALE_S + 60 * 3600:
+            if not math.isfinite(diff) or abs(diff) > TICK_EVIDENCE_S:
                 continue
             offset = round(diff / 3600) * 3600
             weekend = bool(in_weekend([now_ms])[0])
             unmoved = self._last_tick.get(symbol) == tick_server_ms  # a quiet or closed symbol
             self._last_tick[symbol] = tick_server_ms
-            if abs(diff - offset) <= FRESH_TICK_S and abs(offset) <= 14 * 3600 and not weekend and not unmoved:
+            if abs(diff - offset) <= FRESH_TICK_S and abs(offset) <= MAX_OFFSET_S and not weekend and not unmoved:
                 self._observations.append(Observation(now_ms, offset))
                 self._offset_measured, self._offset_symbol = True, symbol
                 self._redetect()

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from services.balance import balance_curve, balance_only, build_curve, downsample_steps
-from services.history import server_day_start_ms
 from services.models import Deal
 from services.store import Store
+from services.today import day_bounds
 from services.trades import DEAL_ENTRY_IN, DEAL_ENTRY_OUT, DEAL_TYPE_BALANCE, DEAL_TYPE_BUY, DEAL_TYPE_SELL
 
 LOGIN = 4242
@@ -79,7 +79,7 @@ def test_credit_never_moves_the_balance() -> None:
 
 
 def test_deposits_around_the_broker_midnight_fall_on_their_utc_times() -> None:
-    midnight = server_day_start_ms(T0_MS + 12 * HOUR_MS, OFFSET_S)  # broker midnight, 22:00 UTC
+    midnight = day_bounds(OFFSET_S, T0_MS + 12 * HOUR_MS)[0]  # broker midnight, 22:00 UTC
     deals = [deal(1, midnight - 1, DEAL_TYPE_BALANCE, profit=100.0), deal(2, midnight, DEAL_TYPE_BALANCE, profit=50.0)]
     assert deals[1].time_msc % 86_400_000 == 0, "the second deposit is at 00:00:00.000 server time"
     curve = build_curve(deals)
