@@ -13,7 +13,7 @@ from dash import html
 
 from layouts import ids
 
-MONEY = {"function": "d3.format(',.2f')(params.value)"}
+MONEY = {"function": "params.value == null ? '' : d3.format(',.2f')(params.value)"}  # a loading row has none
 PRICE = {"function": "params.value === 0 ? '' : String(params.value)"}
 SIGNED_CELL = {"function": "params.value > 0 ? {color: 'var(--ok)'} : params.value < 0 ? {color: 'var(--bad)'} : {}"}
 TIME_TOOLTIP = "time_server"
