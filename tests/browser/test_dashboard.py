@@ -174,7 +174,7 @@ def test_page_heals_after_a_server_restart_without_duplicate_points(
     outage = dash_duo.get_logs()
     expected = ("WebSocket connection", "ERR_CONNECTION_REFUSED", "Failed to fetch", "Callback failed",
                 "WebSocket is already in CLOSING or CLOSED state",
-                "/_dash-update-component")  # a callback request the outage cut off (its text may come elided)  # fmt: skip
+                "/_dash-update-component")  # a callback the outage cut off, its text maybe elided  # fmt: skip
     assert all(any(sign in entry["message"] for sign in expected) for entry in outage), outage
     second = make_app(env, source=DemoSource(seed=14))
     serve(second.server, port=port)
