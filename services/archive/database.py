@@ -13,8 +13,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select
-from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy import Engine, Table, create_engine, event, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from services.archive.schema import accounts, deals, history, states
 from services.models import Account, Deal, HistoryPoint, Order, Position
@@ -85,6 +85,11 @@ class Archive:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
+    def _insert(self, table: Table) -> Any:
+        """An INSERT with the dialect's ON CONFLICT clause (SQLite and PostgreSQL spell it alike)."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -98,7 +103,7 @@ class Archive:
         with self.engine.begin() as conn:
             if batch.points:
                 rows = [{"login": login, **point.to_dict()} for login, point in batch.points]
-                conn.execute(insert(history).on_conflict_do_nothing(index_elements=["login", "ts"]), rows)
+                conn.execute(self._insert(history).on_conflict_do_nothing(index_elements=["login", "ts"]), rows)
             if batch.deals:
                 rows = [
                     {
@@ -110,7 +115,7 @@ class Archive:
                     }
                     for login, deal in batch.deals
                 ]
-                conn.execute(insert(deals).on_conflict_do_nothing(index_elements=["login", "ticket"]), rows)
+                conn.execute(self._insert(deals).on_conflict_do_nothing(index_elements=["login", "ticket"]), rows)
             if batch.states:
                 rows = [
                     {
@@ -121,7 +126,7 @@ class Archive:
                     }
                     for s in batch.states
                 ]
-                stmt = insert(states)
+                stmt = self._insert(states)
                 update = {"positions": stmt.excluded.positions, "orders": stmt.excluded.orders}
                 conn.execute(stmt.on_conflict_do_update(index_elements=["login", "ts"], set_=update), rows)
             if batch.accounts:
@@ -129,7 +134,7 @@ class Archive:
                     {"login": a.login, "updated_ms": ts, "currency": a.currency, "data": _json(a.to_dict())}
                     for ts, a in batch.accounts
                 ]
-                stmt = insert(accounts)
+                stmt = self._insert(accounts)
                 conn.execute(
                     stmt.on_conflict_do_update(
                         index_elements=["login"],
