@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import gc
 import logging
 import os
 import signal
@@ -231,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             app.server.extensions["mt5_runtime"].stop()
         return 0
+    gc.freeze()  # the app's long-lived objects: no collection walks them again, nor the one at exit
     serve(app, settings)
     return 0
 

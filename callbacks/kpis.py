@@ -25,9 +25,12 @@ def day_start(runtime: Runtime, account: dict[str, Any], now_ms: int) -> dict[st
     try:
         snapshot = runtime.latest_snapshot(login)
         if snapshot is None:
-            return stored_day_start(runtime.store, login, zone, now_ms)
+            return stored_day_start(runtime.store, login, zone, now_ms, archive=runtime.archive_reader)
         positions = [p.to_dict() for p in snapshot.positions]
-        return stored_day_start(runtime.store, login, zone, now_ms, snapshot.account.to_dict(), positions)
+        account_now = snapshot.account.to_dict()
+        return stored_day_start(
+            runtime.store, login, zone, now_ms, account_now, positions, archive=runtime.archive_reader
+        )
     except (*REDIS_ERRORS, UnreadableSnapshot):
         start, end = day_bounds(zone, now_ms)
         return {"start_ms": start, "end_ms": end, "flows": 0.0}

@@ -1,7 +1,9 @@
 """Account history for charts: a time range read at the right resolution and downsampled to a width.
 
-Short ranges read raw points; long ones read the per-minute rollup, so a range over a
-million stored points costs about as much as one over a few thousand. MinMaxLTTB keeps
+Short ranges read raw points; long ones read rollups (Redis keeps a minute's, the archive a
+minute's and an hour's), so a range over a million stored points costs about as much as one
+over a few thousand. Redis answers for what it holds; the archive for anything before Redis's
+first point (a wiped Redis, an embedded one after a restart, a trimmed stream). MinMaxLTTB keeps
 the equity spikes a trader cares about while cutting the series to the chart's width.
 """
 
@@ -15,10 +17,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from tsdownsample import MinMaxLTTBDownsampler
 
 from services.archive import Archive
+from services.archive.rollup import HOUR_MS, MINUTE_MS
 from services.models import HistoryPoint
 from services.store import Store
 
 RAW_SPAN_MS = 2 * 3600 * 1000
+MINUTE_ROLLUP_SPAN_MS = 30 * 86_400_000  # longer ranges read the archive's hourly rollup
 MIN_WIDTH, MAX_WIDTH = 100, 4000
 
 
@@ -29,7 +33,7 @@ class Window:
     points: list[HistoryPoint]
     start_ms: int | None
     end_ms: int | None
-    source: str  # "raw", "rollup", or "archive" (Redis had no point in the range)
+    source: str  # "raw" or "rollup" (Redis), "archive", or "archive+raw" / "archive+rollup" (both)
     stored: int  # points read before downsampling
 
 
@@ -42,24 +46,37 @@ def load_window(
     now_ms: int | None = None,
     archive: Archive | None = None,
 ) -> Window:
-    """Redis first; the archive on disk only when Redis holds no point of the range (a wiped or trimmed Redis)."""
+    """Redis for the part of the range it holds, the archive for the part before Redis's first point."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     width = chart_width(width)
-    points, source = _from_redis(store, login, start_ms, end_ms, now_ms)
-    if not points and archive is not None:
-        try:
-            points, source = archive.history(login, start_ms or 0, end_ms or now_ms), "archive"
-        except SQLAlchemyError:  # not opened yet, or unreadable: the chart says it has no data
-            points = []
+    first = store.first_history_ts(login)
+    points, source = ([], "raw") if first is None else _from_redis(store, login, start_ms, end_ms, now_ms, first)
+    if archive is not None and (first is None or start_ms is None or start_ms < first):
+        before = end_ms if first is None else min(first - 1, end_ms if end_ms is not None else first - 1)
+        older = _from_archive(archive, login, start_ms or 0, now_ms if before is None else before)
+        if older:
+            points, source = older + points, "archive" if not points else f"archive+{source}"
     return Window(downsample(points, width), start_ms, end_ms, source, len(points))
 
 
+def _from_archive(archive: Archive, login: int, start_ms: int, end_ms: int) -> list[HistoryPoint]:
+    """Raw points for a short range, a minute's or an hour's rollup for longer ones; [] when unreadable."""
+    try:
+        first = archive.first_ts(login)
+        if first is None or end_ms < max(start_ms, first):
+            return []
+        span = end_ms - max(start_ms, first)
+        if span <= RAW_SPAN_MS:
+            return archive.history(login, start_ms, end_ms)
+        step = MINUTE_MS if span <= MINUTE_ROLLUP_SPAN_MS else HOUR_MS
+        return archive.rollup_points(login, step, start_ms, end_ms)
+    except SQLAlchemyError:  # not opened yet, or unreadable: the chart shows what Redis has
+        return []
+
+
 def _from_redis(
-    store: Store, login: int, start_ms: int | None, end_ms: int | None, now_ms: int
+    store: Store, login: int, start_ms: int | None, end_ms: int | None, now_ms: int, first: int
 ) -> tuple[list[HistoryPoint], str]:
-    first = store.first_history_ts(login)
-    if first is None:
-        return [], "raw"
     span = (end_ms or now_ms) - max(start_ms or first, first)
     if span > RAW_SPAN_MS:
         points, source = store.rollup_points(login, start_ms, end_ms), "rollup"

@@ -137,14 +137,18 @@ class Runtime:
             companion.start()
 
     def stop(self) -> None:
-        """Close the sockets first (close frames), then stop polling and flush."""
+        """Close the sockets first (close frames), then stop polling and flush.
+
+        Each flush gets a bounded time: a stop must end within two seconds or so even while a start-up
+        backlog is being written (the archive's transactions are atomic: an unfinished one leaves nothing).
+        """
         self.fanout.stop()
         self.monitor.stop()
         for companion in self.companions:
             companion.stop()
-        self.streamer.stop()
+        self.streamer.stop(timeout=1.5)
         if self.archive is not None:  # after the streamer: its last polls are written too
-            self.archive.stop()
+            self.archive.stop(timeout=1.0)
         self.redis.client.close()
         if self.redis.probe is not None:
             self.redis.probe.close()
@@ -228,7 +232,9 @@ class Runtime:
         poll_age = None if status.last_poll_ms is None else round(now - status.last_poll_ms / 1000, 3)
         fresh = poll_age is not None and poll_age < max(3 * self.settings.poll_interval_ms / 1000, 2.0)
         mt5_ok = status.mt5 == "connected" and fresh
-        redis_ok = latency is not None and status.redis != "refusing"  # answering is not enough: it must take writes
+        writer = self.streamer.writer_health()
+        # Answering is not enough: it must take writes, and the thread that writes must be alive.
+        redis_ok = latency is not None and status.redis != "refusing" and (writer["alive"] or not self.streamer.running)
         collectors = self.collectors_health()
         configured = {spec.login for spec in self.accounts}
         collectors_ok = not any(row["stale"] for row in collectors if row["login"] in configured)
@@ -271,6 +277,7 @@ class Runtime:
                 "streamer_writes": status.redis,
                 "error": status.redis_error,
                 "pending_history": status.pending_history,
+                "writer": writer,
             },
             "websocket": {
                 "clients": self.fanout.client_count(),

@@ -12,6 +12,8 @@ Keys carry the account login so several accounts can share one Redis:
 - ``<prefix>:<login>:deals``    hash, deal ticket -> deal JSON (kept forever)
 - ``<prefix>:<login>:deals:by_time`` sorted set, ticket scored by UTC epoch ms
 - ``<prefix>:<login>:broker_tz`` string, the broker clock (``BrokerZone.spec``) the deals' UTC times were made with
+- ``<prefix>:<login>:claim``    string, set by the process that writes the account; its absence means Redis lost
+  the account's keys (a restart without persistence, a flush)
 - ``<prefix>:accounts``         set of the logins seen
 - ``<prefix>:<login>:leader``   string, the process that polls MT5 for this account (expires in 10 s)
 """
@@ -73,6 +75,9 @@ class Keys:
 
     def broker_tz(self, login: int) -> str:
         return f"{self.prefix}:{login}:broker_tz"
+
+    def claim(self, login: int) -> str:
+        return f"{self.prefix}:{login}:claim"
 
     def accounts(self) -> str:
         return f"{self.prefix}:accounts"
@@ -260,6 +265,13 @@ class Store:
             pipe.zadd(self.keys.deals_by_time(login), {str(deal.ticket): deal.time_utc_ms}, nx=True)
         results = pipe.execute()
         return [deal for deal, added in zip(deals, results[::2], strict=True) if added]
+
+    def claim(self, login: int) -> None:
+        self.client.set(self.keys.claim(login), "1")
+
+    def wiped(self, login: int) -> bool:
+        """The claim is gone: everything this process wrote for ``login`` went with it."""
+        return not self.client.exists(self.keys.claim(login))
 
     def broker_tz(self, login: int) -> str | None:
         """The broker clock the stored deals' UTC times were made with (None before the first)."""

@@ -1,15 +1,17 @@
 """The streamer thread: the only caller of the account source.
 
-It polls, publishes what changed, keeps the latest state in memory for the REST
-API, heartbeats, reports status changes, and reconnects with backoff. A failing
-Redis never stops the polling: history points and deals wait in bounded buffers
-and are written when Redis returns.
+It polls, keeps the latest state in memory for the REST API, hands each poll's news
+to the archive and to the risk rules, reports status changes, and reconnects with
+backoff. It never waits on Redis: what goes to Redis (snapshot, history, deals,
+events) waits in bounded buffers that the ``redis-writer`` worker drains, so a
+slow, frozen, full or wiped Redis costs the polling nothing. When Redis comes
+back empty (a restart without persistence, a flush) the writer restores the
+account's deals from the archive and has the source read its history again.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections import deque
@@ -20,24 +22,67 @@ from typing import Any, Protocol
 
 from redis.exceptions import ResponseError
 
+from services.archive import Archive
 from services.backoff import Backoff
 from services.leader import LeaderLock
 from services.models import Account, Deal, HistoryPoint, Order, Position, Snapshot
 from services.redis_conn import REDIS_ERRORS, refusal
 from services.sources.base import AccountSource, SourceAuthError, SourceDisconnected, SourceError, SourceUnreachable
 from services.store import Store, event
+from services.worker import Worker
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("connect", "disconnect", "reconnect")
 BACKFILL_CHUNK = 5_000
+BACKFILL_STEP = 500  # points of the source's past per Redis transaction: a stop waits for one at most
 NEWS_GRACE_MS = 60_000
+EVENTS_CAP = 10_000  # events waiting for Redis; a page that misses some resyncs from the snapshot
 
 
 class Recorder(Protocol):
     """The archive (services/archive): takes each poll's news in memory and writes it on its own thread."""
 
     def record(self, snapshot: Snapshot, point: HistoryPoint | None, changed: list[str], deals: list[Deal]) -> None: ...
+
+    def restamp(self, login: int, spec: str) -> None: ...
+
+    @property
+    def opened(self) -> bool: ...
+
+    def submit_points(self, login: int, points: list[HistoryPoint]) -> None: ...
+
+    @property
+    def archive(self) -> Archive: ...
+
+
+class _Buffer:
+    """A bounded FIFO shared by the streamer (appends) and the writer (takes, puts back on failure)."""
+
+    def __init__(self, maxlen: int) -> None:
+        self._items: deque[Any] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def extend(self, items: Any) -> None:
+        with self._lock:
+            self._items.extend(items)
+
+    def take(self) -> list[Any]:
+        with self._lock:
+            items = list(self._items)
+            self._items.clear()
+            return items
+
+    def put_back(self, items: list[Any]) -> None:
+        """In front of what arrived meanwhile; past ``maxlen`` the oldest go."""
+        with self._lock:
+            newer = list(self._items)
+            self._items.clear()
+            self._items.extend(items)
+            self._items.extend(newer)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +145,13 @@ class Streamer:
         self._lock = threading.Lock()
         self._leader = leader
         self._follow_only = follow_only
-        self._lock_checked = -math.inf
-        self._is_leader = False
+        self._is_leader = False  # set by the leader-lock worker, acted on by the streamer thread
+        self._was_leader = False
+        self._leader_worker = (
+            None
+            if leader is None or follow_only  # a mirror never polls: it must never hold the account's lock
+            else Worker("leader-lock", self._renew_lock, interval_s=leader.ttl_ms / 3000, on_error=self._on_error)
+        )
         self._commands: deque[tuple[str, Future[dict[str, Any]]]] = deque()
         self._status = StreamerStatus(login=login_hint, poll_interval_ms=round(poll_interval_s * 1000))
         self._snapshot: Snapshot | None = None
@@ -110,12 +160,20 @@ class Streamer:
         self._next_attempt = 0.0
         self._last_heartbeat = 0.0
         self._last_ts = 0
-        self._pending_history: deque[HistoryPoint] = deque(maxlen=buffer_points)
-        self._pending_deals: deque[Deal] = deque(maxlen=buffer_points)
-        self._snapshot_dirty = False
+        self._pending_history = _Buffer(buffer_points)
+        self._pending_deals = _Buffer(buffer_points)
+        self._events = _Buffer(EVENTS_CAP)
+        self._snapshot_version = 0  # bumped by the streamer at each change, written by the writer
+        self._snapshot_saved = 0
         self._backfill: list[HistoryPoint] = []
         self._backfill_done = False
         self._stored_tz: dict[int, str | None] = {}  # login -> the clock its stored deals were made with
+        self._zone_hint: str | None = None  # a stored clock for the source, handed over on the streamer thread
+        self._reread = threading.Event()  # Redis lost the deals: the source reads its history again
+        self._claimed: set[int] = set()  # logins whose Redis keys this process has checked for a wipe
+        self.restores = 0
+        self._writer = Worker("redis-writer", self.write_once, interval_s=1.0, on_error=self._on_error,
+                              on_stop=self._final_write)  # fmt: skip
         # Deals before this are the account's past read at start: announced by the history_sync status, not one by one.
         self._news_since_ms = int(clock() * 1000) - NEWS_GRACE_MS
         self._listeners: list[Callable[[Snapshot, list[str]], None]] = []
@@ -134,17 +192,35 @@ class Streamer:
         if self._thread is not None:
             return
         self._run.set()
+        if self._leader_worker is not None:
+            self._leader_worker.run_once()  # who polls is known before the first poll
+            self._leader_worker.start()
+        self._writer.start()
         self._thread = threading.Thread(target=self._loop, name="mt5-streamer", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop polling, flush what Redis can still take, and close the source session."""
+        """Stop polling and close the source session, then write what Redis can still take."""
         if self._thread is None:
             return
+        deadline = time.monotonic() + timeout
+        if self._leader_worker is not None:  # first: it must not take the lock back once released
+            self._leader_worker.stop(timeout / 4)
         self._run.clear()
         self._wake.set()
-        self._thread.join(timeout)
+        self._thread.join(max(0.1, deadline - time.monotonic()) / 2)
         self._thread = None
+        self._writer.stop(max(0.5, deadline - time.monotonic()))
+
+    def writer_health(self) -> dict[str, Any]:
+        """The ``redis-writer`` worker: alive, steps, what waits for Redis, restores after a wipe."""
+        return {
+            **self._writer.health(),
+            "pending_history": len(self._pending_history),
+            "pending_deals": len(self._pending_deals),
+            "pending_events": len(self._events),
+            "restores": self.restores,
+        }
 
     @property
     def running(self) -> bool:
@@ -174,38 +250,52 @@ class Streamer:
         while self._run.is_set():
             started = self._clock()
             try:
-                self.step()
+                self.poll_once()
             except Exception as exc:  # noqa: BLE001 - the stream must outlive any single fault
                 self._on_error(exc)
+            self._writer.wake()
             remaining = self.poll_interval_s - (self._clock() - started)
             self._wake.wait(max(0.0, remaining))
             self._wake.clear()
         self._shutdown()
 
     def step(self) -> None:
-        """One iteration: commands, (re)connect, poll, flush buffers, heartbeat. Public for tests."""
+        """The lock check, one poll and its Redis write, in the caller's thread: what tests drive instead of threads."""
+        if self._leader_worker is not None:
+            self._leader_worker.run_once()
+        self.poll_once()
+        self._writer.run_once()
+
+    def poll_once(self) -> None:
+        """Commands, (re)connect, poll, heartbeat: the streamer thread's work, with no Redis I/O when leading."""
         if self._follow_only or (self._leader is not None and not self._leading()):
             self._follow()
             return
         self._handle_commands()
+        hint = self._zone_hint
+        if hint:
+            self.source.remember_zone(hint)
+            self._zone_hint = None  # only now may the writer compare the stored clock with the source's
+        if self._reread.is_set():
+            self._reread.clear()
+            self.source.reread_history()
         now = self._clock()
         if self._wanted and not self._connected and now >= self._next_attempt:
             self._connect()
         if self._connected:
             self._poll()
-        self._flush()
         if now - self._last_heartbeat >= self.heartbeat_s:
             self._last_heartbeat = now
             self._emit("heartbeat", self.status().to_dict())
 
+    def _renew_lock(self) -> None:
+        """The leader-lock worker's step: a frozen Redis costs this thread its timeouts, never the polling."""
+        self._is_leader = self._leader.acquire_or_renew()
+
     def _leading(self) -> bool:
-        """Renew (or try to take) the leader lock a few times per lock lifetime."""
-        now = self._clock()
-        if now - self._lock_checked < self._leader.ttl_ms / 3000:
-            return self._is_leader
-        self._lock_checked = now
-        was, leading = self._is_leader, self._leader.acquire_or_renew()
-        self._is_leader = leading
+        """Whether this process polls, as the leader-lock worker last found; a change is acted on here."""
+        was, leading = self._was_leader, self._is_leader
+        self._was_leader = leading
         if leading and not was:
             log.info("leading: this process polls MT5 (%s)", self._leader.identity)
             self._set_status(role="leader")
@@ -261,7 +351,9 @@ class Streamer:
             return
         self._connected = True
         if not self._backfill_done:
-            self._backfill = self.source.backfill()
+            backfill = self.source.backfill()
+            with self._lock:
+                self._backfill = backfill
         log.info("MT5 source connected: %s", self.source.info.description)
         self._set_status(mt5="connected", mt5_error=None, mt5_error_code=None, failures=0, next_retry_ms=None)
 
@@ -294,12 +386,11 @@ class Streamer:
             point_ts = self._monotonic_ts(now_ms)
             point = HistoryPoint.of(account, point_ts)
             changed.append(("account", account.to_dict()))
-            self._pending_history.append(point)
+            self._pending_history.extend([point])
         if previous is None or previous.positions != positions:
             changed.append(("positions", [p.to_dict() for p in positions]))
         if previous is None or previous.orders != orders:
             changed.append(("orders", [o.to_dict() for o in orders]))
-        self._pending_deals.extend(deals)
         zone = self.source.zone
         snapshot = Snapshot(account, positions, orders, now_ms, zone.offset_s_at(now_ms), broker_tz=zone.spec)
         sync, before = self.source.history_sync, self.status()
@@ -317,8 +408,9 @@ class Streamer:
                 mt5_error=None,
                 mt5_error_code=None,
             )
+        self._pending_deals.extend(deals)
         if changed:
-            self._snapshot_dirty = True
+            self._snapshot_version += 1
             for kind, data in changed:
                 self._emit(kind, data, point_ts)
         if self._archive is not None:  # appends in memory only: a slow disk never delays the poll
@@ -335,59 +427,128 @@ class Streamer:
         self._last_ts = max(now_ms, self._last_ts)
         return self._last_ts
 
-    def _flush(self) -> None:
-        """Write the snapshot, buffered history and new deals; keep them buffered while Redis is down."""
+    # -- the redis-writer worker: everything that goes to Redis ------------------------------------------
+    def write_once(self) -> None:
+        """Write the snapshot, buffered history and deals, then the events; all wait while Redis cannot take them."""
         snapshot = self.latest()
-        if snapshot is None or self._redis_waiting():
+        if snapshot is None or self._follow_only or (self._leader is not None and not self._is_leader):
+            return  # a follower's snapshot is the leader's, mirrored from Redis
+        if self._redis_waiting():
+            self._dropped_events()
             return
         login = snapshot.account.login
+        history: list[HistoryPoint] = []
+        deals: list[Deal] = []
         try:
-            if self._snapshot_dirty:
+            if login not in self._claimed or self.store.wiped(login):
+                self._claim(login)
+            version = self._snapshot_version
+            if version != self._snapshot_saved:
                 self.store.save_snapshot(replace(snapshot, status=self.status().to_dict()))
-                self._snapshot_dirty = False
+                self._snapshot_saved = version
             self.store.save_status(login, self.status().to_dict())
-            if self._backfill:
-                self._write_backfill(login)
-            if self._pending_history:
-                points = list(self._pending_history)
-                self.store.append_history(login, points)
-                for _ in points:
-                    self._pending_history.popleft()
+            if self._archive is None or self._archive.opened:  # the archive is asked whether it has a past first
+                with self._lock:
+                    backfill, self._backfill = self._backfill, []
+                if backfill:
+                    self._write_backfill(login, backfill)
+            history = self._pending_history.take()
+            if history:
+                self.store.append_history(login, history)
+                history = []
             self._sync_zone(login)
-            if self._pending_deals:
-                fresh = self.store.add_deals(login, self._stamped(list(self._pending_deals)))
-                self._pending_deals.clear()
+            deals = self._pending_deals.take()
+            if deals:
+                fresh = self.store.add_deals(login, self._stamped(deals))
+                deals = []
                 news = [d for d in fresh if d.time_utc_ms >= self._news_since_ms]
                 if news:
                     self._emit("deals", [d.to_dict() for d in news])
+            self._publish_events()
         except REDIS_ERRORS as exc:
+            self._put_back(history, deals)
             self._redis_failed(exc)
             return
         except ResponseError as exc:
+            self._put_back(history, deals)
             self._redis_refused(exc)
             return
         self.store.gate.succeeded()
         if self.status().redis != "up":
             if self.status().redis == "down":
                 log.info("Redis is reachable again; buffered history written, streaming resumed")
-                self._snapshot_dirty = True
+                self._snapshot_saved = -1
             elif self.status().redis == "refusing":
                 log.info("Redis accepts writes again; buffered history and deals written")
             self._set_status(redis="up", redis_error=None)
+            self._publish_events()
         self._set_status(pending_history=len(self._pending_history))
+
+    def _put_back(self, history: list[HistoryPoint], deals: list[Deal]) -> None:
+        if history:
+            self._pending_history.put_back(history)
+        if deals:
+            self._pending_deals.put_back(deals)
+
+    def _publish_events(self) -> None:
+        """After the data they announce is written, so a page that reloads on an event finds it."""
+        for message in self._events.take():
+            self.store.publish(message["account"], message)
+
+    def _dropped_events(self) -> None:
+        """Live events are not kept for a Redis that is down: pages resync from the snapshot when it returns."""
+        self._events.take()
+
+    def _claim(self, login: int) -> None:
+        """First write of this login into this Redis, or Redis came back empty: restore what the archive has.
+
+        The deals come back from the archive at once and from the source at its next poll (its whole
+        history is read again); the history points stay in the archive, which charts read for any
+        range Redis does not hold.
+        """
+        if self._archive is not None and not self._archive.opened:
+            return  # opened by its own thread at start: the claim waits for it, the writes do not
+        restored = 0 if self._archive is None else self._restore_deals(login)
+        if login in self._claimed:
+            log.warning("Redis lost account %d's data; %d deals restored from the archive, history re-read", login,
+                        restored)  # fmt: skip
+            self._reread.set()
+            self._stored_tz.pop(login, None)
+            self._snapshot_saved = -1
+            self.restores += 1
+        self.store.claim(login)
+        self._claimed.add(login)
+
+    def _restore_deals(self, login: int) -> int:
+        restored = 0
+        for page in self._archive.archive.deal_pages(login, BACKFILL_CHUNK):
+            restored += len(self.store.add_deals(login, page))
+        return restored
+
+    def _final_write(self) -> None:
+        """At shutdown, after the last poll: what Redis can still take, with the unfinished rollup minute."""
+        self.write_once()
+        login = self.status().login
+        if login is not None and self.status().redis == "up":
+            self.store.flush_rollup(login)
 
     def _sync_zone(self, login: int) -> None:
         """The stored deals follow the source's broker clock: the one a previous run kept is offered
         to the source first; when the source's clock differs from the stored one, every stored deal
-        gets its UTC time again from its server time."""
+        (in Redis and in the archive) gets its UTC time again from its server time."""
         if login not in self._stored_tz:
             stored = self.store.broker_tz(login)
             self._stored_tz[login] = stored
             if stored:
-                self.source.remember_zone(stored)
+                self._zone_hint = stored
+                self._wake.set()
+        if self._zone_hint is not None:
+            return  # the source weighs the stored clock on its own thread first
         zone = self.source.zone
         if self._stored_tz[login] != zone.spec:
             moved = self.store.restamp_deals(login, zone)
+            if self._archive is not None:
+                self._archive.restamp(login, zone.spec)
             if self._stored_tz[login] is not None:
                 log.info("broker clock %s -> %s: %d stored deals re-timed", self._stored_tz[login], zone.spec, moved)
             self._stored_tz[login] = zone.spec
@@ -400,27 +561,26 @@ class Streamer:
             for deal in deals
         ]
 
-    def _write_backfill(self, login: int) -> None:
-        """The source's past history goes in only before any point of this login was stored."""
+    def _write_backfill(self, login: int, backfill: list[HistoryPoint]) -> None:
+        """The source's past history goes in only before any point of this login was stored (in Redis, and
+        in the archive: a restart must not lay a second simulated past over the first)."""
+        if self._archive is not None and self._archive.archive.first_ts(login) is None:
+            self._archive.submit_points(login, backfill)
         if self.store.first_history_ts(login) is None:
-            for start in range(0, len(self._backfill), BACKFILL_CHUNK):
-                self.store.append_history(login, self._backfill[start : start + BACKFILL_CHUNK])
-            log.info("wrote %d points of history from before the first poll", len(self._backfill))
-        self._backfill = []
+            for start in range(0, len(backfill), BACKFILL_STEP):
+                if self._writer.stopping:  # a stop right after the start must not wait for the whole past
+                    break
+                self.store.append_history(login, backfill[start : start + BACKFILL_STEP])
+            log.info("wrote %d points of history from before the first poll", len(backfill))
         self._backfill_done = True
 
     def _emit(self, kind: str, data: Any, ts_ms: int | None = None) -> None:
-        """Publish one event; an account event carries its history point's time so pages can dedupe."""
+        """Queue one event for the writer; an account event carries its history point's time so pages can dedupe."""
         login = self.status().login
-        if login is None or self._redis_waiting():
+        if login is None:
             return
-        try:
-            ts = int(self._clock() * 1000) if ts_ms is None else ts_ms
-            self.store.publish(login, event(kind, login, ts, data))
-        except REDIS_ERRORS as exc:
-            self._redis_failed(exc)
-        except ResponseError as exc:
-            self._redis_refused(exc)
+        ts = int(self._clock() * 1000) if ts_ms is None else ts_ms
+        self._events.extend([event(kind, login, ts, data)])
 
     def _redis_waiting(self) -> bool:
         """While Redis is down, it is tried again only after the shared gate's backoff."""
@@ -471,7 +631,7 @@ class Streamer:
         """Rebuild from scratch after a link fault: MT5 needs shutdown() then initialize()."""
         self._connected = False
         self.source.disconnect()
-        self._snapshot_dirty = True
+        self._snapshot_version += 1
         log.debug("MT5 session closed: %s", reason)
 
     def _set_status(self, **changes: Any) -> None:
@@ -484,14 +644,8 @@ class Streamer:
             self._emit("status", after.to_dict())
 
     def _shutdown(self) -> None:
+        """The last poll is over; the writer's ``on_stop`` writes what it left once the writer is stopped."""
         self._set_status(mt5="stopped")
-        try:
-            self._flush()
-            login = self.status().login
-            if login is not None and self.status().redis == "up":
-                self.store.flush_rollup(login)
-        except Exception as exc:  # noqa: BLE001 - shutting down; report and go on
-            self._on_error(exc)
         self.source.disconnect()
         self._connected = False
         if self._leader is not None:

@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.archive import Archive
 from services.brokertime import DAY_MS, BrokerZone, as_zone
 from services.models import HistoryPoint
 from services.store import Store
@@ -42,9 +45,10 @@ def stored_day_start(
     now_ms: int,
     account: Mapping[str, Any] | None = None,
     positions: Iterable[Mapping[str, Any]] = (),
+    archive: Archive | None = None,
 ) -> dict[str, Any]:
     """The account at the broker's midnight and today's cash flows; without either a point recorded
-    before midnight or the current ``account``, only the day's bounds.
+    before midnight (in Redis, else in the archive) or the current ``account``, only the day's bounds.
 
     Raises the Redis errors of the reads.
     """
@@ -52,7 +56,7 @@ def stored_day_start(
     day: dict[str, Any] = {"start_ms": start, "end_ms": end, "flows": 0.0, "flows_from_ms": start}
     deals = store.deals(login, start, None)
     flows = cash_flows((d.to_dict() for d in deals), start)
-    before = store.history(login, end_ms=start, count=1)
+    before = store.history(login, end_ms=start, count=1) or _archived_at(archive, login, start)
     if before:
         point = before[-1]
         day.update(_point_fields(point), balance=point.balance, equity=point.equity, profit=point.profit, flows=flows)
@@ -72,6 +76,17 @@ def stored_day_start(
     )
     day["margin_free"] = day["equity"] - day["margin"]
     return day
+
+
+def _archived_at(archive: Archive | None, login: int, t_ms: int) -> list[HistoryPoint]:
+    """The archive's last point at or before ``t_ms``: Redis forgot it (a wipe, a restart of the embedded one)."""
+    if archive is None:
+        return []
+    try:
+        point = archive.point_at(login, t_ms)
+    except SQLAlchemyError:
+        return []
+    return [] if point is None else [point]
 
 
 def _point_fields(point: HistoryPoint) -> dict[str, float]:

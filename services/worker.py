@@ -35,6 +35,7 @@ class Worker:
         self._on_error = on_error or (lambda exc: log.error("%s: %s", name, exc, exc_info=exc))
         self._on_stop = on_stop
         self._run = threading.Event()
+        self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.steps = 0
@@ -46,6 +47,7 @@ class Worker:
         if self._thread is not None:
             return
         self._run.set()
+        self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
         self._thread.start()
 
@@ -57,6 +59,7 @@ class Worker:
         """Ends the loop after the current step; ``on_stop`` (a last flush, say) runs before the join returns."""
         if self._thread is None:
             return
+        self._stop.set()
         self._run.clear()
         self._wake.set()
         self._thread.join(timeout)
@@ -68,7 +71,8 @@ class Worker:
 
     @property
     def stopping(self) -> bool:
-        return not self._run.is_set()
+        """A stop was asked for: a long step may cut its work short."""
+        return self._stop.is_set()
 
     def health(self) -> dict[str, Any]:
         return {

@@ -7,16 +7,19 @@ ticket, a history point by its time), so a batch retried after a failure never d
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Table, create_engine, event, select
+from sqlalchemy import Engine, Table, bindparam, create_engine, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from services.archive.schema import accounts, deals, history, states
+from services.archive.rollup import Rollup, fold
+from services.archive.schema import accounts, deals, history, rollups, states
+from services.brokertime import parse_zone
 from services.models import Account, Deal, HistoryPoint, Order, Position
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -104,6 +107,7 @@ class Archive:
             if batch.points:
                 rows = [{"login": login, **point.to_dict()} for login, point in batch.points]
                 conn.execute(self._insert(history).on_conflict_do_nothing(index_elements=["login", "ts"]), rows)
+                self._roll(conn, batch.points)
             if batch.deals:
                 rows = [
                     {
@@ -144,6 +148,26 @@ class Archive:
                     rows,
                 )
 
+    def _roll(self, conn: Any, points: list[tuple[int, HistoryPoint]]) -> None:
+        """Fold the batch into the stored rollups of the spans it touches (read, merge, write back)."""
+        folded = fold(points)
+        for login, span in {(key[0], key[1]) for key in folded}:
+            starts = [key[2] for key in folded if key[:2] == (login, span)]
+            query = select(rollups).where(
+                rollups.c.login == login, rollups.c.span_ms == span, rollups.c.start.in_(starts)
+            )
+            for row in conn.execute(query):
+                stored = Rollup(*row)
+                folded[stored.key()] = stored.merge(folded[stored.key()])
+        stmt = self._insert(rollups)
+        names = [c.name for c in rollups.columns if not c.primary_key]
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["login", "span_ms", "start"], set_={name: stmt.excluded[name] for name in names}
+            ),
+            [{c.name: getattr(r, c.name) for c in rollups.columns} for r in folded.values()],
+        )
+
     # -- reads ------------------------------------------------------------------------------------------
     def history(self, login: int, start_ms: int, end_ms: int) -> list[HistoryPoint]:
         """Every recorded point with ``start_ms <= ts <= end_ms``, oldest first."""
@@ -155,6 +179,27 @@ class Archive:
         with self.engine.connect() as conn:
             return [HistoryPoint(*row) for row in conn.execute(query)]
 
+    def rollup_points(self, login: int, span_ms: int, start_ms: int, end_ms: int) -> list[HistoryPoint]:
+        """Two points per span (the equity low and high) of the spans that start in [start, end], oldest first."""
+        query = (
+            select(rollups)
+            .where(
+                rollups.c.login == login,
+                rollups.c.span_ms == span_ms,
+                rollups.c.start.between(start_ms - start_ms % span_ms, end_ms),
+            )
+            .order_by(rollups.c.start)
+        )
+        with self.engine.connect() as conn:
+            found = [p for row in conn.execute(query) for p in Rollup(*row).points()]
+        return [p for p in found if start_ms <= p.ts <= end_ms]
+
+    def first_ts(self, login: int) -> int | None:
+        """The oldest recorded point's time."""
+        query = select(history.c.ts).where(history.c.login == login).order_by(history.c.ts).limit(1)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
     def deals(self, login: int, start_ms: int, end_ms: int) -> list[Deal]:
         """Deals with ``start_ms <= time_utc_ms <= end_ms``, in time then ticket order."""
         query = (
@@ -164,6 +209,49 @@ class Archive:
         )
         with self.engine.connect() as conn:
             return [Deal.from_dict(json.loads(data)) for (data,) in conn.execute(query)]
+
+    def deal_pages(self, login: int, size: int) -> Iterator[list[Deal]]:
+        """Every deal of ``login`` in pages of ``size``, by ticket: a whole history restored with bounded memory."""
+        after = -1
+        while True:
+            query = (
+                select(deals.c.ticket, deals.c.data)
+                .where(deals.c.login == login, deals.c.ticket > after)
+                .order_by(deals.c.ticket)
+                .limit(size)
+            )
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            after = rows[-1].ticket
+            yield [Deal.from_dict(json.loads(data)) for _, data in rows]
+
+    def restamp_deals(self, login: int, spec: str, chunk: int = 2_000) -> int:
+        """Every deal's UTC time made again from its server time with the broker clock ``spec``; returns how many moved.
+
+        The archive keeps MT5's server time beside the UTC time, so a clock learned late corrects it as
+        it corrects Redis (``Store.restamp_deals``).
+        """
+        zone = parse_zone(spec)
+        moved = 0
+        stmt = (
+            update(deals)
+            .where(deals.c.login == bindparam("b_login"), deals.c.ticket == bindparam("b_ticket"))
+            .values(time_utc_ms=bindparam("b_utc"), data=bindparam("b_data"))
+        )
+        for page in self.deal_pages(login, chunk):
+            rows = []
+            for deal in page:
+                utc_ms = zone.to_utc_ms(deal.time_msc)
+                if deal.time_utc_ms != utc_ms:
+                    data = {**deal.to_dict(), "time_utc_ms": utc_ms}
+                    rows.append({"b_login": login, "b_ticket": deal.ticket, "b_utc": utc_ms, "b_data": _json(data)})
+            if rows:
+                with self.engine.begin() as conn:
+                    conn.execute(stmt, rows)
+                moved += len(rows)
+        return moved
 
     def states(self, login: int) -> list[State]:
         """Every recorded change of positions and orders, oldest first."""

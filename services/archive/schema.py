@@ -49,3 +49,20 @@ accounts = Table(
     Column("currency", String(16), nullable=False),
     Column("data", Text, nullable=False),  # the latest Account.to_dict() as JSON
 )
+
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("login", BigInteger, primary_key=True, autoincrement=False),
+    Column("span_ms", BigInteger, primary_key=True, autoincrement=False),  # ROLLUP_SPANS_MS
+    Column("start", BigInteger, primary_key=True, autoincrement=False),
+    Column("low_ts", BigInteger, nullable=False),  # the span's lowest equity and when
+    Column("low", Float, nullable=False),
+    Column("high_ts", BigInteger, nullable=False),  # the span's highest equity and when
+    Column("high", Float, nullable=False),
+    Column("last_ts", BigInteger, nullable=False),  # the span's last point: its other values
+    Column("balance", Float, nullable=False),
+    Column("margin", Float, nullable=False),
+    Column("margin_level", Float, nullable=False),
+    Column("profit", Float, nullable=False),
+)

@@ -54,6 +54,7 @@ class ArchiveWriter:
         self._deals: dict[tuple[int, int], Deal] = {}
         self._states: deque[State] = deque()
         self._accounts: dict[int, tuple[int, Account]] = {}
+        self._restamps: dict[int, str] = {}  # login -> the broker clock its archived deals must follow
         self._opened = False
         self._failures = 0
         self._full = False
@@ -100,13 +101,19 @@ class ArchiveWriter:
                 self._deals[(login, deal.ticket)] = deal
             self._nudge()
 
+    def restamp(self, login: int, spec: str) -> None:
+        """The broker clock changed: after the deals waiting now are written, every archived deal is re-timed."""
+        with self._ready:
+            self._restamps[login] = spec
+            self._ready.notify()
+
     def submit_account(self, ts_ms: int, account: Account) -> None:
         with self._ready:
             self._accounts[account.login] = (ts_ms, account)
             self._nudge()
 
     def _count(self) -> int:
-        return len(self._points) + len(self._deals) + len(self._states) + len(self._accounts)
+        return len(self._points) + len(self._deals) + len(self._states) + len(self._accounts) + len(self._restamps)
 
     def _over(self) -> bool:
         return self._count() >= self.max_pending
@@ -139,6 +146,11 @@ class ArchiveWriter:
             self._ready.notify_all()
         self._thread.join(timeout)
         self._thread = None
+
+    @property
+    def opened(self) -> bool:
+        """Created and migrated: readable from here on."""
+        return self._opened
 
     @property
     def pending(self) -> int:
@@ -216,6 +228,18 @@ class ArchiveWriter:
             self._states.extendleft(reversed(batch.states))
             self._accounts = {account.login: (ts, account) for ts, account in batch.accounts} | self._accounts
 
+    def _restamp(self) -> None:
+        """Once the deals before the change are in; a failure leaves the request to be tried again."""
+        with self._ready:
+            waiting = dict(self._restamps)
+        for login, spec in waiting.items():
+            moved = self.archive.restamp_deals(login, spec)
+            with self._ready:
+                if self._restamps.get(login) == spec:
+                    del self._restamps[login]
+            if moved:
+                log.info("archive: %d deals of account %d re-timed to the broker clock %s", moved, login, spec)
+
     def _attempt(self) -> None:
         """Open if needed, then write full batches until what is left fits in one; never raises."""
         try:
@@ -235,6 +259,7 @@ class ArchiveWriter:
                 self.last_write_ms = int(time.time() * 1000)
                 if len(batch) < self.batch_rows:
                     break
+            self._restamp()
         except Exception as exc:  # noqa: BLE001 - a refusing archive must never stop the writer
             self._failures += 1
             if self.error is None:

@@ -92,6 +92,9 @@ class AccountSource(Protocol):
     def remember_zone(self, spec: str) -> None:
         """The broker clock a previous run settled on (``BrokerZone.spec``), kept with the account's data."""
 
+    def reread_history(self) -> None:
+        """Return the whole deal history again from the next ``new_deals`` (the store lost it)."""
+
     def connect(self) -> None:
         """Open (or reopen) the session; raises SourceError."""
 

@@ -200,6 +200,9 @@ class DemoSource:
     def remember_zone(self, spec: str) -> None:
         return None
 
+    def reread_history(self) -> None:
+        self._deals_seen = 0
+
     def connect(self) -> None:
         """Open a session; like ``initialize()`` it fails while the (simulated) terminal is unreachable."""
         if not self._link_up:

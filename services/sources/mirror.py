@@ -37,6 +37,9 @@ class MirrorSource:
     def remember_zone(self, spec: str) -> None:
         return None
 
+    def reread_history(self) -> None:
+        return None  # the collector that polls the account re-reads it
+
     def connect(self) -> None:
         raise SourceCallError(-7, NOT_HERE, "initialize")
 

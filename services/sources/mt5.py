@@ -194,6 +194,10 @@ class MT5Source:
         self._stored_zone = spec
         self._redetect()
 
+    def reread_history(self) -> None:
+        """Read the whole history again, newest first, with progress, as at a connect."""
+        self._reset_deal_sync()
+
     def connect(self) -> None:
         """``initialize()`` with only the settings that are set, then measure the server offset."""
         kwargs: dict[str, Any] = {}

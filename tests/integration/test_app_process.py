@@ -26,7 +26,7 @@ def launch(env: dict[str, str], tmp_path: Path) -> tuple[subprocess.Popen[str], 
     port = free_port()
     log_path = tmp_path / "app.log"
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5", "REDIS", "APP_"))}
-    full_env.update({"APP_PORT": str(port), "PYTHONUNBUFFERED": "1", **env})
+    full_env.update({"APP_PORT": str(port), "PYTHONUNBUFFERED": "1", "DATA_DIR": str(tmp_path / "data"), **env})
     process = subprocess.Popen(
         [sys.executable, "app.py"],
         cwd=ROOT,

@@ -27,6 +27,7 @@ ACCOUNTS = """accounts:
 def environment(redis_url: str, accounts: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5", "REDIS", "APP_", "ACCOUNTS"))}
     env.update({"REDIS_URL": redis_url, "ACCOUNTS_FILE": str(accounts), "APP_PORT": str(port),
+                "DATA_DIR": str(accounts.parent / "data"),
                 "POLL_INTERVAL_MS": "200", "HEARTBEAT_S": "1", "PYTHONUNBUFFERED": "1"})  # fmt: skip
     return env
 

@@ -45,6 +45,7 @@ def test_two_workers_one_mt5_caller_and_a_takeover(redis_server: RedisServer, tm
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5", "REDIS", "APP_"))}
     env.update({"REDIS_URL": redis_server.url, "APP_PORT": str(port), "MT5_SOURCE": "demo", "HEARTBEAT_S": "1",
+                "DATA_DIR": str(tmp_path / "data"),
                 "POLL_INTERVAL_MS": "100", "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "8"})  # fmt: skip
     log = (tmp_path / "gunicorn.log").open("w")
     server = subprocess.Popen(

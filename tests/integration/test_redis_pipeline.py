@@ -190,8 +190,7 @@ def test_a_frozen_redis_is_detected_and_heals(redis_server: RedisServer, make_ap
     try:
         assert json.loads(ws.recv())["type"] == "snapshot"
         os.kill(redis_server.process.pid, signal.SIGSTOP)
-        frozen = time.monotonic()
-        polls = runtime.streamer.status().polls
+        frozen, frozen_at_ms = time.monotonic(), int(time.time() * 1000)
 
         def health_says_down() -> bool:
             asked = time.monotonic()
@@ -201,10 +200,15 @@ def test_a_frozen_redis_is_detected_and_heals(redis_server: RedisServer, make_ap
 
         wait_until(health_says_down, 15, "a frozen Redis is reported")
         wait_until(lambda: runtime.streamer.status().redis == "down", 15 - (time.monotonic() - frozen), "detected")
-        assert runtime.streamer.status().polls > polls, "MT5 polling goes on"
+        polls = runtime.streamer.status().polls
+        wait_until(lambda: runtime.streamer.status().polls >= polls + 50, 60, "fifty polls while Redis hangs")
+        frozen_ms = int(time.time() * 1000)
         os.kill(redis_server.process.pid, signal.SIGCONT)
         wait_until(lambda: client.get("/health").get_json()["status"] == "ok", 20, "healed after SIGCONT")
         wait_until(lambda: runtime.streamer.status().pending_history == 0, 10, "the buffer drains")
+        ts = [p.ts for p in runtime.store.history(LOGIN, start_ms=frozen_at_ms, end_ms=frozen_ms)]
+        gaps = [b - a for a, b in itertools.pairwise(ts)]
+        assert len(ts) >= 40 and max(gaps) < 1_500, "the polls made while Redis hung (100 ms apart) are all kept"
         deadline = time.monotonic() + 10
         while json.loads(ws.recv())["type"] != "account":
             assert time.monotonic() < deadline, "the WebSocket client gets updates again"

@@ -10,10 +10,12 @@ import fakeredis
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.exc import OperationalError
 
 from services import settings as settings_module
 from services.archive import FILE_NAME, Archive, Batch, State
+from services.archive.database import MIGRATIONS
 from services.archive.schema import metadata
 from services.history import load_window
 from services.models import Deal, HistoryPoint
@@ -49,7 +51,8 @@ def test_open_creates_the_file_in_wal_mode_with_the_migrated_schema(archive: Arc
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
 
 
 def test_writes_are_idempotent_and_read_back_by_range(archive: Archive) -> None:
@@ -120,7 +123,7 @@ def test_a_database_another_program_made_is_refused_at_open(tmp_path: Path) -> N
     archive.close()
 
 
-def test_charts_fall_back_to_the_archive_only_when_redis_has_no_point_of_the_range(archive: Archive) -> None:
+def test_charts_read_the_archive_for_what_lies_before_redis_first_point(archive: Archive) -> None:
     store = Store(fakeredis.FakeRedis(decode_responses=True), "t", 10_000)
     archive.write(Batch(points=[(LOGIN, point(ts, 1000.0 + ts)) for ts in range(1_000, 6_000, 1_000)]))
 
@@ -132,6 +135,9 @@ def test_charts_fall_back_to_the_archive_only_when_redis_has_no_point_of_the_ran
     store.append_history(LOGIN, [point(8_000)])
     assert load_window(store, LOGIN, 7_000, None, 500, now_ms=10_000, archive=archive).points == [point(8_000)]
     assert load_window(store, LOGIN, 2_000, 4_000, 500, now_ms=10_000, archive=archive).source == "archive"
+    both = load_window(store, LOGIN, None, None, 500, now_ms=10_000, archive=archive)
+    assert both.source == "archive+raw"
+    assert [p.ts for p in both.points] == [1_000, 2_000, 3_000, 4_000, 5_000, 8_000], "Redis starts at 8,000"
 
 
 def test_an_archive_not_opened_yet_reads_as_no_data(tmp_path: Path) -> None:
