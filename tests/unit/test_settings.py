@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from services.secret import redact_url
 from services.settings import SettingsError, load_settings
 
 
@@ -142,3 +143,20 @@ def test_archive_database_url_to_a_sqlite_file_must_be_writable(tmp_path: Path) 
     for value in (f"sqlite:///{blocker}/archive.sqlite", f"sqlite:///{tmp_path}"):
         with pytest.raises(SettingsError, match="DATABASE_URL"):
             load(DATABASE_URL=value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:pw@cache:6379/0", "redis://:********@cache:6379/0"),
+        ("postgresql+psycopg://mt5:p%40w@[::1]:5432/db", "postgresql+psycopg://mt5:********@[::1]:5432/db"),
+        (
+            "postgresql://db/archive?sslmode=require&password=pw",
+            "postgresql://db/archive?sslmode=require&password=********",
+        ),
+        ("unix:///run/redis.sock", "unix:///run/redis.sock"),
+        ("postgresql://mt5@db/archive", "postgresql://mt5@db/archive"),
+    ],
+)
+def test_redact_url_masks_the_password_in_the_authority_and_the_query(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
