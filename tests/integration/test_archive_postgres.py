@@ -189,7 +189,7 @@ def test_a_server_that_goes_away_degrades_the_archive_until_it_returns(
     own_postgres.start()
     wait_until(
         lambda: client.get("/health").get_json()["archive"]["state"] == "ok" and writer.archive.deals(login, 0, 2_000),
-        timeout=90,  # the writer's backoff after a few failures, on a loaded machine
+        timeout=60,  # the writer's backoff after a few failures (1 s doubling), on a loaded machine
         message="the writer writing again once the server is back",
     )
     assert writer.archive.deals(login, 0, 2_000) == [deal(77, 1_000)]
