@@ -13,7 +13,9 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 COPY . .
 
-RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin dashboard
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin dashboard \
+    && mkdir -p /app/data && chown dashboard:dashboard /app/data
+# DATA_DIR (the SQLite archive): the one directory the app writes; docker-compose.yml puts a volume on it.
 USER dashboard
 
 EXPOSE 8050

@@ -60,6 +60,13 @@ def build_source(settings: Settings) -> AccountSource:
     )
 
 
+def build_archive(settings: Settings) -> Archive | None:
+    """``DATABASE_URL`` when set, else ``archive.sqlite`` in DATA_DIR; None for settings built in code with neither."""
+    if settings.database_url:
+        return Archive(settings.database_url.reveal())
+    return None if settings.data_dir is None else Archive(settings.data_dir / FILE_NAME)
+
+
 class UnreadableSnapshot(ValueError):
     """A snapshot in Redis that does not read back as one (another program's key, a torn write)."""
 
@@ -88,9 +95,10 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.store = Store(self.redis.client, self.settings.redis_prefix, self.settings.history_max_points)
-        if self.settings.data_dir is not None and self.source.info.kind != "collector":
-            # Only the process that polls an account archives it; a dashboard mirroring collectors owns no data.
-            self.archive = ArchiveWriter(Archive(self.settings.data_dir / FILE_NAME))
+        # Only the process that polls an account archives it; a dashboard mirroring collectors owns no data.
+        archive = None if self.source.info.kind == "collector" else build_archive(self.settings)
+        if archive is not None:
+            self.archive = ArchiveWriter(archive)
         login = self.settings.mt5_login or self.source.info.details.get("login")
         shared = self.redis.mode == "real"  # an embedded Redis lives in this process: nobody to share with
         self.streamer = Streamer(
@@ -155,7 +163,7 @@ class Runtime:
 
     @property
     def archive_reader(self) -> Archive | None:
-        """The archive on disk for reads, when this process keeps one."""
+        """The archive for reads, when this process keeps one."""
         return None if self.archive is None else self.archive.archive
 
     def login(self) -> int | None:

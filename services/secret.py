@@ -39,17 +39,18 @@ class Secret:
 
 
 def redact_url(url: str) -> str:
-    """Mask the password inside a URL such as ``redis://user:pw@host:6379/0``."""
+    """Mask the password inside a URL such as ``redis://user:pw@host:6379/0``, and a ``password=`` query
+    parameter (libpq takes one: ``postgresql://host/db?password=pw``)."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return re.sub(r"//[^@/]*@", f"//{MASK}@", url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit((parts.scheme, f"{user}:{MASK}@{host}{port}", parts.path, parts.query, parts.fragment))
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    netloc = f"{userinfo.partition(':')[0]}:{MASK}@{hostport}" if at and ":" in userinfo else parts.netloc
+    query = re.sub(r"(?i)(^|&)(password=)[^&]*", rf"\g<1>\g<2>{MASK}", parts.query)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # as written: urlunsplit would drop the empty authority of unix:///path
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def scrub(text: str, *secrets: Secret | None) -> str:

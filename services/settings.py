@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
 from services.brokertime import BrokerTimeError, parse_zone
 from services.secret import Secret, redact_url
 
@@ -71,6 +74,7 @@ class Settings:
     report_currency: str | None = None
     fx_rates: tuple[tuple[str, float], ...] = ()  # (currency, value of one unit in report_currency)
     data_dir: Path | None = None  # the archive's directory; None (settings built in code): no archive
+    database_url: Secret = field(default_factory=lambda: Secret(""))  # the archive elsewhere; empty: in data_dir
 
     @property
     def redis_configured(self) -> bool:
@@ -84,6 +88,10 @@ class Settings:
     @property
     def redis_url_redacted(self) -> str:
         return redact_url(self.redis_url or "")
+
+    @property
+    def database_url_redacted(self) -> str:
+        return redact_url(self.database_url.reveal())
 
     def resolved_source(self, mt5_importable: Callable[[], bool] | None = None) -> str:
         """``auto`` means the real terminal when its package imports and a login is set, else the demo."""
@@ -104,6 +112,7 @@ class Settings:
             "heartbeat_s": self.heartbeat_s,
             "redis_url": self.redis_url_redacted or None,
             "redis_prefix": self.redis_prefix,
+            "database_url": self.database_url_redacted or None,
             "history_max_points": self.history_max_points,
             "app_host": self.app_host,
             "app_port": self.app_port,
@@ -244,17 +253,53 @@ APP_DIR = Path(__file__).resolve().parent.parent  # where app.py is
 DEFAULT_DATA_DIR = APP_DIR / "data"
 
 
-def _data_dir(env: Mapping[str, str]) -> Path:
-    """Checked now, created at the archive's first start: an existing writable directory, or a path that
-    can be made in the nearest existing writable directory."""
-    raw = _text(env, "DATA_DIR")
-    path = DEFAULT_DATA_DIR if raw is None else Path(raw).expanduser().resolve()
+def _writable_place(path: Path) -> bool:
+    """An existing writable directory, or a path that can be made in the nearest existing writable one."""
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    return existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+
+
+def _data_dir(env: Mapping[str, str]) -> Path:
+    """Checked now, created at the archive's first start."""
+    raw = _text(env, "DATA_DIR")
+    path = DEFAULT_DATA_DIR if raw is None else Path(raw).expanduser().resolve()
+    if not _writable_place(path):
         raise SettingsError("DATA_DIR", "a directory this process can create and write in", str(path))
     return path
+
+
+DATABASE_URL_FORMAT = "postgresql://user:password@host:port/database, postgresql+psycopg://… or sqlite:///path"
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")  # the driver is always psycopg 3
+
+
+def _database_url(env: Mapping[str, str]) -> Secret:
+    """The archive on a PostgreSQL server (several dashboard hosts share it) or in a chosen SQLite file.
+
+    Normalised for SQLAlchemy: PostgreSQL through psycopg 3, SQLite as an absolute path. Kept secret (the
+    URL holds the password), so an error shows only the scheme.
+    """
+    raw = _text(env, "DATABASE_URL")
+    if raw is None:
+        return Secret("")
+    try:
+        url = make_url(raw)
+    except (ArgumentError, ValueError):
+        hidden = f"{DATABASE_URL_FORMAT} (value not shown: it may hold a password)"
+        raise SettingsError("DATABASE_URL", hidden) from None
+    if url.drivername in POSTGRES_SCHEMES:
+        if not (url.host or url.query.get("host")) or not 1 <= (5432 if url.port is None else url.port) <= 65535:
+            raise SettingsError("DATABASE_URL", f"{DATABASE_URL_FORMAT}, with a host and a port from 1 to 65535")
+        url = url.set(drivername="postgresql+psycopg")
+    elif url.drivername == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database).expanduser().resolve()
+        if path.is_dir() or not _writable_place(path.parent):
+            raise SettingsError("DATABASE_URL", "a SQLite file this process can create and write", str(path))
+        url = URL.create("sqlite", database=str(path))
+    else:
+        raise SettingsError("DATABASE_URL", DATABASE_URL_FORMAT, f"{url.drivername}://…")
+    return Secret(url.render_as_string(hide_password=False))
 
 
 def _webhook_url(env: Mapping[str, str]) -> Secret:
@@ -356,4 +401,5 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         report_currency=(currency := _currency(env)),
         fx_rates=_fx_rates(env, currency),
         data_dir=_data_dir(env),
+        database_url=_database_url(env),
     )

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real redis-server on a free port, headless Chromium options, app builders."""
+"""Shared fixtures: a real redis-server and a private PostgreSQL on free ports, headless Chromium options,
+app builders."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 import redis
+
+from tests.pg import PostgresServer, started_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROME_ARGS = (
@@ -123,6 +126,22 @@ def redis_server() -> Iterator[RedisServer]:
             yield server
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL for the session (``tests/pg.py``); each test takes a database of its own."""
+    server = started_server(free_port())
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A new, empty database on the private server: the URL carries the server's password."""
+    return postgres_server.create_database()
 
 
 @pytest.fixture(autouse=True, scope="session")

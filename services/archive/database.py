@@ -1,4 +1,5 @@
-"""The archive on disk: one SQLite file (WAL) opened through SQLAlchemy Core, built by Alembic migrations.
+"""The archive: one SQLite file (WAL), or a PostgreSQL database shared by several dashboard hosts, opened
+through SQLAlchemy Core and built by the same Alembic migrations on either.
 
 Only the archive writer thread writes; any thread may read. Every write is idempotent (a deal by its
 ticket, a history point by its time), so a batch retried after a failure never doubles a row.
@@ -11,19 +12,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Table, bindparam, create_engine, event, select, update
+from sqlalchemy import Engine, String, Table, bindparam, column, create_engine, event, func, select, update, values
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
 
 from services.archive.rollup import Rollup, fold
-from services.archive.schema import accounts, deals, history, rollups, states
+from services.archive.schema import accounts, deals, history, metadata, rollups, states
 from services.brokertime import parse_zone
 from services.models import Account, Deal, HistoryPoint, Order, Position
+from services.secret import MASK, redact_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 FILE_NAME = "archive.sqlite"
+# A server that is down or unreachable fails a connect within seconds, and a peer that vanishes under an open
+# connection is noticed by TCP keepalives, so the writer thread reports and retries instead of waiting forever.
+POSTGRES_CONNECT_ARGS = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+MIGRATION_LOCK = 0x6D7435  # pg_advisory_xact_lock key: hosts starting together migrate one after the other
 
 
 def _json(value: Any) -> str:
@@ -63,13 +71,36 @@ class Batch:
 
 
 class Archive:
-    """``open()`` creates the file and applies the migrations; nothing touches the disk before it."""
+    """``open()`` creates the file (or connects) and applies the migrations; nothing is touched before it.
 
-    def __init__(self, path: Path, *, busy_timeout_ms: int = 5_000) -> None:
-        self.path = path
+    ``target`` is the SQLite file, or a database URL (``DATABASE_URL``, as the settings normalise it).
+    """
+
+    def __init__(self, target: Path | str, *, busy_timeout_ms: int = 5_000, connect_timeout_s: int = 5) -> None:
+        url = URL.create("sqlite", database=str(target)) if isinstance(target, Path) else make_url(target)
+        self.backend = url.get_backend_name()  # "sqlite" or "postgresql"
+        self.path = Path(str(url.database)) if self.backend == "sqlite" else None
+        self.url = redact_url(url.render_as_string(hide_password=False))  # what logs and /health may show
+        self._password = url.password
         self.busy_timeout_ms = busy_timeout_ms
-        self.engine: Engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
-        event.listen(self.engine, "connect", self._configure)
+        if self.backend == "sqlite":
+            self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False})
+            event.listen(self.engine, "connect", self._configure)
+        else:
+            connect_args = {"connect_timeout": connect_timeout_s, **POSTGRES_CONNECT_ARGS}
+            self.engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+    @property
+    def where(self) -> str:
+        """Where the archive is, for the start-up log: never the password."""
+        return f"{self.path} (SQLite, WAL)" if self.path is not None else f"{self.url} (PostgreSQL)"
+
+    def redact(self, text: str) -> str:
+        """A driver's message without the password, should it ever quote the connection string."""
+        if self._password:
+            for form in {self._password, quote(self._password, safe="")}:
+                text = text.replace(form, MASK)
+        return text
 
     def _configure(self, dbapi_connection: Any, _record: Any) -> None:
         """WAL lets readers go on while the writer writes; the busy timeout waits out another writer."""
@@ -81,25 +112,34 @@ class Archive:
 
     def open(self) -> None:
         """Create the directory and file if needed and bring the schema to the newest migration."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
+            if self.backend == "postgresql":
+                connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
     def _insert(self, table: Table) -> Any:
         """An INSERT with the dialect's ON CONFLICT clause (SQLite and PostgreSQL spell it alike)."""
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        dialect = postgresql if self.backend == "postgresql" else sqlite
         return dialect.insert(table)
 
     def close(self) -> None:
         self.engine.dispose()
 
     def size_bytes(self) -> int:
-        """The database with its write-ahead log: what the archive takes on disk."""
-        files = (self.path, self.path.with_name(self.path.name + "-wal"))
-        return sum(f.stat().st_size for f in files if f.exists())
+        """What the archive takes on disk: the SQLite file with its write-ahead log, or on PostgreSQL the
+        archive's own tables with their indexes and TOAST (not the rest of a database it may share)."""
+        if self.path is not None:
+            files = (self.path, self.path.with_name(self.path.name + "-wal"))
+            return sum(f.stat().st_size for f in files if f.exists())
+        tables = values(column("name", String), name="archive_tables").data([(name,) for name in metadata.tables])
+        size = func.coalesce(func.sum(func.pg_total_relation_size(func.to_regclass(tables.c.name))), 0)
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(size)).scalar_one())
 
     def write(self, batch: Batch) -> None:
         """One transaction; rows already stored are kept as they are (the latest account and state win)."""

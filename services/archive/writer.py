@@ -23,11 +23,6 @@ from services.models import Account, Deal, HistoryPoint, Snapshot
 log = logging.getLogger(__name__)
 
 
-def _reason(exc: BaseException) -> str:
-    """The driver's own words ("database is locked"), not SQLAlchemy's statement and parameters."""
-    return f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"[:300]
-
-
 class ArchiveWriter:
     """Buffers rows from the streamer and writes them every ``interval_s`` or ``batch_rows`` rows."""
 
@@ -46,7 +41,7 @@ class ArchiveWriter:
         self.batch_rows = batch_rows
         self.interval_s = interval_s
         self._backoff = backoff or Backoff(base_s=1.0, cap_s=30.0)
-        self._on_error = on_error or (lambda exc: log.warning("archive refuses writes: %s", _reason(exc)))
+        self._on_error = on_error or (lambda exc: log.warning("archive refuses writes: %s", self._reason(exc)))
         self._ready = threading.Condition()
         self._run = threading.Event()
         self._thread: threading.Thread | None = None
@@ -60,6 +55,7 @@ class ArchiveWriter:
         self._full = False
         self.error: str | None = None
         self.last_write_ms: int | None = None
+        self.size_bytes: int | None = None  # measured by this thread after its writes: /health never waits on it
         self.written = 0
         self.coalesced = 0
 
@@ -132,7 +128,7 @@ class ArchiveWriter:
     def start(self) -> None:
         if self._thread is not None:
             return
-        log.info("archive: %s (SQLite, WAL)", self.archive.path)
+        log.info("archive: %s", self.archive.where)
         self._run.set()
         self._thread = threading.Thread(target=self._loop, name="archive-writer", daemon=True)
         self._thread.start()
@@ -162,13 +158,11 @@ class ArchiveWriter:
         return "degraded" if self.error is not None or self._full else "ok"
 
     def health(self) -> dict[str, Any]:
-        try:
-            size = self.archive.size_bytes()
-        except OSError:
-            size = None
         return {
-            "path": str(self.archive.path),
-            "size_bytes": size,
+            "backend": self.archive.backend,
+            "url": self.archive.url,
+            "path": None if self.archive.path is None else str(self.archive.path),
+            "size_bytes": self.size_bytes,
             "last_write_ms": self.last_write_ms,
             "pending": self.pending,
             "written": self.written,
@@ -177,6 +171,10 @@ class ArchiveWriter:
             "state": self.state,
             "error": self.error if self.error is not None else ("buffer full" if self._full else None),
         }
+
+    def _reason(self, exc: BaseException) -> str:
+        """The driver's own words ("database is locked"), not SQLAlchemy's statement and parameters."""
+        return self.archive.redact(f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}")[:300]
 
     # -- the thread ----------------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -246,6 +244,8 @@ class ArchiveWriter:
             if not self._opened:
                 self.archive.open()
                 self._opened = True
+                self.size_bytes = self.archive.size_bytes()
+            wrote = False
             while True:
                 batch = self._take()
                 if not batch:
@@ -257,14 +257,17 @@ class ArchiveWriter:
                     raise
                 self.written += len(batch)
                 self.last_write_ms = int(time.time() * 1000)
+                wrote = True
                 if len(batch) < self.batch_rows:
                     break
             self._restamp()
+            if wrote:
+                self.size_bytes = self.archive.size_bytes()
         except Exception as exc:  # noqa: BLE001 - a refusing archive must never stop the writer
             self._failures += 1
             if self.error is None:
                 self._on_error(exc)
-            self.error = _reason(exc)
+            self.error = self._reason(exc)
             return
         self._failures = 0
         was = self.state

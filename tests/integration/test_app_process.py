@@ -25,7 +25,7 @@ PASSWORD = "Pa55-word-never-shown"
 def launch(env: dict[str, str], tmp_path: Path) -> tuple[subprocess.Popen[str], int, Path]:
     port = free_port()
     log_path = tmp_path / "app.log"
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5", "REDIS", "APP_"))}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5", "REDIS", "APP_", "DATABASE_URL"))}
     full_env.update({"APP_PORT": str(port), "PYTHONUNBUFFERED": "1", "DATA_DIR": str(tmp_path / "data"), **env})
     process = subprocess.Popen(
         [sys.executable, "app.py"],

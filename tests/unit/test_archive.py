@@ -1,4 +1,5 @@
-"""The archive on a real SQLite file in tmp_path: migrations, idempotent writes, reads, a restart."""
+"""The archive on a real SQLite file in tmp_path (the schema on PostgreSQL too): migrations, idempotent
+writes, reads, a restart."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 import fakeredis
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 
 from services import settings as settings_module
@@ -45,14 +48,32 @@ def archive(tmp_path: Path) -> Archive:
     opened.close()
 
 
-def test_open_creates_the_file_in_wal_mode_with_the_migrated_schema(archive: Archive) -> None:
+def test_open_creates_the_file_in_wal_mode(archive: Archive) -> None:
     assert archive.path.is_file()
     with archive.engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
-        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_migrations_build_exactly_the_tables_of_the_metadata(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Every table, column, type, key and index, on both backends, at the newest migration whatever it is."""
+    target = tmp_path / FILE_NAME if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    archive = Archive(target)
+    archive.open()
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with archive.engine.connect() as conn:
+            assert conn.dialect.name == backend
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+            assert set(inspect(conn).get_table_names()) == {*metadata.tables, "alembic_version"}
+            head = ScriptDirectory.from_config(config).get_current_head()
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
+    finally:
+        archive.close()
 
 
 def test_writes_are_idempotent_and_read_back_by_range(archive: Archive) -> None:

@@ -24,9 +24,10 @@ from tests.unit.test_archive import LOGIN, deal
 START = 1_780_000_000_000 - 1_780_000_000_000 % HOUR_MS
 
 
-@pytest.fixture
-def archive(tmp_path: Path) -> Iterator[Archive]:
-    opened = Archive(tmp_path / FILE_NAME)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def archive(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Archive]:
+    """The same rollups and re-timing on both backends (PostgreSQL: the tests' own private server)."""
+    opened = Archive(tmp_path / FILE_NAME if request.param == "sqlite" else request.getfixturevalue("postgres_url"))
     opened.open()
     yield opened
     opened.close()

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from services.secret import redact_url
 from services.settings import SettingsError, load_settings
 
 
@@ -92,3 +93,70 @@ def test_the_seeds_api_host_and_port_still_work() -> None:
     settings = load(API_HOST="0.0.0.0", API_PORT="8000")
     assert (settings.app_host, settings.app_port) == ("0.0.0.0", 8000)
     assert load(API_PORT="8000", APP_PORT="9000").app_port == 9000
+
+
+@pytest.mark.parametrize(
+    ("value", "normalised"),
+    [
+        ("postgresql://mt5:p%40ss@db:5432/archive", "postgresql+psycopg://mt5:p%40ss@db:5432/archive"),
+        ("postgres://mt5@db/archive", "postgresql+psycopg://mt5@db/archive"),
+        ("postgresql+psycopg://db/archive?sslmode=require", "postgresql+psycopg://db/archive?sslmode=require"),
+        ("postgresql:///archive?host=/run/postgresql", "postgresql+psycopg:///archive?host=%2Frun%2Fpostgresql"),
+    ],
+)
+def test_archive_database_url_names_postgresql_through_psycopg_3(value: str, normalised: str) -> None:
+    settings = load(DATABASE_URL=value)
+    assert settings.database_url.reveal() == normalised
+    assert "p%40ss" not in repr(settings) and "p%40ss" not in str(settings.public())
+    assert "p%40ss" not in settings.database_url_redacted
+
+
+def test_archive_database_url_unset_keeps_the_archive_in_data_dir(tmp_path: Path) -> None:
+    assert not load().database_url and not load(DATABASE_URL="  ").database_url
+    file = tmp_path / "sub" / "a.sqlite"
+    assert load(DATABASE_URL=f"sqlite:///{file}").database_url.reveal() == f"sqlite:///{file}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "mysql://mt5:hunter2@db/archive",
+        "postgresql+psycopg2://mt5:hunter2@db/archive",
+        "postgresql://mt5:hunter2@db:99999/archive",
+        "postgresql://mt5:hunter2@db:port/archive",
+        "postgresql://mt5:hunter2@/archive",
+        "hunter2",
+        "sqlite://",
+        "sqlite:///:memory:",
+    ],
+)
+def test_archive_database_url_refuses_other_databases_without_echoing_the_password(value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load(DATABASE_URL=value)
+    assert caught.value.variable == "DATABASE_URL" and str(caught.value).startswith("DATABASE_URL: expected")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_archive_database_url_to_a_sqlite_file_must_be_writable(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for value in (f"sqlite:///{blocker}/archive.sqlite", f"sqlite:///{tmp_path}"):
+        with pytest.raises(SettingsError, match="DATABASE_URL"):
+            load(DATABASE_URL=value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:pw@cache:6379/0", "redis://:********@cache:6379/0"),
+        ("postgresql+psycopg://mt5:p%40w@[::1]:5432/db", "postgresql+psycopg://mt5:********@[::1]:5432/db"),
+        (
+            "postgresql://db/archive?sslmode=require&password=pw",
+            "postgresql://db/archive?sslmode=require&password=********",
+        ),
+        ("unix:///run/redis.sock", "unix:///run/redis.sock"),
+        ("postgresql://mt5@db/archive", "postgresql://mt5@db/archive"),
+    ],
+)
+def test_redact_url_masks_the_password_in_the_authority_and_the_query(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
