@@ -1,6 +1,6 @@
-"""The archive on disk: everything the streamer records, kept when Redis forgets (see ``ArchiveWriter``)."""
+"""The archive on disk: everything the streamer and the alert engine record, kept when Redis forgets."""
 
-from services.archive.database import FILE_NAME, Archive, Batch, State
-from services.archive.writer import ArchiveWriter
+from services.archive.database import FILE_NAME, AlertRow, Archive, Batch, SavedRulesRow, State
+from services.archive.writer import ArchiveUnavailable, ArchiveWriter
 
-__all__ = ["FILE_NAME", "Archive", "ArchiveWriter", "Batch", "State"]
+__all__ = ["FILE_NAME", "AlertRow", "Archive", "ArchiveUnavailable", "ArchiveWriter", "Batch", "SavedRulesRow", "State"]

@@ -49,7 +49,7 @@ def test_open_creates_the_file_in_wal_mode_with_the_migrated_schema(archive: Arc
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
 
 
 def test_writes_are_idempotent_and_read_back_by_range(archive: Archive) -> None:
