@@ -196,7 +196,7 @@ class RedisMirror:
             self._adopted(ctx.login, theirs, "Redis")
         elif ours is not None and (theirs is None or ours.newer_than(theirs)):
             if seen.rules is None:
-                log.warning("alerts: the rules of account %d were not in Redis; written again", ctx.login)
+                log.info("alerts: the rules of account %d were not in Redis; written again", ctx.login)
             self.outbox.add(ctx.login, rules=ours)
         if not seen.has_state:
             with self._lock:
@@ -234,7 +234,7 @@ class RedisMirror:
             restore = [alert for alert in restore if alert["id"] not in waiting]  # the outbox writes those
             if ctx is not None and restore:
                 self.redis.restore_history(ctx.login, restore)
-                log.warning("alerts: the alert history of account %d was not in Redis; %d alert(s) written again "
+                log.info("alerts: the alert history of account %d was not in Redis; %d alert(s) written again "
                             "from the archive", ctx.login, len(restore))  # fmt: skip
             self.redis.write(taken)
         except BaseException:
