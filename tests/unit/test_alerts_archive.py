@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from services.alerts import AlertEngine
 from services.alerts_store import SavedRules
 from services.archive import FILE_NAME, Archive, ArchiveWriter
 from services.models import Account, Snapshot
+from services.redis_conn import real_client
 from services.rules import DEFAULT_RULES, parse_rules
 from services.sources.demo import DemoSource
 from services.store import Store
@@ -125,6 +128,42 @@ def test_rules_are_evaluated_every_poll_without_touching_redis_while_it_fails(
         assert stored == [a["id"] for a in reversed(archived)], "Redis gets every alert once, in order"
         assert len(redis_messages(caplog)) == 2, "one line when writes stop, one when they resume"
     finally:
+        engine.stop()
+
+
+@pytest.mark.integration
+def test_a_frozen_redis_does_not_slow_evaluation(
+    redis_server: RedisServer, tmp_path: Path, writers: list[ArchiveWriter]
+) -> None:
+    """SIGSTOP: every Redis call hangs until its timeout; only the alerts-redis worker makes any."""
+    client = WatchedRedis(real_client(redis_server.url))
+    notified: list[dict[str, Any]] = []
+    engine = AlertEngine(Store(client, "mt5", 1000), DEFAULT_RULES, archive=archive_writer(tmp_path, writers),
+                         notify=notified.append)  # fmt: skip
+    engine.start()
+    now = [T0]
+
+    def poll(**fields: Any) -> list[tuple[str, str]]:
+        now[0] += 1000
+        return [(a["rule"], a["state"]) for a in engine.evaluate(snapshot(now[0], **fields))]
+
+    try:
+        wait_until(lambda: poll(margin_level=300.0) == [] and engine.login == LOGIN, 15, "the account is loaded")
+        os.kill(redis_server.process.pid, signal.SIGSTOP)
+        client.threads = set()
+        assert poll(margin_level=40.0) == [("margin_call", "breached"), ("stop_out", "warning")]
+        wait_until(lambda: "alerts-redis" in client.threads, 10, "the worker is stuck on the frozen server")
+        for level in (41.0, 42.0, 43.0, 44.0):
+            assert poll(margin_level=level) == []
+        assert poll(margin_level=25.0) == [("stop_out", "breached")], "evaluated at every poll meanwhile"
+        assert len(notified) == 3, "and the webhook got each alert at once"
+        assert threading.current_thread().name not in client.threads
+        wait_until(lambda: engine.health()["state"] == "degraded", 15, "the worker reports the timeout")
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+        wait_until(lambda: engine.health()["state"] == "ok" and not engine.health()["pending"], 20, "all written")
+        assert [a["state"] for a in engine.history(LOGIN)] == ["breached", "warning", "breached"]
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
         engine.stop()
 
 
