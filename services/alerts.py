@@ -20,8 +20,14 @@ browser open; a change of state becomes one alert (the rules themselves: ``servi
   worker reads an account's rules and state before its first evaluation, and rule saves and
   acknowledgements are written to Redis by the request itself.
 
-The webhook gets each alert at once from its own thread (``services/risk.py``). Redis keys: see
-``AlertKeys`` and the README's key table.
+The webhook gets each alert at once from its own thread (``services/risk.py``). The Redis keys
+(``AlertKeys``; ``<prefix>`` is REDIS_PREFIX):
+
+- ``<prefix>:<login>:alerts``        stream, alert history, the last ``HISTORY_CAP`` alerts
+- ``<prefix>:<login>:alerts:state``  hash, rule id -> JSON (state, since, last value, peak, initial, day start)
+- ``<prefix>:<login>:alerts:acks``   hash, alert id -> UTC ms of the acknowledgement
+- ``<prefix>:<login>:alerts:rules``  string, the newest save or reset (JSON: saved_ms, origin, ruleset)
+- ``<prefix>:<login>:alerts:live``   string, each rule's latest reading (JSON, expiring), for other processes
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.alerts_eval import RuleState, alert_message, day_bounds, measure, next_state, status_row
+from services.alerts_eval import Measure, RuleState, alert_message, day_bounds, measure, next_state, status_row
 from services.alerts_mirror import MIRROR_INTERVAL_S, Context, RedisMirror, Stored
 from services.alerts_store import HISTORY_CAP, Outbox, RedisAlerts, SavedRules, newest
 from services.archive import AlertRow, ArchiveWriter, Batch
@@ -96,6 +102,7 @@ class AlertEngine(RedisMirror):
         self._day_asks: set[tuple[int, int]] = set()  # (login, day start) whose opening Redis's history may know
         self._day_found: dict[tuple[int, int], HistoryPoint | None] = {}
         self._unreadable: str | None = None
+        self._archive_failing = False
         self._backoff = Backoff(base_s=0.5, cap_s=5.0)
         self._failures = 0
         self.error: str | None = None
@@ -160,7 +167,7 @@ class AlertEngine(RedisMirror):
                 self._notify(event("alert", ctx.login, alert["ts"], alert))
         return fired
 
-    def _alert(self, login: int, rule: Rule, previous: str, state: str, m: Any, now: int) -> dict[str, Any]:
+    def _alert(self, login: int, rule: Rule, previous: str, state: str, m: Measure, now: int) -> dict[str, Any]:
         return {
             "id": f"{now}-{rule.id}",
             "account": login,
@@ -309,10 +316,14 @@ class AlertEngine(RedisMirror):
             return None
         try:
             row = self.archive.archive.saved_rules(login)
-            return (None if row is None else SavedRules.from_row(row)), self.archive.archive.rule_states(login)
+            found = (None if row is None else SavedRules.from_row(row)), self.archive.archive.rule_states(login)
         except (SQLAlchemyError, ValueError) as exc:
-            (log.debug if quiet else log.error)("alerts: the archive cannot be read (%s)", type(exc).__name__)
+            if not quiet and not self._archive_failing:  # once, until it reads again
+                log.error("alerts: the archive cannot be read (%s); Redis's copy is used", type(exc).__name__)
+            self._archive_failing = self._archive_failing or not quiet
             return None
+        self._archive_failing = False
+        return found
 
     def _want(self, login: int) -> None:
         with self._lock:

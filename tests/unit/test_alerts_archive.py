@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +18,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from callbacks.alerts import editor_action
+from layouts import ids
 from services import alerts as alerts_module
 from services.alerts import AlertEngine
 from services.alerts_store import SavedRules
-from services.archive import FILE_NAME, Archive, ArchiveWriter
+from services.archive import FILE_NAME, Archive, ArchiveUnavailable, ArchiveWriter
 from services.models import Account, Snapshot
 from services.redis_conn import real_client
-from services.rules import DEFAULT_RULES, parse_rules
+from services.risk import RiskEngine
+from services.rules import DEFAULT_RULES, RulesSettings, parse_rules
 from services.sources.demo import DemoSource
 from services.store import Store
 from tests.conftest import RedisServer
@@ -247,6 +251,29 @@ def test_the_newest_save_wins_between_a_dashboard_and_the_collector(
     collector.poll()
     assert collector.engine.rules(LOGIN) is DEFAULT_RULES
     wait_until(lambda: writer.archive.saved_rules(LOGIN).origin == "reset", 5, "the collector archives the reset")
+
+
+def test_a_rule_save_the_archive_does_not_take_changes_nothing(tmp_path: Path, writers: list[ArchiveWriter]) -> None:
+    writer = ArchiveWriter(Archive(tmp_path / FILE_NAME, busy_timeout_ms=50), interval_s=0.05)
+    writer.start()
+    writers.append(writer)
+    writer.call(lambda archive: None)
+    run = Script(DEFAULT_RULES, archive=writer)
+    run.poll()
+    risk = RiskEngine(run.engine, RulesSettings())
+    blocker = sqlite3.connect(tmp_path / FILE_NAME)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        _, _, message = editor_action(ids.RULES_SAVE, "rules:\n  - kind: drawdown\n    limit: 3\n", {}, risk, LOGIN)
+        assert message.startswith("Not saved: the archive did not take it (") and "locked" in message
+        with pytest.raises(ArchiveUnavailable):
+            run.engine.reset_rules(LOGIN)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    run.poll()
+    assert run.engine.rules(LOGIN) is DEFAULT_RULES and run.store.client.get(f"t:{LOGIN}:alerts:rules") is None
+    assert writer.archive.saved_rules(LOGIN) is None
 
 
 def test_an_account_the_archive_never_saw_takes_the_rules_and_state_redis_kept(
