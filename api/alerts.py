@@ -13,7 +13,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from api.params import BadParameter, parse_instant_ms
 from api.rest import account_login, account_routes, error
-from services.alerts import SEVERITY, AlertEngine
+from services.alerts import AlertEngine
+from services.alerts_eval import SEVERITY
+from services.archive import ArchiveUnavailable
 from services.risk import RiskEngine
 from services.rules import RULE_ID, RuleError, parse_rules_text
 
@@ -40,6 +42,12 @@ def _login_or_503() -> tuple[int | None, Any]:
 @alerts_api.errorhandler(RuleError)
 def bad_rules(exc: RuleError) -> tuple[Response, int]:
     return error(400, str(exc), **exc.to_dict())
+
+
+@alerts_api.errorhandler(ArchiveUnavailable)
+def not_archived(exc: ArchiveUnavailable) -> tuple[Response, int]:
+    """A rule save or an acknowledgement that is not on disk is not done: nothing changed."""
+    return error(503, f"the archive did not take the change ({exc}); nothing was changed, retry shortly")
 
 
 def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
@@ -107,7 +115,7 @@ def rules() -> Response:
 
 @alerts_api.put("/rules")
 def put_rules() -> Any:
-    """Replace the rules from a JSON (or YAML) document shaped like a rules file; saved in Redis per account."""
+    """Replace the rules from a JSON (or YAML) document shaped like a rules file; saved per account (archive, Redis)."""
     login, failure = _login_or_503()
     if failure:
         return failure
@@ -121,7 +129,7 @@ def put_rules() -> Any:
     if not text.strip():
         return error(400, "(document): expected a rules document, got an empty body", field="(document)")
     fmt = "yaml" if request.mimetype in YAML_TYPES else "json"
-    engine().set_rules(login, parse_rules_text(text, fmt, source="page"))
+    engine().set_rules(login, parse_rules_text(text, fmt, source="page"), origin="api")
     return jsonify(_rules_body(login))
 
 

@@ -16,6 +16,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State, ctx, no_update
 from layouts import ids
 from layouts.alerts import HIDDEN, banner, rule_row, toast
 from services.alerts import AlertEngine
+from services.archive import ArchiveUnavailable
 from services.redis_conn import REDIS_ERRORS
 from services.risk import RiskEngine
 from services.rules import RuleError, parse_rules_text
@@ -129,6 +130,8 @@ def editor_action(
         return no_update, no_update, f"Not saved: {exc}"
     except REDIS_ERRORS as exc:
         return no_update, no_update, f"Not saved: Redis is unavailable ({type(exc).__name__}); retry shortly."
+    except ArchiveUnavailable as exc:
+        return no_update, no_update, f"Not saved: the archive did not take it ({exc}); retry shortly."
 
 
 def register(app: Dash, runtime: Runtime) -> None:

@@ -1,16 +1,32 @@
-"""Risk rules evaluated on every poll: ok / warning / breached with hysteresis, one alert per crossing.
+"""Risk rules evaluated on every poll; nothing on the streamer thread ever waits for Redis.
 
 The streamer hands each snapshot to ``AlertEngine.evaluate`` on its own thread, so alerts fire with no
-browser open. A change of state becomes one alert: kept in Redis, published on the account's events
-channel (it reaches ``/ws`` as ``{"type": "alert"}``), and queued for the webhook, whose thread does the
-network I/O. Rule state survives a restart, so a breach that persists does not fire again.
+browser open; a change of state becomes one alert (the rules themselves: ``services/alerts_eval.py``).
 
-Keys, next to the store's (``<prefix>`` is REDIS_PREFIX):
+- **The archive** (``DATA_DIR``, ``services/archive``) is the record: every save of the rules from the page
+  or ``PUT /rules`` and every reset (a tombstone), each rule's state, every alert and its acknowledgement.
+  An account's rules and state are read from it once, at its first evaluation, then kept in memory; alerts
+  and state changes go to the archive writer's buffers. A rule save or an acknowledgement is on disk
+  before the user is told it is done.
+- **Redis** is the copy that pages and other processes read: the history stream, the state hash, the
+  acknowledgements, each rule's live reading, the newest saved rules, and the ``alert`` event on the
+  account's channel (it reaches ``/ws``). The ``alerts-redis`` worker writes them, and retries while Redis
+  is down or refuses writes. A wiped Redis is written again from the archive and memory; it is never
+  read as "no rules saved".
+- **Another process** may save an account's rules (a dashboard, for the collector that evaluates them):
+  the worker reads Redis's copy every ``RULES_RECHECK_MS``, and the newest saved time wins, a reset
+  included (``SavedRules`` in ``services/alerts_store.py``).
+- **Without an archive** (a dashboard mirroring collectors) everything stays in Redis as before: the
+  worker reads an account's rules and state before its first evaluation, and rule saves and
+  acknowledgements are written to Redis by the request itself.
+
+The webhook gets each alert at once from its own thread (``services/risk.py``). The Redis keys
+(``AlertKeys``; ``<prefix>`` is REDIS_PREFIX):
 
 - ``<prefix>:<login>:alerts``        stream, alert history, the last ``HISTORY_CAP`` alerts
 - ``<prefix>:<login>:alerts:state``  hash, rule id -> JSON (state, since, last value, peak, initial, day start)
 - ``<prefix>:<login>:alerts:acks``   hash, alert id -> UTC ms of the acknowledgement
-- ``<prefix>:<login>:alerts:rules``  string, rules saved from the page (JSON); absent: RULES_FILE or the defaults
+- ``<prefix>:<login>:alerts:rules``  string, the newest save or reset (JSON: saved_ms, origin, ruleset)
 - ``<prefix>:<login>:alerts:live``   string, each rule's latest reading (JSON, expiring), for other processes
 """
 
@@ -22,250 +38,31 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta, tzinfo
-from datetime import time as clock_time
+from dataclasses import replace
 from typing import Any
 
-from redis.exceptions import ResponseError
+from sqlalchemy.exc import SQLAlchemyError
 
-from services.models import Account, Position, Snapshot
-from services.redis_conn import REDIS_ERRORS, refusal
-from services.rules import Rule, RuleError, RuleSet, parse_rules
+from services.alerts_eval import Measure, RuleState, alert_message, day_bounds, measure, next_state, status_row
+from services.alerts_mirror import MIRROR_INTERVAL_S, Context, RedisMirror, Stored
+from services.alerts_store import HISTORY_CAP, Outbox, RedisAlerts, SavedRules, newest
+from services.archive import AlertRow, ArchiveWriter, Batch
+from services.backoff import Backoff
+from services.models import HistoryPoint, Snapshot
+from services.redis_conn import REDIS_ERRORS
+from services.rules import Rule, RuleSet
 from services.store import Store, dumps, event
+from services.worker import Worker
 
 log = logging.getLogger(__name__)
 
-OK, WARNING, BREACHED = "ok", "warning", "breached"
-SEVERITY = {OK: 0, WARNING: 1, BREACHED: 2}
-HISTORY_CAP = 1000
 SAVE_VALUE_EVERY_MS = 5_000
 HALF_DAY_MS = 12 * 3_600_000
 LATE_START_MS = 60_000
-PENDING_CAP = 1000
 RECENT_CAP = 50
-RULES_RECHECK_MS = 2_000
 LIVE_SAVE_EVERY_MS = 1_000
-LIVE_TTL_MS = 10_000  # a reading older than this belongs to a collector that stopped
-
-
-@dataclass(frozen=True, slots=True)
-class AlertKeys:
-    prefix: str
-
-    def history(self, login: int) -> str:
-        return f"{self.prefix}:{login}:alerts"
-
-    def state(self, login: int) -> str:
-        return f"{self.prefix}:{login}:alerts:state"
-
-    def acks(self, login: int) -> str:
-        return f"{self.prefix}:{login}:alerts:acks"
-
-    def rules(self, login: int) -> str:
-        return f"{self.prefix}:{login}:alerts:rules"
-
-    def live(self, login: int) -> str:
-        return f"{self.prefix}:{login}:alerts:live"
-
-
-@dataclass(slots=True)
-class RuleState:
-    """What a rule remembers between polls and across restarts."""
-
-    kind: str
-    state: str = OK
-    since_ms: int = 0
-    value: float | None = None
-    peak: float | None = None
-    initial: float | None = None
-    day_start_ms: int | None = None
-    day_balance: float | None = None
-    day_equity: float | None = None
-
-    def to_json(self) -> str:
-        return dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> RuleState:
-        data = json.loads(text)
-        if data.get("state") not in SEVERITY:
-            raise ValueError(f"unknown state {data.get('state')!r}")
-        return cls(**{name: data.get(name) for name in cls.__slots__ if name in data})
-
-
-@dataclass(frozen=True, slots=True)
-class Measure:
-    """A rule's reading: ``value`` None means the rule does not apply right now (no margin in use)."""
-
-    value: float | None
-    limit: float = 0.0
-    warn: float = 0.0
-    hysteresis: float = 0.0
-    unit: str = ""
-    floor: float | None = None  # the equity at which the rule breaches, for equity-based rules
-    detail: str = ""
-
-
-def day_bounds(now_ms: int, reset: clock_time, zone: tzinfo) -> tuple[int, int]:
-    """The trading day holding ``now_ms``, from one reset to the next, in UTC ms (DST-aware through ``zone``)."""
-    local = datetime.fromtimestamp(now_ms / 1000, zone)
-    start = datetime.combine(local.date(), reset, tzinfo=zone)
-    if start > local:
-        start = datetime.combine(local.date() - timedelta(days=1), reset, tzinfo=zone)
-    end = datetime.combine(start.date() + timedelta(days=1), reset, tzinfo=zone)
-    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
-
-
-def next_state(previous: str, measure: Measure, *, below: bool, strict: bool) -> str:
-    """Enter a severity at its threshold; leave it only after recovering past the threshold by the hysteresis.
-
-    ``below`` rules (margin level) worsen as the value falls; ``strict`` rules (exposure maxima) breach
-    only beyond the limit, not at it.
-    """
-    if measure.value is None:
-        return OK
-    sign = -1.0 if below else 1.0
-    bad = sign * measure.value
-
-    def reached(threshold: float, held: bool, exclusive: bool) -> bool:
-        edge = sign * threshold - (measure.hysteresis if held else 0.0)
-        return bad > edge if exclusive else bad >= edge
-
-    if reached(measure.limit, previous == BREACHED, strict):
-        return BREACHED
-    if reached(measure.warn, previous in (WARNING, BREACHED), False):
-        return WARNING
-    return OK
-
-
-def measure(rule: Rule, snapshot: Snapshot, st: RuleState) -> Measure:
-    """Read one rule off the snapshot; updates the state's peak and initial balance as it goes."""
-    account = snapshot.account
-    kind = rule.kind
-    if kind in ("margin_level", "stop_out"):
-        return _margin(rule, account)
-    if kind == "exposure":
-        return _exposure(rule, snapshot.positions)
-    thresholds = rule.thresholds()
-    if thresholds is None:
-        raise ValueError(f"rule {rule.id!r} has no limit")  # parse_rules requires one for these kinds
-    limit, warn, hysteresis = thresholds
-    money = rule.unit == "money"
-    unit = account.currency if money else "%"
-    equity = account.equity
-    if st.initial is None:
-        st.initial = account.balance
-    initial = rule.initial_balance or st.initial
-    if kind == "profit_target":
-        profit = (equity if rule.measure == "equity" else account.balance) - initial
-        value = profit if money else _pct(profit, initial)
-        return Measure(value, limit, warn, hysteresis, unit, detail=f"from {initial:,.2f} {account.currency}")
-    if kind == "drawdown":
-        st.peak = max(st.peak if st.peak is not None else equity, equity)
-        reference, scale, detail = st.peak, st.peak, f"peak {st.peak:,.2f} {account.currency}"
-    elif kind == "max_loss":
-        if rule.mode == "trailing":
-            st.peak = max(st.peak if st.peak is not None else initial, equity)
-        reference = st.peak if rule.mode == "trailing" else initial
-        scale, detail = initial, f"{rule.mode} from {reference:,.2f} {account.currency}"
-    else:  # daily_loss; the engine has set the day's opening values
-        opening = st.day_balance if st.day_balance is not None else account.balance
-        if rule.basis == "max_balance_equity":
-            opening = max(opening, st.day_equity if st.day_equity is not None else opening)
-        reference, scale, detail = opening, opening, f"day opened at {opening:,.2f} {account.currency}"
-    loss = reference - equity
-    floor = reference - (limit if money else limit / 100 * scale)
-    return Measure(loss if money else _pct(loss, scale), limit, warn, hysteresis, unit, floor, detail)
-
-
-def _pct(amount: float, of: float) -> float:
-    return amount / of * 100 if of > 0 else 0.0
-
-
-def _margin(rule: Rule, account: Account) -> Measure:
-    """Margin level (%) against the broker's levels; in money mode (``margin_so_mode`` 1) the free margin."""
-    money_mode = account.margin_so_mode == 1
-    level = account.margin_so_call if rule.kind == "margin_level" else account.margin_so_so
-    thresholds = rule.thresholds(level)
-    if thresholds is None:
-        return Measure(None, detail="the broker reports no such level")
-    limit, warn, hysteresis = thresholds
-    unit = account.currency if money_mode else "%"
-    if account.margin <= 0:
-        return Measure(None, limit, warn, hysteresis, unit, detail="no margin in use")
-    if money_mode:
-        return Measure(account.margin_free, limit, warn, hysteresis, unit, limit + account.margin, "free margin")
-    return Measure(account.margin_level, limit, warn, hysteresis, unit, limit * account.margin / 100)
-
-
-def _exposure(rule: Rule, positions: tuple[Position, ...]) -> Measure:
-    limit, warn, hysteresis = rule.thresholds() or (0.0, 0.0, 0.0)
-    if rule.metric == "positions":
-        return Measure(float(len(positions)), limit, warn, hysteresis, "positions")
-    if rule.metric == "lots":
-        return Measure(round(sum(p.volume for p in positions), 8), limit, warn, hysteresis, "lots")
-    per_symbol: dict[str, float] = {}
-    for position in positions:
-        per_symbol[position.symbol] = round(per_symbol.get(position.symbol, 0.0) + position.volume, 8)
-    if rule.symbol is not None:
-        return Measure(per_symbol.get(rule.symbol, 0.0), limit, warn, hysteresis, "lots", detail=rule.symbol)
-    symbol = max(per_symbol, key=per_symbol.__getitem__, default="")
-    return Measure(per_symbol.get(symbol, 0.0), limit, warn, hysteresis, "lots", detail=symbol)
-
-
-def _amount(value: float | None, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:,.2f}%" if unit == "%" else f"{value:,.2f} {unit}"
-
-
-def alert_message(rule: Rule, previous: str, state: str, m: Measure) -> str:
-    value, limit = _amount(m.value, m.unit), _amount(m.limit, m.unit)
-    if state == BREACHED:
-        verb = "reached" if rule.kind == "profit_target" else "breached"
-        return f"{rule.title} {verb}: {value} (limit {limit})"
-    if state == WARNING and previous == OK:
-        return f"{rule.title} warning: {value} (warning at {_amount(m.warn, m.unit)}, limit {limit})"
-    if state == WARNING:
-        return f"{rule.title} back within the limit, still in warning: {value} (limit {limit})"
-    if m.value is None:
-        return f"{rule.title} cleared: {m.detail or 'no longer applies'}"
-    return f"{rule.title} back to normal: {value} (limit {limit})"
-
-
-def status_row(rule: Rule, st: RuleState | None, m: Measure | None, reset_at_ms: int | None) -> dict[str, Any]:
-    """One rule as the panel and ``GET /rules`` show it: value, limit, distance left, share of the limit used."""
-    row: dict[str, Any] = {"id": rule.id, "name": rule.title, "kind": rule.kind, "enabled": rule.enabled}
-    row.update(state=st.state if st and rule.enabled else OK, since_ms=st.since_ms if st else None)
-    row.update(value=None, limit=None, warn=None, unit="", floor=None, detail="", distance=None, used=0.0)
-    if m is not None:
-        row.update(value=m.value, limit=m.limit, warn=m.warn, unit=m.unit, floor=m.floor, detail=m.detail)
-        if m.value is not None and m.limit:
-            row["distance"] = m.value - m.limit if rule.below else m.limit - m.value
-            if rule.below:
-                row["used"] = m.limit / m.value if m.value > 0 else 1.0
-            else:
-                row["used"] = max(0.0, m.value / m.limit)
-    if reset_at_ms is not None:
-        row["reset_at_ms"] = reset_at_ms
-    return row
-
-
-@dataclass
-class _Context:
-    """The engine's view of the current account."""
-
-    login: int
-    rules: RuleSet
-    states: dict[str, RuleState]
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    dirty: set[str] = field(default_factory=set)
-    saved: dict[str, tuple[int, float | None]] = field(default_factory=dict)
-    pending: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=PENDING_CAP))
-    rules_raw: str | None = None  # the page's rules as last read from Redis
-    rules_read_ms: int = 0
-    live_saved_ms: int = 0
+FIRST_LOAD_WAIT_MS = 10_000  # an account the archive has never seen waits this long for Redis's copy
+SAVE_TIMEOUT_S = 5.0
 
 
 def _with_reset_in(status: dict[str, Any], now_ms: int) -> dict[str, Any]:
@@ -275,33 +72,63 @@ def _with_reset_in(status: dict[str, Any], now_ms: int) -> dict[str, Any]:
     return status
 
 
-class AlertEngine:
-    """Evaluates the rules, keeps their state in Redis, and answers the API's questions about them."""
+class AlertEngine(RedisMirror):
+    """Evaluates the rules, records what happens (archive, then Redis), and answers the API's questions."""
 
     def __init__(
         self,
         store: Store,
         default_rules: RuleSet,
         *,
+        archive: ArchiveWriter | None = None,
         notify: Callable[[dict[str, Any]], None] | None = None,
         clock: Callable[[], float] = time.time,
+        save_timeout_s: float = SAVE_TIMEOUT_S,
     ) -> None:
         self.store = store
-        self.keys = AlertKeys(store.keys.prefix)
+        self.redis = RedisAlerts(store)
+        self.archive = archive
         self.default_rules = default_rules
+        self.save_timeout_s = save_timeout_s
+        self.outbox = Outbox()
         self._notify = notify
         self._clock = clock
         self._lock = threading.Lock()
-        self._context: _Context | None = None
+        self._context: Context | None = None
         self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_CAP)
-        self._redis_down = False
+        self._wanted: set[int] = set()  # accounts whose Redis copy a first evaluation waits for
+        self._copies: dict[int, Stored] = {}  # ... as the worker read it
+        self._first_try: dict[int, int] = {}
+        self._day_asks: set[tuple[int, int]] = set()  # (login, day start) whose opening Redis's history may know
+        self._day_found: dict[tuple[int, int], HistoryPoint | None] = {}
+        self._unreadable: str | None = None
+        self._archive_failing = False
+        self._backoff = Backoff(base_s=0.5, cap_s=5.0)
+        self._failures = 0
+        self.error: str | None = None
+        self.last_write_ms: int | None = None
+        self.worker = Worker(
+            "alerts-redis", self._mirror_step, interval_s=MIRROR_INTERVAL_S, on_error=self._fault, on_stop=self._last
+        )
+
+    @property
+    def login(self) -> int | None:
+        """The account evaluated here, once its rules and state are known."""
+        ctx = self._context
+        return None if ctx is None else ctx.login
+
+    def start(self) -> None:
+        self.worker.start()
+
+    def stop(self) -> None:
+        self.worker.stop()
 
     # -- the streamer listener ---------------------------------------------------------------------------
     def evaluate(self, snapshot: Snapshot, changed: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Measure every rule; returns the alerts raised.
 
-        A streamer listener: it only touches Redis, as the streamer itself does, and only when something
-        changed. The webhook's HTTP calls happen on the webhook's own thread (``notify`` only queues).
+        A streamer listener: it reads the archive once per account and otherwise only appends in memory
+        (the archive writer's buffers, the Redis outbox, the webhook's queue).
         """
         ctx = self._load(snapshot.account.login)
         if ctx is None:
@@ -319,7 +146,7 @@ class AlertEngine:
             if not rule.enabled:
                 rows.append(status_row(rule, st, None, None))
                 continue
-            remembered = (st.peak, st.initial, st.day_start_ms)
+            remembered = (st.peak, st.initial, st.day_start_ms, st.day_balance, st.day_equity)
             reset_at = self._roll_day(ctx, rule, st, snapshot) if rule.kind == "daily_loss" else None
             m = measure(rule, snapshot, st)
             state = next_state(st.state, m, below=rule.below, strict=rule.kind == "exposure")
@@ -327,16 +154,14 @@ class AlertEngine:
                 fired.append(self._alert(ctx.login, rule, st.state, state, m, now))
                 st.state, st.since_ms = state, now
                 ctx.dirty.add(rule.id)
-            if (st.peak, st.initial, st.day_start_ms) != remembered:
+            if (st.peak, st.initial, st.day_start_ms, st.day_balance, st.day_equity) != remembered:
                 ctx.dirty.add(rule.id)
             st.value = m.value
             rows.append(status_row(rule, st, m, reset_at))
         with self._lock:
             ctx.rows = rows
             self._recent.extend(fired)
-        ctx.pending.extend(fired)
-        self._persist(ctx, now)
-        self._save_live(ctx, now)
+        self._hand_off(ctx, fired, now)
         if self._notify is not None:
             for alert in fired:
                 self._notify(event("alert", ctx.login, alert["ts"], alert))
@@ -359,176 +184,215 @@ class AlertEngine:
             "message": alert_message(rule, previous, state, m),
         }
 
-    def _roll_day(self, ctx: _Context, rule: Rule, st: RuleState, snapshot: Snapshot) -> int:
+    def _roll_day(self, ctx: Context, rule: Rule, st: RuleState, snapshot: Snapshot) -> int:
         """Start a new trading day at the reset; returns when the next one is (UTC ms).
 
         The day opens with the account as polled at the reset. If the engine was not running then, the last
-        history point stored before the reset stands in for it.
+        point recorded before the reset stands in for it: the archive's at once, else Redis's once the
+        worker has read it.
         """
         start, end = day_bounds(snapshot.ts, rule.reset_time, rule.zone(snapshot.zone))
         if st.day_start_ms is not None and abs(start - st.day_start_ms) < HALF_DAY_MS:
+            self._late_opening(ctx, rule.id, st)
             return end  # same day (a re-measured server offset may move the reset by an hour)
         balance, equity = snapshot.account.balance, snapshot.account.equity
         if snapshot.ts - start > LATE_START_MS:
-            try:
-                before = self.store.history(ctx.login, end_ms=start, count=1)
-            except REDIS_ERRORS:
-                before = []
-            if before:
-                balance, equity = before[-1].balance, before[-1].equity
+            before = self._archived_point(ctx.login, start)
+            if before is not None:
+                balance, equity = before.balance, before.equity
+            else:
+                ctx.day_asked[rule.id] = start
+                with self._lock:
+                    self._day_asks.add((ctx.login, start))
+                self.worker.wake()
         st.day_start_ms, st.day_balance, st.day_equity = start, balance, equity
         return end
 
-    # -- Redis -------------------------------------------------------------------------------------------
-    def _load(self, login: int) -> _Context | None:
-        """The account's rules and state, read once; while Redis cannot answer, evaluation waits."""
-        ctx = self._context
-        if ctx is not None and ctx.login == login:
-            self._recheck_rules(ctx)
-            return ctx
-        if not self.store.gate.ready():
+    def _archived_point(self, login: int, t_ms: int) -> HistoryPoint | None:
+        if self.archive is None:
             return None
         try:
-            rules_raw = self.store.client.get(self.keys.rules(login))
-            rules = self._parse_stored(rules_raw) or self.default_rules
-            raw = self.store.client.hgetall(self.keys.state(login))
-        except REDIS_ERRORS as exc:
-            self._redis_failed(exc)
+            return self.archive.archive.point_at(login, t_ms)
+        except SQLAlchemyError:
             return None
+
+    def _late_opening(self, ctx: Context, rule_id: str, st: RuleState) -> None:
+        start = ctx.day_asked.get(rule_id)
+        if start is None:
+            return
+        with self._lock:
+            if (ctx.login, start) not in self._day_found:
+                return
+            point = self._day_found[(ctx.login, start)]
+        del ctx.day_asked[rule_id]
+        if point is not None and st.day_start_ms == start:
+            st.day_balance, st.day_equity = point.balance, point.equity
+
+    def _hand_off(self, ctx: Context, fired: list[dict[str, Any]], now: int) -> None:
+        """Alerts and changed state to the archive writer and the Redis outbox: appends in memory only.
+
+        A rule's state goes when it changes; a value that merely moved, at most every 5 s.
+        """
+        due = [rule_id for rule_id in ctx.states if rule_id in ctx.dirty or self._value_due(ctx, rule_id, now)]
+        states = {rule_id: ctx.states[rule_id].to_json() for rule_id in due}
+        ctx.dirty.difference_update(due)
+        ctx.handed.update({rule_id: (now, ctx.states[rule_id].value) for rule_id in due})
+        live = None
+        with self._lock:
+            ctx.state_json.update(states)
+            if now - ctx.live_saved_ms >= LIVE_SAVE_EVERY_MS:
+                ctx.live_saved_ms = now
+                live = dumps({"account": ctx.login, "name": ctx.rules.name, "source": ctx.rules.source,
+                              "rules": ctx.rows})  # fmt: skip
+        if self.archive is not None:
+            if fired:
+                self.archive.submit_alerts(ctx.login, fired)
+            if states:
+                self.archive.submit_rule_states(ctx.login, states)
+        if fired or states or live is not None:
+            self.outbox.add(ctx.login, alerts=fired, states=states, live=live)
+            self.worker.wake()
+
+    @staticmethod
+    def _value_due(ctx: Context, rule_id: str, now: int) -> bool:
+        handed_at, handed_value = ctx.handed.get(rule_id, (0, None))
+        return ctx.states[rule_id].value != handed_value and now - handed_at >= SAVE_VALUE_EVERY_MS
+
+    # -- an account's rules and state, read once ----------------------------------------------------------
+    def _load(self, login: int) -> Context | None:
+        ctx = self._context
+        if ctx is not None and ctx.login == login:
+            return ctx
+        stored = self._stored(login)
+        if stored is None:
+            return None
+        saved, raw_states = stored
         states: dict[str, RuleState] = {}
-        for rule_id, text in raw.items():
+        for rule_id, text in raw_states.items():
             try:
                 states[rule_id] = RuleState.from_json(text)
             except (ValueError, TypeError) as exc:
                 log.warning("alerts: ignoring unreadable state of rule %r (%s)", rule_id, exc)
-        ctx = _Context(login, rules, states, rules_raw=rules_raw, rules_read_ms=int(self._clock() * 1000))
-        ctx.saved = {rule_id: (0, st.value) for rule_id, st in states.items()}
+        ctx = Context(login, saved, self._in_force(saved), states, state_json=dict(raw_states))
+        ctx.handed = {rule_id: (0, st.value) for rule_id, st in states.items()}
         with self._lock:
             self._context = ctx
-        log.info("alerts: %d rule(s) from %s for account %d", len(rules.rules), rules.source, login)
+            self._first_try.pop(login, None)
+        log.info("alerts: %d rule(s) from %s for account %d", len(ctx.rules.rules), ctx.rules.source, login)
         return ctx
 
-    def _recheck_rules(self, ctx: _Context) -> None:
-        """Rules saved by a dashboard in another process (a collector's account) take effect within seconds."""
-        now = int(self._clock() * 1000)
-        if now - ctx.rules_read_ms < RULES_RECHECK_MS or not self.store.gate.ready():
-            return
-        ctx.rules_read_ms = now
-        try:
-            raw = self.store.client.get(self.keys.rules(ctx.login))
-        except REDIS_ERRORS as exc:
-            self._redis_failed(exc)
-            return
-        if raw != ctx.rules_raw:
-            ruleset = self._parse_stored(raw) or self.default_rules
-            self._swap_rules(ctx.login, ruleset, raw)
-            log.info("alerts: %d rule(s) from %s for account %d", len(ruleset.rules), ruleset.source, ctx.login)
+    def _stored(self, login: int) -> Stored | None:
+        """The archive's record of the account; for an account it has never seen (or without an archive),
+        Redis's copy as the worker read it. None while neither is known: evaluation waits.
 
-    def _stored_rules(self, login: int) -> RuleSet | None:
-        return self._parse_stored(self.store.client.get(self.keys.rules(login)))
+        An archive that knows nothing waits ``FIRST_LOAD_WAIT_MS`` at most for Redis (rules saved before
+        the archive kept them); one that cannot be read (not opened yet) is waited for as long before Redis's
+        copy is trusted alone.
+        """
+        now = self._now_ms()
+        patient = now - self._first_try.setdefault(login, now) < FIRST_LOAD_WAIT_MS
+        archived = self._read_archive(login, quiet=patient)
+        if archived is not None and (archived[0] is not None or archived[1]):
+            return archived
+        if self.archive is not None and archived is None and patient:
+            self._want(login)
+            return None
+        with self._lock:
+            copy = self._copies.pop(login, None)
+        if copy is not None:
+            if self.archive is not None:  # from now on the archive has it
+                if copy[0] is not None:
+                    self.archive.submit_rules(copy[0].to_row(login))
+                self.archive.submit_rule_states(login, copy[1])
+            return copy
+        self._want(login)
+        if archived is not None and not patient:
+            log.warning("alerts: Redis did not answer; account %d starts with no saved rules or state", login)
+            return archived
+        return None
 
-    @staticmethod
-    def _parse_stored(raw: str | None) -> RuleSet | None:
-        if raw is None:
+    def _read_archive(self, login: int, *, quiet: bool) -> Stored | None:
+        if self.archive is None:
             return None
         try:
-            return parse_rules(json.loads(raw), source="page")
-        except (RuleError, ValueError) as exc:
-            log.error("alerts: rules saved from the page are unreadable (%s); using the file's", exc)
+            row = self.archive.archive.saved_rules(login)
+            found = (None if row is None else SavedRules.from_row(row)), self.archive.archive.rule_states(login)
+        except (SQLAlchemyError, ValueError) as exc:
+            if not quiet and not self._archive_failing:  # once, until it reads again
+                log.error("alerts: the archive cannot be read (%s); Redis's copy is used", type(exc).__name__)
+            self._archive_failing = self._archive_failing or not quiet
             return None
+        self._archive_failing = False
+        return found
 
-    def _persist(self, ctx: _Context, now: int) -> None:
-        """Write new alerts and changed state, then publish the alerts; kept for the next poll if Redis is down.
+    def _want(self, login: int) -> None:
+        with self._lock:
+            self._wanted.add(login)
+        self.worker.wake()
 
-        A rule's state is written when it changes; a value that merely moved, at most every 5 s.
-        """
-        alerts = list(ctx.pending)
-        due = [rule_id for rule_id in ctx.states if rule_id in ctx.dirty or self._value_due(ctx, rule_id, now)]
-        if (not alerts and not due) or not self.store.gate.ready():
-            return
-        try:
-            pipe = self.store.client.pipeline(transaction=False)
-            for alert in alerts:
-                pipe.xadd(self.keys.history(ctx.login), {"alert": dumps(alert)}, maxlen=HISTORY_CAP, approximate=False)
-            if due:
-                pipe.hset(self.keys.state(ctx.login), mapping={r: ctx.states[r].to_json() for r in due})
-            pipe.execute()
-        except REDIS_ERRORS as exc:
-            self._redis_failed(exc)
-            return
-        except ResponseError as exc:
-            self._refused(exc)
-            return
-        for _ in alerts:
-            ctx.pending.popleft()
-        ctx.dirty.difference_update(due)
-        ctx.saved.update({rule_id: (now, ctx.states[rule_id].value) for rule_id in due})
-        if self._redis_down:
-            self._redis_down = False
-            log.info("alerts: Redis is reachable again; alert state saved")
-        try:
-            for alert in alerts:
-                self.store.publish(ctx.login, event("alert", ctx.login, alert["ts"], alert))
-        except REDIS_ERRORS as exc:
-            self._redis_failed(exc)
-
-    @staticmethod
-    def _value_due(ctx: _Context, rule_id: str, now: int) -> bool:
-        saved_at, saved_value = ctx.saved.get(rule_id, (0, None))
-        return ctx.states[rule_id].value != saved_value and now - saved_at >= SAVE_VALUE_EVERY_MS
-
-    def _refused(self, exc: ResponseError) -> None:
-        """A server that refuses writes (full, a replica) keeps alert state waiting as in an outage.
-
-        Any other error reply is a fault of this program and is raised.
-        """
-        if refusal(exc) is None:
-            raise exc
-        self._redis_failed(exc)
-
-    def _redis_failed(self, exc: BaseException) -> None:
-        self.store.gate.failed()
-        if not self._redis_down:
-            reason = refusal(exc) or f"unreachable, {type(exc).__name__}"
-            log.error("alerts: Redis cannot take writes (%s); alert state waits in memory", reason)
-        self._redis_down = True
-
-    # -- what the API and the page read ------------------------------------------------------------------
+    # -- what the API and the page read and change ---------------------------------------------------------
     def rules(self, login: int | None) -> RuleSet:
-        """The rules in force for ``login``: saved from the page, else the file's (or the defaults)."""
+        """The rules in force for ``login``: saved from the page or ``PUT /rules``, else the file's or the defaults."""
         ctx = self._context
         if ctx is not None and ctx.login == login:
-            return ctx.rules
-        return (self._stored_rules(login) if login is not None else None) or self.default_rules
+            with self._lock:
+                return ctx.rules
+        return self.default_rules if login is None else self._in_force(self._saved(login))
 
-    def set_rules(self, login: int, ruleset: RuleSet) -> RuleSet:
-        """Save rules edited on the page; they win over the file until ``reset_rules``."""
-        ruleset = replace(ruleset, source="page")
-        raw = dumps(ruleset.to_dict())
-        self.store.client.set(self.keys.rules(login), raw)
-        self._swap_rules(login, ruleset, raw)
-        return ruleset
+    def _saved(self, login: int) -> SavedRules | None:
+        """The newest save of an account evaluated elsewhere: the archive's or Redis's.
+
+        Raises the Redis errors when no archive can answer instead.
+        """
+        archived = self._read_archive(login, quiet=False)
+        try:
+            raw = self.redis.saved_rules(login) if archived is None or self.store.gate.ready() else None
+        except REDIS_ERRORS:
+            if archived is None:
+                raise
+            raw = None
+        return newest(archived[0] if archived is not None else None, self._parse_saved(raw, login))
+
+    def set_rules(self, login: int, ruleset: RuleSet, origin: str = "page") -> RuleSet:
+        """Save rules edited on the page (``origin`` page) or sent with ``PUT /rules`` (api); they win over the
+        file until ``reset_rules``. On disk before this returns (raises ArchiveUnavailable otherwise)."""
+        saved = SavedRules(replace(ruleset, source="page"), origin, self._next_saved_ms(login))
+        self._save(login, saved)
+        return saved.in_force(self.default_rules)
 
     def reset_rules(self, login: int) -> RuleSet:
-        """Forget the page's rules and go back to the file's (or the defaults)."""
-        self.store.client.delete(self.keys.rules(login))
-        self._swap_rules(login, self.default_rules, None)
+        """Back to the file's rules (or the defaults), recorded as a save of its own so no older copy returns."""
+        self._save(login, SavedRules(None, "reset", self._next_saved_ms(login)))
         return self.default_rules
 
-    def _swap_rules(self, login: int, ruleset: RuleSet, raw: str | None) -> None:
-        with self._lock:
-            ctx = self._context
-            if ctx is not None and ctx.login == login:
-                ctx.rules_raw = raw
-                ctx.rules = ruleset
-                ctx.rows = [status_row(rule, ctx.states.get(rule.id), None, None) for rule in ruleset.rules]
+    def _save(self, login: int, saved: SavedRules) -> None:
+        if self.archive is not None:
+            row = saved.to_row(login)
+            self.archive.call(lambda archive: archive.write(Batch(rules=[row])), self.save_timeout_s)
+            self.outbox.add(login, rules=saved)
+            self.worker.wake()
+        else:
+            self.redis.set_rules(login, saved)
+        self._swap(login, saved)
+
+    def _next_saved_ms(self, login: int) -> int:
+        """Now, or just after the save in force: two saves within a millisecond are still ordered."""
+        ctx = self._context
+        if ctx is not None and ctx.login == login:
+            current = ctx.saved
+        else:
+            try:
+                current = self._saved(login)
+            except REDIS_ERRORS:
+                current = None
+        return self._now_ms() if current is None else max(self._now_ms(), current.saved_ms + 1)
 
     def live_status(self, login: int | None = None) -> dict[str, Any]:
         """Each rule's latest reading for the panel, with the time left until its daily reset.
 
         ``login`` of an account evaluated in another process (a collector): its reading from Redis.
         """
-        now_ms = int(self._clock() * 1000)
+        now_ms = self._now_ms()
         ctx = self._context
         if login is not None and (ctx is None or ctx.login != login):
             return self._stored_live(login, now_ms)
@@ -540,25 +404,10 @@ class AlertEngine:
         return _with_reset_in({"account": ctx.login, "name": ruleset.name, "source": ruleset.source, "rules": rows},
                               now_ms)  # fmt: skip
 
-    def _save_live(self, ctx: _Context, now: int) -> None:
-        """At most once a second: the readings, for a dashboard that shows this account from another process."""
-        if now - ctx.live_saved_ms < LIVE_SAVE_EVERY_MS or not self.store.gate.ready():
-            return
-        ctx.live_saved_ms = now
-        with self._lock:
-            body = {"account": ctx.login, "name": ctx.rules.name, "source": ctx.rules.source, "rules": ctx.rows}
-            text = dumps(body)
-        try:
-            self.store.client.set(self.keys.live(ctx.login), text, px=LIVE_TTL_MS)
-        except REDIS_ERRORS as exc:
-            self._redis_failed(exc)
-        except ResponseError as exc:
-            self._refused(exc)
-
     def _stored_live(self, login: int, now_ms: int) -> dict[str, Any]:
-        raw = self.store.client.get(self.keys.live(login))
+        raw = self.redis.live(login)
         try:
-            stored = json.loads(raw) if raw is not None else None
+            stored = None if raw is None else json.loads(raw)
         except ValueError:
             stored = None
         if not isinstance(stored, dict) or not isinstance(stored.get("rules"), list):
@@ -586,36 +435,55 @@ class AlertEngine:
         since_ms: int | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
-        """Stored alerts, newest first, with ``acked_ms`` (None until acknowledged)."""
-        rows = self.store.client.xrevrange(self.keys.history(login), "+", "-", count=HISTORY_CAP)
-        acks = self.store.client.hgetall(self.keys.acks(login))
-        found = []
-        for _, fields in rows:
+        """Alerts newest first, each with ``acked_ms`` (None until acknowledged): Redis's, the archive's and
+        those still waiting for Redis, merged, so a wiped Redis loses none. Raises the Redis errors only when no
+        archive can answer instead."""
+
+        def wanted(alert: dict[str, Any]) -> bool:
+            return not (
+                (state and alert.get("state") != state)
+                or (rule and alert.get("rule") != rule)
+                or (since_ms is not None and alert.get("ts", 0) < since_ms)
+            )
+
+        archived: list[dict[str, Any]] | None = None
+        if self.archive is not None:
             try:
-                alert = json.loads(fields["alert"])
-            except (KeyError, ValueError):
-                continue
-            if (state and alert.get("state") != state) or (rule and alert.get("rule") != rule):
-                continue
-            if since_ms is not None and alert.get("ts", 0) < since_ms:
-                continue
-            alert["acked_ms"] = int(acks[alert["id"]]) if alert.get("id") in acks else None
-            found.append(alert)
-            if len(found) >= limit:
-                break
-        return found
+                archived = self.archive.archive.alerts(login, state=state, rule=rule, since_ms=since_ms, limit=limit)
+            except SQLAlchemyError:
+                archived = None
+        try:  # while Redis is known to fail, the archive answers alone
+            from_redis = self.redis.history(login) if archived is None or self.store.gate.ready() else []
+            stored = [alert for alert in from_redis if wanted(alert)]
+        except REDIS_ERRORS:
+            if archived is None:
+                raise
+            stored = []
+        memory = [{**alert, "acked_ms": None} for alert in self.outbox.waiting_alerts(login) if wanted(alert)]
+        merged: dict[str, dict[str, Any]] = {}
+        for alert in [*(archived or []), *stored, *memory]:
+            kept = merged.setdefault(alert["id"], dict(alert))
+            acks = [ms for ms in (kept.get("acked_ms"), alert.get("acked_ms")) if ms is not None]
+            kept["acked_ms"] = min(acks) if acks else None
+        return sorted(merged.values(), key=lambda alert: alert.get("ts", 0), reverse=True)[:limit]
 
     def ack(self, login: int, alert_id: str) -> dict[str, Any] | None:
-        """Mark one alert as seen; acknowledging again keeps the first time. None when there is no such alert."""
-        stored = self.history(login, limit=HISTORY_CAP)
-        alert = next((a for a in stored if a["id"] == alert_id), None)
-        if alert is None:
-            return None
-        if alert["acked_ms"] is None:
-            alert["acked_ms"] = int(self._clock() * 1000)
-            self.store.client.hset(self.keys.acks(login), alert_id, alert["acked_ms"])
-            kept = {a["id"] for a in stored}
-            stale = [key for key in self.store.client.hkeys(self.keys.acks(login)) if key not in kept]
-            if stale:  # acknowledgements of alerts that dropped out of the capped history
-                self.store.client.hdel(self.keys.acks(login), *stale)
+        """Mark one alert as seen; acknowledging again keeps the first time. None when there is no such alert.
+
+        With an archive the acknowledgement is on disk before this returns (ArchiveUnavailable otherwise).
+        """
+        alert = next((a for a in self.history(login, limit=HISTORY_CAP) if a["id"] == alert_id), None)
+        if alert is None and self.archive is not None:
+            alert = self.archive.archive.alert(login, alert_id)
+        if alert is None or alert["acked_ms"] is not None:
+            return alert
+        ms = self._now_ms()
+        if self.archive is not None:
+            row = AlertRow(login, {k: v for k, v in alert.items() if k != "acked_ms"})
+            self.archive.call(lambda a: a.write(Batch(alerts=[row], acks=[(login, alert_id, ms)])), self.save_timeout_s)
+            self.outbox.add(login, acks={alert_id: ms})
+            self.worker.wake()
+        else:
+            self.redis.ack(login, alert_id, ms)
+        alert["acked_ms"] = ms
         return alert

@@ -1,9 +1,9 @@
 """Risk alerts wired into the runtime: the engine listens to the streamer, the webhook has its own thread.
 
 ``attach_risk(runtime)`` builds everything and starts nothing; ``RiskEngine.start()/stop()`` run the
-webhook worker. The webhook is the only network I/O of the feature, so it lives on that worker: the
-streamer only appends to a bounded queue, and a slow or dead endpoint can neither block polling nor
-grow memory.
+engine's ``alerts-redis`` worker and the webhook worker. The webhook's HTTP calls live on that worker:
+the streamer only appends to a bounded queue, and a slow or dead endpoint can neither block polling
+nor grow memory.
 """
 
 from __future__ import annotations
@@ -135,10 +135,12 @@ class RiskEngine:
     webhook: WebhookSender | None = None
 
     def start(self) -> None:
+        self.alerts.start()
         if self.webhook is not None:
             self.webhook.start()
 
     def stop(self) -> None:
+        self.alerts.stop()
         if self.webhook is not None:
             self.webhook.stop()
 
@@ -146,14 +148,17 @@ class RiskEngine:
 def attach_risk(runtime: Runtime, settings: RulesSettings | None = None) -> RiskEngine:
     """Build the engine from ``RULES_FILE`` (or the margin defaults) and listen to the streamer.
 
+    The engine records into the runtime's archive when this process keeps one; ``/health`` gets its section.
+
     Raises SettingsError (RuleError for the file's content) naming the variable, file, line and field.
     """
     settings = settings or RulesSettings.of(runtime.settings)
     rules = load_rules_file(settings.rules_file) if settings.rules_file else DEFAULT_RULES
     webhook = WebhookSender(settings.webhook_url) if settings.webhook_url else None
     notify: Callable[[dict[str, Any]], None] | None = webhook.put if webhook else None
-    engine = AlertEngine(runtime.store, rules, notify=notify)
+    engine = AlertEngine(runtime.store, rules, archive=runtime.archive, notify=notify)
     runtime.streamer.add_listener(engine.evaluate)
+    runtime.add_health("alerts", engine.health)
     log.info(
         "Risk rules: %s (%d rules); alert webhook: %s",
         settings.rules_file or "built-in margin rules",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -92,6 +93,7 @@ class Runtime:
     accounts: tuple[AccountSpec, ...] = ()  # from ACCOUNTS_FILE; empty with one account from the environment
     supervisor: Supervisor | None = None
     archive: ArchiveWriter | None = field(init=False, default=None)
+    reports: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)  # more /health sections
 
     def __post_init__(self) -> None:
         self.store = Store(self.redis.client, self.settings.redis_prefix, self.settings.history_max_points)
@@ -131,6 +133,10 @@ class Runtime:
     def add_companion(self, companion: Companion) -> None:
         """A worker (the alert webhook, say) started and stopped with the runtime."""
         self.companions.append(companion)
+
+    def add_health(self, name: str, report: Callable[[], dict[str, Any]]) -> None:
+        """A ``/health`` section of a companion (the alert engine); its ``state`` degraded degrades the whole."""
+        self.reports[name] = report
 
     def start(self, with_fanout: bool = True) -> None:
         """``with_fanout`` False for a collector: it has no WebSocket clients to serve."""
@@ -248,9 +254,11 @@ class Runtime:
         collectors_ok = not any(row["stale"] for row in collectors if row["login"] in configured)
         archive = None if self.archive is None else self.archive.health()
         archive_ok = archive is None or archive["state"] == "ok"
+        sections = {name: report() for name, report in self.reports.items()}
+        sections_ok = all(section.get("state") != "degraded" for section in sections.values())
         if not self.streamer.running:
             overall = "down"
-        elif mt5_ok and redis_ok and collectors_ok and archive_ok:
+        elif mt5_ok and redis_ok and collectors_ok and archive_ok and sections_ok:
             overall = "ok"
         else:
             overall = "degraded"
@@ -294,6 +302,7 @@ class Runtime:
             },
             "accounts": collectors,
             "archive": archive,
+            **sections,
         }
 
     def account_names(self) -> dict[int, str]:

@@ -155,8 +155,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture
-def make_app() -> Iterator[Any]:
-    """Build apps the way ``app.py`` does (one per test), and stop their threads afterwards."""
+def make_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Build apps the way ``app.py`` does (one per test), and stop their threads afterwards.
+
+    Each app keeps its archive in a directory of its own (as each has its own Redis), unless ``DATA_DIR``
+    is given: saved rules and alerts must not leak from one test into the next.
+    """
     from app import create_app
     from services.runtime import build_runtime
     from services.settings import load_settings
@@ -164,7 +168,8 @@ def make_app() -> Iterator[Any]:
     built: list[Any] = []
 
     def build(env: dict[str, str] | None = None, source: Any = None, start: bool = True) -> Any:
-        settings = load_settings({"REDIS_URL": "embedded", **(env or {})}, dotenv_path=None)
+        defaults = {"REDIS_URL": "embedded", "DATA_DIR": str(tmp_path_factory.mktemp("data"))}
+        settings = load_settings({**defaults, **(env or {})}, dotenv_path=None)
         app = create_app(settings, build_runtime(settings, source=source), start=start)
         built.append(app)
         return app

@@ -1,7 +1,7 @@
-"""The archive: everything the streamer records, kept when Redis forgets, in a SQLite file or on PostgreSQL
-(``DATABASE_URL``); see ``ArchiveWriter``."""
+"""The archive: everything the streamer and the alert engine record, kept when Redis forgets, in a SQLite file or
+on PostgreSQL (``DATABASE_URL``); see ``ArchiveWriter``."""
 
-from services.archive.database import FILE_NAME, Archive, Batch, State
-from services.archive.writer import ArchiveWriter
+from services.archive.database import FILE_NAME, AlertRow, Archive, Batch, SavedRulesRow, State
+from services.archive.writer import ArchiveUnavailable, ArchiveWriter
 
-__all__ = ["FILE_NAME", "Archive", "ArchiveWriter", "Batch", "State"]
+__all__ = ["FILE_NAME", "AlertRow", "Archive", "ArchiveUnavailable", "ArchiveWriter", "Batch", "SavedRulesRow", "State"]

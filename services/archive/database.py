@@ -2,7 +2,8 @@
 through SQLAlchemy Core and built by the same Alembic migrations on either.
 
 Only the archive writer thread writes; any thread may read. Every write is idempotent (a deal by its
-ticket, a history point by its time), so a batch retried after a failure never doubles a row.
+ticket, a history point by its time, an alert by its id, a rule save by its time), so a batch retried
+after a failure never doubles a row.
 """
 
 from __future__ import annotations
@@ -21,7 +22,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 
 from services.archive.rollup import Rollup, fold
-from services.archive.schema import accounts, deals, history, metadata, rollups, states
+from services.archive.schema import (
+    accounts,
+    alert_rules,
+    alert_states,
+    alerts,
+    deals,
+    history,
+    metadata,
+    rollups,
+    states,
+)
 from services.brokertime import parse_zone
 from services.models import Account, Deal, HistoryPoint, Order, Position
 from services.secret import MASK, redact_url
@@ -57,6 +68,25 @@ def _state(row: Any) -> State:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SavedRulesRow:
+    """One save of an account's risk rules; ``ruleset`` None records a reset to the file's rules (a tombstone)."""
+
+    login: int
+    saved_ms: int
+    origin: str  # page | api | reset
+    ruleset: str | None  # RuleSet.to_dict() as JSON
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    """An alert as raised; ``seq`` orders the alerts of one poll, which share their time."""
+
+    login: int
+    alert: dict[str, Any]
+    seq: int = 0
+
+
 @dataclass
 class Batch:
     """Rows written in one transaction."""
@@ -65,9 +95,14 @@ class Batch:
     deals: list[tuple[int, Deal]] = field(default_factory=list)
     states: list[State] = field(default_factory=list)
     accounts: list[tuple[int, Account]] = field(default_factory=list)  # (updated ms, account)
+    rules: list[SavedRulesRow] = field(default_factory=list)
+    rule_states: list[tuple[int, str, str]] = field(default_factory=list)  # (login, rule id, RuleState JSON)
+    alerts: list[AlertRow] = field(default_factory=list)
+    acks: list[tuple[int, str, int]] = field(default_factory=list)  # (login, alert id, UTC ms); after the alerts
 
     def __len__(self) -> int:
-        return len(self.points) + len(self.deals) + len(self.states) + len(self.accounts)
+        alerting = len(self.rules) + len(self.rule_states) + len(self.alerts) + len(self.acks)
+        return len(self.points) + len(self.deals) + len(self.states) + len(self.accounts) + alerting
 
 
 class Archive:
@@ -187,6 +222,44 @@ class Archive:
                     ),
                     rows,
                 )
+            self._write_alerting(conn, batch)
+
+    def _write_alerting(self, conn: Any, batch: Batch) -> None:
+        """Rule saves and alerts are kept as first written; a rule's state is replaced; an ack keeps its first time."""
+        if batch.rules:
+            rows = [{"login": r.login, "saved_ms": r.saved_ms, "origin": r.origin, "ruleset": r.ruleset}
+                    for r in batch.rules]  # fmt: skip
+            conn.execute(self._insert(alert_rules).on_conflict_do_nothing(index_elements=["login", "saved_ms"]), rows)
+        if batch.rule_states:
+            rows = [{"login": login, "rule_id": rule_id, "data": data} for login, rule_id, data in batch.rule_states]
+            stmt = self._insert(alert_states)
+            conn.execute(
+                stmt.on_conflict_do_update(index_elements=["login", "rule_id"], set_={"data": stmt.excluded.data}),
+                rows,
+            )
+        if batch.alerts:
+            rows = [
+                {
+                    "login": row.login,
+                    "id": row.alert["id"],
+                    "ts": row.alert["ts"],
+                    "seq": row.seq,
+                    "rule": row.alert["rule"],
+                    "state": row.alert["state"],
+                    "data": _json({k: v for k, v in row.alert.items() if k != "acked_ms"}),
+                    "acked_ms": None,
+                }
+                for row in batch.alerts
+            ]
+            conn.execute(self._insert(alerts).on_conflict_do_nothing(index_elements=["login", "id"]), rows)
+        if batch.acks:
+            stmt = (
+                update(alerts)
+                .where(alerts.c.login == bindparam("a_login"), alerts.c.id == bindparam("a_id"))
+                .where(alerts.c.acked_ms.is_(None))
+                .values(acked_ms=bindparam("a_ms"))
+            )
+            conn.execute(stmt, [{"a_login": login, "a_id": alert_id, "a_ms": ms} for login, alert_id, ms in batch.acks])
 
     def _roll(self, conn: Any, points: list[tuple[int, HistoryPoint]]) -> None:
         """Fold the batch into the stored rollups of the spans it touches (read, merge, write back)."""
@@ -323,3 +396,46 @@ class Archive:
         with self.engine.connect() as conn:
             data = conn.execute(select(accounts.c.data).where(accounts.c.login == login)).scalar_one_or_none()
         return None if data is None else Account(**json.loads(data))
+
+    def saved_rules(self, login: int) -> SavedRulesRow | None:
+        """The newest save (or reset) of ``login``'s rules."""
+        query = select(alert_rules).where(alert_rules.c.login == login).order_by(alert_rules.c.saved_ms.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else SavedRulesRow(row.login, row.saved_ms, row.origin, row.ruleset)
+
+    def rule_states(self, login: int) -> dict[str, str]:
+        """Rule id -> the rule's state JSON, as last written."""
+        query = select(alert_states.c.rule_id, alert_states.c.data).where(alert_states.c.login == login)
+        with self.engine.connect() as conn:
+            return {rule_id: data for rule_id, data in conn.execute(query)}
+
+    def alerts(
+        self,
+        login: int,
+        *,
+        state: str | None = None,
+        rule: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Alerts with ``since_ms <= ts <= until_ms``, newest first, each with ``acked_ms`` (None until acked)."""
+        query = select(alerts.c.data, alerts.c.acked_ms).where(alerts.c.login == login)
+        if state is not None:
+            query = query.where(alerts.c.state == state)
+        if rule is not None:
+            query = query.where(alerts.c.rule == rule)
+        if since_ms is not None:
+            query = query.where(alerts.c.ts >= since_ms)
+        if until_ms is not None:
+            query = query.where(alerts.c.ts <= until_ms)
+        query = query.order_by(alerts.c.ts.desc(), alerts.c.seq.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [{**json.loads(data), "acked_ms": acked_ms} for data, acked_ms in conn.execute(query)]
+
+    def alert(self, login: int, alert_id: str) -> dict[str, Any] | None:
+        query = select(alerts.c.data, alerts.c.acked_ms).where(alerts.c.login == login, alerts.c.id == alert_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else {**json.loads(row.data), "acked_ms": row.acked_ms}

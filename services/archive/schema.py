@@ -5,7 +5,7 @@ Kept in step with ``migrations/versions`` (a test compares the migrated database
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -65,4 +65,35 @@ rollups = Table(
     Column("margin", Float, nullable=False),
     Column("margin_level", Float, nullable=False),
     Column("profit", Float, nullable=False),
+)
+
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("login", BigInteger, primary_key=True, autoincrement=False),
+    Column("saved_ms", BigInteger, primary_key=True, autoincrement=False),  # every save is kept: the newest wins
+    Column("origin", String(16), nullable=False),  # page | api | reset
+    Column("ruleset", Text, nullable=True),  # RuleSet.to_dict() as JSON; NULL: a reset to the file's rules
+)
+
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("login", BigInteger, primary_key=True, autoincrement=False),
+    Column("rule_id", String(40), primary_key=True, autoincrement=False),
+    Column("data", Text, nullable=False),  # RuleState as JSON
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("login", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", String(64), primary_key=True, autoincrement=False),  # "<ts>-<rule id>"
+    Column("ts", BigInteger, nullable=False),
+    Column("seq", Integer, nullable=False),  # its place among the alerts of the same poll
+    Column("rule", String(40), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("data", Text, nullable=False),  # the alert as published, JSON
+    Column("acked_ms", BigInteger, nullable=True),  # NULL until acknowledged
+    Index("ix_alerts_login_ts", "login", "ts"),
 )

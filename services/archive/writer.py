@@ -3,8 +3,11 @@
 The streamer only appends to in-memory buffers here (a lock and a few appends per poll), so a slow,
 locked or full disk can never delay polling. Memory stays bounded while the archive refuses writes:
 past ``max_pending`` rows a new history point or state replaces the newest one waiting (the archive
-keeps the latest values at a coarser resolution) and the writer reports itself degraded. Deals are
-never dropped nor coalesced: each one is kept until it is written.
+keeps the latest values at a coarser resolution) and the writer reports itself degraded. Deals, alerts
+and rule saves are never dropped nor coalesced: each one is kept until it is written.
+
+A user's action (a rule save, an acknowledgement) must be on disk when the user is told so: ``call``
+runs it on this thread after what waits is written, and the caller waits for it.
 """
 
 from __future__ import annotations
@@ -13,14 +16,22 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, TypeVar
 
-from services.archive.database import Archive, Batch, State
+from services.archive.database import AlertRow, Archive, Batch, SavedRulesRow, State
 from services.backoff import Backoff
 from services.models import Account, Deal, HistoryPoint, Snapshot
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ArchiveUnavailable(Exception):
+    """The archive did not take a write the caller waits for (it refuses writes, or did not answer in time)."""
 
 
 class ArchiveWriter:
@@ -50,6 +61,11 @@ class ArchiveWriter:
         self._states: deque[State] = deque()
         self._accounts: dict[int, tuple[int, Account]] = {}
         self._restamps: dict[int, str] = {}  # login -> the broker clock its archived deals must follow
+        self._rules: dict[tuple[int, int], SavedRulesRow] = {}
+        self._rule_states: dict[tuple[int, str], str] = {}
+        self._alerts: dict[tuple[int, str], AlertRow] = {}
+        self._acks: dict[tuple[int, str], int] = {}
+        self._calls: deque[tuple[Callable[[Archive], Any], Future[Any]]] = deque()
         self._opened = False
         self._failures = 0
         self._full = False
@@ -108,8 +124,60 @@ class ArchiveWriter:
             self._accounts[account.login] = (ts_ms, account)
             self._nudge()
 
+    def submit_alerts(self, login: int, alerts: Sequence[dict[str, Any]]) -> None:
+        """Always kept, like deals: the archive is where an alert outlives a Redis wipe."""
+        with self._ready:
+            for seq, alert in enumerate(alerts):
+                self._alerts[(login, alert["id"])] = AlertRow(login, alert, seq)
+            self._nudge()
+
+    def submit_rule_states(self, login: int, states: Mapping[str, str]) -> None:
+        """Rule id -> state JSON; a newer state of a rule replaces the one waiting (only the latest matters)."""
+        with self._ready:
+            self._rule_states.update({(login, rule_id): data for rule_id, data in states.items()})
+            self._nudge()
+
+    def submit_acks(self, login: int, acks: Mapping[str, int]) -> None:
+        """Alert id -> UTC ms; the first acknowledgement of an alert is the one kept."""
+        with self._ready:
+            for alert_id, ms in acks.items():
+                self._acks.setdefault((login, alert_id), ms)
+            self._nudge()
+
+    def submit_rules(self, row: SavedRulesRow) -> None:
+        with self._ready:
+            self._rules[(row.login, row.saved_ms)] = row
+            self._nudge()
+
+    def call(self, fn: Callable[[Archive], T], timeout_s: float = 5.0) -> T:
+        """Run ``fn(archive)`` on the writer thread once what waits is written; returns its result.
+
+        Raises ArchiveUnavailable when the archive refuses writes or does not get to it within ``timeout_s``
+        (then it never runs: what the caller reports as not saved is not saved later behind its back).
+        """
+        future: Future[T] = Future()
+        with self._ready:
+            self._calls.append((fn, future))
+            self._ready.notify()
+        try:
+            return future.result(timeout_s)
+        except FutureTimeout:
+            if future.cancel():
+                raise ArchiveUnavailable(self.error or f"no answer within {timeout_s:g} s") from None
+            return future.result()  # already running: it ends within the database's busy timeout
+        except Exception as exc:  # whatever the database said, the caller hears "not saved"
+            raise ArchiveUnavailable(self._reason(exc)) from exc
+
     def _count(self) -> int:
-        return len(self._points) + len(self._deals) + len(self._states) + len(self._accounts) + len(self._restamps)
+        alerting = len(self._rules) + len(self._rule_states) + len(self._alerts) + len(self._acks)
+        return (
+            len(self._points)
+            + len(self._deals)
+            + len(self._states)
+            + len(self._accounts)
+            + len(self._restamps)
+            + alerting
+        )
 
     def _over(self) -> bool:
         return self._count() >= self.max_pending
@@ -192,7 +260,7 @@ class ArchiveWriter:
         delay = self._backoff.compute(self._failures) if self._failures else self.interval_s
         deadline = time.monotonic() + delay
         with self._ready:
-            while self._run.is_set() and (self._failures or self._count() < self.batch_rows):
+            while self._run.is_set() and not self._calls and (self._failures or self._count() < self.batch_rows):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
@@ -216,6 +284,18 @@ class ArchiveWriter:
                 login = next(iter(self._accounts))
                 batch.accounts.append(self._accounts.pop(login))
                 room -= 1
+            for source, target in ((self._rules, batch.rules), (self._alerts, batch.alerts)):
+                while source and room:
+                    target.append(source.pop(next(iter(source))))
+                    room -= 1
+            while self._rule_states and room:
+                (login, rule_id), data = self._rule_states.popitem()
+                batch.rule_states.append((login, rule_id, data))
+                room -= 1
+            while self._acks and room and not self._alerts:  # an ack updates its alert's row: that row first
+                (login, alert_id), ms = self._acks.popitem()
+                batch.acks.append((login, alert_id, ms))
+                room -= 1
             return batch
 
     def _put_back(self, batch: Batch) -> None:
@@ -225,6 +305,33 @@ class ArchiveWriter:
             self._points.extendleft(reversed(batch.points))
             self._states.extendleft(reversed(batch.states))
             self._accounts = {account.login: (ts, account) for ts, account in batch.accounts} | self._accounts
+            self._rules = {(r.login, r.saved_ms): r for r in batch.rules} | self._rules
+            self._alerts = {(a.login, a.alert["id"]): a for a in batch.alerts} | self._alerts
+            self._rule_states = {
+                (login, rule_id): data for login, rule_id, data in batch.rule_states
+            } | self._rule_states
+            self._acks |= {(login, alert_id): ms for login, alert_id, ms in batch.acks}  # the first ack stays
+
+    def _run_calls(self) -> None:
+        while True:
+            with self._ready:
+                if not self._calls:
+                    return
+                fn, future = self._calls.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue  # its caller gave up waiting
+            try:
+                future.set_result(fn(self.archive))
+            except Exception as exc:  # noqa: BLE001 - the caller is told; the writer goes on
+                future.set_exception(exc)
+
+    def _fail_calls(self, exc: BaseException) -> None:
+        """A user waiting on a refusing archive hears so now, not after the backoff."""
+        with self._ready:
+            calls, self._calls = list(self._calls), deque()
+        for _, future in calls:
+            if future.set_running_or_notify_cancel():
+                future.set_exception(exc)
 
     def _restamp(self) -> None:
         """Once the deals before the change are in; a failure leaves the request to be tried again."""
@@ -263,7 +370,9 @@ class ArchiveWriter:
             self._restamp()
             if wrote:
                 self.size_bytes = self.archive.size_bytes()
+            self._run_calls()
         except Exception as exc:  # noqa: BLE001 - a refusing archive must never stop the writer
+            self._fail_calls(exc)
             self._failures += 1
             if self.error is None:
                 self._on_error(exc)

@@ -197,12 +197,17 @@ def test_rules_are_edited_validated_persisted_and_reverted(live: Live) -> None:
     saved = live.client.put("/rules", data=yaml_doc, content_type="application/yaml")
     assert saved.status_code == 200 and saved.get_json()["source"] == "page"
     assert live.client.get("/rules").get_json()["ruleset"]["rules"][0]["id"] == "exposure"
-    stored = live.runtime.redis.client.get("mt5:5000001:alerts:rules")
-    assert json.loads(stored)["rules"][0]["kind"] == "exposure", "saved in Redis, so it survives a restart"
+    archived = live.runtime.archive_reader.saved_rules(5_000_001)
+    assert (archived.origin, json.loads(archived.ruleset)["rules"][0]["kind"]) == ("api", "exposure"), (
+        "on disk when PUT answers, so it survives any restart"
+    )
+    stored = wait_until(lambda: live.runtime.redis.client.get("mt5:5000001:alerts:rules"), 5, "Redis's copy")
+    assert json.loads(stored)["ruleset"]["rules"][0]["kind"] == "exposure", "in Redis for other processes"
     wait_until(lambda: live.client.get("/rules").get_json()["status"][0]["id"] == "exposure", 5, "applied live")
 
     reverted = live.client.delete("/rules")
     assert reverted.status_code == 200 and reverted.get_json()["source"] == "file"
+    assert live.runtime.archive_reader.saved_rules(5_000_001).ruleset is None, "the reset is recorded"
     assert live.client.put("/rules", data="").status_code == 400
 
 

@@ -15,8 +15,10 @@ import pytest
 from callbacks.alerts import editor_action, frame_alerts, frame_updates
 from layouts import ids
 from layouts.alerts import HIDDEN, distance_text, duration, rule_row
-from services import alerts as alerts_module
-from services.alerts import AlertEngine, day_bounds
+from services import alerts_store
+from services.alerts import AlertEngine
+from services.alerts_eval import day_bounds
+from services.archive import ArchiveWriter
 from services.brokertime import fixed, parse_zone
 from services.models import Account, HistoryPoint, Position, Snapshot
 from services.redis_conn import RedisGate
@@ -57,15 +59,23 @@ def next_message(pubsub: Any, timeout: float = 2.0) -> dict[str, Any]:
 
 
 class Script:
-    """Feeds an engine one scripted snapshot at a time; the clock follows the snapshots."""
+    """Feeds an engine one scripted snapshot at a time; the clock follows the snapshots.
 
-    def __init__(self, rules: Any, store: Store | None = None, offset_s: int = 7200) -> None:
+    The engine's ``alerts-redis`` worker is stepped here after each poll instead of on its thread, so
+    what reaches Redis is known when ``poll`` returns. No archive unless one is given.
+    """
+
+    def __init__(
+        self, rules: Any, store: Store | None = None, offset_s: int = 7200, archive: ArchiveWriter | None = None
+    ) -> None:
         self.store = store or Store(fakeredis.FakeRedis(decode_responses=True), "t", 1000)
         self.notified: list[dict[str, Any]] = []
         self.now_ms = T0
         self.offset_s = offset_s
         ruleset = rules if hasattr(rules, "rules") else parse_rules({"rules": rules})
-        self.engine = AlertEngine(self.store, ruleset, notify=self.notified.append, clock=lambda: self.now_ms / 1000)
+        self.engine = AlertEngine(
+            self.store, ruleset, archive=archive, notify=self.notified.append, clock=lambda: self.now_ms / 1000
+        )
 
     def poll(
         self, ts: int | None = None, positions: tuple[Position, ...] = (), **fields: Any
@@ -73,7 +83,12 @@ class Script:
         """One poll; returns (rule, previous, state) of each alert it raised."""
         self.now_ms = ts if ts is not None else self.now_ms + 1000
         account = Account.from_mt5({**ACCOUNT, **fields})
-        fired = self.engine.evaluate(Snapshot(account, positions, (), self.now_ms, self.offset_s), ["account"])
+        snapshot = Snapshot(account, positions, (), self.now_ms, self.offset_s)
+        fired = self.engine.evaluate(snapshot, ["account"])
+        if self.engine.login is None:  # without an archive the first evaluation waits for Redis's copy
+            self.engine.worker.run_once()
+            fired = self.engine.evaluate(snapshot, ["account"])
+        self.engine.worker.run_once()
         return [(a["rule"], a["previous"], a["state"]) for a in fired]
 
     def row(self, rule_id: str) -> dict[str, Any]:
@@ -231,9 +246,11 @@ def test_daily_loss_at_broker_midnight_on_the_higher_of_balance_and_equity() -> 
 
 
 def test_daily_loss_started_mid_day_opens_from_the_stored_history() -> None:
+    """Without an archive, Redis's history gives the opening, read by the worker, not the streamer thread."""
     run = Script([{"kind": "daily_loss", "limit": 5}])
     run.store.append_history(LOGIN, [HistoryPoint(utc_ms(2026, 3, 4, 21, 50), 10_500.0, 10_520.0, 0.0, 0.0, 0.0)])
-    assert run.poll(utc_ms(2026, 3, 5, 9), balance=10_000.0, equity=9_970.0) == [("daily_loss", "ok", "breached")]
+    assert run.poll(utc_ms(2026, 3, 5, 9), balance=10_000.0, equity=9_970.0) == [], "opened at this poll until then"
+    assert run.poll(balance=10_000.0, equity=9_970.0) == [("daily_loss", "ok", "breached")]
     assert run.row("daily_loss")["detail"] == "day opened at 10,500.00 USD"
 
 
@@ -271,7 +288,7 @@ def test_history_filters_and_acknowledgement() -> None:
 
 
 def test_acknowledgements_of_alerts_dropped_from_the_capped_history_are_pruned(monkeypatch: Any) -> None:
-    monkeypatch.setattr(alerts_module, "HISTORY_CAP", 2)
+    monkeypatch.setattr(alerts_store, "HISTORY_CAP", 2)
     run = Script([{"kind": "exposure", "metric": "positions", "limit": 1}])
     one = (position("EURUSD", 0.1, 1),)
     run.poll(positions=one)
