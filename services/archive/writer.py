@@ -23,10 +23,6 @@ from services.models import Account, Deal, HistoryPoint, Snapshot
 log = logging.getLogger(__name__)
 
 
-def _login(row: tuple[int, HistoryPoint] | State) -> int:
-    return row.login if isinstance(row, State) else row[0]
-
-
 def _reason(exc: BaseException) -> str:
     """The driver's own words ("database is locked"), not SQLAlchemy's statement and parameters."""
     return f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"[:300]
@@ -225,9 +221,13 @@ class ArchiveWriter:
         """What arrived while a failed batch was out of the buffers was not counted against the cap: past it,
         the newest point (or state) of an account replaces the ones that arrived before it, as in ``submit_*``."""
         for rows in (self._points, self._states):
-            while self._count() > self.max_pending and len(rows) > 1 and _login(rows[-2]) == _login(rows[-1]):
+            while self._count() > self.max_pending and len(rows) > 1 and self._login(rows[-2]) == self._login(rows[-1]):
                 del rows[-2]
                 self._coalesced()
+
+    @staticmethod
+    def _login(row: tuple[int, HistoryPoint] | State) -> int:
+        return row.login if isinstance(row, State) else row[0]
 
     def _attempt(self) -> None:
         """Open if needed, then write full batches until what is left fits in one; never raises."""
