@@ -172,6 +172,8 @@ class ArchiveWriter:
         while self._run.is_set():
             self._wait()
             self._attempt()
+        if self.pending and not self._failures:  # the polls recorded while the stop caught the thread writing
+            self._attempt()
         left = self.pending
         if left:
             log.warning("archive: %d row(s) not written at shutdown", left)
