@@ -250,6 +250,8 @@ class ArchiveWriter:
         while self._run.is_set():
             self._wait()
             self._attempt()
+        if self.pending and not self._failures:  # the polls recorded while the stop caught the thread writing
+            self._attempt()
         left = self.pending
         if left:
             log.warning("archive: %d row(s) not written at shutdown", left)
@@ -299,7 +301,7 @@ class ArchiveWriter:
             return batch
 
     def _put_back(self, batch: Batch) -> None:
-        """A failed batch goes back in front of what arrived meanwhile (newer accounts win)."""
+        """A failed batch goes back in front of what arrived meanwhile (newer accounts win), within the cap."""
         with self._ready:
             self._deals = {(login, deal.ticket): deal for login, deal in batch.deals} | self._deals
             self._points.extendleft(reversed(batch.points))
@@ -311,6 +313,19 @@ class ArchiveWriter:
                 (login, rule_id): data for login, rule_id, data in batch.rule_states
             } | self._rule_states
             self._acks |= {(login, alert_id): ms for login, alert_id, ms in batch.acks}  # the first ack stays
+            self._trim()
+
+    def _trim(self) -> None:
+        """What arrived while a failed batch was out of the buffers was not counted against the cap: past it,
+        the newest point (or state) of an account replaces the ones that arrived before it, as in ``submit_*``."""
+        for rows in (self._points, self._states):
+            while self._count() > self.max_pending and len(rows) > 1 and self._login(rows[-2]) == self._login(rows[-1]):
+                del rows[-2]
+                self._coalesced()
+
+    @staticmethod
+    def _login(row: tuple[int, HistoryPoint] | State) -> int:
+        return row.login if isinstance(row, State) else row[0]
 
     def _run_calls(self) -> None:
         while True:

@@ -2,7 +2,8 @@
 
 ``python -m tests.fakes.fake_bridge --port P --deals N [--account real]`` scripts a ``FakeMT5`` (login,
 password, N history deals, a position and an order; with ``--account real`` the real-looking account of
-tests/fakes/real_account.py, 330 days up to now on a New York close clock), registers its module as
+tests/fakes/real_account.py, 330 days up to now on a New York close clock; with ``--account moving`` the
+account of tests/fakes/moving_terminal.py, new at every poll and a trade a second), registers its module as
 ``sys.modules["MetaTrader5"]`` and then runs ``python -m mt5linux --host 127.0.0.1 -p P`` from the
 installed package, so the client side talks to exactly the server a user starts under Wine.
 ``FakeBridge`` runs that process, waits for its port, and can kill (SIGKILL) and restart it.
@@ -21,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.fakes.fake_mt5 import FakeMT5, ny_close_offset
+from tests.fakes.moving_terminal import MovingTerminal
 from tests.fakes.real_account import (
     HOUR_MS,
     RealAccount,
@@ -82,7 +84,10 @@ def real_terminal(deals: int, now_s: float) -> FakeMT5:
 
 def serve(port: int, deals: int, kind: str = "scripted") -> None:
     """Install the fake as MetaTrader5, then run the installed mt5linux server's own entry point."""
-    fake = real_terminal(deals, time.time()) if kind == "real" else scripted_terminal(deals)
+    if kind == "moving":
+        fake: FakeMT5 = MovingTerminal(login=LOGIN, password=PASSWORD, server=SERVER, offset_s=ny_close_offset)
+    else:
+        fake = real_terminal(deals, time.time()) if kind == "real" else scripted_terminal(deals)
     sys.modules["MetaTrader5"] = fake.module
     sys.argv = ["mt5linux", "--host", "127.0.0.1", "-p", str(port), "-q"]
     runpy.run_module("mt5linux", run_name="__main__", alter_sys=True)
@@ -137,7 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--deals", type=int, default=1000)
-    parser.add_argument("--account", choices=("scripted", "real"), default="scripted")
+    parser.add_argument("--account", choices=("scripted", "real", "moving"), default="scripted")
     args = parser.parse_args()
     serve(args.port, args.deals, args.account)
 
