@@ -83,6 +83,7 @@ def _report(rt: Runtime, login: int, start: int | None, end: int | None, periods
         end_ms=end,
         server_offset_s=rt.broker_zone(login),
         periods_per_year=periods,
+        archive=rt.archive_reader,
     )
 
 
@@ -167,7 +168,7 @@ def _table(rt: Runtime, login: int, name: str, start: int | None, end: int | Non
     if name == "trades":
         return export.trades_csv(rt.store, login, start, end, _digits(rt))
     if name == "equity":
-        return export.equity_csv(rt.store, login, start, end, rt.broker_zone(login))
+        return export.equity_csv(rt.store, login, start, end, rt.broker_zone(login), rt.archive_reader)
     if name == "positions":
         return export.positions_csv(() if latest is None else latest.positions, start, end)
     if name == "orders":

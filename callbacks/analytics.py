@@ -89,6 +89,7 @@ def analytics_outputs(runtime: Runtime, selection: Any, login: int | None = None
             start_ms=start,
             end_ms=end,
             server_offset_s=runtime.broker_zone(login),
+            archive=runtime.archive_reader,
         )
     except REDIS_ERRORS:
         return placeholder_outputs("Statistics unavailable: Redis is down. They come back with it.", links)

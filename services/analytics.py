@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from services.archive import Archive
 from services.brokertime import BrokerZone
 from services.export import iter_deals, iter_history
 from services.models import Account, Deal
@@ -73,11 +74,12 @@ def build_report(
     end_ms: int | None = None,
     server_offset_s: BrokerZone | int = 0,
     periods_per_year: int = DEFAULT_PERIODS_PER_YEAR,
+    archive: Archive | None = None,
 ) -> Report:
     """Raises the store's Redis errors for the caller to turn into a 503 or a notice."""
     digits = account.currency_digits if account is not None else 2
     trades, ledger, tally = collect(iter_deals(store, login), start_ms, end_ms, digits)
-    points = list(iter_history(store, login, start_ms, end_ms))
+    points = list(iter_history(store, login, start_ms, end_ms, archive=archive))
     times = np.fromiter((p.ts for p in points), dtype=np.int64, count=len(points))
     equity = np.fromiter((p.equity for p in points), dtype=float, count=len(points))
     del points

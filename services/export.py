@@ -12,6 +12,7 @@ table does, so the bytes are the same either way.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -22,7 +23,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
+from services.archive import Archive
 from services.brokertime import BrokerZone, as_zone
 from services.models import Deal, HistoryPoint, Order, Position
 from services.stats import NOTES
@@ -89,9 +92,20 @@ def iter_deals(
 
 
 def iter_history(
-    store: Store, login: int, start_ms: int | None = None, end_ms: int | None = None, chunk: int = CHUNK
+    store: Store,
+    login: int,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    chunk: int = CHUNK,
+    archive: Archive | None = None,
 ) -> Iterator[HistoryPoint]:
-    """History points by time, oldest first, ``chunk`` stream entries at a time; incomplete entries are skipped."""
+    """History points by time, oldest first, ``chunk`` at a time: the archive's before Redis's first point (a wiped
+    Redis, the embedded one after a restart, a trimmed stream), then Redis's; incomplete entries are skipped."""
+    if archive is not None:
+        first = store.first_history_ts(login)
+        before = end_ms if first is None else first - 1 if end_ms is None else min(end_ms, first - 1)
+        with contextlib.suppress(SQLAlchemyError):  # not opened yet, or unreadable: what Redis holds
+            yield from archive.iter_history(login, start_ms or 0, 2**62 if before is None else before, chunk)
     key = store.keys.history(login)
     low = "-" if start_ms is None else str(start_ms)
     high = "+" if end_ms is None else str(end_ms)
@@ -210,13 +224,18 @@ def trades_csv(store: Store, login: int, start_ms: int | None, end_ms: int | Non
 
 
 def equity_csv(
-    store: Store, login: int, start_ms: int | None, end_ms: int | None, broker: BrokerZone | int
+    store: Store,
+    login: int,
+    start_ms: int | None,
+    end_ms: int | None,
+    broker: BrokerZone | int,
+    archive: Archive | None = None,
 ) -> Iterator[str]:
     """History has no server time of its own: the broker clock's offset at each point is applied."""
     zone = as_zone(broker)
     rows = (
         [utc_iso(p.ts), server_iso(zone.to_server_ms(p.ts)), *(getattr(p, name) for name in HISTORY_FIELDS)]
-        for p in iter_history(store, login, start_ms, end_ms)
+        for p in iter_history(store, login, start_ms, end_ms, archive=archive)
     )
     return csv_chunks(EQUITY_COLUMNS, rows)
 

@@ -292,6 +292,24 @@ class Archive:
         with self.engine.connect() as conn:
             return [HistoryPoint(*row) for row in conn.execute(query)]
 
+    def iter_history(self, login: int, start_ms: int, end_ms: int, size: int) -> Iterator[HistoryPoint]:
+        """``history`` in pages of ``size`` down the primary key: a year exported with bounded memory."""
+        after = start_ms - 1
+        columns = [history.c[name] for name in HistoryPoint.__slots__]
+        while True:
+            query = (
+                select(*columns)
+                .where(history.c.login == login, history.c.ts > after, history.c.ts <= end_ms)
+                .order_by(history.c.ts)
+                .limit(size)
+            )
+            with self.engine.connect() as conn:
+                page = [HistoryPoint(*row) for row in conn.execute(query)]
+            yield from page
+            if len(page) < size:
+                return
+            after = page[-1].ts
+
     def rollup_points(self, login: int, span_ms: int, start_ms: int, end_ms: int) -> list[HistoryPoint]:
         """Two points per span (the equity low and high) of the spans that start in [start, end], oldest first."""
         query = (
