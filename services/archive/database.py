@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Table, create_engine, event, select
+from sqlalchemy import Engine, Table, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.archive.schema import accounts, deals, history, states
@@ -189,6 +189,13 @@ class Archive:
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return None if row is None else _state(row)
+
+    def first_ts(self, login: int) -> int | None:
+        """When the archive first recorded the account (a point or a state): what a replay can reach back to."""
+        firsts = [select(func.min(table.c.ts)).where(table.c.login == login) for table in (history, states)]
+        with self.engine.connect() as conn:
+            found = [ts for query in firsts if (ts := conn.execute(query).scalar()) is not None]
+        return min(found, default=None)
 
     def account(self, login: int) -> Account | None:
         """The latest account record archived for ``login``."""
