@@ -22,7 +22,7 @@ from flask import Flask
 from werkzeug.serving import is_running_from_reloader, make_server, run_simple
 
 import api
-from callbacks import alerts, analytics, charts, client, live, overview, routing, tables
+from callbacks import alerts, analytics, charts, client, live, overview, replay, routing, tables
 from layouts.overview import layout as overview_layout
 from layouts.page import layout
 from services.accounts import load_accounts
@@ -63,6 +63,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, start: boo
     live.register(app, runtime)
     alerts.register(app, runtime)
     analytics.register(app, runtime)
+    replay.register(app, runtime)
     create_overview(server, runtime)
     if start:
         runtime.start()

@@ -80,12 +80,19 @@
                 });
             },
             // A batch's updates other than the balance/equity chart (callbacks/live.py), applied in the next
-            // task: the main chart's redraw comes first instead of after three redraws and the rest.
+            // task: the main chart's redraw comes first instead of after three redraws and the rest. The
+            // "live" ones (cards, positions, orders) are dropped if a replay began while the batch was on
+            // its way: the replayed moment stays on screen until "Back to live".
             later: function (updates) {
-                setTimeout(function () {
-                    Object.keys(updates || {}).forEach(function (id) {
-                        window.dash_clientside.set_props(id, updates[id]);
+                function apply(set) {
+                    Object.keys(set || {}).forEach(function (id) {
+                        window.dash_clientside.set_props(id, set[id]);
                     });
+                }
+                setTimeout(function () {
+                    const banner = document.getElementById("replay-banner");
+                    apply(updates && updates.set);
+                    if (!banner || banner.hidden) { apply(updates && updates.live); }
                 }, 0);
             },
             toggleTheme: function (clicks, theme) {

@@ -44,6 +44,14 @@ TRADE_MODES = {0: ("Demo", "pill pill-demo"), 1: ("Contest", "pill pill-contest"
 MARGIN_MODES = {0: "Netting", 1: "Exchange", 2: "Hedging"}
 
 GRIDS = {"positions": (ids.POSITIONS_GRID, ids.POSITIONS_COUNT), "orders": (ids.ORDERS_GRID, ids.ORDERS_COUNT)}
+# What a replay (callbacks/replay.py) shows from the archive, and batches leave alone meanwhile: id → prop.
+REPLAYED = {
+    **{ids.kpi_value(name): "children" for name in ids.KPI_FIELDS},
+    **{ids.kpi_delta(name): "children" for name in ids.KPI_FIELDS},
+    ids.kpi_card("margin_level"): "className",
+    **{grid: "rowData" for grid, _ in GRIDS.values()},
+    **{count: "children" for _, count in GRIDS.values()},
+}
 
 Updates = dict[str, dict[str, Any]]  # component id → the props to set
 MISSING = "missing"  # a batch that says nothing about the history sync
@@ -213,24 +221,26 @@ def register(app: Dash, runtime: Runtime) -> None:
         State(ids.CLIENT, "data"),
         State(ids.THEME, "data"),
         State(ids.LOCATION, "pathname"),
+        State(ids.REPLAY, "data"),
         prevent_initial_call=True,
     )
     def on_frame(message: Any, batch_state: Any, chart: Any, day: Any, alerts: Any, *page: Any) -> Any:
         frame = parse_message(message)
         if frame is None or frame["type"] != "batch":
             return no_update
-        selection, client, theme, pathname = page
+        selection, client, theme, pathname, replay = page
         login = page_login(pathname, runtime)
         state = {"batch_state": batch_state, "chart": chart, "day": day, "selection": selection, "client": client,
-                 "theme": theme, "login": login}  # fmt: skip
+                 "theme": theme, "login": login, "replay": replay}  # fmt: skip
         updates, send = apply_batch(Batch.of(frame, login), runtime, heartbeat_s, state)
         engine = app.server.extensions["mt5_risk"].alerts
         updates.update(alert_updates(frame, engine, alerts or {}, int(time.time() * 1000), login))
         later = {component_id: props for component_id, props in updates.items() if component_id not in FIRST}
         for component_id in FIRST & updates.keys():
             set_props(component_id, updates[component_id])
-        if later:
-            set_props(ids.LIVE_LATER, {"data": later})
+        if later:  # "live": what a replay that began while this batch was on its way keeps (assets/mt5.js)
+            live = {component_id: later.pop(component_id) for component_id in REPLAYED.keys() & later.keys()}
+            set_props(ids.LIVE_LATER, {"data": {"set": later, "live": live}})
         return send
 
     app.clientside_callback(
@@ -250,6 +260,9 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
     login = state.get("login")
     account = batch.accounts[-1][1] if batch.accounts else None
     previous = state.get("batch_state") or {}
+    replay = state.get("replay") or {}
+    replaying = replay.get("t_ms") is not None
+    back_ms = replay.get("back_ms", previous.get("rebased"))
     sync, synced_now = history_sync(batch, previous)
     if batch.snapshot is not None:
         snap_account = batch.snapshot["account"]
@@ -270,7 +283,7 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
         if flows:
             day = {**day, "flows": day.get("flows", 0.0) + flows}
             put(out, ids.DAY_START, "data", day)
-    if account is not None:
+    if account is not None and not replaying:
         out.update(kpi_updates(account, day))
     if synced_now and batch.snapshot is None:  # the whole history is in: draw it once, refetch grid and panels
         chart = reload_charts(out, runtime, state)
@@ -280,13 +293,17 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
         out.update(extends)
     if chart != state.get("chart"):
         put(out, ids.CHART_STATE, "data", chart)
-    batch_state, send = sequence(batch, previous)
+    # Back from a replay, the grids hold the latest snapshot, not the rows this socket's changes were made from.
+    batch_state, send = sequence(batch, previous, rebase=back_ms != previous.get("rebased"))
+    if back_ms is not None:
+        batch_state["rebased"] = back_ms
     if sync is not MISSING:
         out.update(sync_updates(sync, previous.get("sync", MISSING)))
         batch_state["sync"] = sync
     elif "sync" in previous:
         batch_state["sync"] = previous["sync"]
-    out.update(grid_updates(batch, tz, runtime.broker_zone(login), batch_state["synced"]))
+    if not replaying:
+        out.update(grid_updates(batch, tz, runtime.broker_zone(login), batch_state["synced"]))
     if batch.deals and batch.snapshot is None:
         put(out, ids.DEALS_VERSION, "data", batch.ts)
     for name, label, error in (("mt5", "MT5", "mt5_error"), ("redis", "Redis", "error")):
@@ -363,19 +380,20 @@ def grid_updates(batch: Batch, tz: str, broker: BrokerZone, synced: bool) -> Upd
     return updates
 
 
-def sequence(batch: Batch, previous: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+def sequence(batch: Batch, previous: dict[str, Any], rebase: bool = False) -> tuple[dict[str, Any], Any]:
     """Acknowledge the batch (the server sends the next only then), asking for a snapshot once
-    when one is missing, a number was skipped (events lost) or Redis came back."""
+    when one is missing, a number was skipped (events lost) or Redis came back; ``rebase`` asks
+    at once (the page's rows were replaced)."""
     if batch.snapshot is not None:
         state: dict[str, Any] = {"seq": batch.seq, "synced": True}
         return state, dumps({"type": "ack", "seq": batch.seq}) if batch.seq is not None else no_update
     last = previous.get("seq")
     gap = last is not None and batch.seq is not None and batch.seq != last + 1
-    needed = gap or not previous.get("synced") or batch.redis_back
+    needed = gap or not previous.get("synced") or batch.redis_back or rebase
     asked = previous.get("asked")
     state = {key: previous[key] for key in ("asked",) if key in previous}
     state.update(seq=batch.seq, synced=previous.get("synced", False) and not needed)
-    resync = needed and (asked is None or batch.seq is None or batch.seq - asked >= RESYNC_AFTER_BATCHES)
+    resync = needed and (rebase or asked is None or batch.seq is None or batch.seq - asked >= RESYNC_AFTER_BATCHES)
     if resync:
         state["asked"] = batch.seq
     if batch.seq is None:

@@ -81,6 +81,17 @@ DEALS_VERSION = "deals-version"  # bumped when new deals arrive, so the deals gr
 POSITIONS_COUNT = "positions-count"
 ORDERS_COUNT = "orders-count"
 
+# Replay (layouts/replay.py, callbacks/replay.py): the account at a past moment, from the archive.
+REPLAY = "replay"  # {"t_ms": moment shown} while replaying; {"back_ms": when} after "Back to live"; None before
+REPLAY_DATE = "replay-date"
+REPLAY_TIME = "replay-time"
+REPLAY_CLOCK = "replay-clock"  # which clock the date and time are read in
+REPLAY_SHOW = "replay-show"
+REPLAY_MESSAGE = "replay-message"  # why a moment cannot be shown
+REPLAY_BANNER = "replay-banner"  # shown while replaying; assets/mt5.js reads its hidden attribute
+REPLAY_TEXT = "replay-text"
+REPLAY_LIVE = "replay-live"  # "Back to live"
+
 # The dashboard's selected time range, {"from_ms": int | None, "to_ms": int | None} (UTC epoch ms; None = open end).
 # Every panel that follows the range selector takes it as an Input.
 RANGE = "range"

@@ -11,6 +11,7 @@ from layouts.analytics import analytics_section
 from layouts.charts import charts_section
 from layouts.header import header
 from layouts.kpis import kpi_section
+from layouts.replay import replay_section
 from layouts.tables import tables_section
 
 
@@ -38,6 +39,7 @@ def layout() -> html.Div:
             *stores(),
             header(),
             alert_banner(),
+            replay_section(),
             kpi_section(),
             rule_panel(),
             charts_section(),

@@ -112,11 +112,13 @@ def deals_grid() -> dag.AgGrid:
     )
 
 
-def panel(title: str, count_id: str | None, body: Any) -> html.Section:
+def panel(title: str, count_id: str | None, body: Any, replayed: bool = False) -> html.Section:
+    """``replayed``: a replay shows this panel's past state (marked while it does, ``assets/style.css``)."""
     heading = [html.H2(title)]
     if count_id:
         heading.append(html.Span(id=count_id, className="count"))
-    return html.Section([html.Div(heading, className="panel-head"), body], className="card panel")
+    return html.Section([html.Div(heading, className="panel-head"), body],
+                        className="card panel replayed" if replayed else "card panel")  # fmt: skip
 
 
 def tables_section() -> html.Div:
@@ -124,8 +126,9 @@ def tables_section() -> html.Div:
         className="tables",
         children=[
             panel("Open positions", ids.POSITIONS_COUNT,
-                  live_grid(ids.POSITIONS_GRID, POSITION_COLUMNS, "No open positions")),
-            panel("Pending orders", ids.ORDERS_COUNT, live_grid(ids.ORDERS_GRID, ORDER_COLUMNS, "No pending orders")),
+                  live_grid(ids.POSITIONS_GRID, POSITION_COLUMNS, "No open positions"), replayed=True),
+            panel("Pending orders", ids.ORDERS_COUNT,
+                  live_grid(ids.ORDERS_GRID, ORDER_COLUMNS, "No pending orders"), replayed=True),
             panel("Deal history", None, deals_grid()),
         ],
     )  # fmt: skip

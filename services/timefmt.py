@@ -69,3 +69,15 @@ def server_times(ts_ms: Sequence[int], broker: BrokerZone | int) -> list[str]:
 
 def local_text(ts_ms: int, tz: str) -> str:
     return local_times([ts_ms], tz)[0][:19]
+
+
+def utc_ms_of_local(text: str, tz: str) -> int:
+    """UTC ms of a wall-clock time in ``tz`` as the page shows times ("2026-01-31 14:30:05.250", "…T14:30").
+
+    A time the clock passes twice (autumn) is its first pass; one it skips (spring) counts with the offset
+    before the change. Raises ValueError for text that is not such a time.
+    """
+    moment = datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(zone(tz)))
+    return round(moment.timestamp() * 1000)

@@ -325,12 +325,6 @@ class Archive:
             found = [p for row in conn.execute(query) for p in Rollup(*row).points()]
         return [p for p in found if start_ms <= p.ts <= end_ms]
 
-    def first_ts(self, login: int) -> int | None:
-        """The oldest recorded point's time."""
-        query = select(history.c.ts).where(history.c.login == login).order_by(history.c.ts).limit(1)
-        with self.engine.connect() as conn:
-            return conn.execute(query).scalar_one_or_none()
-
     def deals(self, login: int, start_ms: int, end_ms: int) -> list[Deal]:
         """Deals with ``start_ms <= time_utc_ms <= end_ms``, in time then ticket order."""
         query = (
@@ -408,6 +402,13 @@ class Archive:
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return None if row is None else _state(row)
+
+    def first_ts(self, login: int) -> int | None:
+        """When the archive first recorded the account (a point or a state): what a replay can reach back to."""
+        firsts = [select(func.min(table.c.ts)).where(table.c.login == login) for table in (history, states)]
+        with self.engine.connect() as conn:
+            found = [ts for query in firsts if (ts := conn.execute(query).scalar()) is not None]
+        return min(found, default=None)
 
     def account(self, login: int) -> Account | None:
         """The latest account record archived for ``login``."""

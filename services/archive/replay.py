@@ -2,34 +2,79 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from services.archive.database import Archive
+from services.archive.database import Archive, State
+from services.brokertime import BrokerZone
+from services.models import Account, HistoryPoint
+from services.today import cash_flows, day_bounds
 
 
-def account_at(archive: Archive, login: int, t_ms: int) -> dict[str, Any] | None:
-    """The last history point and the last positions/orders state at or before ``t_ms``, each with its time.
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """What was recorded at or before ``t_ms``: the last point and the last positions/orders state.
 
-    Either may be None (a point is written when the account changes, a state when positions or orders do);
-    None when neither was recorded by then. Currency and digits come from the latest account row: they
-    do not change over an account's life.
+    Either may be None (a point is written when the account changes, a state when positions or orders
+    do), never both. ``account`` is the latest account record: currency, digits and margin levels do
+    not change over an account's life.
     """
+
+    login: int
+    t_ms: int
+    point: HistoryPoint | None
+    state: State | None
+    account: Account | None
+
+    @property
+    def recorded_ms(self) -> int:
+        """When the figures shown were recorded: the point's time, else the state's."""
+        if self.point is not None:
+            return self.point.ts
+        return self.state.ts if self.state is not None else self.t_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.login,
+            "t": self.t_ms,
+            "point": None if self.point is None else self.point.to_dict(),
+            "state": None
+            if self.state is None
+            else {
+                "ts": self.state.ts,
+                "positions": [p.to_dict() for p in self.state.positions],
+                "orders": [o.to_dict() for o in self.state.orders],
+            },
+            "currency": None if self.account is None else self.account.currency,
+            "currency_digits": None if self.account is None else self.account.currency_digits,
+        }
+
+
+def moment_at(archive: Archive, login: int, t_ms: int) -> Moment | None:
+    """The account at ``t_ms``, each part one search down its (login, ts) key; None when nothing was recorded."""
     point = archive.point_at(login, t_ms)
     state = archive.state_at(login, t_ms)
     if point is None and state is None:
         return None
-    account = archive.account(login)
-    return {
-        "account": login,
-        "t": t_ms,
-        "point": None if point is None else point.to_dict(),
-        "state": None
-        if state is None
-        else {
-            "ts": state.ts,
-            "positions": [p.to_dict() for p in state.positions],
-            "orders": [o.to_dict() for o in state.orders],
-        },
-        "currency": None if account is None else account.currency,
-        "currency_digits": None if account is None else account.currency_digits,
-    }
+    return Moment(login, t_ms, point, state, archive.account(login))
+
+
+def account_at(archive: Archive, login: int, t_ms: int) -> dict[str, Any] | None:
+    """``GET /account/at``: the moment as JSON, None when nothing was recorded by then."""
+    moment = moment_at(archive, login, t_ms)
+    return None if moment is None else moment.to_dict()
+
+
+def day_at(archive: Archive, login: int, zone: BrokerZone, t_ms: int) -> dict[str, Any]:
+    """The broker day around ``t_ms`` as the live page counts today (``services.today``): the account at
+    that day's midnight and the money moved between then and ``t_ms``; only the bounds without a point
+    recorded by midnight."""
+    start, end = day_bounds(zone, t_ms)
+    day: dict[str, Any] = {"start_ms": start, "end_ms": end, "flows": 0.0}
+    point = archive.point_at(login, start)
+    if point is None:
+        return day
+    flows = cash_flows((d.to_dict() for d in archive.deals(login, start, t_ms)), start)
+    fields = ("balance", "equity", "profit", "margin", "margin_level")
+    return {**day, **{name: getattr(point, name) for name in fields}, "margin_free": point.equity - point.margin,
+            "flows": flows}  # fmt: skip

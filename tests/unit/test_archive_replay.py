@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import event
 
 from services.archive import FILE_NAME, Archive, Batch, State
-from services.archive.replay import account_at
-from services.models import Account, HistoryPoint, Order, Position
+from services.archive.replay import account_at, day_at
+from services.brokertime import fixed
+from services.models import Account, Deal, HistoryPoint, Order, Position
 from services.sources.demo import DemoSource
 
 
@@ -126,3 +127,35 @@ def test_each_lookup_is_one_search_down_the_primary_key(archive: Archive, demo: 
             plan = " ".join(row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
             assert "USING INDEX sqlite_autoindex_" in plan and "(login=? AND ts<?)" in plan, plan
             assert "TEMP B-TREE" not in plan, plan  # no sort: the index is read backwards
+
+
+def test_the_first_record_is_the_earlier_of_the_first_point_and_state(archive: Archive, demo: Demo) -> None:
+    login = demo.account.login
+    assert archive.first_ts(login) == 1_000
+    archive.write(Batch(states=[State(login, 400, (), ())]))
+    assert archive.first_ts(login) == 400
+    assert archive.first_ts(login + 1) is None
+
+
+def test_the_day_of_a_moment_starts_at_the_last_point_before_the_brokers_midnight(tmp_path: Path) -> None:
+    """As the live page counts today: equity then, and the money moved since, up to the moment."""
+    zone = fixed(7_200)
+    login, midnight = 7, zone.day_start_ms(1_780_000_000_000)
+    archive = Archive(tmp_path / FILE_NAME)
+    archive.open()
+    deposit = Deal.from_dict({"ticket": 1, "order": 0, "time": 0, "time_msc": 0, "type": 2, "entry": 0, "magic": 0,
+                              "position_id": 0, "reason": 0, "volume": 0.0, "price": 0.0, "commission": 0.0,
+                              "swap": 0.0, "profit": 500.0, "fee": 0.0, "symbol": "", "comment": "",
+                              "external_id": "", "time_utc_ms": midnight + 60_000})  # fmt: skip
+    archive.write(
+        Batch(
+            points=[(login, HistoryPoint(midnight - 5_000, 1_000.0, 1_010.0, 100.0, 1_010.0, 10.0))],
+            deals=[(login, deposit)],
+        )
+    )
+    day = day_at(archive, login, zone, midnight + 3_600_000)
+    assert (day["start_ms"], day["end_ms"]) == (midnight, midnight + 86_400_000)
+    assert (day["balance"], day["equity"], day["margin_free"], day["flows"]) == (1_000.0, 1_010.0, 910.0, 500.0)
+    assert day_at(archive, login, zone, midnight + 30_000)["flows"] == 0.0, "money moved after the moment is not in"
+    assert "equity" not in day_at(archive, login, zone, midnight - 86_400_000), "no point by that midnight"
+    archive.close()
