@@ -9,6 +9,7 @@ after a failure never doubles a row.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from services.brokertime import parse_zone
 from services.models import Account, Deal, HistoryPoint, Order, Position
 from services.secret import MASK, redact_url
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 FILE_NAME = "archive.sqlite"
 # A server that is down or unreachable fails a connect within seconds, and a peer that vanishes under an open
@@ -156,6 +158,33 @@ class Archive:
                 connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+        self.build_rollups()
+
+    def build_rollups(self, page: int = 10_000) -> int:
+        """Fold recorded points into rollups where none exist yet: an archive from before the rollups
+        (migration 0002), or points bulk-loaded past ``write``. Once; returns the points folded."""
+        with self.engine.connect() as conn:
+            if conn.execute(select(rollups.c.login).limit(1)).first() is not None:
+                return 0
+            logins = [login for (login,) in conn.execute(select(history.c.login).distinct())]
+        folded = 0
+        for login in logins:
+            chunk: list[tuple[int, HistoryPoint]] = []
+            for point in self.iter_history(login, 0, 2**62, page):
+                chunk.append((login, point))
+                if len(chunk) == page:
+                    folded += self._fold_in(chunk)
+                    chunk = []
+            folded += self._fold_in(chunk)
+        if folded:
+            log.info("archive: %d recorded points folded into minute and hour rollups", folded)
+        return folded
+
+    def _fold_in(self, points: list[tuple[int, HistoryPoint]]) -> int:
+        if points:
+            with self.engine.begin() as conn:
+                self._roll(conn, points)
+        return len(points)
 
     def _insert(self, table: Table) -> Any:
         """An INSERT with the dialect's ON CONFLICT clause (SQLite and PostgreSQL spell it alike)."""

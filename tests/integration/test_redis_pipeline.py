@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import websocket
 
+from services.history import load_window
 from services.leader import LeaderLock
 from services.models import Deal, HistoryPoint
 from services.redis_conn import connect_redis
@@ -155,8 +156,12 @@ def test_redis_restart_keeps_websocket_clients_and_resumes(
     ws = websocket.create_connection(live.ws_url, timeout=10)
     try:
         assert json.loads(ws.recv())["type"] == "snapshot"
+        runtime = app.server.extensions["mt5_runtime"]
+        wait_until(lambda: runtime.archive.pending == 0 and runtime.store.deal_count(LOGIN), 10, "archived")
+        deals_before = runtime.store.deal_count(LOGIN)
+        first_before = runtime.store.first_history_ts(LOGIN)
         outage_ms = int(time.time() * 1000)
-        redis_server.stop()
+        redis_server.stop()  # it keeps nothing on disk: it comes back empty
         saw_down = False
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not saw_down:
@@ -171,11 +176,14 @@ def test_redis_restart_keeps_websocket_clients_and_resumes(
             if message["type"] == "account":
                 break
             assert time.monotonic() - restarted < 5, "updates flow again within 5 s of Redis returning"
-        runtime = app.server.extensions["mt5_runtime"]
         wait_until(lambda: runtime.streamer.status().pending_history == 0, 5, "the buffer drains")
         ts = [p.ts for p in runtime.store.history(LOGIN, start_ms=outage_ms - 500)]
         gaps = [b - a for a, b in itertools.pairwise(ts)]
         assert ts and max(gaps) < 1_500, "history polled while Redis was down (3 s and more) has no gap"
+        assert runtime.streamer.writer_health()["restores"] == 1, "the empty Redis was noticed once"
+        assert runtime.store.deal_count(LOGIN) >= deals_before, "every deal is back without a reconnect"
+        window = load_window(runtime.store, LOGIN, None, None, 4_000, archive=runtime.archive_reader)
+        assert window.points[0].ts == first_before and window.source.startswith("archive+"), "nothing shown is lost"
     finally:
         ws.close()
 

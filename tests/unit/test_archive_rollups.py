@@ -15,6 +15,7 @@ import pytest
 
 from services.archive import FILE_NAME, Archive, Batch
 from services.archive.rollup import HOUR_MS, MINUTE_MS
+from services.archive.schema import history
 from services.brokertime import parse_zone
 from services.history import load_window
 from services.models import HistoryPoint
@@ -123,3 +124,14 @@ def test_deals_are_read_in_pages_and_re_timed_with_a_new_broker_clock(archive: A
         assert again[d.ticket].time_utc_ms == expected
         assert [x.ticket for x in archive.deals(LOGIN, expected, expected)] == [d.ticket]
     assert archive.restamp_deals(LOGIN, "ny-close") == 0
+
+
+def test_an_archive_from_before_the_rollups_gets_them_at_its_next_open(archive: Archive) -> None:
+    points = random_points(2_500)
+    with archive.engine.begin() as conn:  # rows as the previous version wrote them: history only
+        conn.execute(history.insert(), [{"login": LOGIN, **p.to_dict()} for p in points])
+    assert archive.rollup_points(LOGIN, MINUTE_MS, 0, 2**62) == []
+    archive.open()
+    for span in (MINUTE_MS, HOUR_MS):
+        assert stored(archive, span) == truth(points, span)
+    assert archive.build_rollups() == 0, "once"
