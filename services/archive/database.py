@@ -120,6 +120,8 @@ class Archive:
         self.url = redact_url(url.render_as_string(hide_password=False))  # what logs and /health may show
         self._password = url.password
         self.busy_timeout_ms = busy_timeout_ms
+        # The newest rollup of each (login, span) as written: the next batch merges into it without a read.
+        self._latest_rollups: dict[tuple[int, int], Rollup] = {}
         if self.backend == "sqlite":
             self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False})
             event.listen(self.engine, "connect", self._configure)
@@ -207,11 +209,12 @@ class Archive:
 
     def write(self, batch: Batch) -> None:
         """One transaction; rows already stored are kept as they are (the latest account and state win)."""
+        rolled: dict[tuple[int, int, int], Rollup] = {}
         with self.engine.begin() as conn:
             if batch.points:
                 rows = [{"login": login, **point.to_dict()} for login, point in batch.points]
                 conn.execute(self._insert(history).on_conflict_do_nothing(index_elements=["login", "ts"]), rows)
-                self._roll(conn, batch.points)
+                rolled = self._roll(conn, batch.points)
             if batch.deals:
                 rows = [
                     {
@@ -252,6 +255,7 @@ class Archive:
                     rows,
                 )
             self._write_alerting(conn, batch)
+        self._remember(rolled)
 
     def _write_alerting(self, conn: Any, batch: Batch) -> None:
         """Rule saves and alerts are kept as first written; a rule's state is replaced; an ack keeps its first time."""
@@ -290,11 +294,25 @@ class Archive:
             )
             conn.execute(stmt, [{"a_login": login, "a_id": alert_id, "a_ms": ms} for login, alert_id, ms in batch.acks])
 
-    def _roll(self, conn: Any, points: list[tuple[int, HistoryPoint]]) -> None:
-        """Fold the batch into the stored rollups of the spans it touches (read, merge, write back)."""
+    def _remember(self, rolled: dict[tuple[int, int, int], Rollup]) -> None:
+        """After the commit only: a rolled-back batch must not leave the cache ahead of the table."""
+        for rollup in rolled.values():
+            key = (rollup.login, rollup.span_ms)
+            if key not in self._latest_rollups or rollup.start >= self._latest_rollups[key].start:
+                self._latest_rollups[key] = rollup
+
+    def _roll(self, conn: Any, points: list[tuple[int, HistoryPoint]]) -> dict[tuple[int, int, int], Rollup]:
+        """Fold the batch into the stored rollups of the spans it touches: merged with the span last written
+        (kept in memory), read back only for spans the cache does not hold; returns what was written."""
         folded = fold(points)
         for login, span in {(key[0], key[1]) for key in folded}:
-            starts = [key[2] for key in folded if key[:2] == (login, span)]
+            latest = self._latest_rollups.get((login, span))
+            cached = None if latest is None else latest.start
+            starts = [key[2] for key in folded if key[:2] == (login, span) and key[2] != cached]
+            if latest is not None and latest.key() in folded:
+                folded[latest.key()] = latest.merge(folded[latest.key()])
+            if latest is not None and all(start > latest.start for start in starts):
+                continue  # spans newer than any written: nothing stored to merge with
             query = select(rollups).where(
                 rollups.c.login == login, rollups.c.span_ms == span, rollups.c.start.in_(starts)
             )
@@ -309,6 +327,7 @@ class Archive:
             ),
             [{c.name: getattr(r, c.name) for c in rollups.columns} for r in folded.values()],
         )
+        return folded
 
     # -- reads ------------------------------------------------------------------------------------------
     def history(self, login: int, start_ms: int, end_ms: int) -> list[HistoryPoint]:
