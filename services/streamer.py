@@ -167,6 +167,7 @@ class Streamer:
         self._snapshot_saved = 0
         self._backfill: list[HistoryPoint] = []
         self._backfill_done = False
+        self._backfill_archived: list[HistoryPoint] = []  # the source's past, waiting for the archive to open
         self._stored_tz: dict[int, str | None] = {}  # login -> the clock its stored deals were made with
         self._zone_hint: str | None = None  # a stored clock for the source, handed over on the streamer thread
         self._reread = threading.Event()  # Redis lost the deals: the source reads its history again
@@ -447,11 +448,11 @@ class Streamer:
                 self.store.save_snapshot(replace(snapshot, status=self.status().to_dict()))
                 self._snapshot_saved = version
             self.store.save_status(login, self.status().to_dict())
-            if self._archive is None or self._archive.opened:  # the archive is asked whether it has a past first
-                with self._lock:
-                    backfill, self._backfill = self._backfill, []
-                if backfill:
-                    self._write_backfill(login, backfill)
+            with self._lock:
+                backfill, self._backfill = self._backfill, []
+            if backfill:
+                self._write_backfill(login, backfill)
+            self._archive_backfill(login)
             history = self._pending_history.take()
             if history:
                 self.store.append_history(login, history)
@@ -561,11 +562,18 @@ class Streamer:
             for deal in deals
         ]
 
+    def _archive_backfill(self, login: int) -> None:
+        """Once the archive is open: the part of the source's past older than anything it recorded (all of it
+        on a first start; none after a restart, so a second simulated past is never laid over the first)."""
+        if not self._backfill_archived or self._archive is None or not self._archive.opened:
+            return
+        backfill, self._backfill_archived = self._backfill_archived, []
+        first = self._archive.archive.first_ts(login)
+        self._archive.submit_points(login, [p for p in backfill if first is None or p.ts < first])
+
     def _write_backfill(self, login: int, backfill: list[HistoryPoint]) -> None:
-        """The source's past history goes in only before any point of this login was stored (in Redis, and
-        in the archive: a restart must not lay a second simulated past over the first)."""
-        if self._archive is not None and self._archive.archive.first_ts(login) is None:
-            self._archive.submit_points(login, backfill)
+        """The source's past history goes in only before any point of this login was stored."""
+        self._backfill_archived = backfill
         if self.store.first_history_ts(login) is None:
             for start in range(0, len(backfill), BACKFILL_STEP):
                 if self._writer.stopping:  # a stop right after the start must not wait for the whole past

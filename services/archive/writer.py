@@ -67,6 +67,7 @@ class ArchiveWriter:
         self._acks: dict[tuple[int, str], int] = {}
         self._calls: deque[tuple[Callable[[Archive], Any], Future[Any]]] = deque()
         self._opened = False
+        self._in_flight = 0  # rows of the batch being written
         self._failures = 0
         self._full = False
         self.error: str | None = None
@@ -218,8 +219,9 @@ class ArchiveWriter:
 
     @property
     def pending(self) -> int:
+        """Rows not yet committed: waiting, or in the batch being written."""
         with self._ready:
-            return self._count()
+            return self._count() + self._in_flight
 
     @property
     def state(self) -> str:
@@ -372,11 +374,14 @@ class ArchiveWriter:
                 batch = self._take()
                 if not batch:
                     break
+                self._in_flight = len(batch)
                 try:
                     self.archive.write(batch)
                 except BaseException:
                     self._put_back(batch)
                     raise
+                finally:
+                    self._in_flight = 0
                 self.written += len(batch)
                 self.last_write_ms = int(time.time() * 1000)
                 wrote = True

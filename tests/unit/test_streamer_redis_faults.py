@@ -167,3 +167,28 @@ def test_a_first_start_on_an_empty_embedded_redis_restores_the_archived_deals(wr
     streamer = run(second)
     assert {d.ticket for d in second.deals(login)} >= archived
     assert streamer.writer_health()["restores"] == 0, "a first start is not reported as a wipe"
+
+
+def test_the_sources_past_reaches_redis_and_an_archive_that_opens_late(tmp_path: Path) -> None:
+    clock = [1_780_000_000.0]
+    store = Store(fakeredis.FakeRedis(decode_responses=True), "t", 100_000)
+    source = DemoSource(seed=3, clock=lambda: clock[0], start_utc_s=clock[0] - 86_400)
+    writer = ArchiveWriter(Archive(tmp_path / FILE_NAME), interval_s=0.01, backoff=QUICK)
+    streamer = Streamer(source, store, clock=lambda: clock[0], archive=writer)
+    for _ in range(3):  # the archive is not open yet: it opens on its own thread, later
+        streamer.step()
+        clock[0] += 0.25
+    login = streamer.status().login
+    past = [p.ts for p in store.history(login) if p.ts < int((clock[0] - 1) * 1000)]
+    assert len(past) > 1_000, "the simulated day is in Redis at once"
+    writer.start()
+    try:
+        wait_until(lambda: writer.opened, message="the archive opened")
+        streamer.step()
+
+        def archived() -> set[int]:
+            return {p.ts for p in writer.archive.history(login, 0, 2**62)}
+
+        wait_until(lambda: set(past) <= archived(), message="the past in the archive once it opens")
+    finally:
+        writer.stop()
