@@ -21,12 +21,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 from tsdownsample import MinMaxLTTBDownsampler
 
 from services.archive import Archive
 from services.export import iter_deals
-from services.history import Window, chart_width, load_window
+from services.history import Window, archive_window, chart_width, load_window
 from services.models import Deal
+from services.redis_conn import REDIS_ERRORS
 from services.store import Store
 from services.trades import BalanceTally, Reconciliation, deal_money, moves_balance
 
@@ -147,6 +149,14 @@ def balance_curve(store: Store, login: int) -> BalanceCurve:
     return curve
 
 
+def archived_curve(archive: Archive, login: int) -> BalanceCurve:
+    """The curve from the archive's deals (every deal read: Redis, which the cache follows, is down)."""
+    try:
+        return build_curve(deal for page in archive.deal_pages(login, 5_000) for deal in page)
+    except SQLAlchemyError:
+        return build_curve(())
+
+
 def balance_only(curve: BalanceCurve, start_ms: int | None, cut_ms: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """The balance from deals over [start, cut): the part of a chart before its first recorded point
     (``cut``; the window's end when nothing was recorded in it), downsampled, ending at ``cut`` with
@@ -185,10 +195,16 @@ def whole_life(
     """What the page's history charts and their exports draw for a range, so a file shows what the page
     shows: recorded points, and the balance from deals up to the first of them (to the range's end, or
     now when that is sooner, when nothing was recorded in it: the future has no balance yet).
-    Raises the store's Redis errors."""
+    While Redis cannot answer, both come from the archive (when this process keeps one), else the Redis
+    error is raised."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    window = load_window(store, login, start_ms, end_ms, width, now_ms, archive)
-    curve = balance_curve(store, login)
+    try:
+        window = load_window(store, login, start_ms, end_ms, width, now_ms, archive)
+        curve = balance_curve(store, login)
+    except REDIS_ERRORS:
+        if archive is None:
+            raise
+        window, curve = archive_window(archive, login, start_ms, end_ms, width, now_ms), archived_curve(archive, login)
     cut = window.points[0].ts if window.points else min(now_ms, end_ms if end_ms is not None else now_ms)
     return WholeLife(window, curve, *balance_only(curve, start_ms, cut, chart_width(width)))
 

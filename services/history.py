@@ -59,6 +59,14 @@ def load_window(
     return Window(downsample(points, width), start_ms, end_ms, source, len(points))
 
 
+def archive_window(
+    archive: Archive, login: int, start_ms: int | None, end_ms: int | None, width: int, now_ms: int
+) -> Window:
+    """The range from the archive alone: what a chart draws while Redis cannot answer."""
+    points = _from_archive(archive, login, start_ms or 0, now_ms if end_ms is None else end_ms)
+    return Window(downsample(points, chart_width(width)), start_ms, end_ms, "archive", len(points))
+
+
 def _from_archive(archive: Archive, login: int, start_ms: int, end_ms: int) -> list[HistoryPoint]:
     """Raw points for a short range, a minute's or an hour's rollup for longer ones; [] when unreadable."""
     try:

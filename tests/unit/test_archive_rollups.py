@@ -12,10 +12,12 @@ from pathlib import Path
 
 import fakeredis
 import pytest
+import redis
 
 from services.archive import FILE_NAME, Archive, Batch
 from services.archive.rollup import HOUR_MS, MINUTE_MS
 from services.archive.schema import history
+from services.balance import whole_life
 from services.brokertime import parse_zone
 from services.history import load_window
 from services.models import HistoryPoint
@@ -135,3 +137,17 @@ def test_an_archive_from_before_the_rollups_gets_them_at_its_next_open(archive: 
     for span in (MINUTE_MS, HOUR_MS):
         assert stored(archive, span) == truth(points, span)
     assert archive.build_rollups() == 0, "once"
+
+
+def test_while_redis_is_down_the_charts_draw_from_the_archive(archive: Archive) -> None:
+    points = random_points(300)
+    deals = [deal(t, points[0].ts + t * 60_000) for t in range(1, 6)]
+    archive.write(Batch(points=[(LOGIN, p) for p in points], deals=[(LOGIN, d) for d in deals]))
+    server = fakeredis.FakeServer()
+    server.connected = False  # every command raises ConnectionError
+    store = Store(fakeredis.FakeRedis(server=server, decode_responses=True), "t", 100_000)
+    with pytest.raises(redis.ConnectionError):
+        whole_life(store, LOGIN, None, None, 1_000, now_ms=points[-1].ts)
+    part = whole_life(store, LOGIN, None, None, 1_000, now_ms=points[-1].ts, archive=archive)
+    assert part.window.source == "archive" and part.window.stored == len(points), "under 2 hours: every point"
+    assert part.curve.deals == len(deals)
