@@ -151,10 +151,7 @@ def balance_curve(store: Store, login: int) -> BalanceCurve:
 
 def archived_curve(archive: Archive, login: int) -> BalanceCurve:
     """The curve from the archive's deals (every deal read: Redis, which the cache follows, is down)."""
-    try:
-        return build_curve(deal for page in archive.deal_pages(login, 5_000) for deal in page)
-    except SQLAlchemyError:
-        return build_curve(())
+    return build_curve(deal for page in archive.deal_pages(login, 5_000) for deal in page)
 
 
 def balance_only(curve: BalanceCurve, start_ms: int | None, cut_ms: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -201,10 +198,14 @@ def whole_life(
     try:
         window = load_window(store, login, start_ms, end_ms, width, now_ms, archive)
         curve = balance_curve(store, login)
-    except REDIS_ERRORS:
+    except REDIS_ERRORS as down:
         if archive is None:
             raise
-        window, curve = archive_window(archive, login, start_ms, end_ms, width, now_ms), archived_curve(archive, login)
+        try:
+            window = archive_window(archive, login, start_ms, end_ms, width, now_ms)
+            curve = archived_curve(archive, login)
+        except SQLAlchemyError:  # not opened yet, or unreadable: nothing to draw from, say Redis is down
+            raise down from None
     cut = window.points[0].ts if window.points else min(now_ms, end_ms if end_ms is not None else now_ms)
     return WholeLife(window, curve, *balance_only(curve, start_ms, cut, chart_width(width)))
 

@@ -62,24 +62,29 @@ def load_window(
 def archive_window(
     archive: Archive, login: int, start_ms: int | None, end_ms: int | None, width: int, now_ms: int
 ) -> Window:
-    """The range from the archive alone: what a chart draws while Redis cannot answer."""
-    points = _from_archive(archive, login, start_ms or 0, now_ms if end_ms is None else end_ms)
+    """The range from the archive alone: what a chart draws while Redis cannot answer; raises SQLAlchemyError."""
+    points = _archived(archive, login, start_ms or 0, now_ms if end_ms is None else end_ms)
     return Window(downsample(points, chart_width(width)), start_ms, end_ms, "archive", len(points))
 
 
 def _from_archive(archive: Archive, login: int, start_ms: int, end_ms: int) -> list[HistoryPoint]:
-    """Raw points for a short range, a minute's or an hour's rollup for longer ones; [] when unreadable."""
+    """``_archived``, or [] when the archive is not opened yet or unreadable: the chart shows what Redis has."""
     try:
-        first = archive.first_ts(login)
-        if first is None or end_ms < max(start_ms, first):
-            return []
-        span = end_ms - max(start_ms, first)
-        if span <= RAW_SPAN_MS:
-            return archive.history(login, start_ms, end_ms)
-        step = MINUTE_MS if span <= MINUTE_ROLLUP_SPAN_MS else HOUR_MS
-        return archive.rollup_points(login, step, start_ms, end_ms)
-    except SQLAlchemyError:  # not opened yet, or unreadable: the chart shows what Redis has
+        return _archived(archive, login, start_ms, end_ms)
+    except SQLAlchemyError:
         return []
+
+
+def _archived(archive: Archive, login: int, start_ms: int, end_ms: int) -> list[HistoryPoint]:
+    """Raw points for a short range, a minute's or an hour's rollup for longer ones."""
+    first = archive.first_ts(login)
+    if first is None or end_ms < max(start_ms, first):
+        return []
+    span = end_ms - max(start_ms, first)
+    if span <= RAW_SPAN_MS:
+        return archive.history(login, start_ms, end_ms)
+    step = MINUTE_MS if span <= MINUTE_ROLLUP_SPAN_MS else HOUR_MS
+    return archive.rollup_points(login, step, start_ms, end_ms)
 
 
 def _from_redis(

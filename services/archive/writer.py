@@ -67,7 +67,6 @@ class ArchiveWriter:
         self._acks: dict[tuple[int, str], int] = {}
         self._calls: deque[tuple[Callable[[Archive], Any], Future[Any]]] = deque()
         self._opened = False
-        self._in_flight = 0  # rows of the batch being written
         self._failures = 0
         self._full = False
         self.error: str | None = None
@@ -219,9 +218,8 @@ class ArchiveWriter:
 
     @property
     def pending(self) -> int:
-        """Rows not yet committed: waiting, or in the batch being written."""
         with self._ready:
-            return self._count() + self._in_flight
+            return self._count()
 
     @property
     def state(self) -> str:
@@ -374,14 +372,11 @@ class ArchiveWriter:
                 batch = self._take()
                 if not batch:
                     break
-                self._in_flight = len(batch)
                 try:
                     self.archive.write(batch)
                 except BaseException:
                     self._put_back(batch)
                     raise
-                finally:
-                    self._in_flight = 0
                 self.written += len(batch)
                 self.last_write_ms = int(time.time() * 1000)
                 wrote = True

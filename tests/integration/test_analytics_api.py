@@ -36,7 +36,7 @@ from services.sources.mt5 import MT5Source
 from services.stats import STAT_KEYS
 from tests.conftest import RedisServer
 from tests.fakes.fake_mt5 import FakeMT5
-from tests.helpers import plotted
+from tests.helpers import plotted, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -260,6 +260,25 @@ def test_redis_down_is_a_503_never_a_cut_off_csv(redis_server: RedisServer, make
         response = client.get(path)
         assert response.status_code == 503, path
         assert "Redis is unavailable" in response.get_json()["error"]
+
+
+def test_while_redis_is_down_the_history_chart_export_draws_from_the_archive(
+    redis_server: RedisServer, make_app: Any
+) -> None:
+    app = make_app({"REDIS_URL": redis_server.url}, source=demo_source(), start=False)
+    runtime = app.server.extensions["mt5_runtime"]
+    runtime.archive.start()
+    try:
+        wait_until(lambda: runtime.archive.opened, 10, "the archive opened")
+        runtime.streamer.step()
+        wait_until(lambda: runtime.archive_reader.point_at(runtime.login(), 2**62) is not None, 10, "a point archived")
+        redis_server.stop()
+        client = app.server.test_client()
+        chart = client.get("/export/chart/equity.html")
+        assert chart.status_code == 200, "the chart is drawn from the archive"
+        assert client.get("/export/deals.csv").status_code == 503, "a CSV of Redis's deals is never cut off"
+    finally:
+        runtime.archive.stop()
 
 
 def test_no_account_yet_is_a_503(make_app: Any) -> None:
