@@ -1,13 +1,21 @@
 """Who may use the app, from where, and the headers every response carries.
 
 Authentication (``APP_AUTH=basic``) guards every route: the page, ``/_dash-*``, the
-REST API, exports, assets and the ``/ws`` handshake. The WebSocket also checks the
-``Origin`` header, since browsers send cookies and cached credentials cross-site.
+REST API, exports, assets and the ``/ws`` handshake. Whatever the authentication:
+- the ``Host`` header must name this machine (loopback, ``APP_HOST`` or ``ALLOWED_HOSTS``), so a
+  DNS-rebinding page that makes the browser call ``evil.example`` resolved to 127.0.0.1 gets a 400;
+- a request that changes something (any method but GET, HEAD, OPTIONS; Dash's update route included)
+  from another site is refused: a browser says so in ``Sec-Fetch-Site`` and ``Origin``, which a page
+  cannot forge. Scripts that send neither (curl, the tests) are not browsers and pass;
+- the WebSocket handshake checks ``Origin`` too, since browsers send cookies and cached credentials
+  cross-site.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
@@ -46,6 +54,39 @@ def origin_allowed(origin: str | None, host: str, settings: Settings) -> bool:
     return urlsplit(origin).netloc.lower() == host.lower()
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+ANY_ADDRESS = ("0.0.0.0", "::", "")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def host_name(host: str) -> str:
+    """``Host`` without its port, lower-case, IPv6 brackets removed."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def host_allowed(host: str, settings: Settings) -> bool:
+    name = host_name(host)
+    allowed = {*LOOPBACK_HOSTS, *(host_name(h) for h in settings.allowed_hosts)}
+    if settings.app_host not in ANY_ADDRESS:
+        allowed.add(host_name(settings.app_host))
+    return name in allowed or name.endswith(".localhost")
+
+
+def cross_site_write(method: str, headers: Mapping[str, str], host: str, settings: Settings) -> bool:
+    """A state-changing request that a browser says comes from another site (or an origin not allowed)."""
+    if method.upper() in SAFE_METHODS:
+        return False
+    origin = headers.get("Origin")
+    if origin is not None and origin != "null":
+        return not origin_allowed(origin, host, settings)
+    if origin == "null":  # a sandboxed frame, a file:// page, a redirect across sites
+        return True
+    return headers.get("Sec-Fetch-Site", "none") not in ("same-origin", "none")
+
+
 def _settings() -> Settings:
     return current_app.extensions["mt5_runtime"].settings
 
@@ -60,6 +101,24 @@ def require_login() -> Response | None:
     response = Response('{"error": "authentication required", "status": 401}', 401, mimetype="application/json")
     response.headers["WWW-Authenticate"] = REALM
     return response
+
+
+def _refuse(status: int, message: str) -> Response:
+    return Response(json.dumps({"error": message, "status": status}), status, mimetype="application/json")
+
+
+def check_host() -> Response | None:
+    settings = _settings()
+    if host_allowed(request.host, settings):
+        return None
+    return _refuse(400, f"host {host_name(request.host)[:100]!r} is not served here: add it to ALLOWED_HOSTS")
+
+
+def check_cross_site() -> Response | None:
+    settings = _settings()
+    if cross_site_write(request.method, request.headers, request.host, settings):
+        return _refuse(403, "cross-site request refused: change the dashboard from its own page")
+    return None
 
 
 def check_websocket_origin() -> Response | None:
@@ -77,6 +136,8 @@ def add_headers(response: Response) -> Response:
 
 
 def init_app(server: Flask) -> None:
+    server.before_request(check_host)
+    server.before_request(check_cross_site)
     server.before_request(require_login)
     server.before_request(check_websocket_origin)
     server.after_request(add_headers)

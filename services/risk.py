@@ -8,8 +8,10 @@ nor grow memory.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import deque
@@ -55,6 +57,8 @@ class WebhookSender:
         self.sent = 0
         self.failed = 0
         self.dropped = 0
+        self.last_error: str | None = None  # why the latest alert was not delivered; None once one is
+        self.last_sent_ms: int | None = None
 
     def put(self, payload: dict[str, Any]) -> None:
         """Never blocks: the caller is the streamer thread."""
@@ -90,10 +94,32 @@ class WebhookSender:
             return self._queue.popleft() if self._queue and not self._stop.is_set() else None
 
     def _loop(self) -> None:
+        """Survives anything a delivery raises: one bad answer must never end the sending of every later alert."""
         while not self._stop.is_set():
             payload = self._take()
-            if payload is not None:
+            if payload is None:
+                continue
+            try:
                 self._deliver(payload)
+            except Exception as exc:  # noqa: BLE001 - reported, counted, and the next alert is sent
+                self.failed += 1
+                self.last_error = type(exc).__name__
+                log.error("alert webhook to %s: %s; alert not delivered", self.host, type(exc).__name__)
+
+    def health(self) -> dict[str, Any]:
+        """``degraded`` while the latest alert could not be delivered (or alerts were dropped from the queue)."""
+        failing = self.last_error is not None
+        return {
+            "state": "degraded" if failing else "ok",
+            "host": self.host,
+            "alive": self._thread is not None and self._thread.is_alive(),
+            "queued": len(self._queue),
+            "sent": self.sent,
+            "failed": self.failed,
+            "dropped": self.dropped,
+            "last_sent_ms": self.last_sent_ms,
+            "error": self.last_error,
+        }
 
     def _deliver(self, payload: dict[str, Any]) -> None:
         body = dumps(payload).encode("utf-8")
@@ -105,14 +131,17 @@ class WebhookSender:
                 reason = f"HTTP {exc.code}"
                 if exc.code < 500 and exc.code not in RETRYABLE_HTTP:
                     break  # the endpoint refuses this request; repeating it cannot help
-            except (OSError, ValueError) as exc:  # URLError, timeouts, refused connections
+            except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timeouts, a non-HTTP answer
                 reason = type(exc).__name__
             else:
                 self.sent += 1
+                self.last_sent_ms = int(time.time() * 1000)
+                self.last_error = None
                 return
             if attempt < self.attempts and self._stop.wait(self._backoff.compute(attempt)):
                 break
         self.failed += 1
+        self.last_error = reason
         log.warning("alert webhook to %s failed (%s); alert %s not delivered", self.host, reason, payload["data"]["id"])
 
     def _post(self, body: bytes) -> None:
@@ -159,6 +188,8 @@ def attach_risk(runtime: Runtime, settings: RulesSettings | None = None) -> Risk
     engine = AlertEngine(runtime.store, rules, archive=runtime.archive, notify=notify)
     runtime.streamer.add_listener(engine.evaluate)
     runtime.add_health("alerts", engine.health)
+    if webhook is not None:
+        runtime.add_health("webhook", webhook.health)
     log.info(
         "Risk rules: %s (%d rules); alert webhook: %s",
         settings.rules_file or "built-in margin rules",

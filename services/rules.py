@@ -24,6 +24,7 @@ SERVER_ZONE = "server"
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 MAX_RULES = 50
+MAX_DEPTH = 12  # a rules document is four levels deep; anything far deeper is not one
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,25 @@ class RulesSettings:
 
 
 class _Loader(yaml.SafeLoader):
-    """Safe YAML, except that an unquoted ``17:00`` stays a clock text instead of YAML 1.1's base-60 number."""
+    """Safe YAML, except that an unquoted ``17:00`` stays a clock text instead of YAML 1.1's base-60 number,
+    and with no anchors or aliases and a bounded depth: a few hundred bytes of aliases can expand to gigabytes,
+    and a rules document never needs them."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (&name, *name) are not allowed in a rules document", event.start_mark
+            )
+        if self._depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _int_or_clock(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
@@ -226,11 +245,34 @@ def _compose(text: str) -> tuple[Any, yaml.Node | None]:
         loader.dispose()
 
 
+def _json_document(text: str) -> Any:
+    """``json.loads`` with the YAML side's depth bound, and its recursion and integer-size faults as errors."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise RuleError("(document)", f"invalid JSON: nested deeper than {MAX_DEPTH} levels") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer of thousands of digits
+        raise RuleError("(document)", f"invalid JSON: {exc}"[:200]) from None
+    if _depth(data) > MAX_DEPTH:
+        raise RuleError("(document)", f"invalid JSON: nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
 def parse_rules_text(text: str, fmt: str = "yaml", *, origin: str | None = None, source: str = "file") -> RuleSet:
     """Parse and validate a rules document (``fmt`` is ``yaml`` or ``json``); JSON errors get lines too."""
     try:
         if fmt == "json":
-            data = json.loads(text)
+            data = _json_document(text)
             try:
                 node = _compose(text)[1]
             except yaml.YAMLError:  # valid JSON that YAML 1.1 reads differently: no line numbers, still checked
@@ -245,6 +287,8 @@ def parse_rules_text(text: str, fmt: str = "yaml", *, origin: str | None = None,
         raise RuleError("(document)", f"invalid YAML: {exc.problem or exc.context}", line=line, origin=origin) from None
     except yaml.YAMLError as exc:
         raise RuleError("(document)", f"invalid YAML: {exc}", origin=origin) from None
+    except ValueError as exc:  # a YAML integer of thousands of digits
+        raise RuleError("(document)", f"invalid YAML: {exc}"[:200], origin=origin) from None
     lines: dict[DocPath, int] = {}
     if node is not None:
         _node_lines(node, (), lines, origin)

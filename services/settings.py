@@ -62,6 +62,7 @@ class Settings:
     app_debug: bool = False
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()  # Host names served besides loopback and APP_HOST (DNS rebinding)
     demo_seed: int = 7
     demo_currency: str = "USD"
     ws_queue_size: int = 256
@@ -366,6 +367,10 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
     for origin in origins:
         if urlsplit(origin).scheme not in ("http", "https") or not urlsplit(origin).netloc:
             raise SettingsError("CORS_ORIGINS", "comma-separated origins such as http://localhost:3000", origin)
+    allowed_hosts = tuple(h.strip().lower() for h in (_text(env, "ALLOWED_HOSTS") or "").split(",") if h.strip())
+    for name in allowed_hosts:
+        if any(ch.isspace() or ch in "/:@" for ch in name.strip("[]")) and not name.startswith("["):
+            raise SettingsError("ALLOWED_HOSTS", "comma-separated host names such as dashboard.lan", name)
     prefix = _text(env, "REDIS_PREFIX") or "mt5"
     if any(ch.isspace() or ch == ":" for ch in prefix):
         raise SettingsError("REDIS_PREFIX", "a word without spaces or ':'", prefix)
@@ -389,6 +394,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         app_debug=_bool(env, "APP_DEBUG", False),
         log_level=_choice(env, "LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
         cors_origins=origins,
+        allowed_hosts=allowed_hosts,
         demo_seed=_int(env, "DEMO_SEED", 7, 0, 2**32 - 1),
         demo_currency=_choice(env, "DEMO_CURRENCY", "USD", DEMO_CURRENCIES, upper=True),
         ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256, 8, 100_000),

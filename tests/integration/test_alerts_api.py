@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -236,3 +237,49 @@ def test_the_webhook_retries_with_backoff_and_gives_up_on_a_client_error() -> No
             sender.stop()
         flaky.stop()
         refusing.stop()
+
+
+class GarbageHook:
+    """A TCP endpoint that answers the first ``garbage`` requests with bytes that are not HTTP, then 200s."""
+
+    def __init__(self, garbage: int) -> None:
+        self.garbage = garbage
+        self.requests = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/hook"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65_536)
+                self.requests += 1
+                if self.requests <= self.garbage:
+                    conn.sendall(b"\x00garbage, not HTTP\r\n\r\n")
+                else:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    def stop(self) -> None:
+        self.server.close()
+
+
+def test_a_webhook_that_answers_garbage_never_stops_the_sender_and_health_says_so() -> None:
+    hook = GarbageHook(garbage=3)
+    sender = WebhookSender(hook.url, attempts=3, backoff=Backoff(base_s=0.01, cap_s=0.02))
+    try:
+        sender.start()
+        sender.put({"type": "alert", "data": {"id": "1-margin"}})
+        wait_until(lambda: sender.failed == 1, 10, "the first alert given up after three garbage answers")
+        assert sender.health()["state"] == "degraded" and sender.health()["error"] == "BadStatusLine"
+        assert sender.health()["alive"], "the thread lives on"
+        sender.put({"type": "alert", "data": {"id": "2-margin"}})
+        wait_until(lambda: sender.sent == 1, 10, "the next alert delivered")
+        assert sender.health()["state"] == "ok" and sender.health()["error"] is None
+    finally:
+        sender.stop()
+        hook.stop()
