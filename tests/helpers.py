@@ -24,6 +24,21 @@ def wait_until(condition: Callable[[], Any], timeout: float = 10.0, message: str
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
+def click(dash_duo: Any, selector: str, timeout: float = 10.0) -> None:
+    """Click like a user, trying again while a live redraw replaced the element or a layout shift put another
+    element over it (Chromium then refuses the click rather than clicking through)."""
+    from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
+
+    def clicked() -> bool:
+        try:
+            dash_duo.find_element(selector).click()
+        except (StaleElementReferenceException, ElementClickInterceptedException):
+            return False
+        return True
+
+    wait_until(clicked, timeout, f"a click on {selector}")
+
+
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())

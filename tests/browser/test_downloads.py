@@ -17,6 +17,7 @@ from layouts import ids
 from layouts.analytics import CHART_PICKER, chart_link_id
 from services.export import DEAL_COLUMNS
 from services.sources.demo import DemoSource
+from tests.helpers import click
 
 pytestmark = pytest.mark.browser
 LOGIN = 5_000_001
@@ -49,19 +50,6 @@ def href(dash_duo: Any, element_id: str) -> str:
         return dash_duo.find_element(f"#{element_id}").get_attribute("href") or ""
     except StaleElementReferenceException:  # the panel was redrawn between finding and reading
         return ""
-
-
-def click(dash_duo: Any, selector: str) -> None:
-    """Click, finding the element again if a live redraw of the panel replaced it meanwhile."""
-
-    def clicked() -> bool:
-        try:
-            dash_duo.find_element(selector).click()
-        except StaleElementReferenceException:
-            return False
-        return True
-
-    wait_until(clicked, 10, f"a click on {selector}")
 
 
 def test_csv_chart_and_report_download_from_the_page(dash_duo: Any, make_app: Any) -> None:

@@ -18,7 +18,7 @@ from services.sources.mt5 import MT5Source
 from services.timefmt import local_ms, local_text
 from tests.browser.test_dashboard import grid_rows, text
 from tests.fakes.fake_mt5 import FakeMT5, build
-from tests.helpers import get_json, wait_until
+from tests.helpers import click, get_json, wait_until
 
 pytestmark = pytest.mark.browser
 LOGIN = 777
@@ -131,7 +131,7 @@ def test_replay_shows_the_archived_moment_until_back_to_live(dash_duo: Any, make
     assert set(grid_rows(dash_duo, ids.POSITIONS_GRID)) == {"501", "502"} and banner_shown(dash_duo)
 
     # Back to live: the live account at once, the banner gone.
-    dash_duo.find_element(f"#{ids.REPLAY_LIVE}").click()
+    click(dash_duo, f"#{ids.REPLAY_LIVE}")
     dash_duo.wait_for_text_to_equal(f"#{ids.kpi_value('equity')}", "$10,075.50", timeout=5)
     wait_until(lambda: grid_rows(dash_duo, ids.POSITIONS_GRID).get(str(live_ticket), {}).get("profit") == "75.50", 5,
                "the live position")  # fmt: skip
@@ -151,10 +151,10 @@ def test_replay_shows_the_archived_moment_until_back_to_live(dash_duo: Any, make
     assert dash_duo.find_element(f"#{ids.REPLAY_TIME}").get_attribute("value") == local_text(t1, tz)[11:]
 
     # At 390 px in the dark theme: the earliest record, then a moment before it.
-    dash_duo.find_element(f"#{ids.REPLAY_LIVE}").click()
+    click(dash_duo, f"#{ids.REPLAY_LIVE}")
     dash_duo.wait_for_text_to_equal(f"#{ids.kpi_value('equity')}", "$10,075.50", timeout=5)
     dash_duo.driver.set_window_size(390, 900)
-    dash_duo.find_element(f"#{ids.THEME_TOGGLE}").click()
+    click(dash_duo, f"#{ids.THEME_TOGGLE}")
     wait_until(lambda: dash_duo.driver.execute_script("return document.documentElement.dataset.theme") == "dark", 5,
                "the dark theme")  # fmt: skip
     pick(dash_duo, t3 + 60_000, tz)
@@ -170,7 +170,7 @@ def test_replay_shows_the_archived_moment_until_back_to_live(dash_duo: Any, make
     dash_duo.wait_for_text_to_equal(f"#{ids.REPLAY_MESSAGE}",
                                     f"Nothing recorded before {local_text(t3, tz)}: pick a later moment.")  # fmt: skip
     assert cards(dash_duo) == ("$9,900.00", "$9,870.25"), "the moment shown stays until another can be"
-    dash_duo.find_element(f"#{ids.REPLAY_LIVE}").click()
+    click(dash_duo, f"#{ids.REPLAY_LIVE}")
     dash_duo.wait_for_text_to_equal(f"#{ids.kpi_value('equity')}", "$10,075.50", timeout=5)
     assert not banner_shown(dash_duo) and text(dash_duo, ids.REPLAY_MESSAGE) == ""
     assert dash_duo.get_logs() == []
