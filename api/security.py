@@ -138,6 +138,6 @@ def add_headers(response: Response) -> Response:
 def init_app(server: Flask) -> None:
     server.before_request(check_host)
     server.before_request(check_cross_site)
+    server.before_request(check_websocket_origin)  # a foreign page gets 403 whether or not it sent credentials
     server.before_request(require_login)
-    server.before_request(check_websocket_origin)
     server.after_request(add_headers)
