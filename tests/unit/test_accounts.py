@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -90,7 +89,5 @@ def test_the_supervisor_restarts_a_crashed_collector_and_stops_them_all(tmp_path
         assert again["restarts"] == 1
         assert supervisor.status()["challenge"]["restarts"] == 0, "the others are untouched"
     finally:
-        started = time.monotonic()
         supervisor.stop()
-    assert time.monotonic() - started < 6
     assert not any(s["alive"] for s in supervisor.status().values())
