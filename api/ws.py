@@ -7,6 +7,10 @@ the last one. A Dash callback re-triggered while it runs has its result thrown a
 batch in flight at a time is what keeps every update. ``view=page`` cuts the events down to
 what the page shows and sends its grids as changes (``PageView``): the page hands every frame
 back to its Dash callback, so each byte of a frame travels twice.
+
+No client can hold the server: at most ``WS_MAX_CONNECTIONS`` sockets per process (1013 beyond), bounded
+unread input and timed sends (``api/wsconn.py``), client frames nested at most ``MAX_FRAME_DEPTH`` deep, and
+a connection that ends badly ends in one log line at most.
 """
 
 from __future__ import annotations
@@ -15,45 +19,58 @@ import contextlib
 import json
 import logging
 import re
-import socket
 import time
+from itertools import accumulate
 from typing import Any
 
-from flask import Flask, current_app, request
-from flask_sock import ConnectionClosed, Sock
+from flask import Flask, Response, current_app, request
+from simple_websocket import ConnectionClosed
 
+from api.wsconn import Connection, Flooded, HandedOver
+from services.fanout import ClientQueue
 from services.runtime import Runtime
 from services.store import dumps, event
 
 log = logging.getLogger(__name__)
 
-PING_INTERVAL_S = 20
-MAX_FRAME_BYTES = 64 * 1024
 SEND_WAIT_S = 0.1
 GOING_AWAY = 1001
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
 MAX_BATCH_MS = 5000
 ACK_TIMEOUT_S = 5.0
-CLOSE_WAIT_S = 0.5
 MAX_PENDING = 2_000
-
-sock = Sock()
+MAX_FRAME_DEPTH = 32  # a client frame is one flat object; json.loads recurses once per level
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault(
-        "SOCK_SERVER_OPTIONS", {"ping_interval": PING_INTERVAL_S, "max_message_size": MAX_FRAME_BYTES}
-    )
-    sock.init_app(app)
+    app.add_url_rule("/ws", "ws", socket_view, websocket=True)
 
 
 def error_frame(message: str) -> str:
     return dumps(event("error", None, int(time.time() * 1000), {"message": message}))
 
 
+JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*+"?')  # possessive: one pass; an unclosed string runs to the end
+BRACKETS = re.compile(r"[^\[\]{}]+")
+BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def too_deep(frame: str) -> bool:
+    """Nested deeper than ``MAX_FRAME_DEPTH``, which ``json.loads`` would meet with a RecursionError at about
+    1,000 levels. A frame with few opening brackets cannot be deep; else its brackets outside strings count."""
+    if frame.count("[") + frame.count("{") <= MAX_FRAME_DEPTH:
+        return False
+    brackets = BRACKETS.sub("", JSON_STRING.sub("", frame))
+    return max(accumulate(map(BRACKET_STEP.__getitem__, brackets)), default=0) > MAX_FRAME_DEPTH
+
+
 def parse_frame(frame: Any) -> tuple[dict[str, Any] | None, str | None]:
     """A client frame as a message, or the error frame that says what was wrong with it."""
     if isinstance(frame, bytes):
         return None, error_frame("binary frames are not accepted; send JSON text")
+    if too_deep(frame):
+        return None, error_frame(f"frame is nested deeper than {MAX_FRAME_DEPTH} levels")
     try:
         message = json.loads(frame)
     except ValueError:
@@ -302,21 +319,52 @@ def handle_frame(frame: Any, outbox: Outbox, rt: Runtime, account: int | None = 
             outbox.put(snapshot_or_error(rt, account))
 
 
-def close_going_away(ws: Any) -> None:
-    """Close frame, the client's answer (up to half a second), then shut the socket down for good.
-
-    Without the shutdown the dev server would write its HTTP response bytes into the
-    upgraded connection, which browsers report as an invalid frame.
-    """
-    ws.close(reason=GOING_AWAY, message="server shutting down")
-    ws.thread.join(CLOSE_WAIT_S)
-    with contextlib.suppress(OSError):
-        ws.sock.shutdown(socket.SHUT_RDWR)
-
-
-@sock.route("/ws")
-def stream(ws: Any) -> None:
+def socket_view() -> Response:
+    """``/ws``: the connection, its stream, and the socket shut whatever ended it."""
     rt: Runtime = current_app.extensions["mt5_runtime"]
+    try:
+        ws = Connection(request.environ, rt.settings.ws_send_timeout_s)
+    except OSError as exc:  # gone during the handshake
+        log.debug("/ws %s: client went away during the handshake (%s)", request.remote_addr, type(exc).__name__)
+        return Response(status=400)
+    try:
+        stream(ws, rt)
+    finally:
+        ws.drop()
+    return HandedOver(ws.mode)
+
+
+def stream(ws: Connection, rt: Runtime) -> None:
+    """Serve one socket until it or the server closes; what a client does to it ends here, in one line at most."""
+    peer = request.remote_addr
+    queue = rt.fanout.register()
+    try:
+        if queue is None:
+            log.info("/ws %s: refused, %d WebSocket connections already open", peer, rt.fanout.max_clients)
+            ws.send(error_frame(f"this server has its {rt.fanout.max_clients} WebSocket connections open "
+                                "(WS_MAX_CONNECTIONS); try again later"))  # fmt: skip
+            ws.close_with(TRY_AGAIN_LATER, "too many connections")
+        else:
+            relay(ws, rt, queue)
+    except Flooded as exc:
+        log.warning("/ws %s: closed (1008), %s", peer, exc)
+        with contextlib.suppress(OSError, ConnectionClosed):  # it may read nothing: the send timeout bounds this
+            ws.send(error_frame(str(exc)))
+            ws.close_with(POLICY_VIOLATION, "too many unread frames")
+    except TimeoutError:
+        log.warning("/ws %s: dropped, a send did not complete in %g s (the client reads nothing)", peer,
+                    rt.settings.ws_send_timeout_s)  # fmt: skip
+    except OSError as exc:  # BrokenPipe, ConnectionReset: the client vanished
+        log.debug("/ws %s: client went away (%s)", peer, type(exc).__name__)
+    except ConnectionClosed:
+        pass
+    finally:
+        if queue is not None:
+            rt.fanout.unregister(queue)
+
+
+def relay(ws: Connection, rt: Runtime, queue: ClientQueue) -> None:
+    """The snapshot, then the fan-out's events and the answers to client frames, until the fan-out closes."""
     try:
         interval_s, ack = query_options(request.args)
         account = account_option(request.args)
@@ -324,32 +372,26 @@ def stream(ws: Any) -> None:
     except ValueError as exc:
         ws.send(error_frame(str(exc)))
         interval_s, ack, account, view = 0.0, False, None, None
-    queue = rt.fanout.register()
     outbox = Outbox(ws, interval_s, account or rt.login(), ack, view)
-    try:
-        snapshot_sent = view is not None and not view.wants_snapshot
-        while not queue.closed:
-            if not snapshot_sent:
-                snapshot = rt.snapshot_event(account)
-                if snapshot is not None:
-                    outbox.put(dumps(snapshot))
-                    snapshot_sent = True
-            if outbox.waiting_for_ack():  # nothing can leave before the ack: wake up when it comes
-                frame = ws.receive(timeout=outbox.wait_s())
-                messages = queue.take(0)
-            else:
-                messages = queue.take(outbox.wait_s())
-                frame = ws.receive(timeout=0)
-            if snapshot_sent:  # until then the snapshot still to come supersedes them
-                for message in messages:
-                    if account is None or account_of(message) in (None, account):
-                        outbox.put(message)
-            while frame is not None:
-                handle_frame(frame, outbox, rt, account)
-                frame = ws.receive(timeout=0)
-            outbox.flush(queue.dropped)
-        close_going_away(ws)
-    except ConnectionClosed:
-        pass
-    finally:
-        rt.fanout.unregister(queue)
+    snapshot_sent = view is not None and not view.wants_snapshot
+    while not queue.closed:
+        if not snapshot_sent:
+            snapshot = rt.snapshot_event(account)
+            if snapshot is not None:
+                outbox.put(dumps(snapshot))
+                snapshot_sent = True
+        if outbox.waiting_for_ack():  # nothing can leave before the ack: wake up when it comes
+            frame = ws.receive(timeout=outbox.wait_s())
+            messages = queue.take(0)
+        else:
+            messages = queue.take(outbox.wait_s())
+            frame = ws.receive(timeout=0)
+        if snapshot_sent:  # until then the snapshot still to come supersedes them
+            for message in messages:
+                if account is None or account_of(message) in (None, account):
+                    outbox.put(message)
+        while frame is not None:
+            handle_frame(frame, outbox, rt, account)
+            frame = ws.receive(timeout=0)
+        outbox.flush(queue.dropped)
+    ws.close_with(GOING_AWAY, "server shutting down")

@@ -39,7 +39,6 @@ PACKAGES = (
     "plotly",
     "flask",
     "werkzeug",
-    "flask-sock",
     "simple-websocket",
     "flask-compress",
     "redis",

@@ -1,7 +1,8 @@
 """One subscriber thread per process, fanning Redis pub/sub messages out to WebSocket clients.
 
 Each client has a bounded queue: a slow client loses its oldest messages and
-never blocks the others or the subscriber.
+never blocks the others or the subscriber. At most ``max_clients`` clients at a time: each holds
+a server thread for as long as it stays, and the threads must not all go to sockets.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Fanout:
         client: redis.Redis,
         pattern: str,
         *,
+        max_clients: int,
         queue_size: int = 256,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
@@ -66,6 +68,8 @@ class Fanout:
     ) -> None:
         self._client = client
         self._pattern = pattern
+        self.max_clients = max_clients
+        self.refused = 0
         self._queue_size = queue_size
         self._backoff = backoff or Backoff(base_s=0.5, cap_s=2.0)
         self._clock = clock
@@ -105,9 +109,13 @@ class Fanout:
     def stopping(self) -> bool:
         return not self._run.is_set()
 
-    def register(self) -> ClientQueue:
+    def register(self) -> ClientQueue | None:
+        """A queue for a new client, or None when ``max_clients`` are connected already."""
         queue = ClientQueue(self._queue_size)
         with self._lock:
+            if len(self._clients) >= self.max_clients:
+                self.refused += 1
+                return None
             if not self._run.is_set():
                 queue.close()
             self._clients.add(queue)

@@ -116,7 +116,10 @@ class Runtime:
             archive=self.archive,
         )
         self.fanout = Fanout(
-            self.redis.client, self.store.keys.events_pattern(), queue_size=self.settings.ws_queue_size
+            self.redis.client,
+            self.store.keys.events_pattern(),
+            max_clients=self.settings.ws_max_connections,
+            queue_size=self.settings.ws_queue_size,
         )
         self.monitor = AccountsMonitor(
             self.store,
@@ -297,6 +300,8 @@ class Runtime:
             },
             "websocket": {
                 "clients": self.fanout.client_count(),
+                "max_clients": self.fanout.max_clients,
+                "refused": self.fanout.refused,
                 "dropped": self.fanout.dropped_total(),
                 "subscribed": bool(self.fanout.redis_up),
             },

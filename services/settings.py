@@ -30,6 +30,8 @@ COLLECTOR_MODES = ("local", "none")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 EMBEDDED = "embedded"
+WS_MAX_CONNECTIONS = 64  # per process; gunicorn.conf.py gives each worker more threads than this
+WS_SEND_TIMEOUT_S = 10.0
 
 
 class SettingsError(ValueError):
@@ -66,6 +68,8 @@ class Settings:
     demo_seed: int = 7
     demo_currency: str = "USD"
     ws_queue_size: int = 256
+    ws_max_connections: int = WS_MAX_CONNECTIONS
+    ws_send_timeout_s: float = WS_SEND_TIMEOUT_S  # a send to a client that reads nothing gives up after this
     app_auth: str = "none"
     app_users: tuple[tuple[str, Secret], ...] = ()
     rules_file: Path | None = None
@@ -346,6 +350,11 @@ def _fx_rates(env: Mapping[str, str], report_currency: str | None) -> tuple[tupl
     return tuple(sorted(rates.items()))
 
 
+def ws_max_connections(env: Mapping[str, str]) -> int:
+    """Also read by gunicorn.conf.py, which sizes the worker threads from it."""
+    return _int(env, "WS_MAX_CONNECTIONS", WS_MAX_CONNECTIONS, 1, 10_000)
+
+
 def load_dotenv_file(path: Path) -> dict[str, str]:
     """Values from ``.env``; the real environment overrides them."""
     if not path.is_file():
@@ -398,6 +407,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         demo_seed=_int(env, "DEMO_SEED", 7, 0, 2**32 - 1),
         demo_currency=_choice(env, "DEMO_CURRENCY", "USD", DEMO_CURRENCIES, upper=True),
         ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256, 8, 100_000),
+        ws_max_connections=ws_max_connections(env),
+        ws_send_timeout_s=_float(env, "WS_SEND_TIMEOUT_S", WS_SEND_TIMEOUT_S, 0.1, 600.0),
         app_auth=(auth := _choice(env, "APP_AUTH", "none", AUTH_MODES)),
         app_users=_users(env, auth),
         rules_file=_data_file(env, "RULES_FILE"),

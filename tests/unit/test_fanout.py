@@ -40,7 +40,7 @@ def test_take_wakes_on_put_and_on_close() -> None:
 
 def test_messages_of_every_account_reach_every_client_in_order() -> None:
     client = fakeredis.FakeRedis(decode_responses=True)
-    fanout = Fanout(client, "mt5:*:events", queue_size=100)
+    fanout = Fanout(client, "mt5:*:events", max_clients=2, queue_size=100)
     fanout.start()
     try:
         fast, slow = fanout.register(), fanout.register()
@@ -59,15 +59,26 @@ def test_messages_of_every_account_reach_every_client_in_order() -> None:
     assert fast.closed
 
 
+def test_clients_over_the_cap_are_refused_and_counted() -> None:
+    fanout = Fanout(fakeredis.FakeRedis(decode_responses=True), "mt5:*:events", max_clients=2)
+    first, second = fanout.register(), fanout.register()
+    assert first is not None and second is not None
+    assert fanout.register() is None and fanout.refused == 1
+    fanout.unregister(first)
+    assert fanout.register() is not None, "a slot frees when a client leaves"
+    assert (fanout.client_count(), fanout.refused) == (2, 1)
+
+
 def test_a_client_registering_during_shutdown_is_closed_at_once() -> None:
-    fanout = Fanout(fakeredis.FakeRedis(decode_responses=True), "mt5:*:events")
+    fanout = Fanout(fakeredis.FakeRedis(decode_responses=True), "mt5:*:events", max_clients=1)
     fanout.stop()
-    assert fanout.register().closed
+    queue = fanout.register()
+    assert queue is not None and queue.closed
 
 
 def test_redis_loss_is_told_to_clients_directly() -> None:
     server = fakeredis.FakeServer()
-    fanout = Fanout(fakeredis.FakeRedis(server=server, decode_responses=True), "mt5:*:events")
+    fanout = Fanout(fakeredis.FakeRedis(server=server, decode_responses=True), "mt5:*:events", max_clients=1)
     fanout.start()
     queue = fanout.register()
     try:

@@ -17,6 +17,7 @@ def test_defaults_bind_localhost_and_poll_every_250_ms() -> None:
     assert settings.app_host == "127.0.0.1"
     assert settings.app_port == 8050
     assert settings.poll_interval_ms == 250
+    assert (settings.ws_max_connections, settings.ws_send_timeout_s) == (64, 10.0)
     assert settings.redis_url is None
     assert settings.resolved_source(lambda: True) == "demo"
 
@@ -38,6 +39,8 @@ def test_auto_source_needs_the_package_and_a_login() -> None:
         ("APP_DEBUG", "maybe", "APP_DEBUG: expected true or false"),
         ("APP_PORT", "70000", "APP_PORT: expected an integer from 1 to 65535"),
         ("HEARTBEAT_S", "0", "HEARTBEAT_S: expected a number"),
+        ("WS_MAX_CONNECTIONS", "0", "WS_MAX_CONNECTIONS: expected an integer from 1 to 10000"),
+        ("WS_SEND_TIMEOUT_S", "never", "WS_SEND_TIMEOUT_S: expected a number from 0.1 to 600"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL: expected one of DEBUG"),
         ("CORS_ORIGINS", "localhost:3000", "CORS_ORIGINS: expected comma-separated origins"),
     ],
