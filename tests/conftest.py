@@ -16,8 +16,17 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from tests.pg import PostgresServer, started_server
+
+# Property tests check logic, not speed: a loaded CI machine must not fail them on time, and each run draws the
+# same examples, so a failure reproduces (a new example set comes with each change to a strategy).
+hypothesis_settings.register_profile(
+    "suite", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+hypothesis_settings.load_profile("suite")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROME_ARGS = (

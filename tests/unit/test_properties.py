@@ -83,7 +83,6 @@ def test_page_frames_of_any_shape_are_sorted_out_or_ignored(payload: Any) -> Non
         assert batch.seq is None or isinstance(batch.seq, int)
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["startRow", "endRow", "sortModel", "filterModel"]), JSON, max_size=4))
 def test_deal_grid_requests_page_or_are_refused(request: dict[str, Any]) -> None:
     deals = [Deal.from_dict(dict(DEAL, ticket=i, time_msc=i, time_utc_ms=i)) for i in range(5)]
