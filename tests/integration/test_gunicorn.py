@@ -133,15 +133,16 @@ def last_poll_of_stopped_streamer(pubsub: Any) -> int:
     return wait_until(stopped, 10, "the stopped streamer's status event")
 
 
-def test_sigterm_to_the_master_closes_every_page_releases_the_lock_and_flushes(
-    redis_server: RedisServer, gunicorn: Callable[[int], Gunicorn]
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])  # SIGINT: SIGQUITs
+def test_a_stop_of_the_master_closes_every_page_releases_the_lock_and_flushes(
+    redis_server: RedisServer, gunicorn: Callable[[int], Gunicorn], stop_signal: signal.Signals
 ) -> None:
     server = gunicorn(100)
     client = redis_server.client()
     leader_pid(client)
     pages = server.pages_on_both_workers()
     live_history(client, 10)
-    server.process.send_signal(signal.SIGTERM)
+    server.process.send_signal(stop_signal)
     # A worker still busy at graceful_timeout would be killed, and the master would exit after it.
     wait_until(lambda: server.process.poll() is not None, GRACEFUL_TIMEOUT_S - 1, "the master exits")
     assert server.process.returncode == 0
