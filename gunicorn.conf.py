@@ -5,11 +5,20 @@ Each worker takes at most WS_MAX_CONNECTIONS sockets and has REST_THREADS thread
 requests always find a thread while every socket slot is taken.
 All workers serve the dashboard; one of them (the holder of the Redis leader lock) polls MT5.
 A real Redis is required: the embedded one cannot be shared between processes.
+
+Stopping: a worker's SIGTERM (from the master's, or sent to it alone) only ends its accept loop; it then
+waits for its requests, and a ``/ws`` request lasts as long as its page. So the hooks below stop the
+runtime at once, on a thread of its own: every page gets close 1001 and its request ends, the streamer
+writes its last polls and the rollup and releases the leader lock, the archive is flushed, and the
+worker exits by itself within a second or two, well before ``graceful_timeout``.
 """
 
 import os
+import signal
 from pathlib import Path
+from typing import Any
 
+from services.runtime import STOP_BOUND_S
 from services.settings import SettingsError, load_dotenv_file, ws_max_connections
 
 REST_THREADS = 16  # threads a worker keeps for requests and Dash callbacks when its sockets are all taken
@@ -29,7 +38,28 @@ if threads <= ws_cap:
         f"still find a thread while every WebSocket slot is taken (got {threads})"
     )
 timeout = 60
-graceful_timeout = 5
+graceful_timeout = STOP_BOUND_S
 keepalive = 5
 accesslog = None
 errorlog = "-"
+
+
+def _stop_runtime(worker: Any) -> None:
+    worker.wsgi.extensions["mt5_runtime"].stop_in_background()
+
+
+def post_worker_init(worker: Any) -> None:
+    """SIGTERM does what gunicorn does with it (the accept loop ends), and starts the runtime's stop."""
+    graceful = worker.handle_exit
+
+    def handle_exit(signum: int, frame: Any) -> None:
+        graceful(signum, frame)
+        _stop_runtime(worker)
+
+    signal.signal(signal.SIGTERM, handle_exit)
+
+
+def worker_int(worker: Any) -> None:
+    """SIGINT or SIGQUIT (Ctrl-C, a quick stop): the worker exits right after this, and its exit waits for the
+    runtime's stop thread (not a daemon) while the pages it closes end their requests."""
+    _stop_runtime(worker)

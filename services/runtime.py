@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from services.supervisor import Supervisor
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+STOP_BOUND_S = 10  # a stop takes a second or two: a second caller waits this at most; gunicorn's graceful_timeout
 
 
 def build_source(settings: Settings) -> AccountSource:
@@ -94,6 +96,10 @@ class Runtime:
     supervisor: Supervisor | None = None
     archive: ArchiveWriter | None = field(init=False, default=None)
     reports: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)  # more /health sections
+    _stop_claimed: bool = field(init=False, default=False)
+    _stop_claim: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _stopped: threading.Event = field(init=False, default_factory=threading.Event)
+    _stopper: threading.Thread | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.store = Store(self.redis.client, self.settings.redis_prefix, self.settings.history_max_points)
@@ -158,7 +164,29 @@ class Runtime:
 
         Each flush gets a bounded time: a stop must end within two seconds or so even while a start-up
         backlog is being written (the archive's transactions are atomic: an unfinished one leaves nothing).
+        Once only: a later call (the exit hook after a signal's stop) waits for the first to end.
         """
+        with self._stop_claim:
+            first, self._stop_claimed = not self._stop_claimed, True
+        if not first:
+            self._stopped.wait(STOP_BOUND_S)
+            return
+        started = time.monotonic()
+        try:
+            self._stop()
+        finally:
+            self._stopped.set()
+        log.info("stopped in %.2f s", time.monotonic() - started)
+
+    def stop_in_background(self) -> threading.Thread:
+        """Begin the stop on a thread of its own, for a signal handler, which must not block. The thread is not a
+        daemon: the interpreter's exit waits for it, so the flush is complete whatever the server does meanwhile."""
+        if self._stopper is None:
+            self._stopper = threading.Thread(target=self.stop, name="runtime-stop")
+            self._stopper.start()
+        return self._stopper
+
+    def _stop(self) -> None:
         self.fanout.stop()
         self.monitor.stop()
         for companion in self.companions:

@@ -147,11 +147,10 @@ class Streamer:
         self._follow_only = follow_only
         self._is_leader = False  # set by the leader-lock worker, acted on by the streamer thread
         self._was_leader = False
-        self._leader_worker = (
-            None
-            if leader is None or follow_only  # a mirror never polls: it must never hold the account's lock
-            else Worker("leader-lock", self._renew_lock, interval_s=leader.ttl_ms / 3000, on_error=self._on_error)
-        )
+        self._leader_worker: Worker | None = None  # a mirror never polls: it must never hold the account's lock
+        if leader is not None and not follow_only:
+            check_s = leader.check_interval_s(poll_interval_s)
+            self._leader_worker = Worker("leader-lock", self._renew_lock, interval_s=check_s, on_error=self._on_error)
         self._commands: deque[tuple[str, Future[dict[str, Any]]]] = deque()
         self._status = StreamerStatus(login=login_hint, poll_interval_ms=round(poll_interval_s * 1000))
         self._snapshot: Snapshot | None = None
@@ -201,17 +200,23 @@ class Streamer:
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop polling and close the source session, then write what Redis can still take."""
+        """Stop polling and close the source session, write what Redis can still take, then release the lock.
+
+        The lock is renewed no more (its worker could take it back once released), but it is held through the
+        last write: released earlier, the next leader's writes could interleave with it.
+        """
         if self._thread is None:
             return
         deadline = time.monotonic() + timeout
-        if self._leader_worker is not None:  # first: it must not take the lock back once released
+        if self._leader_worker is not None:
             self._leader_worker.stop(timeout / 4)
         self._run.clear()
         self._wake.set()
         self._thread.join(max(0.1, deadline - time.monotonic()) / 2)
         self._thread = None
         self._writer.stop(max(0.5, deadline - time.monotonic()))
+        if self._leader is not None:
+            self._leader.release()
 
     def writer_health(self) -> dict[str, Any]:
         """The ``redis-writer`` worker: alive, steps, what waits for Redis, restores after a wipe."""
@@ -290,8 +295,15 @@ class Streamer:
             self._emit("heartbeat", self.status().to_dict())
 
     def _renew_lock(self) -> None:
-        """The leader-lock worker's step: a frozen Redis costs this thread its timeouts, never the polling."""
-        self._is_leader = self._leader.acquire_or_renew()
+        """The leader-lock worker's step: a frozen Redis costs this thread its timeouts, never the polling.
+
+        A process that takes the lock over polls at once, not at the end of the poll interval under way.
+        """
+        leading = self._leader.acquire_or_renew()
+        gained = leading and not self._is_leader
+        self._is_leader = leading
+        if gained and self._thread is not None:
+            self._wake.set()
 
     def _leading(self) -> bool:
         """Whether this process polls, as the leader-lock worker last found; a change is acted on here."""
@@ -303,6 +315,8 @@ class Streamer:
         elif was and not leading:
             log.warning("leadership lost: another process polls MT5 now")
             self._drop_session("leadership lost")
+            for buffer in (self._pending_history, self._pending_deals, self._events):
+                buffer.take()  # the new leader writes the account from its own polls
         return leading
 
     def _follow(self) -> None:
@@ -432,8 +446,11 @@ class Streamer:
     def write_once(self) -> None:
         """Write the snapshot, buffered history and deals, then the events; all wait while Redis cannot take them."""
         snapshot = self.latest()
-        if snapshot is None or self._follow_only or (self._leader is not None and not self._is_leader):
-            return  # a follower's snapshot is the leader's, mirrored from Redis
+        if snapshot is None or self._follow_only:
+            return  # a mirror's snapshot is the collector's, read from Redis
+        if self._leader is not None and not self._leader.may_write():
+            self._fenced()
+            return
         if self._redis_waiting():
             self._dropped_events()
             return
@@ -495,6 +512,17 @@ class Streamer:
         """After the data they announce is written, so a page that reloads on an event finds it."""
         for message in self._events.take():
             self.store.publish(message["account"], message)
+
+    def _fenced(self) -> None:
+        """Not the confirmed holder of the lock: a follower, or a process that polls while Redis cannot say who
+        leads (unreachable, or refusing writes with nobody holding the lock). Its buffers wait for the lock;
+        its status says why, as its own writes would."""
+        error = self._leader.error
+        if self._is_leader and isinstance(error, ResponseError):
+            self._redis_refused(error)
+        elif self._is_leader and error is not None:
+            self._redis_down(error)
+        self._dropped_events()
 
     def _dropped_events(self) -> None:
         """Live events are not kept for a Redis that is down: pages resync from the snapshot when it returns."""
@@ -596,6 +624,9 @@ class Streamer:
 
     def _redis_failed(self, exc: BaseException) -> None:
         self.store.gate.failed()
+        self._redis_down(exc)
+
+    def _redis_down(self, exc: BaseException) -> None:
         if self.status().redis != "down":
             log.error("Redis is unreachable (%s); polling goes on and history is buffered", type(exc).__name__)
         self._set_status(redis="down", redis_error=type(exc).__name__, pending_history=len(self._pending_history))
@@ -656,5 +687,3 @@ class Streamer:
         self._set_status(mt5="stopped")
         self.source.disconnect()
         self._connected = False
-        if self._leader is not None:
-            self._leader.release()

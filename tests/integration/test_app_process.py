@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import websocket
 
-from tests.conftest import free_port
+from tests.conftest import RedisServer, free_port
 from tests.helpers import wait_until
+from tests.stopping import LEADER_KEY, Page, assert_flushed, live_history
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +103,30 @@ def test_demo_on_embedded_redis_then_stops_cleanly(tmp_path: Path, stop_signal: 
     assert "Traceback" not in output
     assert "demo account" in output and "embedded" in output
     assert PASSWORD not in output and all(PASSWORD not in body for body in bodies)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_on_a_real_redis_closes_the_pages_releases_the_lock_and_flushes(
+    tmp_path: Path, redis_server: RedisServer, stop_signal: signal.Signals
+) -> None:
+    process, port, log_path = launch({"REDIS_URL": redis_server.url, "POLL_INTERVAL_MS": "100"}, tmp_path)
+    client = redis_server.client()
+    try:
+        wait_healthy(port, process)
+        page = Page(f"ws://127.0.0.1:{port}/ws")
+        live_history(client, 10)
+        assert client.get(LEADER_KEY) is not None, "the one process holds the lock"
+        process.send_signal(stop_signal)
+        wait_until(lambda: process.poll() is not None, 10, "the app exits")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0
+    wait_until(page.ended.is_set, 5, "the page's socket ends")
+    assert page.close_code == 1001
+    assert client.get(LEADER_KEY) is None, "the lock is released"
+    assert_flushed(client, tmp_path / "data")
+    assert "Traceback" not in log_path.read_text()
 
 
 def test_debug_reloader_starts_the_threads_once(tmp_path: Path) -> None:

@@ -288,6 +288,8 @@ def test_a_full_redis_keeps_the_leader_lock_with_its_holder(redis_server: RedisS
     assert holder.acquire_or_renew()
     client.config_set("maxmemory", "1")
     assert holder.acquire_or_renew(), "renewing is allowed on a full Redis"
+    assert holder.may_write(), "its writes are refused, and it says so"
     assert not other.acquire_or_renew(), "the other process follows the holder"
     client.delete("mt5:1:leader")
     assert other.acquire_or_renew(), "with no holder, a process that cannot take the lock polls"
+    assert not other.may_write() and other.error is not None, "but holds no lock: it only reports the refusal"
