@@ -24,6 +24,7 @@ from services.backoff import Backoff
 from services.rules import DEFAULT_RULES, RulesSettings, load_rules_file
 from services.runtime import VERSION, Runtime
 from services.store import dumps
+from services.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,10 @@ class RiskEngine:
         self.alerts.stop()
         if self.webhook is not None:
             self.webhook.stop()
+
+    def workers(self) -> list[Worker]:
+        """The engine's ``alerts-redis`` worker (the webhook keeps its own thread)."""
+        return [self.alerts.worker]
 
 
 def attach_risk(runtime: Runtime, settings: RulesSettings | None = None) -> RiskEngine:
