@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import services.webhook
 from services.accounts import AccountSpec
 from services.backoff import Backoff
 from services.sources.demo import DemoSource
@@ -50,6 +51,7 @@ def inject(app: Any, name: str, fault: Fault, monkeypatch: pytest.MonkeyPatch) -
         "ws-fanout": (runtime.fanout, "broadcast"),
         "accounts-monitor": (runtime.store, "statuses"),
         "alerts-redis": (risk.alerts, "_flush"),
+        "alert-webhook": (services.webhook, "pending"),
     }
     owner, attribute = targets[name]
     monkeypatch.setattr(owner, attribute, fault.wrap(getattr(owner, attribute)))
@@ -72,7 +74,9 @@ def errors(caplog: pytest.LogCaptureFixture, fault: Fault) -> list[logging.LogRe
     return [r for r in caplog.records if r.levelno >= logging.ERROR and fault.message in r.getMessage()]
 
 
-@pytest.mark.parametrize("name", ["mt5-streamer", "redis-writer", "ws-fanout", "accounts-monitor", "alerts-redis"])
+@pytest.mark.parametrize(
+    "name", ["mt5-streamer", "redis-writer", "ws-fanout", "accounts-monitor", "alerts-redis", "alert-webhook"]
+)
 def test_a_thread_survives_a_fault_in_its_work_logs_it_once_and_health_reports_it(
     app: Any, name: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
