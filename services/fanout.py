@@ -13,14 +13,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import redis
 
 from services.backoff import Backoff
 from services.redis_conn import REDIS_ERRORS
 from services.store import dumps, event
+from services.worker import Worker
 
 log = logging.getLogger(__name__)
+
+LISTEN_S = 0.5  # the longest wait for a message in one step: how soon a stop is noticed
 
 
 class ClientQueue:
@@ -55,6 +59,11 @@ class ClientQueue:
 
 
 class Fanout:
+    """The ``ws-fanout`` worker: each step waits up to ``LISTEN_S`` for a pub/sub message and hands it to every client.
+
+    A lost subscription (or any other fault) is dropped and taken again after a backoff, told once.
+    """
+
     def __init__(
         self,
         client: redis.Redis,
@@ -71,28 +80,32 @@ class Fanout:
         self.max_clients = max_clients
         self.refused = 0
         self._queue_size = queue_size
-        self._backoff = backoff or Backoff(base_s=0.5, cap_s=2.0)
         self._clock = clock
         self._on_error = on_error or (lambda exc: log.error("fan-out error: %s", exc, exc_info=exc))
         self._clients: set[ClientQueue] = set()
         self._lock = threading.Lock()
-        self._run = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._open = threading.Event()  # clients are taken from start() until stop()
         self._idle = threading.Condition(self._lock)
+        self._pubsub: Any = None  # the subscription, on the worker's thread only
+        self.worker = Worker(
+            "ws-fanout",
+            self._listen,
+            interval_s=0.0,
+            on_error=self._fault,
+            on_stop=self._unsubscribe,
+            backoff=backoff or Backoff(base_s=0.5, cap_s=2.0),
+        )
         self.redis_up: bool | None = None
         self.messages = 0
         self.last_message_ms: int | None = None
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._run.set()
-        self._thread = threading.Thread(target=self._loop, name="ws-fanout", daemon=True)
-        self._thread.start()
+        self._open.set()
+        self.worker.start()
 
     def stop(self, timeout: float = 1.5) -> None:
         """Close every client queue (their sockets send a close frame) and wait for them to leave."""
-        self._run.clear()
+        self._open.clear()
         with self._lock:
             clients = list(self._clients)
         for queue in clients:
@@ -101,13 +114,7 @@ class Fanout:
         with self._idle:
             while self._clients and time.monotonic() < deadline:
                 self._idle.wait(max(0.0, deadline - time.monotonic()))
-        if self._thread is not None:
-            self._thread.join(max(0.0, deadline - time.monotonic()) + 0.5)
-            self._thread = None
-
-    @property
-    def stopping(self) -> bool:
-        return not self._run.is_set()
+        self.worker.stop(max(0.0, deadline - time.monotonic()) + LISTEN_S)
 
     def register(self) -> ClientQueue | None:
         """A queue for a new client, or None when ``max_clients`` are connected already."""
@@ -116,7 +123,7 @@ class Fanout:
             if len(self._clients) >= self.max_clients:
                 self.refused += 1
                 return None
-            if not self._run.is_set():
+            if not self._open.is_set():
                 queue.close()
             self._clients.add(queue)
         return queue
@@ -140,36 +147,41 @@ class Fanout:
         for queue in clients:
             queue.put(message)
 
-    def _loop(self) -> None:
-        failures = 0
-        while self._run.is_set():
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-            try:
-                pubsub.psubscribe(self._pattern)
+    def _listen(self) -> float:
+        """Subscribe if needed, then pass on the next message (a wait with none is idle). A fault of the
+        subscription drops it; any fault ends the step, and the worker backs off."""
+        try:
+            if self._pubsub is None:
+                self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                self._pubsub.psubscribe(self._pattern)
                 self._set_link(True)
-                failures = 0
-                while self._run.is_set():
-                    message = pubsub.get_message(timeout=0.5)
-                    if message is not None and message["type"] in ("pmessage", "message"):
-                        self.messages += 1
-                        self.last_message_ms = int(self._clock() * 1000)
-                        self.broadcast(message["data"])
-            except REDIS_ERRORS as exc:
-                failures += 1
+                return 0.0
+            message = self._pubsub.get_message(timeout=LISTEN_S)
+        except Exception as exc:  # a subscription that failed is not used again
+            self._unsubscribe()
+            if isinstance(exc, REDIS_ERRORS):
                 self._set_link(False, exc)
-                self._run_wait(self._backoff.compute(failures))
-            except Exception as exc:  # noqa: BLE001 - the fan-out must outlive any single fault
-                failures += 1
-                self._on_error(exc)
-                self._run_wait(self._backoff.compute(failures))
-            finally:
-                with contextlib.suppress(REDIS_ERRORS):
-                    pubsub.close()
+            raise
+        if message is None or message["type"] not in ("pmessage", "message"):
+            self.worker.idle()
+            return 0.0
+        self.messages += 1
+        self.last_message_ms = int(self._clock() * 1000)
+        self.broadcast(message["data"])
+        return 0.0
 
-    def _run_wait(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while self._run.is_set() and time.monotonic() < deadline:
-            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+    def _unsubscribe(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(REDIS_ERRORS):
+                pubsub.close()
+
+    def _fault(self, exc: BaseException) -> None:
+        """Once per streak of failures: Redis going away is an outage, anything else a fault of this program."""
+        if isinstance(exc, REDIS_ERRORS):
+            log.error("fan-out: Redis subscription lost (%s); retrying", type(exc).__name__)
+        else:
+            self._on_error(exc)
 
     def _set_link(self, up: bool, exc: BaseException | None = None) -> None:
         """Tell the clients directly: while Redis is down no status can travel through it."""
@@ -177,10 +189,6 @@ class Fanout:
             return
         was_known = self.redis_up is not None
         self.redis_up = up
-        if up and was_known:
-            log.info("fan-out: Redis subscription restored")
-        elif not up:
-            log.error("fan-out: Redis subscription lost (%s); retrying", type(exc).__name__ if exc else "")
         if was_known or not up:
             status = {"link": "redis", "redis": "up" if up else "down", "error": type(exc).__name__ if exc else None}
             self.broadcast(dumps(event("status", None, int(self._clock() * 1000), status)))

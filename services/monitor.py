@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from services.backoff import Backoff
 from services.redis_conn import REDIS_ERRORS
 from services.store import Store
+from services.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -97,22 +99,16 @@ class AccountsMonitor:
         self._checked = False
         self._check_lock = threading.Lock()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()  # waited on between passes, so stop() wakes the loop at once
-        self._thread: threading.Thread | None = None
-        self._redis_failed = False
+        # While Redis is down (or a pass fails) it looks again at most every MAX_PERIOD_S.
+        backoff = Backoff(base_s=MIN_PERIOD_S, cap_s=MAX_PERIOD_S)
+        self.worker = Worker("accounts-monitor", self._pass, interval_s=MAX_PERIOD_S, on_error=self._fault,
+                             backoff=backoff)  # fmt: skip
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name="accounts-monitor", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(2)
-            self._thread = None
+        self.worker.stop(2)
 
     def current(self) -> dict[int, CollectorHealth]:
         """As of the last pass; the first call before the thread's first pass makes one itself."""
@@ -152,17 +148,15 @@ class AccountsMonitor:
             self._notify([health.to_dict() for health in fresh.values()])
         return changed
 
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.check()
-                if self._redis_failed:
-                    log.info("accounts monitor: Redis is back")
-                self._redis_failed = False
-            except REDIS_ERRORS as exc:
-                if not self._redis_failed:
-                    log.warning("accounts monitor: Redis unavailable (%s); account states are on hold", exc)
-                self._redis_failed = True
-            except Exception as exc:  # a bad status must not stop the watch over the others
-                log.error("accounts monitor error: %s", exc, exc_info=exc)
-            self._stopping.wait(self.period_s() if not self._redis_failed else MAX_PERIOD_S)
+    def _pass(self) -> float:
+        """The worker's step: one pass, then the wait until the next."""
+        self.check()
+        return self.period_s()
+
+    @staticmethod
+    def _fault(exc: BaseException) -> None:
+        """Once per streak of failed passes: Redis away puts the states on hold; anything else is a fault of ours."""
+        if isinstance(exc, REDIS_ERRORS):
+            log.warning("accounts monitor: Redis unavailable (%s); account states are on hold", exc)
+        else:
+            log.error("accounts monitor error: %s", exc, exc_info=exc)

@@ -27,6 +27,7 @@ from services.sources.base import AccountSource
 from services.store import Store, dumps, event
 from services.streamer import Streamer
 from services.supervisor import Supervisor
+from services.worker import DEGRADING, Worker
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ class Companion(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def workers(self) -> list[Worker]: ...
 
 
 @dataclass
@@ -142,6 +145,15 @@ class Runtime:
     def add_companion(self, companion: Companion) -> None:
         """A worker (the alert webhook, say) started and stopped with the runtime."""
         self.companions.append(companion)
+
+    def workers(self) -> list[Worker]:
+        """Every long-lived thread of this process, each reported in ``/health`` under ``threads``."""
+        found = [*self.streamer.workers(), self.fanout.worker, self.monitor.worker]
+        if self.archive is not None:
+            found.append(self.archive.worker)
+        for companion in self.companions:
+            found.extend(companion.workers())
+        return found
 
     def add_health(self, name: str, report: Callable[[], dict[str, Any]]) -> None:
         """A ``/health`` section of a companion (the alert engine); its ``state`` degraded degrades the whole."""
@@ -287,9 +299,13 @@ class Runtime:
         archive_ok = archive is None or archive["state"] == "ok"
         sections = {name: report() for name, report in self.reports.items()}
         sections_ok = all(section.get("state") != "degraded" for section in sections.values())
+        # A thread failing at its work (or dead) degrades the whole, and so does a listener failing at every poll.
+        threads = {worker.name: worker.health() for worker in self.workers()}
+        listener_errors = self.streamer.listener_errors()
+        threads_ok = not listener_errors and all(thread["state"] not in DEGRADING for thread in threads.values())
         if not self.streamer.running:
             overall = "down"
-        elif mt5_ok and redis_ok and collectors_ok and archive_ok and sections_ok:
+        elif mt5_ok and redis_ok and collectors_ok and archive_ok and sections_ok and threads_ok:
             overall = "ok"
         else:
             overall = "degraded"
@@ -312,6 +328,7 @@ class Runtime:
                 "server_offset_s": self.server_offset_s(),
                 "broker_clock": info.details.get("broker_clock") or {"zone": self.broker_zone().spec},
                 "history_sync": status.history_sync,
+                "listener_errors": listener_errors,
             },
             "redis": {
                 "mode": self.redis.mode,
@@ -335,6 +352,7 @@ class Runtime:
             },
             "accounts": collectors,
             "archive": archive,
+            "threads": threads,
             **sections,
         }
 

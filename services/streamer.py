@@ -29,7 +29,7 @@ from services.models import Account, Deal, HistoryPoint, Order, Position, Snapsh
 from services.redis_conn import REDIS_ERRORS, refusal
 from services.sources.base import AccountSource, SourceAuthError, SourceDisconnected, SourceError, SourceUnreachable
 from services.store import Store, event
-from services.worker import Worker
+from services.worker import Streak, Worker
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ BACKFILL_CHUNK = 5_000
 BACKFILL_STEP = 500  # points of the source's past per Redis transaction: a stop waits for one at most
 NEWS_GRACE_MS = 60_000
 EVENTS_CAP = 10_000  # events waiting for Redis; a page that misses some resyncs from the snapshot
+FAULT_CAP_S = 5.0  # the longest pause of polling after a fault of this program (not of the link: see Backoff)
 
 
 class Recorder(Protocol):
@@ -139,9 +140,6 @@ class Streamer:
         self._unreachable_backoff = unreachable_backoff or Backoff(base_s=0.5, cap_s=2.0)
         self._clock = clock
         self._on_error = on_error or (lambda exc: log.error("streamer error: %s", exc, exc_info=exc))
-        self._run = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._leader = leader
         self._follow_only = follow_only
@@ -149,8 +147,9 @@ class Streamer:
         self._was_leader = False
         self._leader_worker: Worker | None = None  # a mirror never polls: it must never hold the account's lock
         if leader is not None and not follow_only:
-            check_s = leader.check_interval_s(poll_interval_s)
-            self._leader_worker = Worker("leader-lock", self._renew_lock, interval_s=check_s, on_error=self._on_error)
+            check_s = leader.check_interval_s(poll_interval_s)  # after a fault too: a longer pause lets the lock expire
+            self._leader_worker = Worker("leader-lock", self._renew_lock, interval_s=check_s, on_error=self._on_error,
+                                         backoff=Backoff(base_s=check_s, cap_s=check_s))  # fmt: skip
         self._commands: deque[tuple[str, Future[dict[str, Any]]]] = deque()
         self._status = StreamerStatus(login=login_hint, poll_interval_ms=round(poll_interval_s * 1000))
         self._snapshot: Snapshot | None = None
@@ -174,6 +173,16 @@ class Streamer:
         self.restores = 0
         self._writer = Worker("redis-writer", self.write_once, interval_s=1.0, on_error=self._on_error,
                               on_stop=self._final_write)  # fmt: skip
+        # A fault of this program in a poll: polling goes on after a backoff, the fault logged once.
+        self._poller = Worker(
+            "mt5-streamer",
+            self._poll_step,
+            interval_s=poll_interval_s,
+            on_error=self._on_error,
+            on_stop=self._shutdown,
+            backoff=Backoff(base_s=poll_interval_s, cap_s=FAULT_CAP_S),
+        )
+        self._listener_faults: list[Streak] = []
         # Deals before this are the account's past read at start: announced by the history_sync status, not one by one.
         self._news_since_ms = int(clock() * 1000) - NEWS_GRACE_MS
         self._listeners: list[Callable[[Snapshot, list[str]], None]] = []
@@ -183,21 +192,21 @@ class Streamer:
         """Called on the streamer thread after every poll with the snapshot and the kinds that changed.
 
         For server-side consumers (risk rules) that must run with no browser open; a listener
-        that raises is reported and never stops the stream.
+        that raises never stops the stream, and a fault repeated at every poll is reported once.
         """
         self._listeners.append(listener)
+        name = getattr(listener, "__qualname__", repr(listener))
+        self._listener_faults.append(Streak(f"streamer listener {name}", self._on_error))
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is not None:
+        if self._poller.started:
             return
-        self._run.set()
         if self._leader_worker is not None:
             self._leader_worker.run_once()  # who polls is known before the first poll
             self._leader_worker.start()
         self._writer.start()
-        self._thread = threading.Thread(target=self._loop, name="mt5-streamer", daemon=True)
-        self._thread.start()
+        self._poller.start()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop polling and close the source session, write what Redis can still take, then release the lock.
@@ -205,15 +214,12 @@ class Streamer:
         The lock is renewed no more (its worker could take it back once released), but it is held through the
         last write: released earlier, the next leader's writes could interleave with it.
         """
-        if self._thread is None:
+        if not self._poller.started:
             return
         deadline = time.monotonic() + timeout
         if self._leader_worker is not None:
             self._leader_worker.stop(timeout / 4)
-        self._run.clear()
-        self._wake.set()
-        self._thread.join(max(0.1, deadline - time.monotonic()) / 2)
-        self._thread = None
+        self._poller.stop(max(0.1, deadline - time.monotonic()) / 2)
         self._writer.stop(max(0.5, deadline - time.monotonic()))
         if self._leader is not None:
             self._leader.release()
@@ -228,9 +234,17 @@ class Streamer:
             "restores": self.restores,
         }
 
+    def workers(self) -> list[Worker]:
+        """Its threads, for ``/health``: the poller, the Redis writer, the leader-lock worker if any."""
+        return [self._poller, self._writer, *([self._leader_worker] if self._leader_worker is not None else [])]
+
+    def listener_errors(self) -> list[str]:
+        """Why the listeners failing at their latest poll failed; they are called again at every poll."""
+        return [streak.error for streak in self._listener_faults if streak.error is not None]
+
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._poller.running
 
     # -- what other threads read -----------------------------------------------------------------------
     def latest(self) -> Snapshot | None:
@@ -241,6 +255,13 @@ class Streamer:
         with self._lock:
             return self._status
 
+    def owned_login(self) -> int | None:
+        """The account this process polls, whose alerts it sends; None while another process polls it (or before
+        the first poll names the account)."""
+        if self._follow_only or (self._leader is not None and not self._is_leader):
+            return None
+        return self.status().login
+
     def request(self, command: str) -> Future[dict[str, Any]]:
         """Ask the streamer thread to connect, disconnect or reconnect; resolves with the new status."""
         if command not in COMMANDS:
@@ -248,22 +269,18 @@ class Streamer:
         future: Future[dict[str, Any]] = Future()
         with self._lock:
             self._commands.append((command, future))
-        self._wake.set()
+        self._poller.wake()
         return future
 
     # -- the loop --------------------------------------------------------------------------------------
-    def _loop(self) -> None:
-        while self._run.is_set():
-            started = self._clock()
-            try:
-                self.poll_once()
-            except Exception as exc:  # noqa: BLE001 - the stream must outlive any single fault
-                self._on_error(exc)
+    def _poll_step(self) -> float:
+        """The ``mt5-streamer`` worker's step: one poll, then the writer is woken; returns the wait until the next."""
+        started = self._clock()
+        try:
+            self.poll_once()
+        finally:
             self._writer.wake()
-            remaining = self.poll_interval_s - (self._clock() - started)
-            self._wake.wait(max(0.0, remaining))
-            self._wake.clear()
-        self._shutdown()
+        return self.poll_interval_s - (self._clock() - started)
 
     def step(self) -> None:
         """The lock check, one poll and its Redis write, in the caller's thread: what tests drive instead of threads."""
@@ -302,8 +319,8 @@ class Streamer:
         leading = self._leader.acquire_or_renew()
         gained = leading and not self._is_leader
         self._is_leader = leading
-        if gained and self._thread is not None:
-            self._wake.set()
+        if gained and self._poller.started:
+            self._poller.wake()
 
     def _leading(self) -> bool:
         """Whether this process polls, as the leader-lock worker last found; a change is acted on here."""
@@ -431,11 +448,13 @@ class Streamer:
         if self._archive is not None:  # appends in memory only: a slow disk never delays the poll
             self._archive.record(snapshot, point, [kind for kind, _ in changed], self._stamped(deals))
         kinds = [kind for kind, _ in changed] + (["deals"] if deals else [])
-        for listener in self._listeners:
+        for listener, faults in zip(self._listeners, self._listener_faults, strict=True):
             try:
                 listener(snapshot, kinds)
             except Exception as exc:  # noqa: BLE001 - a consumer's fault must not stop the stream
-                self._on_error(exc)
+                faults.failed(exc)  # told once, not at every poll
+            else:
+                faults.succeeded()
 
     def _monotonic_ts(self, now_ms: int) -> int:
         """History stream ids must never go backwards, even if the wall clock does."""
@@ -570,7 +589,7 @@ class Streamer:
             self._stored_tz[login] = stored
             if stored:
                 self._zone_hint = stored
-                self._wake.set()
+                self._poller.wake()
         if self._zone_hint is not None:
             return  # the source weighs the stored clock on its own thread first
         zone = self.source.zone

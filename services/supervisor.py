@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 
 from services.accounts import AccountSpec
 from services.backoff import Backoff
+from services.worker import Streak, Worker, describe
 
 log = logging.getLogger(__name__)
 
 STABLE_S = 60.0  # a collector that ran this long starts its backoff afresh after a crash
 STOP_WAIT_S = 5.0
+PASS_S = 0.2
 WINDOWS = sys.platform == "win32"
 
 
@@ -36,6 +38,13 @@ class Collector:
     failures: int = 0
     next_start: float = 0.0
     relay: threading.Thread | None = field(default=None, repr=False)
+    launches: Streak = field(init=False, repr=False)  # failed starts: told once, tried again after a backoff
+
+    def __post_init__(self) -> None:
+        self.launches = Streak(f"collector {self.spec.name}", self._not_started)
+
+    def _not_started(self, exc: BaseException) -> None:
+        log.error("collector %s could not be started (%s); retrying with backoff", self.spec.name, describe(exc))
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -46,6 +55,7 @@ class Collector:
             "alive": self.alive(),
             "restarts": self.restarts,
             "uptime_s": round(time.monotonic() - self.started_at, 1) if self.alive() else None,
+            "error": self.launches.error,
         }
 
 
@@ -64,22 +74,17 @@ class Supervisor:
         self._env = env
         self._cwd = cwd
         self._backoff = backoff or Backoff(base_s=1.0, cap_s=30.0)
-        self._stopping = threading.Event()  # waited on between passes, so stop() wakes the loop at once
-        self._thread: threading.Thread | None = None
+        self.worker = Worker("collector-supervisor", self._pass, interval_s=PASS_S, backoff=self._backoff)
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name="collector-supervisor", daemon=True)
-        self._thread.start()
+        self.worker.start()
+
+    def workers(self) -> list[Worker]:
+        return [self.worker]
 
     def stop(self) -> None:
         """Ask every collector to stop (they flush and release their lock), then make sure they did."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(2)
-            self._thread = None
+        self.worker.stop(2)
         running = [c for c in self._collectors.values() if c.alive()]
         for collector in running:
             _interrupt(collector.process)
@@ -95,19 +100,23 @@ class Supervisor:
     def status(self) -> dict[str, dict[str, object]]:
         return {name: collector.to_dict() for name, collector in self._collectors.items()}
 
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            now = time.monotonic()
-            for collector in self._collectors.values():
-                if collector.process is not None and not collector.alive():
-                    self._crashed(collector, now)
-                if collector.process is None and now >= collector.next_start:
+    def _pass(self) -> None:
+        """The worker's step: restart what crashed, start what is due; one account's failure never stops the others."""
+        now = time.monotonic()
+        for collector in self._collectors.values():
+            if collector.process is not None and not collector.alive():
+                self._crashed(collector, now)
+            if collector.process is None and now >= collector.next_start:
+                try:
                     self._launch(collector)
-            self._stopping.wait(0.2)
+                except Exception as exc:  # noqa: BLE001 - a missing interpreter, a bad cwd, no more processes
+                    collector.failures += 1
+                    collector.next_start = now + self._backoff.compute(collector.failures)
+                    collector.launches.failed(exc)
 
     def _launch(self, collector: Collector) -> None:
         flags = subprocess.CREATE_NEW_PROCESS_GROUP if WINDOWS else 0  # type: ignore[attr-defined]
-        collector.process = subprocess.Popen(
+        process = subprocess.Popen(
             self._command(collector.spec),
             cwd=self._cwd,
             env=self._env,
@@ -119,7 +128,9 @@ class Supervisor:
             creationflags=flags,
             start_new_session=not WINDOWS,
         )
+        collector.launches.succeeded()  # before the process shows: a status never pairs it with the old error
         collector.started_at = time.monotonic()
+        collector.process = process
         collector.relay = threading.Thread(
             target=_relay,
             args=(collector.spec.name, collector.process),

@@ -2,6 +2,18 @@
 on PostgreSQL (``DATABASE_URL``); see ``ArchiveWriter``."""
 
 from services.archive.database import FILE_NAME, AlertRow, Archive, Batch, SavedRulesRow, State
+from services.archive.outbox import WebhookItem, WebhookMark
 from services.archive.writer import ArchiveUnavailable, ArchiveWriter
 
-__all__ = ["FILE_NAME", "AlertRow", "Archive", "ArchiveUnavailable", "ArchiveWriter", "Batch", "SavedRulesRow", "State"]
+__all__ = [
+    "FILE_NAME",
+    "AlertRow",
+    "Archive",
+    "ArchiveUnavailable",
+    "ArchiveWriter",
+    "Batch",
+    "SavedRulesRow",
+    "State",
+    "WebhookItem",
+    "WebhookMark",
+]

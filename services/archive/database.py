@@ -22,6 +22,7 @@ from sqlalchemy import Engine, String, Table, bindparam, column, create_engine, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 
+from services.archive.outbox import WebhookItem, WebhookMark, write_outbox
 from services.archive.rollup import Rollup, fold
 from services.archive.schema import (
     accounts,
@@ -33,6 +34,7 @@ from services.archive.schema import (
     metadata,
     rollups,
     states,
+    webhook_outbox,
 )
 from services.brokertime import parse_zone
 from services.models import Account, Deal, HistoryPoint, Order, Position
@@ -101,10 +103,13 @@ class Batch:
     rule_states: list[tuple[int, str, str]] = field(default_factory=list)  # (login, rule id, RuleState JSON)
     alerts: list[AlertRow] = field(default_factory=list)
     acks: list[tuple[int, str, int]] = field(default_factory=list)  # (login, alert id, UTC ms); after the alerts
+    webhook: list[WebhookItem] = field(default_factory=list)  # alerts for the webhook's outbox
+    webhook_marks: list[WebhookMark] = field(default_factory=list)  # the sender's attempts; after the items
 
     def __len__(self) -> int:
         alerting = len(self.rules) + len(self.rule_states) + len(self.alerts) + len(self.acks)
-        return len(self.points) + len(self.deals) + len(self.states) + len(self.accounts) + alerting
+        delivery = len(self.webhook) + len(self.webhook_marks)
+        return len(self.points) + len(self.deals) + len(self.states) + len(self.accounts) + alerting + delivery
 
 
 class Archive:
@@ -255,6 +260,8 @@ class Archive:
                     rows,
                 )
             self._write_alerting(conn, batch)
+            if batch.webhook or batch.webhook_marks:
+                write_outbox(conn, self._insert(webhook_outbox), batch.webhook, batch.webhook_marks)
         self._remember(rolled)
 
     def _write_alerting(self, conn: Any, batch: Batch) -> None:

@@ -97,3 +97,18 @@ alerts = Table(
     Column("acked_ms", BigInteger, nullable=True),  # NULL until acknowledged
     Index("ix_alerts_login_ts", "login", "ts"),
 )
+
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # the order alerts are sent in
+    Column("login", BigInteger, nullable=False),
+    Column("alert_id", String(64), nullable=False),  # the alert's id: with the login, the receivers' dedupe key
+    Column("queued_ms", BigInteger, nullable=False),  # UTC ms it was recorded, before any attempt
+    Column("payload", Text, nullable=False),  # the JSON POSTed, the alert event as /ws carries it
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(300), nullable=True),
+    Column("delivered_ms", BigInteger, nullable=True),  # NULL until the endpoint answered 2xx
+    Index("ux_webhook_outbox_alert", "login", "alert_id", unique=True),
+    Index("ix_webhook_outbox_pending", "login", "delivered_ms", "seq"),
+)

@@ -22,8 +22,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 from services.archive.database import AlertRow, Archive, Batch, SavedRulesRow, State
+from services.archive.outbox import WebhookItem, WebhookMark
 from services.backoff import Backoff
 from services.models import Account, Deal, HistoryPoint, Snapshot
+from services.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +55,8 @@ class ArchiveWriter:
         self.interval_s = interval_s
         self._backoff = backoff or Backoff(base_s=1.0, cap_s=30.0)
         self._on_error = on_error or (lambda exc: log.warning("archive refuses writes: %s", self._reason(exc)))
-        self._ready = threading.Condition()
-        self._run = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ready = threading.Lock()
+        self.worker = Worker("archive-writer", self._step, interval_s=interval_s, on_stop=self._last)
         self._points: deque[tuple[int, HistoryPoint]] = deque()
         self._deals: dict[tuple[int, int], Deal] = {}
         self._states: deque[State] = deque()
@@ -65,6 +66,9 @@ class ArchiveWriter:
         self._rule_states: dict[tuple[int, str], str] = {}
         self._alerts: dict[tuple[int, str], AlertRow] = {}
         self._acks: dict[tuple[int, str], int] = {}
+        self._webhook: dict[tuple[int, str], WebhookItem] = {}
+        self._webhook_marks: dict[int, WebhookMark] = {}
+        self._webhook_watchers: list[Callable[[], None]] = []
         self._calls: deque[tuple[Callable[[Archive], Any], Future[Any]]] = deque()
         self._opened = False
         self._failures = 0
@@ -117,7 +121,7 @@ class ArchiveWriter:
         """The broker clock changed: after the deals waiting now are written, every archived deal is re-timed."""
         with self._ready:
             self._restamps[login] = spec
-            self._ready.notify()
+        self.worker.wake()
 
     def submit_account(self, ts_ms: int, account: Account) -> None:
         with self._ready:
@@ -144,6 +148,33 @@ class ArchiveWriter:
                 self._acks.setdefault((login, alert_id), ms)
             self._nudge()
 
+    def submit_webhook(self, item: WebhookItem, cap: int) -> bool:
+        """An alert for the webhook's outbox, kept like alerts but at most ``cap`` per account: True when the
+        oldest waiting one of the account was dropped for it."""
+        with self._ready:
+            waiting = [key for key in self._webhook if key[0] == item.login]
+            full = len(waiting) >= cap
+            if full:
+                del self._webhook[waiting[0]]
+            self._webhook[(item.login, item.alert_id)] = item
+            self._nudge()
+        return full
+
+    def submit_webhook_mark(self, mark: WebhookMark) -> None:
+        with self._ready:
+            earlier = self._webhook_marks.get(mark.seq)
+            self._webhook_marks[mark.seq] = mark if earlier is None else earlier.then(mark)
+            self._nudge()
+
+    def watch_webhook(self, callback: Callable[[], None]) -> None:
+        """``callback`` runs on this thread after each write that put alerts in the webhook's outbox."""
+        self._webhook_watchers.append(callback)
+
+    def webhook_waiting(self) -> int:
+        """Alerts for the webhook not written to the archive yet."""
+        with self._ready:
+            return len(self._webhook)
+
     def submit_rules(self, row: SavedRulesRow) -> None:
         with self._ready:
             self._rules[(row.login, row.saved_ms)] = row
@@ -158,7 +189,7 @@ class ArchiveWriter:
         future: Future[T] = Future()
         with self._ready:
             self._calls.append((fn, future))
-            self._ready.notify()
+        self.worker.wake()
         try:
             return future.result(timeout_s)
         except FutureTimeout:
@@ -170,6 +201,7 @@ class ArchiveWriter:
 
     def _count(self) -> int:
         alerting = len(self._rules) + len(self._rule_states) + len(self._alerts) + len(self._acks)
+        alerting += len(self._webhook) + len(self._webhook_marks)
         return (
             len(self._points)
             + len(self._deals)
@@ -189,27 +221,20 @@ class ArchiveWriter:
         self._full = True
 
     def _nudge(self) -> None:
-        if self._count() >= self.batch_rows:
-            self._ready.notify()
+        """A full batch is written now rather than at the interval's end (but not while backing off)."""
+        if not self._failures and self._count() >= self.batch_rows:
+            self.worker.wake()
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is not None:
+        if self.worker.started:
             return
         log.info("archive: %s", self.archive.where)
-        self._run.set()
-        self._thread = threading.Thread(target=self._loop, name="archive-writer", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Write what is still waiting (one attempt), then close the database."""
-        if self._thread is None:
-            return
-        self._run.clear()
-        with self._ready:
-            self._ready.notify_all()
-        self._thread.join(timeout)
-        self._thread = None
+        self.worker.stop(timeout)
 
     @property
     def opened(self) -> bool:
@@ -245,28 +270,19 @@ class ArchiveWriter:
         return self.archive.redact(f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}")[:300]
 
     # -- the thread ----------------------------------------------------------------------------------------
-    def _loop(self) -> None:
-        self._attempt()  # opens (creates, migrates) the archive at start, not at the first interval's end
-        while self._run.is_set():
-            self._wait()
-            self._attempt()
+    def _step(self) -> float:
+        """The worker's step (the first opens the archive at start); waits the interval, or the backoff after a
+        failure. A call or a full batch wakes it sooner."""
+        self._attempt()
+        return self._backoff.compute(self._failures) if self._failures else self.interval_s
+
+    def _last(self) -> None:
         if self.pending and not self._failures:  # the polls recorded while the stop caught the thread writing
             self._attempt()
         left = self.pending
         if left:
             log.warning("archive: %d row(s) not written at shutdown", left)
         self.archive.close()
-
-    def _wait(self) -> None:
-        """Until the interval (or the backoff after a failure) ends, or a full batch waits."""
-        delay = self._backoff.compute(self._failures) if self._failures else self.interval_s
-        deadline = time.monotonic() + delay
-        with self._ready:
-            while self._run.is_set() and not self._calls and (self._failures or self._count() < self.batch_rows):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                self._ready.wait(remaining)
 
     def _take(self) -> Batch:
         with self._ready:
@@ -286,10 +302,17 @@ class ArchiveWriter:
                 login = next(iter(self._accounts))
                 batch.accounts.append(self._accounts.pop(login))
                 room -= 1
-            for source, target in ((self._rules, batch.rules), (self._alerts, batch.alerts)):
+            for source, target in (
+                (self._rules, batch.rules),
+                (self._alerts, batch.alerts),
+                (self._webhook, batch.webhook),
+            ):
                 while source and room:
                     target.append(source.pop(next(iter(source))))
                     room -= 1
+            while self._webhook_marks and room:  # of rows the sender read: written before
+                batch.webhook_marks.append(self._webhook_marks.pop(next(iter(self._webhook_marks))))
+                room -= 1
             while self._rule_states and room:
                 (login, rule_id), data = self._rule_states.popitem()
                 batch.rule_states.append((login, rule_id, data))
@@ -313,6 +336,10 @@ class ArchiveWriter:
                 (login, rule_id): data for login, rule_id, data in batch.rule_states
             } | self._rule_states
             self._acks |= {(login, alert_id): ms for login, alert_id, ms in batch.acks}  # the first ack stays
+            self._webhook = {(i.login, i.alert_id): i for i in batch.webhook} | self._webhook
+            for mark in batch.webhook_marks:  # older than any waiting mark of the same row
+                later = self._webhook_marks.get(mark.seq)
+                self._webhook_marks[mark.seq] = mark if later is None else mark.then(later)
             self._trim()
 
     def _trim(self) -> None:
@@ -380,6 +407,9 @@ class ArchiveWriter:
                 self.written += len(batch)
                 self.last_write_ms = int(time.time() * 1000)
                 wrote = True
+                if batch.webhook:
+                    for callback in self._webhook_watchers:
+                        callback()
                 if len(batch) < self.batch_rows:
                     break
             self._restamp()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,8 +14,6 @@ from typing import Any
 import pytest
 import websocket
 
-from services.backoff import Backoff
-from services.risk import WebhookSender
 from services.rules import RuleError
 from services.sources.demo import DemoSource
 from tests.conftest import RedisServer
@@ -37,9 +34,9 @@ rules:
 
 
 class Hook:
-    """A local HTTP server standing in for the alert webhook; fails the first ``fail_first`` requests."""
+    """A local HTTP server standing in for the alert webhook; answers every POST with 204."""
 
-    def __init__(self, fail_first: int = 0, fail_status: int = 500) -> None:
+    def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         hook = self
@@ -49,10 +46,14 @@ class Hook:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with hook.lock:
                     hook.requests.append(
-                        {"path": self.path, "type": self.headers["Content-Type"], "body": json.loads(body)}
+                        {
+                            "path": self.path,
+                            "type": self.headers["Content-Type"],
+                            "body": json.loads(body),
+                            "key": self.headers["Idempotency-Key"],
+                        }
                     )
-                    failing = len(hook.requests) <= fail_first
-                self.send_response(fail_status if failing else 204)
+                self.send_response(204)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -160,6 +161,8 @@ def test_a_drawdown_raises_one_alert_on_ws_webhook_and_alerts(live: Live) -> Non
     assert delivered == [alert], "the webhook gets the same JSON as /ws, once"
     assert live.hook.requests[0]["type"] == "application/json"
     assert live.hook.requests[0]["path"] == "/hooks/secret-token"
+    keys = [request["key"] for request in live.hook.requests if request["body"]["data"]["id"] == data["id"]]
+    assert keys == [f"5000001-{data['id']}"], "a stable id to de-duplicate a redelivery"
 
     listed = live.client.get("/alerts", query_string={"rule": "drawdown", "state": "breached"}).get_json()
     assert listed["count"] == 1 and listed["alerts"][0]["id"] == data["id"]
@@ -219,67 +222,3 @@ def test_a_bad_rules_file_stops_the_app_with_line_and_field(
     rules.write_text(RULES.replace("limit: 100", "limit: -100"), encoding="utf-8")
     with pytest.raises(RuleError, match=r"^RULES_FILE: .*rules\.yaml, line 5: rules\[0\]\.limit: expected a number"):
         make_app({"RULES_FILE": str(rules)}, source=DemoSource(seed=3), start=False)
-
-
-def test_the_webhook_retries_with_backoff_and_gives_up_on_a_client_error() -> None:
-    flaky = Hook(fail_first=2)
-    refusing = Hook(fail_first=5, fail_status=400)
-    senders = [WebhookSender(hook.url, backoff=Backoff(base_s=0.05, cap_s=0.1)) for hook in (flaky, refusing)]
-    try:
-        for sender in senders:
-            sender.start()
-            sender.put({"type": "alert", "data": {"id": "1-drawdown"}})
-        wait_until(lambda: senders[0].sent == 1 and senders[1].failed == 1, 10, "delivered after retries")
-        assert len(flaky.requests) == 3, "two 500s, then delivered"
-        assert len(refusing.requests) == 1, "a 400 is not retried"
-    finally:
-        for sender in senders:
-            sender.stop()
-        flaky.stop()
-        refusing.stop()
-
-
-class GarbageHook:
-    """A TCP endpoint that answers the first ``garbage`` requests with bytes that are not HTTP, then 200s."""
-
-    def __init__(self, garbage: int) -> None:
-        self.garbage = garbage
-        self.requests = 0
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/hook"
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65_536)
-                self.requests += 1
-                if self.requests <= self.garbage:
-                    conn.sendall(b"\x00garbage, not HTTP\r\n\r\n")
-                else:
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-
-    def stop(self) -> None:
-        self.server.close()
-
-
-def test_a_webhook_that_answers_garbage_never_stops_the_sender_and_health_says_so() -> None:
-    hook = GarbageHook(garbage=3)
-    sender = WebhookSender(hook.url, attempts=3, backoff=Backoff(base_s=0.01, cap_s=0.02))
-    try:
-        sender.start()
-        sender.put({"type": "alert", "data": {"id": "1-margin"}})
-        wait_until(lambda: sender.failed == 1, 10, "the first alert given up after three garbage answers")
-        assert sender.health()["state"] == "degraded" and sender.health()["error"] == "BadStatusLine"
-        assert sender.health()["alive"], "the thread lives on"
-        sender.put({"type": "alert", "data": {"id": "2-margin"}})
-        wait_until(lambda: sender.sent == 1, 10, "the next alert delivered")
-        assert sender.health()["state"] == "ok" and sender.health()["error"] is None
-    finally:
-        sender.stop()
-        hook.stop()

@@ -22,7 +22,7 @@ from services.archive import ArchiveWriter
 from services.brokertime import fixed, parse_zone
 from services.models import Account, HistoryPoint, Position, Snapshot
 from services.redis_conn import RedisGate
-from services.risk import RiskEngine, WebhookSender
+from services.risk import RiskEngine
 from services.rules import DEFAULT_RULES, RulesSettings, parse_rules
 from services.store import Store
 from tests.conftest import RedisServer
@@ -366,14 +366,6 @@ def test_state_survives_a_new_engine_on_the_same_redis(redis_server: RedisServer
         ("daily_loss", "breached", "ok"),
     ]
     assert [a["state"] for a in second.engine.history(LOGIN, rule="drawdown")] == ["ok", "breached"]
-
-
-def test_the_webhook_queue_never_blocks_and_drops_its_oldest() -> None:
-    sender = WebhookSender("http://127.0.0.1:9/hook", queue_size=2)
-    for n in range(3):
-        sender.put({"type": "alert", "data": {"id": str(n)}})
-    assert sender.dropped == 1
-    assert [item["data"]["id"] for item in sender._queue] == ["1", "2"]
 
 
 def batch_frame(*events: dict[str, Any]) -> dict[str, Any]:

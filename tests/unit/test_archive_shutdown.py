@@ -39,7 +39,7 @@ def test_a_stop_during_a_write_still_writes_what_arrived_meanwhile(
     writer.submit_points(LOGIN, [point(2_000)])  # the last poll, recorded during the write
     stopping = threading.Thread(target=writer.stop)
     stopping.start()
-    wait_until(lambda: not writer._run.is_set(), message="the stop asked for")  # then the write in hand ends
+    wait_until(lambda: writer.worker.stopping, message="the stop asked for")  # then the write in hand ends
     archive.release.set()
     stopping.join(10)
 
