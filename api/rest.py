@@ -12,15 +12,25 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from api.params import BadParameter, parse_instant_ms, parse_range
 from services.archive.replay import account_at
 from services.models import Snapshot
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import VERSION, Runtime, UnreadableSnapshot
+from services.settings import MAX_LOGIN
 
 COMMAND_WAIT_S = 5.0
-ACCOUNT_PREFIX = "/accounts/<int:account_login>"  # every account route again, for one account of several
+ACCOUNT_PREFIX = "/accounts/<login:account_login>"  # every account route again, for one account of several
+
+
+class LoginConverter(IntegerConverter):
+    """``<login:…>``, an account number in a path: a longer run of digits is no account (the JSON 404 of
+    ``/accounts/…``), where ``<int:…>`` hands thousands of digits to ``int()`` and answers 500."""
+
+    regex = rf"\d{{1,{len(str(MAX_LOGIN))}}}"
+
 
 api = Blueprint("api", __name__)
 account_api = Blueprint("account", __name__)

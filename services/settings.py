@@ -30,6 +30,7 @@ COLLECTOR_MODES = ("local", "none")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 EMBEDDED = "embedded"
+MAX_LOGIN = 2**63 - 1  # MT5 account numbers are signed 64-bit integers
 
 
 class SettingsError(ValueError):
@@ -376,7 +377,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         raise SettingsError("REDIS_PREFIX", "a word without spaces or ':'", prefix)
     return Settings(
         mt5_source=_choice(env, "MT5_SOURCE", "auto", SOURCES),
-        mt5_login=_int(env, "MT5_LOGIN", None, 1, 2**63 - 1),
+        mt5_login=_int(env, "MT5_LOGIN", None, 1, MAX_LOGIN),
         mt5_password=Secret(env.get("MT5_PASSWORD", "") or ""),
         mt5_server=_text(env, "MT5_SERVER"),
         mt5_path=_text(env, "MT5_PATH"),
