@@ -8,7 +8,8 @@ REST API, exports, assets and the ``/ws`` handshake. Whatever the authentication
   from another site is refused: a browser says so in ``Sec-Fetch-Site`` and ``Origin``, which a page
   cannot forge. Scripts that send neither (curl, the tests) are not browsers and pass;
 - the WebSocket handshake checks ``Origin`` too, since browsers send cookies and cached credentials
-  cross-site.
+  cross-site;
+- a request body larger than ``MAX_REQUEST_BYTES`` is a 413 before anything reads it.
 """
 
 from __future__ import annotations
@@ -121,6 +122,15 @@ def check_cross_site() -> Response | None:
     return None
 
 
+def check_body_size() -> Response | None:
+    """A body announced larger than MAX_REQUEST_BYTES is refused before anything reads it; one sent in chunks is
+    cut at the limit by the stream Flask hands out (``MAX_CONTENT_LENGTH``), which answers 413 too."""
+    limit = _settings().max_request_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return _refuse(413, f"the request body is larger than MAX_REQUEST_BYTES ({limit} bytes)")
+    return None
+
+
 def check_websocket_origin() -> Response | None:
     if request.path != "/ws" or origin_allowed(request.headers.get("Origin"), request.host, _settings()):
         return None
@@ -136,7 +146,9 @@ def add_headers(response: Response) -> Response:
 
 
 def init_app(server: Flask) -> None:
+    server.config["MAX_CONTENT_LENGTH"] = server.extensions["mt5_runtime"].settings.max_request_bytes
     server.before_request(check_host)
+    server.before_request(check_body_size)
     server.before_request(check_cross_site)
     server.before_request(require_login)
     server.before_request(check_websocket_origin)

@@ -31,6 +31,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 EMBEDDED = "embedded"
 MAX_LOGIN = 2**63 - 1  # MT5 account numbers are signed 64-bit integers
+REQUEST_BYTES = 1 << 20  # a Dash update of a large account's snapshot is a few hundred KiB
+REQUEST_BYTES_RANGE = (64 << 10, 1 << 30)  # at least a rules document (64 KiB)
 
 
 class SettingsError(ValueError):
@@ -67,6 +69,7 @@ class Settings:
     demo_seed: int = 7
     demo_currency: str = "USD"
     ws_queue_size: int = 256
+    max_request_bytes: int = REQUEST_BYTES  # the largest request body taken (a Dash update, a rules document)
     app_auth: str = "none"
     app_users: tuple[tuple[str, Secret], ...] = ()
     rules_file: Path | None = None
@@ -399,6 +402,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         demo_seed=_int(env, "DEMO_SEED", 7, 0, 2**32 - 1),
         demo_currency=_choice(env, "DEMO_CURRENCY", "USD", DEMO_CURRENCIES, upper=True),
         ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256, 8, 100_000),
+        max_request_bytes=_int(env, "MAX_REQUEST_BYTES", REQUEST_BYTES, *REQUEST_BYTES_RANGE),
         app_auth=(auth := _choice(env, "APP_AUTH", "none", AUTH_MODES)),
         app_users=_users(env, auth),
         rules_file=_data_file(env, "RULES_FILE"),
