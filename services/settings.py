@@ -14,13 +14,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
+from redis.connection import Connection, parse_url
+from redis.exceptions import RedisError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from services.brokertime import BrokerTimeError, parse_zone
-from services.secret import Secret, redact_url
+from services.secret import Secret, redact_url, scrub
 
 T = TypeVar("T")
 
@@ -193,32 +195,55 @@ def _broker_tz(env: Mapping[str, str]) -> str:
         ) from None
 
 
+REDIS_URL_FORMAT = "redis://[:password@]host:port/db, rediss://…, unix://… or embedded"
+REDIS_DB_PATH = re.compile(r"^(/\d*)?/?$")  # redis-py reads any other path as database 0, silently
+MAX_REDIS_DB = 1_000_000
+
+
 def _redis_url(env: Mapping[str, str]) -> str | None:
     """``REDIS_URL`` wins; else the seed's REDIS_HOST/PORT/DB/PASSWORD build one; else None (embedded)."""
     raw = _text(env, "REDIS_URL")
     if raw is not None:
-        if raw.lower() == EMBEDDED:
-            return EMBEDDED
-        try:
-            parts = urlsplit(raw)
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError:
-            raise SettingsError(
-                "REDIS_URL", "redis://[:password@]host:port/db, rediss://…, unix://… or embedded"
-            ) from None
-        if parts.scheme not in REDIS_SCHEMES or (parts.scheme != "unix" and not parts.hostname):
-            raise SettingsError(
-                "REDIS_URL", "redis://[:password@]host:port/db, rediss://…, unix://… or embedded", redact_url(raw)
-            )
-        return raw
+        return EMBEDDED if raw.lower() == EMBEDDED else _checked_redis_url(raw)
     host = _text(env, "REDIS_HOST")
     port = _int(env, "REDIS_PORT", None, 1, 65535)
-    db = _int(env, "REDIS_DB", None, 0, 1_000_000)
+    db = _int(env, "REDIS_DB", None, 0, MAX_REDIS_DB)
     password = _text(env, "REDIS_PASSWORD")
     if host is None and port is None and db is None and password is None:
         return None
     auth = f":{quote(password, safe='')}@" if password else ""
     return f"redis://{auth}{host or '127.0.0.1'}:{port or 6379}/{db or 0}"
+
+
+def _checked_redis_url(raw: str) -> str:
+    """The URL as redis-py will read it, checked now: a bad database path, port or query option would otherwise
+    be database 0, or a traceback at the first connection. Errors show the URL with its password masked."""
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise SettingsError("REDIS_URL", REDIS_URL_FORMAT) from None
+    shown = redact_url(raw)
+    where = parts.path if parts.scheme == "unix" else parts.hostname
+    if parts.scheme not in REDIS_SCHEMES or not where or any(ch.isspace() for ch in where):
+        raise SettingsError("REDIS_URL", REDIS_URL_FORMAT, shown)
+    if port == 0:
+        raise SettingsError("REDIS_URL", "a port from 1 to 65535", shown)
+    if parts.scheme != "unix" and not REDIS_DB_PATH.match(parts.path):
+        raise SettingsError("REDIS_URL", "a database number after host:port, such as redis://host:6379/0", shown)
+    url = parts.scheme + raw[len(parts.scheme) :]  # redis-py reads only a lower-case scheme
+    password = Secret(unquote(parts.password or ""))
+    try:
+        options = parse_url(url)
+        connection_class = options.pop("connection_class", Connection)
+        options.pop("max_connections", None)  # the pool's, not the connection's
+        connection_class(**options)  # what the first connection will build; no I/O yet
+    except (TypeError, ValueError, RedisError) as exc:
+        problem = scrub(str(exc), password)[:120]
+        raise SettingsError("REDIS_URL", f"options redis-py takes ({problem})", shown) from None
+    if not 0 <= options.get("db", 0) <= MAX_REDIS_DB:
+        raise SettingsError("REDIS_URL", f"a database from 0 to {MAX_REDIS_DB}", shown)
+    return url
 
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -233,13 +258,15 @@ def _users(env: Mapping[str, str], auth: str) -> tuple[tuple[str, Secret], ...]:
         if auth == "basic":
             raise SettingsError("APP_USERS", "at least one user:password when APP_AUTH=basic")
         return ()
-    users: list[tuple[str, Secret]] = []
+    users: dict[str, Secret] = {}
     for entry in raw.split(","):
         name, sep, password = entry.strip().partition(":")
         if not sep or not USER_NAME.match(name) or not password:
             raise SettingsError("APP_USERS", "comma-separated user:password pairs (user: letters, digits, ._@-)")
-        users.append((name, Secret(password)))
-    return tuple(users)
+        if name in users:  # which password holds would be a guess
+            raise SettingsError("APP_USERS", "each user name once", name)
+        users[name] = Secret(password)
+    return tuple(users.items())
 
 
 def _data_file(env: Mapping[str, str], variable: str) -> Path | None:
@@ -312,8 +339,12 @@ def _webhook_url(env: Mapping[str, str]) -> Secret:
     raw = _text(env, "ALERT_WEBHOOK_URL")
     if raw is None:
         return Secret("")
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:  # an unclosed IPv6 bracket, a port that is no number
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError("ALERT_WEBHOOK_URL", "an http:// or https:// URL (value not shown: it may hold a token)")
     return Secret(raw)
 
