@@ -100,6 +100,19 @@ class Settings:
     def database_url_redacted(self) -> str:
         return redact_url(self.database_url.reveal())
 
+    def secrets(self) -> tuple[Secret, ...]:
+        """Every value that must never be shown: the MT5 and users' passwords, the webhook URL (it may carry a
+        token), and the passwords inside DATABASE_URL and REDIS_URL."""
+        database = make_url(self.database_url.reveal()).password if self.database_url else None
+        redis_password = urlsplit(self.redis_url).password if self.redis_configured else None
+        return (
+            self.mt5_password,
+            *(password for _, password in self.app_users),
+            self.alert_webhook_url,
+            Secret(database or ""),
+            Secret(unquote(redis_password or "")),
+        )
+
     def resolved_source(self, mt5_importable: Callable[[], bool] | None = None) -> str:
         """``auto`` means the real terminal when its package imports and a login is set, else the demo."""
         if self.mt5_source != "auto":
