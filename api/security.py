@@ -1,7 +1,9 @@
 """Who may use the app, from where, and the headers every response carries.
 
 Authentication (``APP_AUTH=basic``) guards every route: the page, ``/_dash-*``, the
-REST API, exports, assets and the ``/ws`` handshake. Whatever the authentication:
+REST API, exports, assets and the ``/ws`` handshake; only a CORS preflight from an origin in
+``CORS_ORIGINS`` to a JSON API route is answered without credentials, as browsers never send
+them on one. Whatever the authentication:
 - the ``Host`` header must name this machine (loopback, ``APP_HOST`` or ``ALLOWED_HOSTS``), so a
   DNS-rebinding page that makes the browser call ``evil.example`` resolved to 127.0.0.1 gets a 400;
 - a request that changes something (any method but GET, HEAD, OPTIONS; Dash's update route included)
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 
+from api.rest import cors_route
 from services.settings import Settings
 
 REALM = 'Basic realm="MT5 Dashboard", charset="UTF-8"'
@@ -92,9 +95,16 @@ def _settings() -> Settings:
     return current_app.extensions["mt5_runtime"].settings
 
 
+def cors_preflight(method: str, headers: Mapping[str, str], settings: Settings) -> bool:
+    """A browser's CORS preflight from an origin in CORS_ORIGINS. Browsers never send credentials on one, and it
+    reads nothing: it is answered without them (on the JSON API's routes only)."""
+    origin = (headers.get("Origin") or "").rstrip("/")
+    return method == "OPTIONS" and "Access-Control-Request-Method" in headers and origin in settings.cors_origins
+
+
 def require_login() -> Response | None:
     settings = _settings()
-    if settings.app_auth != "basic":
+    if settings.app_auth != "basic" or (cors_preflight(request.method, request.headers, settings) and cors_route()):
         return None
     auth = request.authorization
     if auth is not None and auth.type == "basic" and credentials_match(settings, auth.username, auth.password):
