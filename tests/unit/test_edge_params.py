@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.params import EARLIEST_MS, LATEST_MS, BadParameter, parse_instant_ms, parse_int
+from api.ws import account_option, query_options, view_option
 from services.export import TABLES
 from services.sources.demo import DemoSource
 
@@ -194,3 +195,14 @@ def test_any_query_on_any_rest_route_is_answered_or_names_the_parameter(
     if path not in baselines:
         baselines[path] = client.get(path).status_code
     assert_answered(client.get(path, query_string=query), params, query, baselines[path])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["batch_ms", "ack", "account", "view"]), VALUES, max_size=4))
+def test_any_websocket_query_is_taken_or_names_the_parameter(args: dict[str, str]) -> None:
+    """``/ws?batch_ms=&ack=&account=&view=``: a bad one is an error frame naming it (the socket stays open)."""
+    for parse in (query_options, account_option, view_option):
+        try:
+            parse(args)
+        except ValueError as exc:
+            assert str(exc).split(":")[0] in args, str(exc)
