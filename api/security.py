@@ -134,7 +134,7 @@ def check_cross_site() -> Response | None:
 
 def check_body_size() -> Response | None:
     """A body announced larger than MAX_REQUEST_BYTES is refused before anything reads it; one sent in chunks is
-    cut at the limit by the stream Flask hands out (``MAX_CONTENT_LENGTH``), which answers 413 too."""
+    read up to the limit only (Flask's ``MAX_CONTENT_LENGTH``), so a route sees it cut and refuses it."""
     limit = _settings().max_request_bytes
     if request.content_length is not None and request.content_length > limit:
         return _refuse(413, f"the request body is larger than MAX_REQUEST_BYTES ({limit} bytes)")
