@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import FrameType
 
@@ -28,6 +29,7 @@ from layouts.page import layout
 from services.accounts import load_accounts
 from services.risk import attach_risk
 from services.runtime import Runtime, build_runtime
+from services.secret import Secret, mask_in_logs
 from services.settings import Settings, SettingsError, load_settings
 from services.sources.base import SourceError
 from services.sources.mirror import MirrorSource
@@ -93,7 +95,7 @@ def wsgi() -> Flask:
     signals' hooks are in gunicorn.conf.py; ``atexit`` covers a server without them.
     """
     settings = load_settings(dotenv_path=ROOT / ".env")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.secrets())
     app = create_app(settings)
     atexit.register(app.server.extensions["mt5_runtime"].stop)
     gc.freeze()  # as in main(): a worker's exit takes half a second instead of two or three
@@ -121,9 +123,11 @@ def build_accounts_runtime(settings: Settings) -> Runtime:
     return runtime
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, secrets: Iterable[Secret] = ()) -> None:
+    """Logs to stderr, every line masked of the secrets in all their forms."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("werkzeug").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    mask_in_logs(secrets)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -177,7 +181,9 @@ def run_collector(settings: Settings, name: str) -> int:
     if name not in specs:
         print(f"Invalid setting: --account: expected one of {', '.join(specs)} (got {name!r})", file=sys.stderr)
         return EXIT_BAD_SETTINGS
-    runtime = build_runtime(specs[name].settings(settings))
+    account_settings = specs[name].settings(settings)
+    mask_in_logs(account_settings.secrets())  # this account's password, from its password_env
+    runtime = build_runtime(account_settings)
     if runtime.redis.mode == "embedded":
         print("Invalid setting: REDIS_URL: expected a Redis server shared with the dashboard", file=sys.stderr)
         return EXIT_BAD_SETTINGS
@@ -202,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"Invalid setting: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.secrets())
     install_signal_handlers()
     if args.command == "collect":
         try:

@@ -8,7 +8,7 @@ from api import security, ws
 from api.accounts import accounts_api
 from api.alerts import alerts_api
 from api.analytics import analytics
-from api.rest import ACCOUNT_PREFIX, account_api
+from api.rest import ACCOUNT_PREFIX, LoginConverter, account_api
 from api.rest import api as rest_api
 
 
@@ -18,6 +18,7 @@ def init_app(server: Flask) -> None:
     The routes about one account answer twice: as the seed had them, for this process's own account,
     and under ``/accounts/<login>`` for any account on the Redis.
     """
+    server.url_map.converters["login"] = LoginConverter
     security.init_app(server)
     server.register_blueprint(rest_api)
     server.register_blueprint(accounts_api)

@@ -36,7 +36,7 @@ def accounts() -> Response:
     )
 
 
-@accounts_api.get("/accounts/<int:login>")
+@accounts_api.get("/accounts/<login:login>")
 def one_account(login: int) -> Any:
     for line in _runtime().account_lines():
         if line.login == login:

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from api.params import BadParameter, parse_instant_ms
+from api.params import BadParameter, parse_instant_ms, parse_int
 from api.rest import account_login, account_routes, error
 from services.alerts import AlertEngine
 from services.alerts_eval import SEVERITY
@@ -21,6 +21,7 @@ from services.rules import RULE_ID, RuleError, parse_rules_text
 
 MAX_RULES_BODY = 64 * 1024
 MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
 ALERT_ID = re.compile(r"^\d{1,15}-[a-z0-9][a-z0-9_-]{0,39}$")
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 
@@ -57,15 +58,6 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
     return raw or None
 
 
-def _limit() -> int:
-    raw = request.args.get("limit", "").strip()
-    if not raw:
-        return 100
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
-        raise BadParameter("limit", f"an integer from 1 to {MAX_LIMIT}", raw[:20])
-    return int(raw)
-
-
 @alerts_api.get("/alerts")
 def alerts() -> Any:
     """``?state=ok|warning|breached&rule=<id>&since=<ISO 8601>&limit=N``, newest first."""
@@ -74,7 +66,7 @@ def alerts() -> Any:
     if rule is not None and not RULE_ID.match(rule):
         raise BadParameter("rule", "a rule id (a-z, 0-9, '_' and '-')", rule[:40])
     since = parse_instant_ms("since", request.args.get("since"))
-    limit = _limit()
+    limit = parse_int("limit", request.args.get("limit"), 1, MAX_LIMIT, DEFAULT_LIMIT)
     login, failure = _login_or_503()
     if failure:
         return failure

@@ -19,7 +19,7 @@ from typing import Any
 import plotly.graph_objects as go
 from flask import Blueprint, Response, jsonify, request
 
-from api.params import BadParameter, parse_range
+from api.params import BadParameter, parse_int, parse_range
 from api.rest import account_login, account_routes, error, runtime
 from layouts.analytics import CHART_NAMES, HISTORY_TITLES, analytics_figures, history_figures, report_page
 from services import export
@@ -56,12 +56,7 @@ def image_export_error(exc: ImageExportError) -> tuple[Response, int]:
 
 def parse_periods(raw: str | None) -> int:
     """Return periods per year for annualising: about 260 trading days for forex, 365 for crypto."""
-    if raw is None or raw.strip() == "":
-        return DEFAULT_PERIODS_PER_YEAR
-    text = raw.strip()
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PERIODS_PER_YEAR:
-        raise BadParameter("periods", f"an integer from 1 to {MAX_PERIODS_PER_YEAR}", text[:40])
-    return int(text)
+    return parse_int("periods", raw, 1, MAX_PERIODS_PER_YEAR, DEFAULT_PERIODS_PER_YEAR)
 
 
 def _login_or_503(rt: Runtime) -> tuple[int | None, Any]:

@@ -12,15 +12,28 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from api.params import BadParameter, parse_instant_ms, parse_range
 from services.archive.replay import account_at
 from services.models import Snapshot
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import VERSION, Runtime, UnreadableSnapshot
+from services.settings import MAX_LOGIN
 
 COMMAND_WAIT_S = 5.0
-ACCOUNT_PREFIX = "/accounts/<int:account_login>"  # every account route again, for one account of several
+ACCOUNT_PREFIX = "/accounts/<login:account_login>"  # every account route again, for one account of several
+CORS_METHODS = "GET, POST, OPTIONS"
+CORS_HEADERS = {"none": "Content-Type", "basic": "Content-Type, Authorization"}  # by APP_AUTH
+CORS_BLUEPRINTS: set[Blueprint] = set()  # the JSON API's (``json_api``)
+
+
+class LoginConverter(IntegerConverter):
+    """``<login:…>``, an account number in a path: a longer run of digits is no account (the JSON 404 of
+    ``/accounts/…``), where ``<int:…>`` hands thousands of digits to ``int()`` and answers 500."""
+
+    regex = rf"\d{{1,{len(str(MAX_LOGIN))}}}"
+
 
 api = Blueprint("api", __name__)
 account_api = Blueprint("account", __name__)
@@ -51,14 +64,21 @@ def http_error(exc: HTTPException) -> tuple[Response, int]:
 
 
 def cors(response: Response) -> Response:
-    """CORS only for the origins listed in CORS_ORIGINS; the dashboard itself is same-origin."""
+    """CORS only for the origins listed in CORS_ORIGINS; the dashboard itself is same-origin. Reading and the
+    commands (GET, POST) with a JSON body, and the credentials header when APP_AUTH=basic asks for them."""
+    settings = runtime().settings
     origin = request.headers.get("Origin")
-    if origin and origin.rstrip("/") in runtime().settings.cors_origins:
+    if origin and origin.rstrip("/") in settings.cors_origins:
         response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+        response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+        response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS[settings.app_auth]
         response.headers.add("Vary", "Origin")
     return response
+
+
+def cors_route() -> bool:
+    """Whether the request's route answers with CORS headers: the JSON API's, not the page's nor Dash's."""
+    return current_app.blueprints.get(request.blueprint or "") in CORS_BLUEPRINTS
 
 
 def json_api(blueprint: Blueprint) -> Blueprint:
@@ -69,6 +89,7 @@ def json_api(blueprint: Blueprint) -> Blueprint:
     for redis_error in REDIS_ERRORS:
         blueprint.register_error_handler(redis_error, redis_unavailable)
     blueprint.after_request(cors)
+    CORS_BLUEPRINTS.add(blueprint)
     return blueprint
 
 

@@ -1,14 +1,17 @@
 """Who may use the app, from where, and the headers every response carries.
 
 Authentication (``APP_AUTH=basic``) guards every route: the page, ``/_dash-*``, the
-REST API, exports, assets and the ``/ws`` handshake. Whatever the authentication:
+REST API, exports, assets and the ``/ws`` handshake; only a CORS preflight from an origin in
+``CORS_ORIGINS`` to a JSON API route is answered without credentials, as browsers never send
+them on one. Whatever the authentication:
 - the ``Host`` header must name this machine (loopback, ``APP_HOST`` or ``ALLOWED_HOSTS``), so a
   DNS-rebinding page that makes the browser call ``evil.example`` resolved to 127.0.0.1 gets a 400;
 - a request that changes something (any method but GET, HEAD, OPTIONS; Dash's update route included)
   from another site is refused: a browser says so in ``Sec-Fetch-Site`` and ``Origin``, which a page
   cannot forge. Scripts that send neither (curl, the tests) are not browsers and pass;
 - the WebSocket handshake checks ``Origin`` too, since browsers send cookies and cached credentials
-  cross-site.
+  cross-site;
+- a request body larger than ``MAX_REQUEST_BYTES`` is a 413 before anything reads it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 
+from api.rest import cors_route
 from services.settings import Settings
 
 REALM = 'Basic realm="MT5 Dashboard", charset="UTF-8"'
@@ -91,9 +95,16 @@ def _settings() -> Settings:
     return current_app.extensions["mt5_runtime"].settings
 
 
+def cors_preflight(method: str, headers: Mapping[str, str], settings: Settings) -> bool:
+    """A browser's CORS preflight from an origin in CORS_ORIGINS. Browsers never send credentials on one, and it
+    reads nothing: it is answered without them (on the JSON API's routes only)."""
+    origin = (headers.get("Origin") or "").rstrip("/")
+    return method == "OPTIONS" and "Access-Control-Request-Method" in headers and origin in settings.cors_origins
+
+
 def require_login() -> Response | None:
     settings = _settings()
-    if settings.app_auth != "basic":
+    if settings.app_auth != "basic" or (cors_preflight(request.method, request.headers, settings) and cors_route()):
         return None
     auth = request.authorization
     if auth is not None and auth.type == "basic" and credentials_match(settings, auth.username, auth.password):
@@ -121,6 +132,15 @@ def check_cross_site() -> Response | None:
     return None
 
 
+def check_body_size() -> Response | None:
+    """A body announced larger than MAX_REQUEST_BYTES is refused before anything reads it; one sent in chunks is
+    read up to the limit only (Flask's ``MAX_CONTENT_LENGTH``), so a route sees it cut and refuses it."""
+    limit = _settings().max_request_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return _refuse(413, f"the request body is larger than MAX_REQUEST_BYTES ({limit} bytes)")
+    return None
+
+
 def check_websocket_origin() -> Response | None:
     if request.path != "/ws" or origin_allowed(request.headers.get("Origin"), request.host, _settings()):
         return None
@@ -136,7 +156,9 @@ def add_headers(response: Response) -> Response:
 
 
 def init_app(server: Flask) -> None:
+    server.config["MAX_CONTENT_LENGTH"] = server.extensions["mt5_runtime"].settings.max_request_bytes
     server.before_request(check_host)
+    server.before_request(check_body_size)
     server.before_request(check_cross_site)
     server.before_request(check_websocket_origin)  # a foreign page gets 403 whether or not it sent credentials
     server.before_request(require_login)

@@ -26,6 +26,7 @@ from typing import Any
 from flask import Flask, Response, current_app, request
 from simple_websocket import ConnectionClosed
 
+from api.params import parse_int
 from api.wsconn import Connection, Flooded, HandedOver
 from services.fanout import ClientQueue
 from services.runtime import Runtime
@@ -119,13 +120,11 @@ def view_option(args: Any) -> PageView | OverviewView | None:
 
 def query_options(args: Any) -> tuple[float, bool]:
     """``batch_ms`` (0-5000) and ``ack`` (0/1) from the query string; raises ValueError naming the bad one."""
-    raw = args.get("batch_ms") or "0"
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_BATCH_MS:
-        raise ValueError(f"batch_ms: expected an integer from 0 to {MAX_BATCH_MS}, got {raw[:20]!r}")
+    batch_ms = parse_int("batch_ms", args.get("batch_ms"), 0, MAX_BATCH_MS, 0)
     ack = args.get("ack") or "0"
     if ack not in ("0", "1"):
         raise ValueError(f"ack: expected 0 or 1, got {ack[:20]!r}")
-    return int(raw) / 1000, ack == "1" and raw != "0"
+    return batch_ms / 1000, ack == "1" and batch_ms > 0
 
 
 # What the dashboard reads of each event (callbacks/live.py, the grid columns in layouts/tables.py).

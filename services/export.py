@@ -18,6 +18,7 @@ import io
 import itertools
 import json
 import math
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,8 +37,8 @@ CHUNK = 1000
 FLUSH_CHARS = 64 * 1024
 TABLES = ("deals", "trades", "positions", "orders", "equity", "stats")
 EPOCH = datetime(1970, 1, 1)
-# a spreadsheet runs a cell starting with these as a formula; comments and symbols come from outside
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_CHARS = ("=", "+", "-", "@")
+INVISIBLE = ("Cc", "Cf", "Zs", "Zl", "Zp")  # controls, format characters (BOM, zero width), spaces, separators
 
 DEAL_COLUMNS = (
     "time_utc", "time_server", "ticket", "order", "position_id", "symbol", "kind", "type", "entry", "volume",
@@ -142,10 +143,18 @@ def server_iso(ms: int | None) -> str | None:
     return None if ms is None else (EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds")
 
 
+def runnable(text: str) -> bool:
+    """Whether a spreadsheet could run a text cell (comments and symbols come from outside): it starts with a
+    formula character, a compatibility form of one (fullwidth ＝, small ﹢), or an invisible character, which
+    spreadsheets skip on their way to a formula (a space, a tab, LF, CR, NBSP, a BOM, NUL)."""
+    if not text:
+        return False
+    first = unicodedata.normalize("NFKC", text[0])
+    return first[:1] in FORMULA_CHARS or text[0].isspace() or unicodedata.category(text[0]) in INVISIBLE
+
+
 def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    return "'" + value if isinstance(value, str) and runnable(value) else value
 
 
 def csv_chunks(columns: Sequence[str], rows: Iterable[Sequence[Any]], flush_chars: int = FLUSH_CHARS) -> Iterator[str]:
@@ -531,8 +540,8 @@ _NUMBER_START = np.zeros(256, bool)
 _NUMBER_START[list(b"-0123456789")] = True
 _DIGIT = np.zeros(256, bool)
 _DIGIT[list(b"0123456789")] = True
-_FORMULA_START = np.zeros(256, bool)
-_FORMULA_START[[ord(c) for c in FORMULA_STARTS]] = True
+_FORMULA_START = np.zeros(256, bool)  # first bytes of a stored string that the exact path must write
+_FORMULA_START[[byte for byte in range(128) if runnable(chr(byte))]] = True
 _MAX_MS = int((datetime(9999, 12, 31, 23, 59, 59, 999000) - EPOCH) / timedelta(milliseconds=1))
 _ZEROS, _ALL = np.uint64(0x3030303030303030), np.uint64(0xFFFFFFFFFFFFFFFF)
 _HIGH_NIBBLES, _SIXES = np.uint64(0xF0F0F0F0F0F0F0F0), np.uint64(0x0606060606060606)

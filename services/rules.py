@@ -7,6 +7,7 @@ rejected, and every error names the file, the line (YAML gives it) and the field
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -188,7 +189,8 @@ class RulesSettings:
 class _Loader(yaml.SafeLoader):
     """Safe YAML, except that an unquoted ``17:00`` stays a clock text instead of YAML 1.1's base-60 number,
     and with no anchors or aliases and a bounded depth: a few hundred bytes of aliases can expand to gigabytes,
-    and a rules document never needs them."""
+    and a rules document never needs them. Nor explicit tags (``!!timestamp x``): PyYAML's constructors
+    answer a value that does not fit theirs with any exception at all."""
 
     _depth = 0
 
@@ -197,6 +199,10 @@ class _Loader(yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise yaml.composer.ComposerError(
                 None, None, "anchors and aliases (&name, *name) are not allowed in a rules document", event.start_mark
+            )
+        if getattr(event, "tag", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "tags (!!int, !name) are not allowed in a rules document", event.start_mark
             )
         if self._depth >= MAX_DEPTH:
             raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
@@ -359,11 +365,14 @@ class _Checker:
         return value.strip()
 
     def number(self, value: Any, path: DocPath, *, minimum: float = 0.0, inclusive: bool = False) -> float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
-        if not ok or abs(value) == float("inf") or value < minimum or (value == minimum and not inclusive):
+        try:
+            number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+        except OverflowError:  # an integer of hundreds of digits: no float holds it
+            number = math.inf
+        if not math.isfinite(number) or number < minimum or (number == minimum and not inclusive):
             bound = f"at least {minimum:g}" if inclusive else f"greater than {minimum:g}"
             raise self.error(path, f"expected a number {bound} (got {value!r:.60})")
-        return float(value)
+        return number
 
     def choice(self, value: Any, path: DocPath, choices: tuple[str, ...]) -> str:
         if value not in choices:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import functools
+import html
+import json
+import logging
 import re
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 MASK = "********"
 
@@ -53,9 +59,81 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+def _escaped(value: str) -> set[str]:
+    """A text as it appears inside a quoted string: Python's repr and ascii, JSON with and without ASCII escapes,
+    the repr of its UTF-8 bytes, and backslash escaping of each quote (a repr in the other quotes)."""
+    slashed = value.replace("\\", "\\\\")
+    return {
+        repr(value)[1:-1],
+        ascii(value)[1:-1],
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        repr(value.encode())[2:-1],
+        slashed.replace("'", "\\'"),
+        slashed.replace('"', '\\"'),
+    }
+
+
+def _encoded(value: str) -> set[str]:
+    """A text as URLs, HTML and Basic credentials carry it: percent-encoded (upper and lower-case hex, spaces as
+    %20 or +), HTML-escaped, base64."""
+    raw = value.encode()
+    percent = {quote(value, safe=""), quote(value), quote_plus(value), quote_plus(value, safe="/")}
+    lower = {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), form) for form in percent}
+    b64 = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    return percent | lower | {html.escape(value)} | b64 | {form.rstrip("=") for form in b64}
+
+
+@functools.lru_cache(maxsize=64)
+def forms(value: str) -> tuple[str, ...]:
+    """Every form of a secret value a message may hold: as written, escaped (also twice: a repr of a repr) and
+    encoded; longest first, so a form that contains another is masked whole."""
+    once = {value} | _escaped(value) | _encoded(value)
+    twice = {form for each in once for form in _escaped(each)}
+    return tuple(sorted((once | twice) - {""}, key=len, reverse=True))
+
+
 def scrub(text: str, *secrets: Secret | None) -> str:
-    """Remove every revealed secret value from a free-form text (an exception message, say)."""
+    """Remove every revealed secret value from a free-form text (an exception message, say), in every form."""
     for secret in secrets:
         if secret:
-            text = text.replace(secret.reveal(), MASK)
+            for form in forms(secret.reveal()):
+                text = text.replace(form, MASK)
     return text
+
+
+class SecretFilter(logging.Filter):
+    """Masks the secrets in every record a handler writes: the message with its arguments applied, and the
+    traceback. Secrets reach logs through third-party messages (a bridge's exception quoting its call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: list[Secret] = []
+
+    def add(self, secrets: Iterable[Secret]) -> None:
+        self.secrets.extend(secret for secret in secrets if secret and secret not in self.secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        clean = scrub(message, *self.secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text, *self.secrets)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info, *self.secrets)
+        return True
+
+
+def mask_in_logs(secrets: Iterable[Secret], logger: logging.Logger | None = None) -> None:
+    """Every handler of ``logger`` (the root logger) masks these secrets, through one SecretFilter each."""
+    for handler in (logger or logging.getLogger()).handlers:
+        found = next((f for f in handler.filters if isinstance(f, SecretFilter)), None)
+        if found is None:
+            found = SecretFilter()
+            handler.addFilter(found)
+        found.add(secrets)

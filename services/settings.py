@@ -14,13 +14,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
+from redis.connection import Connection, parse_url
+from redis.exceptions import RedisError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from services.brokertime import BrokerTimeError, parse_zone
-from services.secret import Secret, redact_url
+from services.secret import Secret, redact_url, scrub
 
 T = TypeVar("T")
 
@@ -32,6 +34,9 @@ REDIS_SCHEMES = ("redis", "rediss", "unix")
 EMBEDDED = "embedded"
 WS_MAX_CONNECTIONS = 64  # per process; gunicorn.conf.py gives each worker more threads than this
 WS_SEND_TIMEOUT_S = 10.0
+MAX_LOGIN = 2**63 - 1  # MT5 account numbers are signed 64-bit integers
+REQUEST_BYTES = 1 << 20  # a Dash update of a large account's snapshot is a few hundred KiB
+REQUEST_BYTES_RANGE = (64 << 10, 1 << 30)  # at least a rules document (64 KiB)
 
 
 class SettingsError(ValueError):
@@ -70,6 +75,7 @@ class Settings:
     ws_queue_size: int = 256
     ws_max_connections: int = WS_MAX_CONNECTIONS
     ws_send_timeout_s: float = WS_SEND_TIMEOUT_S  # a send to a client that reads nothing gives up after this
+    max_request_bytes: int = REQUEST_BYTES  # the largest request body taken (a Dash update, a rules document)
     app_auth: str = "none"
     app_users: tuple[tuple[str, Secret], ...] = ()
     rules_file: Path | None = None
@@ -97,6 +103,19 @@ class Settings:
     @property
     def database_url_redacted(self) -> str:
         return redact_url(self.database_url.reveal())
+
+    def secrets(self) -> tuple[Secret, ...]:
+        """Every value that must never be shown: the MT5 and users' passwords, the webhook URL (it may carry a
+        token), and the passwords inside DATABASE_URL and REDIS_URL."""
+        database = make_url(self.database_url.reveal()).password if self.database_url else None
+        redis_password = urlsplit(self.redis_url).password if self.redis_configured else None
+        return (
+            self.mt5_password,
+            *(password for _, password in self.app_users),
+            self.alert_webhook_url,
+            Secret(database or ""),
+            Secret(unquote(redis_password or "")),
+        )
 
     def resolved_source(self, mt5_importable: Callable[[], bool] | None = None) -> str:
         """``auto`` means the real terminal when its package imports and a login is set, else the demo."""
@@ -193,32 +212,55 @@ def _broker_tz(env: Mapping[str, str]) -> str:
         ) from None
 
 
+REDIS_URL_FORMAT = "redis://[:password@]host:port/db, rediss://…, unix://… or embedded"
+REDIS_DB_PATH = re.compile(r"^(/\d*)?/?$")  # redis-py reads any other path as database 0, silently
+MAX_REDIS_DB = 1_000_000
+
+
 def _redis_url(env: Mapping[str, str]) -> str | None:
     """``REDIS_URL`` wins; else the seed's REDIS_HOST/PORT/DB/PASSWORD build one; else None (embedded)."""
     raw = _text(env, "REDIS_URL")
     if raw is not None:
-        if raw.lower() == EMBEDDED:
-            return EMBEDDED
-        try:
-            parts = urlsplit(raw)
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-        except ValueError:
-            raise SettingsError(
-                "REDIS_URL", "redis://[:password@]host:port/db, rediss://…, unix://… or embedded"
-            ) from None
-        if parts.scheme not in REDIS_SCHEMES or (parts.scheme != "unix" and not parts.hostname):
-            raise SettingsError(
-                "REDIS_URL", "redis://[:password@]host:port/db, rediss://…, unix://… or embedded", redact_url(raw)
-            )
-        return raw
+        return EMBEDDED if raw.lower() == EMBEDDED else _checked_redis_url(raw)
     host = _text(env, "REDIS_HOST")
     port = _int(env, "REDIS_PORT", None, 1, 65535)
-    db = _int(env, "REDIS_DB", None, 0, 1_000_000)
+    db = _int(env, "REDIS_DB", None, 0, MAX_REDIS_DB)
     password = _text(env, "REDIS_PASSWORD")
     if host is None and port is None and db is None and password is None:
         return None
     auth = f":{quote(password, safe='')}@" if password else ""
     return f"redis://{auth}{host or '127.0.0.1'}:{port or 6379}/{db or 0}"
+
+
+def _checked_redis_url(raw: str) -> str:
+    """The URL as redis-py will read it, checked now: a bad database path, port or query option would otherwise
+    be database 0, or a traceback at the first connection. Errors show the URL with its password masked."""
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise SettingsError("REDIS_URL", REDIS_URL_FORMAT) from None
+    shown = redact_url(raw)
+    where = parts.path if parts.scheme == "unix" else parts.hostname
+    if parts.scheme not in REDIS_SCHEMES or not where or any(ch.isspace() for ch in where):
+        raise SettingsError("REDIS_URL", REDIS_URL_FORMAT, shown)
+    if port == 0:
+        raise SettingsError("REDIS_URL", "a port from 1 to 65535", shown)
+    if parts.scheme != "unix" and not REDIS_DB_PATH.match(parts.path):
+        raise SettingsError("REDIS_URL", "a database number after host:port, such as redis://host:6379/0", shown)
+    url = parts.scheme + raw[len(parts.scheme) :]  # redis-py reads only a lower-case scheme
+    password = Secret(unquote(parts.password or ""))
+    try:
+        options = parse_url(url)
+        connection_class = options.pop("connection_class", Connection)
+        options.pop("max_connections", None)  # the pool's, not the connection's
+        connection_class(**options)  # what the first connection will build; no I/O yet
+    except (TypeError, ValueError, RedisError) as exc:
+        problem = scrub(str(exc), password)[:120]
+        raise SettingsError("REDIS_URL", f"options redis-py takes ({problem})", shown) from None
+    if not 0 <= options.get("db", 0) <= MAX_REDIS_DB:
+        raise SettingsError("REDIS_URL", f"a database from 0 to {MAX_REDIS_DB}", shown)
+    return url
 
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -233,13 +275,15 @@ def _users(env: Mapping[str, str], auth: str) -> tuple[tuple[str, Secret], ...]:
         if auth == "basic":
             raise SettingsError("APP_USERS", "at least one user:password when APP_AUTH=basic")
         return ()
-    users: list[tuple[str, Secret]] = []
+    users: dict[str, Secret] = {}
     for entry in raw.split(","):
         name, sep, password = entry.strip().partition(":")
         if not sep or not USER_NAME.match(name) or not password:
             raise SettingsError("APP_USERS", "comma-separated user:password pairs (user: letters, digits, ._@-)")
-        users.append((name, Secret(password)))
-    return tuple(users)
+        if name in users:  # which password holds would be a guess
+            raise SettingsError("APP_USERS", "each user name once", name)
+        users[name] = Secret(password)
+    return tuple(users.items())
 
 
 def _data_file(env: Mapping[str, str], variable: str) -> Path | None:
@@ -312,8 +356,12 @@ def _webhook_url(env: Mapping[str, str]) -> Secret:
     raw = _text(env, "ALERT_WEBHOOK_URL")
     if raw is None:
         return Secret("")
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:  # an unclosed IPv6 bracket, a port that is no number
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError("ALERT_WEBHOOK_URL", "an http:// or https:// URL (value not shown: it may hold a token)")
     return Secret(raw)
 
@@ -385,7 +433,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         raise SettingsError("REDIS_PREFIX", "a word without spaces or ':'", prefix)
     return Settings(
         mt5_source=_choice(env, "MT5_SOURCE", "auto", SOURCES),
-        mt5_login=_int(env, "MT5_LOGIN", None, 1, 2**63 - 1),
+        mt5_login=_int(env, "MT5_LOGIN", None, 1, MAX_LOGIN),
         mt5_password=Secret(env.get("MT5_PASSWORD", "") or ""),
         mt5_server=_text(env, "MT5_SERVER"),
         mt5_path=_text(env, "MT5_PATH"),
@@ -409,6 +457,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256, 8, 100_000),
         ws_max_connections=ws_max_connections(env),
         ws_send_timeout_s=_float(env, "WS_SEND_TIMEOUT_S", WS_SEND_TIMEOUT_S, 0.1, 600.0),
+        max_request_bytes=_int(env, "MAX_REQUEST_BYTES", REQUEST_BYTES, *REQUEST_BYTES_RANGE),
         app_auth=(auth := _choice(env, "APP_AUTH", "none", AUTH_MODES)),
         app_users=_users(env, auth),
         rules_file=_data_file(env, "RULES_FILE"),

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
@@ -38,7 +37,7 @@ from services.archive.schema import (
 )
 from services.brokertime import parse_zone
 from services.models import Account, Deal, HistoryPoint, Order, Position
-from services.secret import MASK, redact_url
+from services.secret import Secret, redact_url, scrub
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -141,10 +140,7 @@ class Archive:
 
     def redact(self, text: str) -> str:
         """A driver's message without the password, should it ever quote the connection string."""
-        if self._password:
-            for form in {self._password, quote(self._password, safe="")}:
-                text = text.replace(form, MASK)
-        return text
+        return scrub(text, Secret(self._password or ""))
 
     def _configure(self, dbapi_connection: Any, _record: Any) -> None:
         """WAL lets readers go on while the writer writes; the busy timeout waits out another writer."""
