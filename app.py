@@ -135,8 +135,9 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM (and Windows' SIGBREAK) stop the app the same way Ctrl-C does."""
-    for name in ("SIGTERM", "SIGBREAK"):
+    """SIGTERM (and Windows' SIGBREAK) stop the app the same way Ctrl-C does; Ctrl-C too when the app was started
+    with SIGINT ignored, as a non-interactive shell starts a background job (``python app.py &``)."""
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), _raise_interrupt)
 

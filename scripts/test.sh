@@ -20,4 +20,4 @@ fi
 python3 -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints-test.txt
 python3 -m ruff check .
 python3 -m ruff format --check .
-python3 -m pytest "$@"
+python3 -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
