@@ -38,9 +38,9 @@ def handlers(monkeypatch: pytest.MonkeyPatch) -> dict[int, Any]:
     return installed
 
 
-def test_sigterm_and_sigbreak_stop_the_app_as_ctrl_c_does(handlers: dict[int, Any]) -> None:
+def test_sigint_sigterm_and_sigbreak_stop_the_app_as_ctrl_c_does(handlers: dict[int, Any]) -> None:
     app_module.install_signal_handlers()
-    assert handlers == {WINDOWS[name]: app_module._raise_interrupt for name in ("SIGTERM", "SIGBREAK")}
+    assert handlers == {WINDOWS[name]: app_module._raise_interrupt for name in ("SIGINT", "SIGTERM", "SIGBREAK")}
     with pytest.raises(KeyboardInterrupt, match="SIGBREAK"):
         handlers[WINDOWS["SIGBREAK"]](WINDOWS["SIGBREAK"], None)
 
