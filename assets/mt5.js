@@ -95,6 +95,18 @@
                     if (!banner || banner.hidden) { apply(updates && updates.live); }
                 }, 0);
             },
+            // "Back to live" shows while a zoom into the past keeps live points off the charts (the chart
+            // state says so, callbacks/charts.py); the click resets the zoom as a double click does, and the
+            // reset's relayoutData reloads the chosen range, which follows live again.
+            paused: function (chart) {
+                return !(chart && chart.paused);
+            },
+            backToLive: function (clicks, graphId) {
+                const graph = document.querySelector("#" + graphId + " .js-plotly-plot");
+                if (clicks && graph) {
+                    window.Plotly.relayout(graph, {"xaxis.autorange": true, "yaxis.autorange": true});
+                }
+            },
             toggleTheme: function (clicks, theme) {
                 return theme === "dark" ? "light" : "dark";
             },

@@ -1,7 +1,9 @@
 """The range selector and the three history charts: balance/equity, margin/margin level, drawdown.
 
 A range change or a zoom reloads history from the server, downsampled to the chart's
-width; live points are appended by ``callbacks/live.py``.
+width; live points are appended by ``callbacks/live.py`` while the view follows live
+(``services/liveview.py``). A zoom whose right edge is past stops them and shows "Back to
+live", which resets the zoom as a double click does.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 import plotly.io as pio
-from dash import Dash, Input, Output, Patch, State, ctx, no_update
+from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_update
 
 from callbacks.routing import page_login
 from layouts import ids
@@ -21,6 +23,7 @@ from services.balance import whole_life
 from services.brokertime import BrokerZone
 from services.formatting import money
 from services.history import Window
+from services.liveview import view_of
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
 from services.timefmt import zone
@@ -81,6 +84,9 @@ def chart_outputs(
 ) -> tuple[Any, Any, Any, dict[str, Any], str]:
     """The three figures, the chart state that live appends continue from, and a note on what is shown.
 
+    The state keeps the view (the range's end and the zoom) so that a redraw from the live path shows
+    the same window, and the live path can tell when new points pass its right edge.
+
     Before the window's first recorded point the balance comes from the deals, so "All" opens on the
     account's whole life even when the app started polling only today.
     """
@@ -104,11 +110,15 @@ def chart_outputs(
     window, curve = part.window, part.curve
     series, deals, peak = whole_life_series(part, tz, broker)
     revision = f"{login}:{selection.get('choice')}:{selection.get('from_ms')}:{selection.get('to_ms')}"
+    view = view_of(selection.get("to_ms"), zoom, int(time.time() * 1000))
     state = {
         "login": login,
         "last_ts": window.points[-1].ts if window.points else 0,
         "peak": peak,
-        "live": selection.get("to_ms") is None,
+        "live": view.live,
+        "paused": view.paused,
+        "to_ms": selection.get("to_ms"),
+        "zoom": list(zoom) if zoom else None,
         "tz": tz,
     }
     sync = (snapshot["data"].get("status") or {}).get("history_sync")
@@ -163,6 +173,18 @@ def register(app: Dash, runtime: Runtime) -> None:
         if zoom is None:  # a pan of the y axis, a legend click, a resize: nothing to reload
             return (no_update,) * 5
         return chart_outputs(runtime, selection, client, theme, zoom or None, page_login(pathname, runtime))
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="mt5", function_name="paused"),
+        Output(ids.CHART_PAUSED, "hidden"),
+        Input(ids.CHART_STATE, "data"),
+    )
+    app.clientside_callback(  # the zoom reset reaches load_charts as relayoutData, as a double click's does
+        ClientsideFunction(namespace="mt5", function_name="backToLive"),
+        Input(ids.CHART_LIVE, "n_clicks"),
+        State(ids.EQUITY_GRAPH, "id"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         *(Output(graph, "figure", allow_duplicate=True) for graph in GRAPHS),

@@ -33,6 +33,7 @@ from callbacks.tables import apply_changes, count_text, grid_rows, rows_patch, r
 from layouts import ids
 from layouts.figures import LIVE_POINTS, drawdown_pct, live_series
 from services.brokertime import BrokerZone
+from services.liveview import continues, hidden_points, may_hide_points, view_of
 from services.runtime import Runtime
 from services.store import dumps
 from services.timefmt import zone
@@ -189,10 +190,34 @@ def links_data(batch: Batch, heartbeat_s: float) -> dict[str, Any]:
             "silent": silent}  # fmt: skip
 
 
-def extend_updates(batch: Batch, chart: dict[str, Any], broker: BrokerZone) -> tuple[Updates, dict[str, Any]]:
-    """Capped appends for the three charts, with only points newer than the last one drawn."""
-    fresh = [(ts, data) for ts, data in batch.accounts if ts > chart.get("last_ts", 0)]
-    if not fresh or not chart.get("live") or chart.get("login") is None:
+def continue_charts(
+    out: Updates, batch: Batch, runtime: Runtime, state: dict[str, Any], chart: dict[str, Any], in_step: bool
+) -> dict[str, Any]:
+    """Live points go to the charts only where they continue what is drawn (``services/liveview.py``):
+    none after lost events (``in_step`` false: the snapshot asked for redraws), none past the view's
+    right edge (a zoom into the past shows "Back to live"), none across stored points the chart never
+    got (the window is read again instead). Returns the new chart state."""
+    if not chart.get("live") or chart.get("login") is None or not in_step:
+        return chart
+    view = view_of(chart.get("to_ms"), chart.get("zoom"), int(time.time() * 1000))
+    last_ts = chart.get("last_ts", 0)
+    fresh = [(ts, data) for ts, data in batch.accounts if continues(ts, last_ts, view.end_ms)]
+    if fresh and may_hide_points(last_ts, fresh[0][0], runtime.settings.poll_interval_ms):
+        hidden = hidden_points(runtime.store, chart["login"], last_ts, fresh[0][0])
+        if hidden:
+            return reload_charts(out, runtime, state)
+        if hidden is None:  # Redis cannot tell: nothing appended, the next batch asks again
+            return chart
+    extends, chart = extend_updates(fresh, chart, runtime.broker_zone(state.get("login")))
+    out.update(extends)
+    return {**chart, "live": view.live, "paused": view.paused}
+
+
+def extend_updates(
+    fresh: list[tuple[int, dict[str, Any]]], chart: dict[str, Any], broker: BrokerZone
+) -> tuple[Updates, dict[str, Any]]:
+    """Capped appends of the points that continue the three charts."""
+    if not fresh:
         return {}, chart
     ts = [t for t, _ in fresh]
     x, hover = live_series(ts, zone(chart.get("tz")), broker)
@@ -264,6 +289,8 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
     replaying = replay.get("t_ms") is not None
     back_ms = replay.get("back_ms", previous.get("rebased"))
     sync, synced_now = history_sync(batch, previous)
+    # Back from a replay, the grids hold the latest snapshot, not the rows this socket's changes were made from.
+    batch_state, send = sequence(batch, previous, rebase=back_ms != previous.get("rebased"))
     if batch.snapshot is not None:
         snap_account = batch.snapshot["account"]
         account = account or snap_account
@@ -289,12 +316,9 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
         chart = reload_charts(out, runtime, state)
         put(out, ids.DEALS_VERSION, "data", batch.ts)
     elif batch.snapshot is None:
-        extends, chart = extend_updates(batch, chart, runtime.broker_zone(login))
-        out.update(extends)
+        chart = continue_charts(out, batch, runtime, state, chart, in_step=batch_state["synced"])
     if chart != state.get("chart"):
         put(out, ids.CHART_STATE, "data", chart)
-    # Back from a replay, the grids hold the latest snapshot, not the rows this socket's changes were made from.
-    batch_state, send = sequence(batch, previous, rebase=back_ms != previous.get("rebased"))
     if back_ms is not None:
         batch_state["rebased"] = back_ms
     if sync is not MISSING:
@@ -321,9 +345,10 @@ def apply_batch(batch: Batch, runtime: Runtime, heartbeat_s: float, state: dict[
 
 
 def reload_charts(out: Updates, runtime: Runtime, state: dict[str, Any]) -> dict[str, Any]:
-    """The three figures and the note read again from Redis; returns the new chart state."""
+    """The three figures and the note read again from Redis, for the same view; returns the new chart state."""
     selection, theme, login = state.get("selection"), state.get("theme"), state.get("login")
-    *figures, chart, note = chart_outputs(runtime, selection, state.get("client") or {}, theme, login=login)
+    zoom = (state.get("chart") or {}).get("zoom")
+    *figures, chart, note = chart_outputs(runtime, selection, state.get("client") or {}, theme, zoom, login)
     for graph, figure in zip(GRAPHS, figures, strict=True):
         put(out, graph, "figure", figure)
     put(out, ids.CHART_NOTE, "children", note)

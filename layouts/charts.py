@@ -41,8 +41,23 @@ def range_selector() -> html.Div:
                 labelClassName="segmented-label",
             ),
             dcc.DatePickerRange(id=ids.RANGE_DATES, clearable=True, display_format="YYYY-MM-DD", className="dates"),
+            paused_control(),
             html.Span(id=ids.CHART_NOTE, className="chart-note"),
             history_sync(),
+        ],
+    )
+
+
+def paused_control() -> html.Div:
+    """Says why the charts stopped moving, with the way back: a zoom into the past takes no live points."""
+    return html.Div(
+        id=ids.CHART_PAUSED,
+        className="chart-paused",
+        role="status",
+        hidden=True,
+        children=[
+            html.Span("Live paused: a past window is shown", className="chart-paused-text"),
+            html.Button("Back to live", id=ids.CHART_LIVE, className="chart-live", n_clicks=0),
         ],
     )
 

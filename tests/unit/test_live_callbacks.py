@@ -1,22 +1,27 @@
 """The live dispatcher, called directly: snapshots rebuild, appends are capped and deduped, grids change by
-index, acks and resyncs."""
+index, acks and resyncs; live points only where they continue the chart's view."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
+import redis
 from dash import no_update
 
 from api.ws import PageView
+from callbacks.charts import GRAPHS, chart_outputs
 from callbacks.live import Batch, apply_batch, parse_message
 from layouts import ids
 from layouts.figures import LIVE_POINTS
 from services.models import HistoryPoint
 from services.sources.demo import DemoSource
+from services.timefmt import local_ms
 
 LOGIN = 5_000_001
+HOUR_MS = 3_600_000
 
 
 @pytest.fixture
@@ -262,3 +267,91 @@ def test_a_page_opened_after_the_sync_or_on_a_source_without_one_shows_no_progre
     total = run(runtime, 2, [sync_event(200, 0, False)], batch_state=prop(out, ids.BATCH_STATE, "data"))
     assert prop(total, ids.HISTORY_SYNC_TEXT, "children") == "Reading history from the terminal: 200 deals"
     assert ids.EQUITY_GRAPH not in total, "a sync starting is no reason to redraw"
+
+
+SYNCED = {"seq": 1, "synced": True}
+
+
+def live_chart(runtime: Any, **view: Any) -> dict[str, Any]:
+    """The chart state of a page that drew its window up to the latest stored point and follows live."""
+    last = runtime.store.last_history_ts(LOGIN)
+    return {"login": LOGIN, "last_ts": last, "peak": 0.0, "live": True, "paused": False, "to_ms": None, "zoom": None,
+            "tz": STATE["client"]["tz"], **view}  # fmt: skip
+
+
+def store_points(runtime: Any, *ts: int) -> None:
+    runtime.store.append_history(LOGIN, [HistoryPoint(t, 10_000.0, 10_000.0 + i, 0.0, 0.0, 0.0)
+                                         for i, t in enumerate(ts)])  # fmt: skip
+
+
+@pytest.fixture
+def recorded(make_app: Any) -> Any:
+    """A runtime whose account was recorded a minute apart from three hours ago, then polled now."""
+    app = make_app(source=DemoSource(seed=8), start=False)
+    rt = app.server.extensions["mt5_runtime"]
+    now = int(time.time() * 1000)
+    store_points(rt, *range(now - 3 * HOUR_MS, now - HOUR_MS, 60_000))
+    rt.streamer.step()
+    return rt
+
+
+def test_a_zoom_into_the_past_takes_no_live_points_and_keeps_its_window_through_a_snapshot(recorded: Any) -> None:
+    now = int(time.time() * 1000)
+    zoom = (now - 150 * 60_000, now - 120 * 60_000)
+    *_, chart, _ = chart_outputs(recorded, None, STATE["client"], "light", zoom, LOGIN)
+    assert chart["live"] is False and chart["paused"] is True and chart["zoom"] == list(zoom)
+    assert chart["last_ts"] <= zoom[1]
+    out = run(recorded, 2, [account_event(recorded, now + 1_000, 1.0)], chart=chart, batch_state=SYNCED)
+    assert all(graph not in out for graph in GRAPHS) and ids.CHART_STATE not in out
+    again = run(recorded, 3, [snapshot_event(recorded)], chart=chart)  # a reconnect redraws the same window
+    xs = prop(again, ids.EQUITY_GRAPH, "figure")["data"][1]["x"]
+    assert xs and max(xs) <= local_ms([zoom[1]], STATE["client"]["tz"])[0]
+    assert ids.CHART_STATE not in again, "the same window, still paused"
+    *_, back, _ = chart_outputs(recorded, None, STATE["client"], "light", None, LOGIN)  # "Back to live"
+    assert back["live"] is True and back["paused"] is False and back["last_ts"] >= now - 1_000
+
+
+def test_a_zoom_reaching_ahead_takes_points_up_to_its_right_edge_then_pauses(runtime: Any) -> None:
+    last = runtime.store.last_history_ts(LOGIN)
+    chart = live_chart(runtime, last_ts=last - 1_000, zoom=[last - HOUR_MS, last - 500])  # drawn before its edge
+    events = [account_event(runtime, last - 800, 1.0), account_event(runtime, last - 200, 2.0)]
+    out = run(runtime, 2, events, chart=chart, batch_state=SYNCED)
+    assert prop(out, ids.EQUITY_GRAPH, "extendData")[0]["y"][1] == [1.0], "the point past the edge is left out"
+    state = prop(out, ids.CHART_STATE, "data")
+    assert state["last_ts"] == last - 800 and state["live"] is False and state["paused"] is True
+
+
+def test_points_after_lost_events_wait_for_the_snapshot(runtime: Any) -> None:
+    chart = live_chart(runtime)
+    out = run(runtime, 5, [account_event(runtime, chart["last_ts"] + 250, 1.0)], chart=chart,
+              batch_state={"seq": 3, "synced": True})  # fmt: skip
+    assert all(graph not in out for graph in GRAPHS) and ids.CHART_STATE not in out
+    assert json.loads(out["send"])["resync"] is True, "the snapshot asked for redraws the charts"
+
+
+def test_a_gap_over_stored_points_reads_the_window_again(runtime: Any) -> None:
+    chart = live_chart(runtime)
+    hidden, first = chart["last_ts"] + 1_000, chart["last_ts"] + 2_000
+    store_points(runtime, hidden, first)  # the page got the event of ``first`` only
+    out = run(runtime, 2, [account_event(runtime, first, 10_001.0)], chart=chart, batch_state=SYNCED)
+    assert "extendData" not in out[ids.EQUITY_GRAPH]
+    xs = prop(out, ids.EQUITY_GRAPH, "figure")["data"][1]["x"]
+    assert local_ms([hidden, first], STATE["client"]["tz"]) == xs[-2:], "drawn with the point it would have hidden"
+    assert prop(out, ids.CHART_STATE, "data")["last_ts"] == first
+
+
+def test_a_quiet_gap_with_nothing_stored_is_joined(runtime: Any) -> None:
+    chart = live_chart(runtime)
+    first = chart["last_ts"] + 60_000  # a minute without a change: nothing was recorded in between
+    out = run(runtime, 2, [account_event(runtime, first, 1.0)], chart=chart, batch_state=SYNCED)
+    assert prop(out, ids.EQUITY_GRAPH, "extendData")[0]["x"][1] == local_ms([first], STATE["client"]["tz"])
+
+
+def test_a_gap_redis_cannot_check_is_not_joined(runtime: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise redis.ConnectionError("down")
+
+    chart = live_chart(runtime)
+    monkeypatch.setattr(runtime.store, "history", down)
+    out = run(runtime, 2, [account_event(runtime, chart["last_ts"] + 60_000, 1.0)], chart=chart, batch_state=SYNCED)
+    assert all(graph not in out for graph in GRAPHS) and ids.CHART_STATE not in out, "the next batch asks again"
