@@ -32,6 +32,7 @@ from services.models import Deal, HistoryPoint, Order, Position
 from services.stats import NOTES
 from services.store import HISTORY_FIELDS, Store
 from services.trades import DEAL_TYPE_BUY, DEAL_TYPE_SELL, Trade, TradeBuilder, deal_kind
+from services.units import DAY_MS, MINUTE_MS
 
 CHUNK = 1000
 FLUSH_CHARS = 64 * 1024
@@ -469,7 +470,7 @@ class StoredDeals:
         extras = self.extras
         numbers[extras["zero"]] = 0
         for zone, ms, day in (("utc", utc_ms, day_of[:rows]), ("server", server_ms, day_of[rows:])):
-            minute, of_minute = np.divmod(ms % DAY_MS, 60_000)
+            minute, of_minute = np.divmod(ms % DAY_MS, MINUTE_MS)
             second, milli = np.divmod(of_minute, 1000)
             (_, date_width), (_, minute_width), (_, second_width), (millis, milli_width) = _CLOCK_WIDTHS[zone]
             numbers[extras[f"date_{zone}"]] = buf.size + day * date_width
@@ -511,7 +512,6 @@ def _word(part: bytes) -> int:
     return int.from_bytes(part + bytes(8 - len(part)), "little")
 
 
-DAY_MS = 86_400_000
 # ends the last row; then a word read at any byte of a row stays inside
 _PADDING = np.frombuffer(b"\n" + bytes(8), np.uint8)
 # the constant tables a row's CSV is gathered from, after the page's JSON and dates: clock times and kinds

@@ -17,12 +17,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from tsdownsample import MinMaxLTTBDownsampler
 
 from services.archive import Archive
-from services.archive.rollup import HOUR_MS, MINUTE_MS
 from services.models import HistoryPoint
 from services.store import Store
+from services.units import DAY_MS, HOUR_MS, MINUTE_MS
 
-RAW_SPAN_MS = 2 * 3600 * 1000
-MINUTE_ROLLUP_SPAN_MS = 30 * 86_400_000  # longer ranges read the archive's hourly rollup
+RAW_SPAN_MS = 2 * HOUR_MS
+MINUTE_ROLLUP_SPAN_MS = 30 * DAY_MS  # longer ranges read the archive's hourly rollup
 MIN_WIDTH, MAX_WIDTH = 100, 4000
 
 

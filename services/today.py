@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.archive import Archive
-from services.brokertime import DAY_MS, BrokerZone, as_zone
+from services.brokertime import BrokerZone, as_zone
 from services.models import HistoryPoint
 from services.store import Store
 from services.trades import DEAL_TYPE_BALANCE, DEAL_TYPE_CREDIT, deal_money, moves_balance
+from services.units import DAY_MS
 
 DEAL_TYPE_BONUS = 6
 CASH_FLOW_TYPES = (DEAL_TYPE_BALANCE, DEAL_TYPE_CREDIT, DEAL_TYPE_BONUS)

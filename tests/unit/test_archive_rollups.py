@@ -15,13 +15,13 @@ import pytest
 import redis
 
 from services.archive import FILE_NAME, Archive, Batch
-from services.archive.rollup import HOUR_MS, MINUTE_MS
 from services.archive.schema import history
 from services.balance import whole_life
 from services.brokertime import parse_zone
 from services.history import load_window
 from services.models import HistoryPoint
 from services.store import Store
+from services.units import HOUR_MS, MINUTE_MS
 from tests.unit.test_archive import LOGIN, deal
 
 START = 1_780_000_000_000 - 1_780_000_000_000 % HOUR_MS

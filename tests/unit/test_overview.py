@@ -12,6 +12,7 @@ from services.monitor import AccountsMonitor, assess
 from services.overview import Overview, account_line, combined, currency_totals
 from services.settings import SettingsError, load_settings
 from services.store import Store
+from services.units import DAY_MS
 from tests.helpers import wait_until
 
 
@@ -91,11 +92,10 @@ def test_today_is_read_again_on_new_deals_only() -> None:
     s.client.sadd(s.keys.accounts(), 5)
     from services.models import HistoryPoint
 
-    day_ms = 86_400_000
-    s.append_history(5, [HistoryPoint(ts=10 * day_ms - 1000, balance=1000, equity=1000, margin=0, margin_level=0,
+    s.append_history(5, [HistoryPoint(ts=10 * DAY_MS - 1000, balance=1000, equity=1000, margin=0, margin_level=0,
                                       profit=0)])  # fmt: skip
-    overview = Overview(s, clock=lambda: 10 * day_ms / 1000 + 60)
-    health = {5: assess(5, {"mt5": "connected", "last_poll_ms": 10 * day_ms}, 10 * day_ms, 250)}
+    overview = Overview(s, clock=lambda: 10 * DAY_MS / 1000 + 60)
+    health = {5: assess(5, {"mt5": "connected", "last_poll_ms": 10 * DAY_MS}, 10 * DAY_MS, 250)}
     assert overview.lines(health)[0].today == pytest.approx(100)
 
 
