@@ -26,7 +26,8 @@ from services.secret import Secret, redact_url, scrub
 
 T = TypeVar("T")
 
-SOURCES = ("auto", "mt5", "mt5linux", "demo")
+SOURCE_KINDS = ("mt5", "mt5linux", "demo")  # what a collector of ACCOUNTS_FILE names: never "auto"
+SOURCES = ("auto", *SOURCE_KINDS)
 DEMO_CURRENCIES = ("USD", "EUR", "GBP", "JPY")
 COLLECTOR_MODES = ("local", "none")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -37,6 +38,7 @@ WS_SEND_TIMEOUT_S = 10.0
 MAX_LOGIN = 2**63 - 1  # MT5 account numbers are signed 64-bit integers
 REQUEST_BYTES = 1 << 20  # a Dash update of a large account's snapshot is a few hundred KiB
 REQUEST_BYTES_RANGE = (64 << 10, 1 << 30)  # at least a rules document (64 KiB)
+POLL_INTERVAL_MS_RANGE = (10, 60_000)  # POLL_INTERVAL_MS, and an account's poll_interval_ms in ACCOUNTS_FILE
 
 
 class SettingsError(ValueError):
@@ -441,7 +443,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
         broker_tz=_broker_tz(env),
         mt5linux_host=_text(env, "MT5LINUX_HOST") or "127.0.0.1",
         mt5linux_port=_int(env, "MT5LINUX_PORT", 18812, 1, 65535),
-        poll_interval_ms=_int(env, "POLL_INTERVAL_MS", 250, 10, 60_000),
+        poll_interval_ms=_int(env, "POLL_INTERVAL_MS", 250, *POLL_INTERVAL_MS_RANGE),
         heartbeat_s=_float(env, "HEARTBEAT_S", 5.0, 0.1, 3600.0),
         redis_url=_redis_url(env),
         redis_prefix=prefix,
