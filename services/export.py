@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.archive import Archive
 from services.brokertime import BrokerZone, as_zone
+from services.history import archive_part
 from services.models import Deal, HistoryPoint, Order, Position
 from services.stats import NOTES
 from services.store import HISTORY_FIELDS, Store
@@ -101,13 +102,12 @@ def iter_history(
     chunk: int = CHUNK,
     archive: Archive | None = None,
 ) -> Iterator[HistoryPoint]:
-    """History points by time, oldest first, ``chunk`` at a time: the archive's before Redis's first point (a wiped
-    Redis, the embedded one after a restart, a trimmed stream), then Redis's; incomplete entries are skipped."""
-    if archive is not None:
-        first = store.first_history_ts(login)
-        before = end_ms if first is None else first - 1 if end_ms is None else min(end_ms, first - 1)
+    """History points by time, oldest first, ``chunk`` at a time: the archive's part (``archive_part``), then
+    Redis's; incomplete entries are skipped."""
+    part = None if archive is None else archive_part(start_ms, end_ms, store.first_history_ts(login))
+    if archive is not None and part is not None:
         with contextlib.suppress(SQLAlchemyError):  # not opened yet, or unreadable: what Redis holds
-            yield from archive.iter_history(login, start_ms or 0, 2**62 if before is None else before, chunk)
+            yield from archive.iter_history(login, part[0], 2**62 if part[1] is None else part[1], chunk)
     key = store.keys.history(login)
     low = "-" if start_ms is None else str(start_ms)
     high = "+" if end_ms is None else str(end_ms)
