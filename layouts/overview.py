@@ -24,7 +24,6 @@ def layout() -> html.Div:
         children=[
             WebSocket(id=ids.OVERVIEW_WS),
             dcc.Store(id=ids.THEME, storage_type="local", data="light"),
-            dcc.Store(id=ids.OVERVIEW_ACK, data={}),
             dcc.Store(id=ids.OVERVIEW_CHART_STATE, data={}),
             html.Header(
                 className="header",
