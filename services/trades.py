@@ -260,12 +260,6 @@ class TradeBuilder:
         return len(self._open)
 
 
-def build_trades(deals: Iterable[Deal], digits: int = 2) -> Iterator[Trade]:
-    builder = TradeBuilder(digits)
-    for deal in deals:
-        yield from builder.feed(deal)
-
-
 @dataclass(frozen=True, slots=True)
 class Reconciliation:
     """Opening balance plus every deal's money against the balance the account reports."""
