@@ -68,6 +68,7 @@ def server_times(ts_ms: Sequence[int], broker: BrokerZone | int) -> list[str]:
 
 
 def local_text(ts_ms: int, tz: str) -> str:
+    """One time to the second, as the replay's messages and time field show it: the grids' ms would be noise."""
     return local_times([ts_ms], tz)[0][:19]
 
 
