@@ -22,11 +22,10 @@ from typing import Any
 from services.brokertime import BrokerZone, fixed
 from services.models import Account, Deal, HistoryPoint, Order, Position, Terminal
 from services.sources.base import SourceDisconnected, SourceInfo
+from services.trades import DEAL_ENTRY_IN, DEAL_ENTRY_OUT, DEAL_TYPE_BALANCE
 from services.units import DAY_S, HOUR_S
 
 # MetaTrader5 constants, with the values the MetaTrader5 package itself exports.
-DEAL_TYPE_BALANCE = 2
-DEAL_ENTRY_IN, DEAL_ENTRY_OUT = 0, 1
 REASON_CLIENT, REASON_MOBILE, REASON_EXPERT = 0, 1, 3
 DEAL_REASON_SL, DEAL_REASON_TP, DEAL_REASON_SO = 4, 5, 6
 BUY, SELL = 0, 1

@@ -46,6 +46,7 @@ from services.sources.base import (
     error_for,
 )
 from services.sources.bridge import INSTALL, BridgeClient
+from services.trades import is_trading
 from services.units import DAY_S, HOUR_S
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,6 @@ TRADE_EVIDENCE_KEPT = 50_000
 DEAL_OVERLAP_S = 2 * HOUR_S  # re-ask this far back: late-listed deals, and the DST fall-back hour
 DEAL_LOOKAHEAD_S = DAY_S  # history "to" this far past server now, so an unmeasured offset loses nothing
 CALL_FAILED = -1  # RES_E_FAIL: used when a call fails without a usable last_error()
-TRADE_DEAL_TYPES = (0, 1)  # DEAL_TYPE_BUY, DEAL_TYPE_SELL
 
 _DESCRIPTIONS = {
     "mt5": "MetaTrader 5 terminal through the MetaTrader5 package",
@@ -331,7 +331,7 @@ class MT5Source:
         fresh.sort(key=lambda d: (d.time_msc, d.ticket))
         for deal in fresh:
             self._seen[deal.ticket] = deal.time
-            if deal.type in TRADE_DEAL_TYPES:
+            if is_trading(deal):
                 self._trade_times.append((deal.symbol, deal.time_msc))
         if fresh:
             newest = max(d.time for d in fresh)
