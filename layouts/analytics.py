@@ -21,7 +21,7 @@ from services.balance import WholeLife
 from services.brokertime import BrokerZone
 from services.charts_export import FORMATS, ReportPage, for_export
 from services.export import TABLES, utc_iso
-from services.formatting import margin_level, money
+from services.formatting import TRADE_MODES, margin_level, money
 from services.models import Account
 from services.stats import NOTES
 from services.units import DAY_S, HOUR_S, MINUTE_S
@@ -52,7 +52,6 @@ CHART_LABELS = {
 CHART_NAMES = tuple(CHART_LABELS)
 # the chart download bar lives outside ids.py's panels: a picker and one link per format
 CHART_PICKER = "download-chart-picker"
-TRADE_MODES = {0: "Demo", 1: "Contest", 2: "Real"}
 DRAWDOWN_HEADER = ("Start (UTC)", "Bottom", "Recovery", "Depth", "Depth %", "Duration")
 
 # (key, label, kind): kind decides the format
