@@ -22,13 +22,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from services.units import DAY_MS, HOUR_MS, HOUR_S, MINUTE_MS, MINUTE_S
+from services.units import DAY_MS, EPOCH, HOUR_MS, HOUR_S, MINUTE_MS, MINUTE_S
 
 NY_CLOSE = "ny-close"
 NY_CLOSE_ALIASES = frozenset({"ny-close", "new-york-close", "new york close", "nyclose", "ny+7"})
 MAX_OFFSET_S = 14 * HOUR_S
 _QUARTER_MS = 15 * MINUTE_MS  # every zone in use changes its offset on a quarter hour
-_EPOCH = datetime(1970, 1, 1)
 _NEW_YORK = ZoneInfo("America/New_York")
 _FIXED = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 
@@ -52,7 +51,7 @@ class BrokerZone(tzinfo):
 
     # -- tzinfo ------------------------------------------------------------------------------------------
     def utcoffset(self, dt: datetime | None) -> timedelta:
-        wall = (dt or _EPOCH).replace(tzinfo=None) - self._shift
+        wall = (dt or EPOCH).replace(tzinfo=None) - self._shift
         return self._zone.utcoffset(wall.replace(tzinfo=self._zone)) + self._shift
 
     def dst(self, dt: datetime | None) -> timedelta:
@@ -92,7 +91,7 @@ class BrokerZone(tzinfo):
 
     def to_utc_ms(self, server_ms: int) -> int:
         """UTC of a server wall time: the offset in force then (the first reading of a repeated hour)."""
-        wall = _EPOCH + timedelta(milliseconds=int(server_ms))
+        wall = EPOCH + timedelta(milliseconds=int(server_ms))
         return int(server_ms) - round(self.utcoffset(wall).total_seconds() * 1000)
 
     def day_start_ms(self, utc_ms: int) -> int:

@@ -33,12 +33,11 @@ from services.models import Deal, HistoryPoint, Order, Position
 from services.stats import NOTES
 from services.store import HISTORY_FIELDS, Store
 from services.trades import DEAL_TYPE_BUY, DEAL_TYPE_SELL, Trade, TradeBuilder, deal_kind
-from services.units import DAY_MS, MINUTE_MS
+from services.units import DAY_MS, EPOCH, MINUTE_MS
 
 CHUNK = 1000
 FLUSH_CHARS = 64 * 1024
 TABLES = ("deals", "trades", "positions", "orders", "equity", "stats")
-EPOCH = datetime(1970, 1, 1)
 FORMULA_CHARS = ("=", "+", "-", "@")
 INVISIBLE = ("Cc", "Cf", "Zs", "Zl", "Zp")  # controls, format characters (BOM, zero width), spaces, separators
 

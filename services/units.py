@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+EPOCH = datetime(1970, 1, 1)  # naive: epoch ms are turned into wall clocks (UTC, the broker's, the browser's) from it
+
 SECOND_MS = 1000
 MINUTE_MS = 60 * SECOND_MS
 HOUR_MS = 60 * MINUTE_MS
