@@ -39,9 +39,9 @@ from services.charts_export import (
 )
 from services.models import Account
 from services.runtime import Runtime
+from services.units import DAY_MS
 
 MAX_PERIODS_PER_YEAR = 366
-DAY_MS = 86_400_000
 EXPORT_POINTS = 2000  # history charts in a file: about twice the image's width, plenty for the HTML zoom
 IMAGE_ERROR_STATUS = {ImageExportUnavailable: 501, ImageExportFailed: 502, ImageExportTimeout: 504}
 EXPORTS = (*(f"{name}.csv" for name in export.TABLES), "report.html", "chart/<chart>.<png|svg|html>")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from services.units import DAY_MS
+
 # Times outside these bounds are clamped to them: nothing an account records is older than 1970 (and a Redis
 # stream id cannot be negative), and the latest stays a year short of datetime's end, so a broker offset or a
 # calendar rounding added to it never leaves the range a datetime can hold.
@@ -34,7 +36,7 @@ def parse_instant_ms(name: str, raw: str | None, end_of_day: bool = False) -> in
             day = date.fromisoformat(text)
             moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
             ms = int(moment.timestamp() * 1000)
-            ms = ms + 86_400_000 - 1 if end_of_day else ms
+            ms = ms + DAY_MS - 1 if end_of_day else ms
         else:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             if moment.tzinfo is None:

@@ -43,13 +43,13 @@ from services.balance import whole_life
 from services.models import Deal, HistoryPoint, Snapshot
 from services.sources.demo import DemoSource
 from services.store import Store
+from services.units import DAY_MS, HOUR_MS, MINUTE_MS
 
 ACCOUNTS = 20
 POLL_S = 0.25
 STATE_EVERY = 20  # polls per positions/orders change
 DEAL_EVERY = 400  # polls per deal
 FIRST_LOGIN = 990_000_001  # logins no broker hands out here, deleted from a shared PostgreSQL afterwards
-DAY_MS = 86_400_000
 SESSION_START_H = 13  # the London/New York overlap, UTC
 FILL_CHUNK = 100_000
 WIDTH = 1_200  # the page's chart on a 1280 px screen
@@ -167,8 +167,8 @@ def sessions(end_ms: int, session_h: float) -> list[tuple[int, int]]:
     """The weekday sessions of the 365 days up to ``end_ms``: (first point, last point) in UTC ms."""
     first_day = (end_ms - 365 * DAY_MS) // DAY_MS * DAY_MS
     days = range(first_day, end_ms - DAY_MS, DAY_MS)
-    starts = [day + SESSION_START_H * 3_600_000 for day in days if time.gmtime(day / 1000).tm_wday < 5]
-    return [(start, start + int(session_h * 3_600_000) - int(POLL_S * 1000)) for start in starts]
+    starts = [day + SESSION_START_H * HOUR_MS for day in days if time.gmtime(day / 1000).tm_wday < 5]
+    return [(start, start + int(session_h * HOUR_MS) - int(POLL_S * 1000)) for start in starts]
 
 
 def fill(archive: Archive, spans: list[tuple[int, int]]) -> int:
@@ -221,7 +221,7 @@ def year(workdir: Path, session_h: float, repeat: int) -> dict[str, Any]:
     week_s, week = median_s(lambda: archive.history(FIRST_LOGIN, week_lo, day_hi), repeat)
     rss_before = peak_rss_mb()
     all_s, part = median_s(lambda: whole_life(store, FIRST_LOGIN, None, None, WIDTH, archive=archive), repeat)
-    minute = history.c.ts // 60_000
+    minute = history.c.ts // MINUTE_MS
     rollup = select(minute, func.min(history.c.equity), func.max(history.c.equity), func.max(history.c.ts))
     rollup = rollup.where(history.c.login == FIRST_LOGIN).group_by(minute)
 

@@ -20,9 +20,9 @@ from bench.infra import LOGIN, get_json, post_json
 from layouts import ids
 from layouts.charts import GRAPH_IDS
 from services.history import load_window
+from services.units import HOUR_MS, MINUTE_MS
 
 REPEAT = 5
-HOUR_MS = 3_600_000
 CHART_OUTPUTS = (*(f"{graph}.figure" for graph in GRAPH_IDS), f"{ids.CHART_STATE}.data")
 PAGE = {  # what the page's stores hold: a 1200 px wide chart in UTC, light theme, the default account
     f"{ids.CLIENT}.data": {"width": 1200, "tz": "UTC"},
@@ -91,7 +91,7 @@ def run(ctx: Context) -> dict[str, Any]:
     sizes = ctx.sizes
     ctx.redis.flush()
     store = ctx.store()
-    end_ms = int(time.time() * 1000) - 60_000
+    end_ms = int(time.time() * 1000) - MINUTE_MS
     first_ms = end_ms - (sizes.history_points - 1) * sizes.history_step_ms
     ctx.log(f"big history: writing {sizes.history_points:,} points")
     write_s = write_history(store, LOGIN, sizes.history_points, end_ms, sizes.history_step_ms)

@@ -17,11 +17,10 @@ import websocket
 
 from bench.config import Context
 from bench.infra import Sampler
+from services.units import HOUR_MS
 
-HOUR_MS = 3_600_000
 SAMPLE_S = 2.0
 WARM_UP_H = 1.0
-GROWTH_GOAL = 0.10
 
 
 class Reader:

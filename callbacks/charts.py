@@ -28,9 +28,8 @@ from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
 from services.timefmt import zone
 from services.today import day_bounds
+from services.units import DAY_MS, HOUR_MS
 
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 RANGE_SPANS = {"1h": HOUR_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS}
 GRAPHS = GRAPH_IDS
 

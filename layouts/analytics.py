@@ -21,9 +21,10 @@ from services.balance import WholeLife
 from services.brokertime import BrokerZone
 from services.charts_export import FORMATS, ReportPage, for_export
 from services.export import TABLES, utc_iso
-from services.formatting import margin_level, money
+from services.formatting import TRADE_MODES, margin_level, money
 from services.models import Account
 from services.stats import NOTES
+from services.units import DAY_S, HOUR_S, MINUTE_S
 
 GAIN_COLOR, LOSS_COLOR = "#16a34a", "#dc2626"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -51,7 +52,6 @@ CHART_LABELS = {
 CHART_NAMES = tuple(CHART_LABELS)
 # the chart download bar lives outside ids.py's panels: a picker and one link per format
 CHART_PICKER = "download-chart-picker"
-TRADE_MODES = {0: "Demo", 1: "Contest", 2: "Real"}
 DRAWDOWN_HEADER = ("Start (UTC)", "Bottom", "Recovery", "Depth", "Depth %", "Duration")
 
 # (key, label, kind): kind decides the format
@@ -96,9 +96,9 @@ STAT_ROWS = (
 
 def duration_text(seconds: float) -> str:
     whole = round(seconds)
-    days, rest = divmod(whole, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
+    days, rest = divmod(whole, DAY_S)
+    hours, rest = divmod(rest, HOUR_S)
+    minutes, secs = divmod(rest, MINUTE_S)
     if days:
         return f"{days}d {hours:02d}h"
     if hours:

@@ -33,7 +33,6 @@ def link_wrap(name: str) -> str:
 
 # The overview page (/overview/): every account side by side (layouts/overview.py, callbacks/overview.py).
 OVERVIEW_WS = "overview-ws"
-OVERVIEW_ACK = "overview-ack"  # seq of the last frame drawn, acknowledged over the socket
 OVERVIEW_SUMMARY = "overview-summary"
 OVERVIEW_BANNER = "overview-banner"
 OVERVIEW_TABLE = "overview-table"

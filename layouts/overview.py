@@ -10,11 +10,10 @@ from dash_extensions import WebSocket
 
 from layouts import ids
 from layouts.figures import template
-from services.formatting import margin_level, money
+from services.formatting import TRADE_MODES, margin_level, money
 from services.overview import AccountLine, Combined, CurrencyTotal
 
 COLUMNS = ("Account", "Link", "Balance", "Equity", "Floating P/L", "Margin level", "Today's P/L", "Positions")
-TRADE_MODES = {0: "demo", 1: "contest", 2: "real"}
 
 
 def layout() -> html.Div:
@@ -24,7 +23,6 @@ def layout() -> html.Div:
         children=[
             WebSocket(id=ids.OVERVIEW_WS),
             dcc.Store(id=ids.THEME, storage_type="local", data="light"),
-            dcc.Store(id=ids.OVERVIEW_ACK, data={}),
             dcc.Store(id=ids.OVERVIEW_CHART_STATE, data={}),
             html.Header(
                 className="header",
@@ -107,7 +105,7 @@ def account_rows(lines: Sequence[AccountLine]) -> list[html.Tr]:
     rows = []
     for line in lines:
         label = f"{line.name} · #{line.login}" if line.name else f"#{line.login}"
-        mode = TRADE_MODES.get(line.trade_mode if line.trade_mode is not None else -1)
+        mode = TRADE_MODES.get(line.trade_mode if line.trade_mode is not None else -1, "").lower()
         state_class = "ok" if line.state == "live" else ("warn" if line.stale else "bad")
         level = (
             "—" if line.margin_level is None or line.margin is None else margin_level(line.margin_level, line.margin)

@@ -17,11 +17,10 @@ from typing import Any
 import yaml
 
 from services.secret import Secret
-from services.settings import DEMO_CURRENCIES, Settings, SettingsError
+from services.settings import DEMO_CURRENCIES, POLL_INTERVAL_MS_RANGE, SOURCE_KINDS, Settings, SettingsError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
-SOURCES = ("mt5", "mt5linux", "demo")
 FIELDS = ("name", "login", "server", "password_env", "path", "source", "poll_interval_ms", "demo_seed", "demo_currency")
 
 
@@ -92,8 +91,8 @@ def parse_accounts(data: Any, path: Path) -> tuple[AccountSpec, ...]:
         if login <= 0:
             raise AccountsError(path, f"{where}.login", "a positive account number")
         source = raw.get("source", "mt5")
-        if source not in SOURCES:
-            raise AccountsError(path, f"{where}.source", "one of " + "|".join(SOURCES))
+        if source not in SOURCE_KINDS:
+            raise AccountsError(path, f"{where}.source", "one of " + "|".join(SOURCE_KINDS))
         password_env = _field(raw, "password_env", where, path, str)
         if password_env is not None and not ENV_NAME.match(password_env):
             raise AccountsError(
@@ -103,8 +102,9 @@ def parse_accounts(data: Any, path: Path) -> tuple[AccountSpec, ...]:
         if demo_currency is not None and demo_currency not in DEMO_CURRENCIES:
             raise AccountsError(path, f"{where}.demo_currency", "one of " + "|".join(DEMO_CURRENCIES))
         poll = _field(raw, "poll_interval_ms", where, path, int)
-        if poll is not None and not 10 <= poll <= 60_000:
-            raise AccountsError(path, f"{where}.poll_interval_ms", "an integer from 10 to 60000")
+        low, high = POLL_INTERVAL_MS_RANGE
+        if poll is not None and not low <= poll <= high:
+            raise AccountsError(path, f"{where}.poll_interval_ms", f"an integer from {low} to {high}")
         specs.append(
             AccountSpec(
                 name=name,

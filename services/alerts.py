@@ -52,13 +52,14 @@ from services.models import HistoryPoint, Snapshot
 from services.redis_conn import REDIS_ERRORS
 from services.rules import Rule, RuleSet
 from services.store import Store, dumps, event
+from services.units import DAY_MS, MINUTE_MS
 from services.worker import Worker
 
 log = logging.getLogger(__name__)
 
 SAVE_VALUE_EVERY_MS = 5_000
-HALF_DAY_MS = 12 * 3_600_000
-LATE_START_MS = 60_000
+HALF_DAY_MS = DAY_MS // 2
+LATE_START_MS = MINUTE_MS
 RECENT_CAP = 50
 LIVE_SAVE_EVERY_MS = 1_000
 FIRST_LOAD_WAIT_MS = 10_000  # an account the archive has never seen waits this long for Redis's copy

@@ -22,13 +22,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
+from services.units import DAY_MS, EPOCH, HOUR_MS, HOUR_S, MINUTE_MS, MINUTE_S
+
 NY_CLOSE = "ny-close"
 NY_CLOSE_ALIASES = frozenset({"ny-close", "new-york-close", "new york close", "nyclose", "ny+7"})
-HOUR_S = 3600
-DAY_MS = 86_400_000
 MAX_OFFSET_S = 14 * HOUR_S
-_QUARTER_MS = 900_000  # every zone in use changes its offset on a quarter hour
-_EPOCH = datetime(1970, 1, 1)
+_QUARTER_MS = 15 * MINUTE_MS  # every zone in use changes its offset on a quarter hour
 _NEW_YORK = ZoneInfo("America/New_York")
 _FIXED = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 
@@ -52,7 +51,7 @@ class BrokerZone(tzinfo):
 
     # -- tzinfo ------------------------------------------------------------------------------------------
     def utcoffset(self, dt: datetime | None) -> timedelta:
-        wall = (dt or _EPOCH).replace(tzinfo=None) - self._shift
+        wall = (dt or EPOCH).replace(tzinfo=None) - self._shift
         return self._zone.utcoffset(wall.replace(tzinfo=self._zone)) + self._shift
 
     def dst(self, dt: datetime | None) -> timedelta:
@@ -92,7 +91,7 @@ class BrokerZone(tzinfo):
 
     def to_utc_ms(self, server_ms: int) -> int:
         """UTC of a server wall time: the offset in force then (the first reading of a repeated hour)."""
-        wall = _EPOCH + timedelta(milliseconds=int(server_ms))
+        wall = EPOCH + timedelta(milliseconds=int(server_ms))
         return int(server_ms) - round(self.utcoffset(wall).total_seconds() * 1000)
 
     def day_start_ms(self, utc_ms: int) -> int:
@@ -145,7 +144,7 @@ def parse_zone(text: str) -> BrokerZone:
     match = _FIXED.match(cleaned)
     if match:
         sign, hours, minutes = match.group(1), int(match.group(2)), int(match.group(3) or 0)
-        offset = (hours * HOUR_S + minutes * 60) * (-1 if sign == "-" else 1)
+        offset = (hours * HOUR_S + minutes * MINUTE_S) * (-1 if sign == "-" else 1)
         if minutes >= 60 or abs(offset) > MAX_OFFSET_S:
             raise BrokerTimeError(f"offset {cleaned!r} is outside UTC-14:00 to UTC+14:00")
         return fixed(offset)
@@ -217,7 +216,7 @@ def in_weekend(utc_ms: Sequence[int] | np.ndarray) -> np.ndarray:
     times = np.asarray(utc_ms, dtype=np.int64)
     ny = times + _NY_ZONE.offsets_s(times) * 1000
     weekday, clock = (ny // DAY_MS + 3) % 7, ny % DAY_MS  # 1970-01-01 was a Thursday (3)
-    close = 17 * HOUR_S * 1000
+    close = 17 * HOUR_MS
     return ((weekday == 4) & (clock >= close)) | (weekday == 5) | ((weekday == 6) & (clock < close))
 
 
@@ -225,7 +224,7 @@ def _misfits(zone: BrokerZone, evidence: Evidence) -> int:
     misfits = int(in_weekend(zone.to_utc_array(evidence.trade_server_ms)).sum()) if evidence.trade_server_ms else 0
     if evidence.closing_tick_server_ms is not None and evidence.weekend_close_utc_ms is not None:
         tick_utc = zone.to_utc_ms(evidence.closing_tick_server_ms)
-        if not 0 <= evidence.weekend_close_utc_ms - tick_utc <= HOUR_S * 1000:
+        if not 0 <= evidence.weekend_close_utc_ms - tick_utc <= HOUR_MS:
             misfits += 10  # the market's last tick lies in its last hour: strong evidence
     return misfits
 
@@ -235,9 +234,7 @@ def weekday_trades(server_ms: Iterable[tuple[str, int]]) -> tuple[int, ...]:
     middle hours (crypto, some indices) says nothing about the forex week."""
     pairs = list(server_ms)
     weekend_symbols = {
-        symbol
-        for symbol, ms in pairs
-        if (ms // DAY_MS + 3) % 7 == 5 and 6 * HOUR_S * 1000 <= ms % DAY_MS < 18 * HOUR_S * 1000
+        symbol for symbol, ms in pairs if (ms // DAY_MS + 3) % 7 == 5 and 6 * HOUR_MS <= ms % DAY_MS < 18 * HOUR_MS
     }
     return tuple(ms for symbol, ms in pairs if symbol not in weekend_symbols)
 

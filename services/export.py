@@ -28,15 +28,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.archive import Archive
 from services.brokertime import BrokerZone, as_zone
+from services.history import archive_part
 from services.models import Deal, HistoryPoint, Order, Position
 from services.stats import NOTES
 from services.store import HISTORY_FIELDS, Store
 from services.trades import DEAL_TYPE_BUY, DEAL_TYPE_SELL, Trade, TradeBuilder, deal_kind
+from services.units import DAY_MS, EPOCH, MINUTE_MS
 
 CHUNK = 1000
 FLUSH_CHARS = 64 * 1024
 TABLES = ("deals", "trades", "positions", "orders", "equity", "stats")
-EPOCH = datetime(1970, 1, 1)
 FORMULA_CHARS = ("=", "+", "-", "@")
 INVISIBLE = ("Cc", "Cf", "Zs", "Zl", "Zp")  # controls, format characters (BOM, zero width), spaces, separators
 
@@ -100,13 +101,12 @@ def iter_history(
     chunk: int = CHUNK,
     archive: Archive | None = None,
 ) -> Iterator[HistoryPoint]:
-    """History points by time, oldest first, ``chunk`` at a time: the archive's before Redis's first point (a wiped
-    Redis, the embedded one after a restart, a trimmed stream), then Redis's; incomplete entries are skipped."""
-    if archive is not None:
-        first = store.first_history_ts(login)
-        before = end_ms if first is None else first - 1 if end_ms is None else min(end_ms, first - 1)
+    """History points by time, oldest first, ``chunk`` at a time: the archive's part (``archive_part``), then
+    Redis's; incomplete entries are skipped."""
+    part = None if archive is None else archive_part(start_ms, end_ms, store.first_history_ts(login))
+    if archive is not None and part is not None:
         with contextlib.suppress(SQLAlchemyError):  # not opened yet, or unreadable: what Redis holds
-            yield from archive.iter_history(login, start_ms or 0, 2**62 if before is None else before, chunk)
+            yield from archive.iter_history(login, part[0], 2**62 if part[1] is None else part[1], chunk)
     key = store.keys.history(login)
     low = "-" if start_ms is None else str(start_ms)
     high = "+" if end_ms is None else str(end_ms)
@@ -469,7 +469,7 @@ class StoredDeals:
         extras = self.extras
         numbers[extras["zero"]] = 0
         for zone, ms, day in (("utc", utc_ms, day_of[:rows]), ("server", server_ms, day_of[rows:])):
-            minute, of_minute = np.divmod(ms % DAY_MS, 60_000)
+            minute, of_minute = np.divmod(ms % DAY_MS, MINUTE_MS)
             second, milli = np.divmod(of_minute, 1000)
             (_, date_width), (_, minute_width), (_, second_width), (millis, milli_width) = _CLOCK_WIDTHS[zone]
             numbers[extras[f"date_{zone}"]] = buf.size + day * date_width
@@ -511,7 +511,6 @@ def _word(part: bytes) -> int:
     return int.from_bytes(part + bytes(8 - len(part)), "little")
 
 
-DAY_MS = 86_400_000
 # ends the last row; then a word read at any byte of a row stays inside
 _PADDING = np.frombuffer(b"\n" + bytes(8), np.uint8)
 # the constant tables a row's CSV is gathered from, after the page's JSON and dates: clock times and kinds

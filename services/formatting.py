@@ -1,7 +1,8 @@
-"""Numbers as a trader reads them: money in the account currency with its digits."""
+"""Numbers as a trader reads them: money in the account currency with its digits, the account's type by name."""
 
 from __future__ import annotations
 
+TRADE_MODES = {0: "Demo", 1: "Contest", 2: "Real"}  # ACCOUNT_TRADE_MODE_DEMO, _CONTEST, _REAL
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CHF": "CHF ", "AUD": "A$", "CAD": "C$"}
 
 

@@ -17,12 +17,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from tsdownsample import MinMaxLTTBDownsampler
 
 from services.archive import Archive
-from services.archive.rollup import HOUR_MS, MINUTE_MS
 from services.models import HistoryPoint
 from services.store import Store
+from services.units import DAY_MS, HOUR_MS, MINUTE_MS
 
-RAW_SPAN_MS = 2 * 3600 * 1000
-MINUTE_ROLLUP_SPAN_MS = 30 * 86_400_000  # longer ranges read the archive's hourly rollup
+RAW_SPAN_MS = 2 * HOUR_MS
+MINUTE_ROLLUP_SPAN_MS = 30 * DAY_MS  # longer ranges read the archive's hourly rollup
 MIN_WIDTH, MAX_WIDTH = 100, 4000
 
 
@@ -51,12 +51,24 @@ def load_window(
     width = chart_width(width)
     first = store.first_history_ts(login)
     points, source = ([], "raw") if first is None else _from_redis(store, login, start_ms, end_ms, now_ms, first)
-    if archive is not None and (first is None or start_ms is None or start_ms < first):
-        before = end_ms if first is None else min(first - 1, end_ms if end_ms is not None else first - 1)
-        older = _from_archive(archive, login, start_ms or 0, now_ms if before is None else before)
+    part = None if archive is None else archive_part(start_ms, end_ms, first)
+    if archive is not None and part is not None:
+        older = _from_archive(archive, login, part[0], now_ms if part[1] is None else part[1])
         if older:
             points, source = older + points, "archive" if not points else f"archive+{source}"
     return Window(downsample(points, width), start_ms, end_ms, source, len(points))
+
+
+def archive_part(start_ms: int | None, end_ms: int | None, redis_first_ms: int | None) -> tuple[int, int | None] | None:
+    """The part of a range the archive answers for: all of it before Redis's first point (a wiped Redis, an
+    embedded one after a restart, a trimmed stream), the whole range when Redis holds none. None when Redis
+    holds it all; an end of None is open."""
+    start = start_ms or 0
+    if redis_first_ms is None:
+        end = end_ms
+    else:
+        end = redis_first_ms - 1 if end_ms is None else min(end_ms, redis_first_ms - 1)
+    return None if end is not None and end < start else (start, end)
 
 
 def archive_window(

@@ -1,8 +1,10 @@
 """Watches every account's collector through the status it writes to Redis at each poll.
 
 A collector that dies, hangs or loses Redis writes nothing, so silence is the signal: an
-account turns stale once twice its own poll interval has passed without a poll. The monitor
-looks often enough to see that in time, and tells the open pages only when a state flips.
+account turns stale once twice its own poll interval has passed without a poll, and never
+within 2 s (``is_stale``, the one staleness rule, which ``/health`` applies to this process's
+own MT5 link too). The monitor looks often enough to see that in time, and tells the open
+pages only when a state flips.
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ from services.worker import Worker
 
 log = logging.getLogger(__name__)
 
+STALE_POLLS = 2  # one late poll is jitter; a second one missed is a stalled poller
 STALE_GRACE_MS = 50  # the time a poll itself takes
+# Below this, silence is thread scheduling on a busy machine, or a gunicorn follower's copy of the
+# leader's status (itself up to a poll old), not a stalled poller: short intervals would flap.
+MIN_STALE_MS = 2_000
 MIN_PERIOD_S = 0.1
 MAX_PERIOD_S = 1.0
 LOGINS_EVERY_S = 1.0  # a new collector appears within a second; between, a pass is one MGET
@@ -57,6 +63,18 @@ class CollectorHealth:
         }
 
 
+def stale_after_ms(interval_ms: int) -> int:
+    """How long a poller may stay silent: ``STALE_POLLS`` of its intervals and the time of a poll, at least
+    ``MIN_STALE_MS``."""
+    return max(STALE_POLLS * interval_ms + STALE_GRACE_MS, MIN_STALE_MS)
+
+
+def is_stale(last_poll_ms: int | None, interval_ms: int, now_ms: int) -> bool:
+    """Never polled, or silent for longer than ``stale_after_ms``: the rule for a collector (the monitor) and for
+    this process's own MT5 link (``/health``), so a page, ``/accounts`` and ``/health`` agree on the moment."""
+    return last_poll_ms is None or now_ms - last_poll_ms > stale_after_ms(interval_ms)
+
+
 def assess(login: int, status: dict[str, Any] | None, now_ms: int, default_interval_ms: int) -> CollectorHealth:
     """Health from the last status a collector wrote; its own poll interval sets when it is late."""
     status = status or {}
@@ -72,7 +90,7 @@ def assess(login: int, status: dict[str, Any] | None, now_ms: int, default_inter
         last_poll_ms=last_poll,
         lag_ms=lag_ms,
         poll_interval_ms=interval_ms,
-        stale=lag_ms is None or lag_ms > 2 * interval_ms + STALE_GRACE_MS,
+        stale=is_stale(last_poll, interval_ms, now_ms),
     )
 
 

@@ -19,7 +19,7 @@ from services.brokertime import BrokerZone, fixed
 from services.fanout import Fanout
 from services.leader import LeaderLock
 from services.models import Snapshot
-from services.monitor import AccountsMonitor
+from services.monitor import AccountsMonitor, is_stale
 from services.overview import AccountLine, Overview
 from services.redis_conn import REDIS_ERRORS, RedisLink, connect_redis
 from services.settings import Settings
@@ -287,7 +287,7 @@ class Runtime:
         status = self.streamer.status()
         latency = self.redis.ping_ms()
         poll_age = None if status.last_poll_ms is None else round(now - status.last_poll_ms / 1000, 3)
-        fresh = poll_age is not None and poll_age < max(3 * self.settings.poll_interval_ms / 1000, 2.0)
+        fresh = not is_stale(status.last_poll_ms, self.settings.poll_interval_ms, int(now * 1000))
         mt5_ok = status.mt5 == "connected" and fresh
         writer = self.streamer.writer_health()
         # Answering is not enough: it must take writes, and the thread that writes must be alive.

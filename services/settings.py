@@ -26,7 +26,8 @@ from services.secret import Secret, redact_url, scrub
 
 T = TypeVar("T")
 
-SOURCES = ("auto", "mt5", "mt5linux", "demo")
+SOURCE_KINDS = ("mt5", "mt5linux", "demo")  # what a collector of ACCOUNTS_FILE names: never "auto"
+SOURCES = ("auto", *SOURCE_KINDS)
 DEMO_CURRENCIES = ("USD", "EUR", "GBP", "JPY")
 COLLECTOR_MODES = ("local", "none")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -37,6 +38,7 @@ WS_SEND_TIMEOUT_S = 10.0
 MAX_LOGIN = 2**63 - 1  # MT5 account numbers are signed 64-bit integers
 REQUEST_BYTES = 1 << 20  # a Dash update of a large account's snapshot is a few hundred KiB
 REQUEST_BYTES_RANGE = (64 << 10, 1 << 30)  # at least a rules document (64 KiB)
+POLL_INTERVAL_MS_RANGE = (10, 60_000)  # POLL_INTERVAL_MS, and an account's poll_interval_ms in ACCOUNTS_FILE
 
 
 class SettingsError(ValueError):
@@ -142,6 +144,9 @@ class Settings:
             "app_port": self.app_port,
             "app_auth": self.app_auth,
         }
+
+
+DEFAULTS = Settings()  # what load_settings gives a variable that is not set: the defaults stated once, above
 
 
 def _text(env: Mapping[str, str], name: str) -> str | None:
@@ -417,7 +422,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
     merged: dict[str, str] = dict(load_dotenv_file(dotenv_path)) if dotenv_path else {}
     merged.update(os.environ if env is None else env)
     env = merged
-    host = _text(env, "APP_HOST") or _text(env, "API_HOST") or "127.0.0.1"  # API_*: the seed's names
+    host = _text(env, "APP_HOST") or _text(env, "API_HOST") or DEFAULTS.app_host  # API_*: the seed's names
     if any(ch.isspace() for ch in host):
         raise SettingsError("APP_HOST", "a host name or IP address", host)
     origins = tuple(o.strip().rstrip("/") for o in (_text(env, "CORS_ORIGINS") or "").split(",") if o.strip())
@@ -428,41 +433,41 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv_path: Path | None
     for name in allowed_hosts:
         if any(ch.isspace() or ch in "/:@" for ch in name.strip("[]")) and not name.startswith("["):
             raise SettingsError("ALLOWED_HOSTS", "comma-separated host names such as dashboard.lan", name)
-    prefix = _text(env, "REDIS_PREFIX") or "mt5"
+    prefix = _text(env, "REDIS_PREFIX") or DEFAULTS.redis_prefix
     if any(ch.isspace() or ch == ":" for ch in prefix):
         raise SettingsError("REDIS_PREFIX", "a word without spaces or ':'", prefix)
     return Settings(
-        mt5_source=_choice(env, "MT5_SOURCE", "auto", SOURCES),
+        mt5_source=_choice(env, "MT5_SOURCE", DEFAULTS.mt5_source, SOURCES),
         mt5_login=_int(env, "MT5_LOGIN", None, 1, MAX_LOGIN),
         mt5_password=Secret(env.get("MT5_PASSWORD", "") or ""),
         mt5_server=_text(env, "MT5_SERVER"),
         mt5_path=_text(env, "MT5_PATH"),
-        mt5_timeout_ms=_int(env, "MT5_TIMEOUT_MS", 60_000, 100, 600_000),
+        mt5_timeout_ms=_int(env, "MT5_TIMEOUT_MS", DEFAULTS.mt5_timeout_ms, 100, 600_000),
         broker_tz=_broker_tz(env),
-        mt5linux_host=_text(env, "MT5LINUX_HOST") or "127.0.0.1",
-        mt5linux_port=_int(env, "MT5LINUX_PORT", 18812, 1, 65535),
-        poll_interval_ms=_int(env, "POLL_INTERVAL_MS", 250, 10, 60_000),
-        heartbeat_s=_float(env, "HEARTBEAT_S", 5.0, 0.1, 3600.0),
+        mt5linux_host=_text(env, "MT5LINUX_HOST") or DEFAULTS.mt5linux_host,
+        mt5linux_port=_int(env, "MT5LINUX_PORT", DEFAULTS.mt5linux_port, 1, 65535),
+        poll_interval_ms=_int(env, "POLL_INTERVAL_MS", DEFAULTS.poll_interval_ms, *POLL_INTERVAL_MS_RANGE),
+        heartbeat_s=_float(env, "HEARTBEAT_S", DEFAULTS.heartbeat_s, 0.1, 3600.0),
         redis_url=_redis_url(env),
         redis_prefix=prefix,
-        history_max_points=_int(env, "HISTORY_MAX_POINTS", 1_000_000, 100, 100_000_000),
+        history_max_points=_int(env, "HISTORY_MAX_POINTS", DEFAULTS.history_max_points, 100, 100_000_000),
         app_host=host,
-        app_port=_int(env, "APP_PORT", _int(env, "API_PORT", 8050, 1, 65535), 1, 65535),
-        app_debug=_bool(env, "APP_DEBUG", False),
-        log_level=_choice(env, "LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
+        app_port=_int(env, "APP_PORT", _int(env, "API_PORT", DEFAULTS.app_port, 1, 65535), 1, 65535),
+        app_debug=_bool(env, "APP_DEBUG", DEFAULTS.app_debug),
+        log_level=_choice(env, "LOG_LEVEL", DEFAULTS.log_level, LOG_LEVELS, upper=True),
         cors_origins=origins,
         allowed_hosts=allowed_hosts,
-        demo_seed=_int(env, "DEMO_SEED", 7, 0, 2**32 - 1),
-        demo_currency=_choice(env, "DEMO_CURRENCY", "USD", DEMO_CURRENCIES, upper=True),
-        ws_queue_size=_int(env, "WS_QUEUE_SIZE", 256, 8, 100_000),
+        demo_seed=_int(env, "DEMO_SEED", DEFAULTS.demo_seed, 0, 2**32 - 1),
+        demo_currency=_choice(env, "DEMO_CURRENCY", DEFAULTS.demo_currency, DEMO_CURRENCIES, upper=True),
+        ws_queue_size=_int(env, "WS_QUEUE_SIZE", DEFAULTS.ws_queue_size, 8, 100_000),
         ws_max_connections=ws_max_connections(env),
         ws_send_timeout_s=_float(env, "WS_SEND_TIMEOUT_S", WS_SEND_TIMEOUT_S, 0.1, 600.0),
         max_request_bytes=_int(env, "MAX_REQUEST_BYTES", REQUEST_BYTES, *REQUEST_BYTES_RANGE),
-        app_auth=(auth := _choice(env, "APP_AUTH", "none", AUTH_MODES)),
+        app_auth=(auth := _choice(env, "APP_AUTH", DEFAULTS.app_auth, AUTH_MODES)),
         app_users=_users(env, auth),
         rules_file=_data_file(env, "RULES_FILE"),
         accounts_file=_data_file(env, "ACCOUNTS_FILE"),
-        collectors=_choice(env, "COLLECTORS", "local", COLLECTOR_MODES),
+        collectors=_choice(env, "COLLECTORS", DEFAULTS.collectors, COLLECTOR_MODES),
         alert_webhook_url=_webhook_url(env),
         report_currency=(currency := _currency(env)),
         fx_rates=_fx_rates(env, currency),

@@ -57,6 +57,7 @@ from services.trades import (
     is_trading,
     moves_balance,
 )
+from services.units import DAY_MS
 
 STAT_KEYS = (
     "net_profit", "gross_profit", "gross_loss", "profit_factor", "expected_payoff", "trades", "win_rate",
@@ -71,7 +72,6 @@ RATIO_KEYS = ("sharpe", "sortino", "calmar")
 MIN_DAILY_RETURNS = 20  # fewer daily returns make a ratio noise shown with confidence
 MIN_EQUITY_POINTS = 2  # one point shows no fall
 TRADE_COLUMNS = tuple(Trade.__dataclass_fields__)
-DAY_MS = 86_400_000
 DEPTH_EPS = 1e-9
 
 

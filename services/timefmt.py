@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 
 from services.brokertime import BrokerZone, as_zone
+from services.units import EPOCH
 
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 SERVER_FORMAT = "%Y-%m-%d %H:%M:%S"
 FEW = 64  # up to this many times, plain datetime beats pandas' fixed cost (a live batch has one or two)
-EPOCH = datetime(1970, 1, 1)
 
 
 def _offsets_ms(ts_ms: Sequence[int], tz: str) -> list[int]:
@@ -68,6 +68,7 @@ def server_times(ts_ms: Sequence[int], broker: BrokerZone | int) -> list[str]:
 
 
 def local_text(ts_ms: int, tz: str) -> str:
+    """One time to the second, as the replay's messages and time field show it: the grids' ms would be noise."""
     return local_times([ts_ms], tz)[0][:19]
 
 

@@ -16,19 +16,18 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.archive import Archive
-from services.brokertime import DAY_MS, BrokerZone, as_zone
+from services.brokertime import BrokerZone, as_zone
 from services.models import HistoryPoint
 from services.store import Store
-from services.trades import DEAL_TYPE_BALANCE, DEAL_TYPE_CREDIT, deal_money, moves_balance
+from services.trades import DEAL_TYPE_CREDIT, EQUITY_FLOW_TYPES, deal_money, moves_balance
+from services.units import DAY_MS
 
-DEAL_TYPE_BONUS = 6
-CASH_FLOW_TYPES = (DEAL_TYPE_BALANCE, DEAL_TYPE_CREDIT, DEAL_TYPE_BONUS)
 DAY_FIELDS = ("balance", "equity", "profit", "margin", "margin_free", "margin_level")
 
 
 def cash_flows(deals: Iterable[dict[str, Any]], since_ms: int) -> float:
     """Deposits, withdrawals, credit and bonuses since a time: moved money, not trading results."""
-    return sum(d["profit"] for d in deals if d.get("type") in CASH_FLOW_TYPES and d.get("time_utc_ms", 0) >= since_ms)
+    return sum(d["profit"] for d in deals if d.get("type") in EQUITY_FLOW_TYPES and d.get("time_utc_ms", 0) >= since_ms)
 
 
 def day_bounds(zone: BrokerZone | int, now_ms: int) -> tuple[int, int]:

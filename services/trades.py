@@ -47,6 +47,10 @@ OPERATION_KINDS = {
 FLOW_KINDS = frozenset({"deposit", "withdrawal", "bonus"})
 OFF_BALANCE_KINDS = frozenset({"credit"})
 EQUITY_FLOW_KINDS = FLOW_KINDS | OFF_BALANCE_KINDS
+# The same flows by deal type, for deals read as dicts (a balance deal is a deposit or a withdrawal by its sign).
+EQUITY_FLOW_TYPES = frozenset(
+    {DEAL_TYPE_BALANCE, *(t for t, kind in OPERATION_KINDS.items() if kind in EQUITY_FLOW_KINDS)}
+)
 REASONS = {
     0: "client", 1: "mobile", 2: "web", 3: "expert", 4: "sl", 5: "tp", 6: "so", 7: "rollover", 8: "vmargin", 9: "split"
 }  # fmt: skip
@@ -258,12 +262,6 @@ class TradeBuilder:
     @property
     def open_positions(self) -> int:
         return len(self._open)
-
-
-def build_trades(deals: Iterable[Deal], digits: int = 2) -> Iterator[Trade]:
-    builder = TradeBuilder(digits)
-    for deal in deals:
-        yield from builder.feed(deal)
 
 
 @dataclass(frozen=True, slots=True)

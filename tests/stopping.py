@@ -14,7 +14,7 @@ import redis
 import websocket
 
 from services.archive import FILE_NAME
-from services.archive.rollup import MINUTE_MS
+from services.units import MINUTE_MS
 from tests.helpers import wait_until
 
 LOGIN = 5_000_001  # the demo account's

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, delete, func, select, update
 
 from services.archive.schema import webhook_outbox
+from services.units import DAY_MS
 
 if TYPE_CHECKING:
     from services.archive.database import Archive
 
-DELIVERED_KEEP_MS = 7 * 86_400_000
+DELIVERED_KEEP_MS = 7 * DAY_MS
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from services.models import HistoryPoint
+from services.units import HOUR_MS, MINUTE_MS
 
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
 SPANS_MS = (MINUTE_MS, HOUR_MS)
 
 

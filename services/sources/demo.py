@@ -22,22 +22,21 @@ from typing import Any
 from services.brokertime import BrokerZone, fixed
 from services.models import Account, Deal, HistoryPoint, Order, Position, Terminal
 from services.sources.base import SourceDisconnected, SourceInfo
+from services.trades import DEAL_ENTRY_IN, DEAL_ENTRY_OUT, DEAL_TYPE_BALANCE
+from services.units import DAY_S, HOUR_S
 
 # MetaTrader5 constants, with the values the MetaTrader5 package itself exports.
-DEAL_TYPE_BALANCE = 2
-DEAL_ENTRY_IN, DEAL_ENTRY_OUT = 0, 1
 REASON_CLIENT, REASON_MOBILE, REASON_EXPERT = 0, 1, 3
 DEAL_REASON_SL, DEAL_REASON_TP, DEAL_REASON_SO = 4, 5, 6
 BUY, SELL = 0, 1
 BUY_LIMIT, SELL_LIMIT, BUY_STOP, SELL_STOP = 2, 3, 4, 5
 ORDER_TIME_SPECIFIED, ORDER_FILLING_RETURN, ORDER_STATE_PLACED = 2, 2, 1
 
-DAY_S = 86_400
 COARSE_STEP_S = 60.0
 DEFAULT_HISTORY_S = 3 * DAY_S
-OPEN_RATE_PER_S = 1.5 / 3600  # market positions opened per second
-PENDING_RATE_PER_S = 0.25 / 3600
-MEAN_HOLD_S = 3 * 3600
+OPEN_RATE_PER_S = 1.5 / HOUR_S  # market positions opened per second
+PENDING_RATE_PER_S = 0.25 / HOUR_S
+MEAN_HOLD_S = 3 * HOUR_S
 MAX_POSITIONS, MAX_PENDING = 8, 3
 EA_MAGIC = 20_240
 
@@ -461,7 +460,7 @@ class DemoSource:
         above = kind in (SELL_LIMIT, BUY_STOP)
         price = round((quote.ask + distance) if above else (quote.bid - distance), quote.spec.digits)
         sl, tp = self._stops(quote, side, price)
-        expire_at = t + rng.uniform(2, 12) * 3600
+        expire_at = t + rng.uniform(2, 12) * HOUR_S
         ticket = self._new_order_ticket()
         self._pending[ticket] = _Pending(
             ticket, quote, kind, volume, price, sl, tp, int(t * 1000), expire_at, REASON_CLIENT

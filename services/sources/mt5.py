@@ -46,20 +46,21 @@ from services.sources.base import (
     error_for,
 )
 from services.sources.bridge import INSTALL, BridgeClient
+from services.trades import is_trading
+from services.units import DAY_S, HOUR_S
 
 log = logging.getLogger(__name__)
 
 OFFSET_RECHECK_S = 600.0  # the broker's offset moves with daylight saving; re-measure every 10 min
-TICK_EVIDENCE_S = 72 * 3600.0  # an older tick is not even the last one before a weekend: no evidence
+TICK_EVIDENCE_S = 3.0 * DAY_S  # an older tick is not even the last one before a weekend: no evidence
 FRESH_TICK_S = 120.0  # a tick this recent measures the offset (the offset is rounded to the hour)
 HISTORY_PAGE = 5_000  # deals per history read while the past is synced
-MIN_WINDOW_S = 3600  # a window is not split below an hour, however many deals it holds
+MIN_WINDOW_S = HOUR_S  # a window is not split below an hour, however many deals it holds
 OBSERVATIONS_KEPT = 64
 TRADE_EVIDENCE_KEPT = 50_000
-DEAL_OVERLAP_S = 7200  # re-ask this far back: late-listed deals, and the DST fall-back hour
-DEAL_LOOKAHEAD_S = 86400  # history "to" this far past server now, so an unmeasured offset loses nothing
+DEAL_OVERLAP_S = 2 * HOUR_S  # re-ask this far back: late-listed deals, and the DST fall-back hour
+DEAL_LOOKAHEAD_S = DAY_S  # history "to" this far past server now, so an unmeasured offset loses nothing
 CALL_FAILED = -1  # RES_E_FAIL: used when a call fails without a usable last_error()
-TRADE_DEAL_TYPES = (0, 1)  # DEAL_TYPE_BUY, DEAL_TYPE_SELL
 
 _DESCRIPTIONS = {
     "mt5": "MetaTrader 5 terminal through the MetaTrader5 package",
@@ -330,7 +331,7 @@ class MT5Source:
         fresh.sort(key=lambda d: (d.time_msc, d.ticket))
         for deal in fresh:
             self._seen[deal.ticket] = deal.time
-            if deal.type in TRADE_DEAL_TYPES:
+            if is_trading(deal):
                 self._trade_times.append((deal.symbol, deal.time_msc))
         if fresh:
             newest = max(d.time for d in fresh)
@@ -432,7 +433,7 @@ class MT5Source:
                 continue
             if not math.isfinite(diff) or abs(diff) > TICK_EVIDENCE_S:
                 continue
-            offset = round(diff / 3600) * 3600
+            offset = round(diff / HOUR_S) * HOUR_S
             weekend = bool(in_weekend([now_ms])[0])
             unmoved = self._last_tick.get(symbol) == tick_server_ms  # a quiet or closed symbol
             self._last_tick[symbol] = tick_server_ms

@@ -16,13 +16,13 @@ from services.models import HistoryPoint, Order, Position
 from services.secret import Secret
 from services.sources.mt5 import MT5Source
 from services.timefmt import local_ms, local_text
+from services.units import HOUR_MS
 from tests.browser.test_dashboard import grid_rows, text
 from tests.fakes.fake_mt5 import FakeMT5, build
 from tests.helpers import click, get_json, wait_until
 
 pytestmark = pytest.mark.browser
 LOGIN = 777
-HOUR_MS = 3_600_000
 OFFSET_S = 7_200
 
 POINT_XY = """const g = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');

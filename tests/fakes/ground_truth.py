@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 from tests.fakes.real_account import BALANCE, BUY, CREDIT, RealAccount, TrueDeal
 
 NEW_YORK = ZoneInfo("America/New_York")
-DAY_MS = 86_400_000
 BONUS = 6
 CASH_FLOW_TYPES = (BALANCE, CREDIT, BONUS)
 

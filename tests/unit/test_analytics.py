@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -24,15 +25,23 @@ from services.trades import (
     DEAL_TYPE_BALANCE,
     DEAL_TYPE_BUY,
     DEAL_TYPE_SELL,
+    Trade,
     TradeBuilder,
-    build_trades,
     reconcile,
 )
+from services.units import DAY_S, HOUR_S
 
 OFFSET_S = 7200
 T0 = 1_780_000_000  # UTC seconds, a Thursday
-HOUR, DAY = 3600, 86_400
+HOUR, DAY = HOUR_S, DAY_S
 CREDIT, CHARGE, COMMISSION, TAX = 3, 4, 7, 17
+
+
+def build_trades(deals: Iterable[Deal], digits: int = 2) -> Iterator[Trade]:
+    """Every round trip the deals close, as the app's ``TradeBuilder`` builds them from a stream."""
+    builder = TradeBuilder(digits)
+    for deal in deals:
+        yield from builder.feed(deal)
 
 
 def make_deal(ticket: int, t_s: float, type_: int, entry: int = DEAL_ENTRY_IN, **fields: Any) -> Deal:

@@ -15,13 +15,13 @@ import pytest
 import redis
 
 from services.archive import FILE_NAME, Archive, Batch
-from services.archive.rollup import HOUR_MS, MINUTE_MS
 from services.archive.schema import history
 from services.balance import whole_life
 from services.brokertime import parse_zone
-from services.history import load_window
+from services.history import archive_part, load_window
 from services.models import HistoryPoint
 from services.store import Store
+from services.units import HOUR_MS, MINUTE_MS
 from tests.unit.test_archive import LOGIN, deal
 
 START = 1_780_000_000_000 - 1_780_000_000_000 % HOUR_MS
@@ -109,6 +109,17 @@ def test_long_ranges_open_from_the_rollups_and_redis_adds_what_it_holds(archive:
     assert window.stored == sum(1 if r[0] == r[2] else 2 for r in minute_rows) + len(recent)
     assert min(p.equity for p in window.points) == min(p.equity for p in points + recent), "the lowest equity is kept"
     assert max(p.equity for p in window.points) == max(p.equity for p in points + recent)
+
+
+def test_the_archive_answers_for_the_part_of_a_range_before_redis_first_point() -> None:
+    assert archive_part(None, None, None) == (0, None), "Redis holds nothing: all of it, open-ended"
+    assert archive_part(500, 800, None) == (500, 800)
+    assert archive_part(None, None, 1000) == (0, 999)
+    assert archive_part(500, 2000, 1000) == (500, 999)
+    assert archive_part(None, 800, 1000) == (0, 800)
+    assert archive_part(1000, 2000, 1000) is None, "Redis holds it all"
+    assert archive_part(1500, None, 1000) is None
+    assert archive_part(800, 500, None) is None, "an empty range"
 
 
 def test_deals_are_read_in_pages_and_re_timed_with_a_new_broker_clock(archive: Archive) -> None:

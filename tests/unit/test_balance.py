@@ -14,11 +14,11 @@ from services.models import Deal
 from services.store import Store
 from services.today import day_bounds
 from services.trades import DEAL_ENTRY_IN, DEAL_ENTRY_OUT, DEAL_TYPE_BALANCE, DEAL_TYPE_BUY, DEAL_TYPE_SELL
+from services.units import HOUR_MS
 
 LOGIN = 4242
 OFFSET_S = 7200
 T0_MS = 1_780_000_000_000  # 2026-05-28T20:26:40Z
-HOUR_MS = 3_600_000
 CREDIT, CHARGE, CORRECTION = 3, 4, 5
 
 

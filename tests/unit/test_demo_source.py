@@ -10,10 +10,11 @@ import pytest
 
 from services.sources.base import SourceDisconnected
 from services.sources.demo import SYMBOLS, DemoSource
+from services.units import DAY_S
 
 T0 = 1_732_500_000.0  # Mon 2024-11-25 02:00 UTC, 04:00 server time
 OFFSET = 7200
-DAY = 86_400
+DAY = DAY_S
 
 
 class FakeClock:

@@ -12,6 +12,7 @@ from services.monitor import AccountsMonitor, assess
 from services.overview import Overview, account_line, combined, currency_totals
 from services.settings import SettingsError, load_settings
 from services.store import Store
+from services.units import DAY_MS
 from tests.helpers import wait_until
 
 
@@ -20,10 +21,13 @@ def store() -> Store:
 
 
 def test_an_account_is_stale_after_twice_its_own_poll_interval() -> None:
-    status = {"mt5": "connected", "last_poll_ms": 10_000, "poll_interval_ms": 200}
-    assert not assess(1, status, 10_450, 1000).stale, "2 x 200 ms + the grace of a poll"
-    assert assess(1, status, 10_451, 1000).stale
-    assert assess(1, {**status, "poll_interval_ms": None}, 12_000, 1000).stale is False, "default interval"
+    status = {"mt5": "connected", "last_poll_ms": 10_000, "poll_interval_ms": 1_200}
+    assert not assess(1, status, 12_450, 1000).stale, "2 x 1.2 s + the grace of a poll"
+    assert assess(1, status, 12_451, 1000).stale
+    assert assess(1, {**status, "poll_interval_ms": None}, 12_050, 1000).stale is False, "default interval"
+    assert assess(1, {**status, "poll_interval_ms": None}, 12_051, 1000).stale
+    assert assess(1, {**status, "poll_interval_ms": 200}, 12_000, 1000).stale is False, "2 s at least"
+    assert assess(1, {**status, "poll_interval_ms": 200}, 12_001, 1000).stale
     assert assess(1, None, 10_000, 250).state == "stale", "never polled"
     assert assess(1, {**status, "mt5": "reconnecting"}, 10_100, 250).state == "reconnecting"
 
@@ -41,7 +45,9 @@ def test_the_monitor_tells_the_pages_only_when_a_state_flips() -> None:
     now[0] = 100.2
     s.save_status(7, {"mt5": "connected", "last_poll_ms": 100_200, "poll_interval_ms": 250})
     assert monitor.check() is False and len(told) == 1, "a new poll is no news"
-    now[0] = 100.8
+    now[0] = 102.2
+    assert monitor.check() is False, "2 s of silence is not yet stale, however short the interval"
+    now[0] = 102.3
     assert monitor.check() is True and told[-1][0]["state"] == "stale"
     assert monitor.period_s() == pytest.approx(0.1), "a quarter of 250 ms, but at least 0.1 s"
     s.client.set(s.keys.status(7), "{torn")
@@ -91,11 +97,10 @@ def test_today_is_read_again_on_new_deals_only() -> None:
     s.client.sadd(s.keys.accounts(), 5)
     from services.models import HistoryPoint
 
-    day_ms = 86_400_000
-    s.append_history(5, [HistoryPoint(ts=10 * day_ms - 1000, balance=1000, equity=1000, margin=0, margin_level=0,
+    s.append_history(5, [HistoryPoint(ts=10 * DAY_MS - 1000, balance=1000, equity=1000, margin=0, margin_level=0,
                                       profit=0)])  # fmt: skip
-    overview = Overview(s, clock=lambda: 10 * day_ms / 1000 + 60)
-    health = {5: assess(5, {"mt5": "connected", "last_poll_ms": 10 * day_ms}, 10 * day_ms, 250)}
+    overview = Overview(s, clock=lambda: 10 * DAY_MS / 1000 + 60)
+    health = {5: assess(5, {"mt5": "connected", "last_poll_ms": 10 * DAY_MS}, 10 * DAY_MS, 250)}
     assert overview.lines(health)[0].today == pytest.approx(100)
 
 

@@ -25,12 +25,11 @@ from services.today import stored_day_start, today_pl
 from services.trades import Trade, TradeBuilder
 from tests.fakes.fake_mt5 import FakeMT5, ny_close_offset
 from tests.fakes.ground_truth import GroundTruth, broker_midnight
-from tests.fakes.real_account import RealAccount
+from tests.fakes.real_account import DAY_MS, RealAccount
 
 START = datetime(2025, 1, 6, tzinfo=UTC)
 END = datetime(2025, 11, 28, tzinfo=UTC)  # Thursday 19:00 New York, market open
 WEEKEND = datetime(2025, 11, 29, 12, tzinfo=UTC)  # Saturday: every tick is stale
-DAY_MS = 86_400_000
 CASES = {
     "hedging, market open": (True, False),
     "netting, market open": (False, False),
