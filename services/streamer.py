@@ -343,11 +343,15 @@ class Streamer:
         login = self.status().login or next(iter(self._store_accounts()), None)
         try:
             raw = None if login is None else self.store.snapshot(login)
+            # The snapshot is saved when the account changes, the status at every poll: a quiet account's
+            # snapshot is old, and its status tells when the leader last polled.
+            polled = None if raw is None else self.store.statuses([login]).get(login)
         except REDIS_ERRORS as exc:
             self._set_status(role="follower", redis="down", redis_error=type(exc).__name__)
-            raw = None
+            raw = polled = None
         if raw is not None:
-            leader = {k: v for k, v in (raw.get("status") or {}).items() if k in StreamerStatus.__slots__}
+            status = polled or raw.get("status") or {}
+            leader = {k: v for k, v in status.items() if k in StreamerStatus.__slots__}
             with self._lock:
                 self._snapshot = Snapshot.from_dict(raw)
                 self._status = replace(self._status, **{**leader, "role": "follower", "redis": "up"})

@@ -118,3 +118,19 @@ def test_a_fenced_poller_writes_nothing_and_drops_its_buffers_when_it_steps_down
     assert old.status().role == "follower"
     assert old.writer_health()["pending_history"] == 0, "the new leader writes the account from its own polls"
     assert client.xrevrange(f"mt5:{login}:history", count=1) == written
+
+
+def test_a_follower_sees_every_poll_of_the_leader_on_a_quiet_account(redis_server: RedisServer) -> None:
+    """The snapshot is saved when the account changes; a follower's /health must not find a quiet leader late."""
+    client, market = redis_server.client(), Clock(1_780_000_000.0)  # the market stands still: nothing changes
+    leader = Streamer(DemoSource(seed=5, clock=market), Store(client, "mt5", 100_000), leader=LeaderLock(client, KEY))
+    follower = Streamer(DemoSource(seed=6, clock=market), Store(client, "mt5", 100_000), leader=LeaderLock(client, KEY))
+    leader.step()
+    follower.step()
+    for _ in range(3):
+        polled = leader.status().last_poll_ms
+        while leader.status().last_poll_ms == polled:  # a poll at a later millisecond
+            leader.step()
+        follower.step()
+        assert follower.status().role == "follower"
+        assert follower.status().last_poll_ms == leader.status().last_poll_ms
