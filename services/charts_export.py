@@ -29,6 +29,7 @@ MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml", "html": "text/html; c
 SYSTEM_CHROMIUM = "/usr/bin/chromium"
 RENDER_TIMEOUT_S = 30.0
 GRACE_S = 5.0  # on top of the render timeout, for the browser to start and close
+BROWSER_ATTEMPTS = 2  # a browser lost while it starts is started once more
 MAX_RENDERS = 2  # browsers at once: each is a Chromium process, on a small machine
 IMAGE_WIDTH, DEFAULT_HEIGHT, PNG_SCALE = 1100, 400, 2
 HTML_CONFIG = {"displaylogo": False, "responsive": True}
@@ -36,6 +37,7 @@ QUIET_LOGGERS = ("kaleido", "choreographer")
 INSTALL_KALEIDO = "pip install 'kaleido>=1.3,<2' (it is in requirements.txt)"
 INSTALL_BROWSER = "install Chromium (apt-get install chromium) or Google Chrome, or set BROWSER_PATH to one"
 
+log = logging.getLogger(__name__)
 _slots = threading.BoundedSemaphore(MAX_RENDERS)
 
 
@@ -53,6 +55,10 @@ class ImageExportTimeout(ImageExportError):
 
 class ImageExportFailed(ImageExportError):
     """The browser started but crashed or could not draw the figure."""
+
+    def __init__(self, message: str, browser_lost: bool = False) -> None:
+        super().__init__(message)
+        self.browser_lost = browser_lost  # it died or could not be reached, rather than refusing the figure
 
 
 def for_export(fig: go.Figure) -> go.Figure:
@@ -89,8 +95,23 @@ def _kaleido() -> ModuleType:
 
 
 def render_image(fig: go.Figure, fmt: str, timeout_s: float | None = None) -> bytes:
-    """PNG or SVG bytes of ``fig``; raises an ``ImageExportError`` subclass that says what went wrong."""
+    """PNG or SVG bytes of ``fig``; raises an ``ImageExportError`` subclass that says what went wrong.
+
+    A browser that dies or cannot be reached while it starts (a busy machine) is started once more; a
+    figure the browser cannot draw, or a timeout, is not tried again.
+    """
     timeout_s = RENDER_TIMEOUT_S if timeout_s is None else timeout_s
+    for attempt in range(1, BROWSER_ATTEMPTS + 1):
+        try:
+            return _render_once(fig, fmt, timeout_s)
+        except ImageExportFailed as exc:
+            if not exc.browser_lost or attempt == BROWSER_ATTEMPTS:
+                raise
+            log.warning("%s; starting the browser again", exc)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _render_once(fig: go.Figure, fmt: str, timeout_s: float) -> bytes:
     kaleido = _kaleido()
     from choreographer.errors import BrowserDepsError, ChannelClosedError, DevtoolsProtocolError
     from kaleido.errors import (
@@ -124,14 +145,10 @@ def render_image(fig: go.Figure, fmt: str, timeout_s: float | None = None) -> by
         raise ImageExportUnavailable(f"PNG/SVG export found no Chrome or Chromium: {INSTALL_BROWSER}") from None
     except BrowserDepsError:
         raise ImageExportUnavailable(f"PNG/SVG export: the browser lacks system libraries; {INSTALL_BROWSER}") from None
-    except (
-        BrowserFailedError,
-        BrowserClosedError,
-        ChannelClosedError,
-        DevtoolsProtocolError,
-        JavascriptError,
-        KaleidoError,
-    ) as exc:
+    except (BrowserFailedError, BrowserClosedError, ChannelClosedError) as exc:
+        message = f"PNG/SVG export: the browser failed ({type(exc).__name__}: {exc})"
+        raise ImageExportFailed(message, browser_lost=True) from None
+    except (DevtoolsProtocolError, JavascriptError, KaleidoError) as exc:
         raise ImageExportFailed(f"PNG/SVG export: the browser failed ({type(exc).__name__}: {exc})") from None
 
 

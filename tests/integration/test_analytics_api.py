@@ -432,6 +432,39 @@ def test_a_hung_browser_is_a_504_after_the_timeout(
     assert 0.5 <= elapsed < FROZEN_S - 1, "the deadline ends the wait, not the browser (loose: a loaded machine)"
 
 
+class LostKaleido(HangingKaleido):
+    """A browser lost while it starts (a busy machine) the first ``losses`` times, then one that draws."""
+
+    starts = 0
+    losses = 1
+
+    async def __aenter__(self) -> LostKaleido:
+        from kaleido.errors import BrowserFailedError
+
+        type(self).starts += 1
+        if type(self).starts <= self.losses:
+            raise BrowserFailedError("the browser did not answer while starting")
+        return self
+
+    async def calc_fig(self, figure: dict[str, Any], opts: dict[str, Any]) -> bytes:
+        return b"<svg>drawn</svg>"
+
+
+@pytest.mark.parametrize(("losses", "status"), [(1, 200), (2, 502)])
+def test_a_browser_lost_while_starting_is_started_once_more(
+    demo_app: Any, monkeypatch: pytest.MonkeyPatch, losses: int, status: int
+) -> None:
+    stand_in = type("Lost", (LostKaleido,), {"starts": 0, "losses": losses})
+    monkeypatch.setitem(sys.modules, "kaleido", types.SimpleNamespace(Kaleido=stand_in))
+    response = demo_app.server.test_client().get("/export/chart/equity.svg")
+    assert response.status_code == status
+    assert stand_in.starts == charts_export.BROWSER_ATTEMPTS
+    if status == 200:
+        assert response.get_data() == b"<svg>drawn</svg>"
+    else:
+        assert "BrowserFailedError" in response.get_json()["error"]
+
+
 def test_the_report_has_the_account_every_statistic_the_check_and_every_chart(make_app: Any) -> None:
     app = make_app({"MT5_PASSWORD": "hunter2-never-shown"}, source=demo_source(), start=False)
     app.server.extensions["mt5_runtime"].streamer.step()
