@@ -16,32 +16,49 @@ a connection that ends badly ends in one log line at most.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import re
 import time
-from itertools import accumulate
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Flask, Response, current_app, request
 from simple_websocket import ConnectionClosed
 
+from api.outbox import Outbox
 from api.params import parse_int
 from api.wsconn import Connection, Flooded, HandedOver
+from services import rowdiff
 from services.fanout import ClientQueue
+from services.protocol import (
+    ACCOUNT,
+    ACCOUNTS,
+    ACK,
+    DEALS,
+    ERROR,
+    HEARTBEAT,
+    ORDERS,
+    PING,
+    POSITIONS,
+    SNAPSHOT,
+    STATUS,
+    BadFrame,
+    ClientFrame,
+    Message,
+    client_frame,
+    dumps,
+    event,
+    hello,
+)
 from services.runtime import Runtime
-from services.store import dumps, event
 
 log = logging.getLogger(__name__)
+Sender = Callable[[Message], None]
 
-SEND_WAIT_S = 0.1
 GOING_AWAY = 1001
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 MAX_BATCH_MS = 5000
-ACK_TIMEOUT_S = 5.0
-MAX_PENDING = 2_000
-MAX_FRAME_DEPTH = 32  # a client frame is one flat object; json.loads recurses once per level
 
 
 def init_app(app: Flask) -> None:
@@ -49,54 +66,15 @@ def init_app(app: Flask) -> None:
 
 
 def error_frame(message: str) -> str:
-    return dumps(event("error", None, int(time.time() * 1000), {"message": message}))
+    return dumps(event(ERROR, None, int(time.time() * 1000), {"message": message}))
 
 
-JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*+"?')  # possessive: one pass; an unclosed string runs to the end
-BRACKETS = re.compile(r"[^\[\]{}]+")
-BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
-
-
-def too_deep(frame: str) -> bool:
-    """Nested deeper than ``MAX_FRAME_DEPTH``, which ``json.loads`` would meet with a RecursionError at about
-    1,000 levels. A frame with few opening brackets cannot be deep; else its brackets outside strings count."""
-    if frame.count("[") + frame.count("{") <= MAX_FRAME_DEPTH:
-        return False
-    brackets = BRACKETS.sub("", JSON_STRING.sub("", frame))
-    return max(accumulate(map(BRACKET_STEP.__getitem__, brackets)), default=0) > MAX_FRAME_DEPTH
-
-
-def parse_frame(frame: Any) -> tuple[dict[str, Any] | None, str | None]:
+def parse_frame(frame: Any) -> tuple[ClientFrame | None, str | None]:
     """A client frame as a message, or the error frame that says what was wrong with it."""
-    if isinstance(frame, bytes):
-        return None, error_frame("binary frames are not accepted; send JSON text")
-    if too_deep(frame):
-        return None, error_frame(f"frame is nested deeper than {MAX_FRAME_DEPTH} levels")
     try:
-        message = json.loads(frame)
-    except ValueError:
-        return None, error_frame("frame is not valid JSON")
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        return None, error_frame('expected a JSON object with a "type", e.g. {"type": "ping"}')
-    if message["type"] not in ("ping", "snapshot", "ack"):
-        return None, error_frame(f"unknown message type {message['type'][:40]!r}; expected 'ping', 'snapshot' or 'ack'")
-    if message["type"] == "ack" and not isinstance(message.get("seq"), int):
-        return None, error_frame('an ack needs the integer "seq" of the batch it acknowledges')
-    return message, None
-
-
-def snapshot_or_error(rt: Runtime, account: int | None = None) -> str:
-    snapshot = rt.snapshot_event(account)
-    return dumps(snapshot) if snapshot else error_frame("no snapshot yet: the MT5 source has not answered")
-
-
-ACCOUNT_FIELD = re.compile(r'"account":(null|\d+)')
-
-
-def account_of(message: str) -> int | None:
-    """The account of an event as published (``dumps`` writes ``type``, then ``account``): no JSON parse per client."""
-    found = ACCOUNT_FIELD.search(message, 0, 120)
-    return None if found is None or found.group(1) == "null" else int(found.group(1))
+        return client_frame(frame), None
+    except BadFrame as exc:
+        return None, error_frame(str(exc))
 
 
 def account_option(args: Any) -> int | None:
@@ -131,9 +109,9 @@ def query_options(args: Any) -> tuple[float, bool]:
 PAGE_ACCOUNT = ("login", "balance", "equity", "profit", "margin", "margin_free", "margin_level", "margin_so_mode",
                 "margin_so_call", "margin_so_so", "currency", "currency_digits")  # fmt: skip
 PAGE_ROWS = {
-    "positions": ("ticket", "symbol", "type", "volume", "price_open", "price_current", "sl", "tp", "swap", "profit",
+    POSITIONS: ("ticket", "symbol", "type", "volume", "price_open", "price_current", "sl", "tp", "swap", "profit",
                   "time_utc_ms"),
-    "orders": ("ticket", "symbol", "type", "volume_current", "price_open", "price_current", "sl", "tp",
+    ORDERS: ("ticket", "symbol", "type", "volume_current", "price_open", "price_current", "sl", "tp",
                "time_setup_utc_ms"),
 }  # fmt: skip
 PAGE_DEAL = ("ticket", "type", "profit", "time_utc_ms")
@@ -147,12 +125,10 @@ class PageView:
     """``?view=page``: each event cut down to what the dashboard shows, and its grids as changes.
 
     An account event keeps the KPI fields; a ``positions`` or ``orders`` event becomes the changes
-    from the rows this socket sent before: ``{"set": [[index, {changed cells}], …], "remove": [index,
-    …], "add": [rows], "count": n}`` (plus ``"pl"``, profit and swap together, for positions). The
-    page holds the same rows in the same order (those of the last snapshot, then every change in
-    turn), so it applies them by index: ``set`` and ``remove`` (highest first) address the rows as
-    they were, ``add`` appends. A snapshot starts the rows afresh. The page applies changes only
-    while its ``seq`` has no gap, and a gap makes it ask for a snapshot.
+    from the rows this socket sent before, as an AG Grid transaction keyed by ticket
+    (``services/rowdiff.py``) with the row count (plus ``"pl"``, profit and swap together, for positions).
+    A snapshot starts the rows afresh. The page applies changes only while its ``seq`` has no gap,
+    and a gap makes it ask for a snapshot.
     """
 
     wants_snapshot = True
@@ -160,49 +136,33 @@ class PageView:
     def __init__(self) -> None:
         self.rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in PAGE_ROWS}
 
-    def event(self, message: str) -> str:
-        try:
-            parsed = json.loads(message)
-        except ValueError:
-            return message
-        if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), dict | list):
-            return message
-        kind, data = parsed.get("type"), parsed["data"]
-        if kind == "snapshot" and isinstance(data, dict):
+    def event(self, message: Message) -> str:
+        kind, data = message.kind, message.data
+        if kind == SNAPSHOT and isinstance(data, dict):
             for name, fields in PAGE_ROWS.items():
                 self.rows[name] = [_cut(row, fields) for row in data.get(name) or [] if isinstance(row, dict)]
-                data[name] = self.rows[name]
-        elif kind == "account" and isinstance(data, dict):
-            parsed["data"] = _cut(data, PAGE_ACCOUNT)
+            data = {**data, **self.rows}
+        elif kind == ACCOUNT and isinstance(data, dict):
+            data = _cut(data, PAGE_ACCOUNT)
         elif kind in PAGE_ROWS and isinstance(data, list):
-            parsed["data"] = self.changes(kind, [_cut(row, PAGE_ROWS[kind]) for row in data if isinstance(row, dict)])
-        elif kind == "deals" and isinstance(data, list):
-            parsed["data"] = [_cut(deal, PAGE_DEAL) for deal in data if isinstance(deal, dict)]
+            data = self.changes(kind, [_cut(row, PAGE_ROWS[kind]) for row in data if isinstance(row, dict)])
+        elif kind == DEALS and isinstance(data, list):
+            data = [_cut(deal, PAGE_DEAL) for deal in data if isinstance(deal, dict)]
         else:
-            return message
-        return dumps(parsed)
+            return message.text
+        return dumps(event(kind, message.account, message.ts, data))
 
     def changes(self, kind: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        old = self.rows[kind]
-        by_ticket = {row.get("ticket"): row for row in rows}
-        before = {row.get("ticket") for row in old}
-        cells = []
-        for index, row in enumerate(old):
-            new = by_ticket.get(row.get("ticket"))
-            changed = {name: value for name, value in new.items() if row.get(name) != value} if new else {}
-            if changed:
-                cells.append([index, changed])
-        remove = [index for index in range(len(old) - 1, -1, -1) if old[index].get("ticket") not in by_ticket]
-        add = [row for row in rows if row.get("ticket") not in before]
-        self.rows[kind] = [by_ticket[row.get("ticket")] for row in old if row.get("ticket") in by_ticket] + add
-        change: dict[str, Any] = {"set": cells, "remove": remove, "add": add, "count": len(rows)}
-        if kind == "positions":
+        rows = [row for row in rows if "ticket" in row]
+        change: dict[str, Any] = {**rowdiff.diff(self.rows[kind], rows), "count": len(rows)}
+        self.rows[kind] = rows
+        if kind == POSITIONS:
             change["pl"] = round(sum(row.get("profit", 0.0) + row.get("swap", 0.0) for row in rows), 8)
         return change
 
 
 OVERVIEW_ACCOUNT = ("login", "balance", "equity", "profit", "margin", "margin_level", "currency")
-PASS_THROUGH = ('{"type":"accounts",', '{"type":"error",', '{"type":"status",')
+PASS_THROUGH = (ACCOUNTS, ERROR, STATUS)
 
 
 class OverviewView:
@@ -211,111 +171,43 @@ class OverviewView:
 
     wants_snapshot = False
 
-    def event(self, message: str) -> str | None:
-        if message.startswith(PASS_THROUGH):
-            return message
-        if not message.startswith('{"type":"account",'):
+    def event(self, message: Message) -> str | None:
+        if message.kind in PASS_THROUGH:
+            return message.text
+        if message.kind != ACCOUNT or not isinstance(message.data, dict):
             return None
-        parsed = json.loads(message)
-        if isinstance(parsed.get("data"), dict):
-            parsed["data"] = _cut(parsed["data"], OVERVIEW_ACCOUNT)
-        return dumps(parsed)
+        return dumps(event(ACCOUNT, message.account, message.ts, _cut(message.data, OVERVIEW_ACCOUNT)))
 
 
 VIEWS: dict[str, type[PageView] | type[OverviewView]] = {"page": PageView, "overview": OverviewView}
 
 
-class Outbox:
-    """Sends events one by one, or as numbered batches (seq skips a number when events were lost).
-
-    A batch leaves ``interval_s`` after its first event: the events of one poll (account, positions,
-    orders) arrive within a few ms and travel together, and a busy stream still makes at most one
-    batch per interval. With ``ack`` a batch also waits for the ack of the previous one; what
-    waited for that ack leaves as soon as it comes.
-    """
-
-    def __init__(
-        self,
-        ws: Any,
-        interval_s: float,
-        login: int | None,
-        ack: bool = False,
-        view: PageView | OverviewView | None = None,
-    ) -> None:
-        self.ws = ws
-        self.view = view
-        self.interval_s = interval_s
-        self.login = login
-        self.ack = ack
-        self.pending: list[str] = []
-        self.first_at = 0.0  # monotonic time of the oldest pending event
-        self.seq = 0
-        self.lost = False
-        self.dropped_reported = 0
-        self.last_sent = 0.0
-        self.awaiting: int | None = None
-
-    def put(self, message: str) -> None:
-        if self.view is not None:
-            cut = self.view.event(message)
-            if cut is None:
-                return
-            message = cut
-        if not self.interval_s:
-            self.ws.send(message)
-            return
-        if not self.pending:
-            self.first_at = time.monotonic()
-        self.pending.append(message)
-        if len(self.pending) > MAX_PENDING:  # a stalled page: keep the newest, and let it know
-            del self.pending[: len(self.pending) - MAX_PENDING]
-            self.lost = True
-
-    def acknowledge(self, seq: int) -> None:
-        if seq == self.awaiting:
-            self.awaiting = None
-            self.first_at = 0.0  # whatever waited for this ack is due now
-
-    def waiting_for_ack(self) -> bool:
-        return self.awaiting is not None and time.monotonic() - self.last_sent < ACK_TIMEOUT_S
-
-    def flush(self, dropped: int = 0) -> None:
-        """Send the pending batch when it is due and the last one was acknowledged (or timed out)."""
-        now = time.monotonic()
-        if not self.pending or now - self.first_at < self.interval_s or self.waiting_for_ack():
-            return
-        self.lost = self.lost or dropped > self.dropped_reported
-        self.seq += 2 if self.lost else 1
-        self.lost = False
-        self.dropped_reported = dropped
-        self.last_sent = now
-        self.awaiting = self.seq if self.ack else None
-        events = ",".join(self.pending)
-        self.pending = []
-        header = dumps({"type": "batch", "account": self.login, "ts": int(time.time() * 1000)})[:-1]
-        self.ws.send(f'{header},"data":{{"seq":{self.seq},"events":[{events}]}}}}')
-
-    def wait_s(self) -> float:
-        """How long the socket may sleep: until the pending batch is due, the ack times out, or a short tick."""
-        if self.waiting_for_ack():
-            return min(SEND_WAIT_S, ACK_TIMEOUT_S - (time.monotonic() - self.last_sent))
-        if not self.pending:
-            return SEND_WAIT_S
-        return max(0.0, min(SEND_WAIT_S, self.interval_s - (time.monotonic() - self.first_at)))
-
-
-def handle_frame(frame: Any, outbox: Outbox, rt: Runtime, account: int | None = None) -> None:
+def handle_frame(frame: Any, outbox: Outbox, rt: Runtime, account: int | None, sent: Sender) -> None:
     message, error = parse_frame(frame)
     if message is None:
         outbox.put(error or "")
-    elif message["type"] == "ping":
-        outbox.put(dumps(event("heartbeat", rt.login(), int(time.time() * 1000), {"pong": True})))
-    elif message["type"] == "snapshot":
-        outbox.put(snapshot_or_error(rt, account))
-    else:
+    elif message["type"] == PING:
+        outbox.put(dumps(event(HEARTBEAT, rt.login(), int(time.time() * 1000), {"pong": True})))
+    elif message["type"] == SNAPSHOT:
+        send_snapshot(rt, account, outbox, sent)
+    elif message["type"] == ACK:
         outbox.acknowledge(message["seq"])
         if message.get("resync") is True:
-            outbox.put(snapshot_or_error(rt, account))
+            send_snapshot(rt, account, outbox, sent)
+
+
+def send_snapshot(rt: Runtime, account: int | None, outbox: Outbox, sent: Sender) -> None:
+    snapshot = rt.snapshot_event(account)
+    if snapshot is None:
+        outbox.put(error_frame("no snapshot yet: the MT5 source has not answered"))
+    else:
+        sent(Message.of_event(snapshot))
+
+
+def cut(message: Message, view: PageView | OverviewView, outbox: Outbox) -> None:
+    text = view.event(message)
+    if text is not None:
+        outbox.put(text)
 
 
 def socket_view() -> Response:
@@ -371,13 +263,16 @@ def relay(ws: Connection, rt: Runtime, queue: ClientQueue) -> None:
     except ValueError as exc:
         ws.send(error_frame(str(exc)))
         interval_s, ack, account, view = 0.0, False, None, None
-    outbox = Outbox(ws, interval_s, account or rt.login(), ack, view)
+    login = account or rt.login()
+    outbox = Outbox(ws, interval_s, login, ack)
+    sent: Sender = partial(cut, view=view, outbox=outbox) if view else (lambda message: outbox.put(message.text))
+    outbox.put(dumps(hello(login, int(time.time() * 1000))))
     snapshot_sent = view is not None and not view.wants_snapshot
     while not queue.closed:
         if not snapshot_sent:
             snapshot = rt.snapshot_event(account)
             if snapshot is not None:
-                outbox.put(dumps(snapshot))
+                sent(Message.of_event(snapshot))
                 snapshot_sent = True
         if outbox.waiting_for_ack():  # nothing can leave before the ack: wake up when it comes
             frame = ws.receive(timeout=outbox.wait_s())
@@ -387,10 +282,10 @@ def relay(ws: Connection, rt: Runtime, queue: ClientQueue) -> None:
             frame = ws.receive(timeout=0)
         if snapshot_sent:  # until then the snapshot still to come supersedes them
             for message in messages:
-                if account is None or account_of(message) in (None, account):
-                    outbox.put(message)
+                if account is None or message.account in (None, account):
+                    sent(message)
         while frame is not None:
-            handle_frame(frame, outbox, rt, account)
+            handle_frame(frame, outbox, rt, account, sent)
             frame = ws.receive(timeout=0)
         outbox.flush(queue.dropped)
     ws.close_with(GOING_AWAY, "server shutting down")

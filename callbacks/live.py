@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any
 
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update, set_props
@@ -29,12 +30,13 @@ from callbacks.alerts import alert_updates
 from callbacks.charts import GRAPHS, chart_outputs
 from callbacks.kpis import day_start, kpi_outputs
 from callbacks.routing import page_login
-from callbacks.tables import apply_changes, count_text, grid_rows, rows_patch, rows_total
+from callbacks.tables import count_text, grid_rows, rows_total, transaction_rows
 from layouts import ids
 from layouts.figures import LIVE_POINTS, drawdown_pct, live_series
+from services import rowdiff
 from services.brokertime import BrokerZone
+from services.protocol import dumps
 from services.runtime import Runtime
-from services.store import dumps
 from services.timefmt import zone
 from services.today import cash_flows
 
@@ -116,7 +118,7 @@ class Batch:
         elif kind in GRIDS and isinstance(data, list):  # a whole list supersedes earlier changes
             setattr(self, kind, data)
             self.changes[kind] = []
-        elif kind in GRIDS and isinstance(data, dict) and all(k in data for k in ("set", "remove", "add", "count")):
+        elif kind in GRIDS and isinstance(data, dict) and all(k in data for k in ("add", "update", "remove", "count")):
             self.changes[kind].append(data)
         elif kind == "deals" and isinstance(data, list):
             self.deals.extend(d for d in data if isinstance(d, dict))
@@ -361,21 +363,21 @@ def sync_updates(sync: dict[str, Any] | None, shown: Any) -> Updates:
 
 
 def grid_updates(batch: Batch, tz: str, broker: BrokerZone, synced: bool) -> Updates:
-    """The positions and orders grids: whole from a snapshot, else their changes as a Patch.
+    """The positions and orders grids: whole from a snapshot, else their changes as one transaction.
 
-    Changes address rows by index, so they apply only to the rows they were made from: not after
+    Changes are made from the rows the socket sent before, so they apply only to those: not after
     a gap in ``seq`` (the page waits for the snapshot it asked for).
     """
     updates: Updates = {}
     for kind, (grid, count) in GRIDS.items():
         full, changes = getattr(batch, kind), batch.changes[kind]
         if full is not None:
-            rows = apply_changes(kind, grid_rows(kind, full, tz, broker), changes, tz, broker)
+            rows = grid_rows(kind, reduce(rowdiff.apply, changes, full), tz, broker)
             updates[grid] = {"rowData": rows}
             total = rows_total(rows) if kind == "positions" else None
             updates[count] = {"children": count_text(len(rows), total)}
         elif changes and synced:
-            updates[grid] = {"rowData": rows_patch(kind, changes, tz, broker)}
+            updates[grid] = {"rowTransaction": transaction_rows(kind, reduce(rowdiff.compose, changes), tz, broker)}
             updates[count] = {"children": count_text(changes[-1]["count"], changes[-1].get("pl"))}
     return updates
 

@@ -16,9 +16,9 @@ from callbacks.client import live_socket_and_theme
 from layouts import ids
 from layouts.overview import account_rows, currency_table, pl_figure
 from services.overview import AccountLine, combined, currency_totals
+from services.protocol import dumps
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
-from services.store import dumps
 
 
 def frame_seq(message: Any) -> int | None:

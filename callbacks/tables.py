@@ -1,8 +1,8 @@
 """Rows for the positions and orders grids, and the deal history's server-side pages.
 
-A snapshot fills a grid; after that ``/ws?view=page`` sends each change as cells by row index
-(``api.ws.PageView``), which become a ``Patch`` of the grid's ``rowData``: only changed cells travel,
-and AG Grid redraws only the rows whose data changed (rows are identified by ticket).
+A snapshot fills a grid; after that ``/ws?view=page`` sends each change as an AG Grid transaction keyed by
+ticket (``services/rowdiff.py``), set as the grid's ``rowTransaction``: only added, changed and removed rows
+travel, and AG Grid redraws only those (a row's id is its ticket, ``row_id``).
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dash import ClientsideFunction, Dash, Input, Output, Patch, State
+from dash import ClientsideFunction, Dash, Input, Output, State
 
 from callbacks.routing import page_login
 from layouts import ids
+from services import rowdiff
 from services.brokertime import BrokerZone
 from services.deals_query import BadQuery, page_of_deals
 from services.redis_conn import REDIS_ERRORS
@@ -34,7 +35,7 @@ def _with_times(rows: list[dict[str, Any]], field: str, tz: str, broker: BrokerZ
     for row, local, server in zip(rows, local_times(stamps, tz), server_times(stamps, broker), strict=True):
         row["time_local"] = local[:19]
         row["time_server"] = f"Server time {server}"
-        row["row_id"] = str(row["ticket"])
+        row["row_id"] = row_id(row["ticket"])
     return rows
 
 
@@ -63,41 +64,20 @@ def order_rows(orders: list[dict[str, Any]], tz: str, broker: BrokerZone) -> lis
     return grid_rows("orders", orders, tz, broker)
 
 
-def _cells(kind: str, cells: dict[str, Any], tz: str, broker: BrokerZone) -> dict[str, Any]:
-    """Changed cells plus the columns made from them (the type's name, the times)."""
-    if "type" in cells:
-        cells = {**cells, "side": SIDES[kind](cells["type"])}
-    if TIME_FIELDS[kind] in cells:
-        timed = _with_times([{**cells, "ticket": 0}], TIME_FIELDS[kind], tz, broker)[0]
-        cells = {**cells, "time_local": timed["time_local"], "time_server": timed["time_server"]}
-    return cells
+def row_id(ticket: int) -> str:
+    """A row's id in the grid (``getRowId``): its ticket, as the string AG Grid wants."""
+    return str(ticket)
 
 
-def apply_changes(
-    kind: str, rows: list[dict[str, Any]], changes: list[dict[str, Any]], tz: str, broker: BrokerZone
-) -> list[dict[str, Any]]:
-    """The grid's rows after the changes (``api.ws.PageView``), in the page's order."""
-    rows = list(rows)
-    for change in changes:
-        for index, cells in change["set"]:
-            rows[index] = {**rows[index], **_cells(kind, cells, tz, broker)}
-        for index in change["remove"]:
-            del rows[index]
-        rows.extend(grid_rows(kind, change["add"], tz, broker))
-    return rows
-
-
-def rows_patch(kind: str, changes: list[dict[str, Any]], tz: str, broker: BrokerZone) -> Patch:
-    """The same changes as a ``Patch`` of the grid's ``rowData``."""
-    patch = Patch()
-    for change in changes:
-        for index, cells in change["set"]:
-            patch[index].update(_cells(kind, cells, tz, broker))
-        for index in change["remove"]:
-            del patch[index]
-        if change["add"]:
-            patch.extend(grid_rows(kind, change["add"], tz, broker))
-    return patch
+def transaction_rows(
+    kind: str, transaction: rowdiff.Transaction, tz: str, broker: BrokerZone
+) -> dict[str, list[dict[str, Any]]]:
+    """A transaction of records as the grid's rows: added and changed rows complete, removed ones by id."""
+    return {
+        "add": grid_rows(kind, transaction["add"], tz, broker),
+        "update": grid_rows(kind, transaction["update"], tz, broker),
+        "remove": [{"row_id": row_id(row[rowdiff.KEY])} for row in transaction["remove"]],
+    }
 
 
 def count_text(count: int, total: float | None = None) -> str:

@@ -1,5 +1,5 @@
 """The live dispatcher, called directly: snapshots rebuild, appends are capped and deduped, grids change by
-index, acks and resyncs."""
+transactions keyed by ticket, acks and resyncs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from callbacks.live import Batch, apply_batch, parse_message
 from layouts import ids
 from layouts.figures import LIVE_POINTS
 from services.models import HistoryPoint
+from services.protocol import Message, event
 from services.sources.demo import DemoSource
 
 LOGIN = 5_000_001
@@ -147,8 +148,7 @@ def test_deposits_today_do_not_count_as_profit(runtime: Any) -> None:
 
 def positions_event(view: PageView, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """A positions event as a ``?view=page`` socket sends it."""
-    message = json.dumps({"type": "positions", "account": LOGIN, "ts": 5, "data": rows})
-    return json.loads(view.event(message))
+    return json.loads(view.event(Message.of_event(event("positions", LOGIN, 5, rows))))
 
 
 def position(ticket: int, profit: float, price: float = 1.1) -> dict[str, Any]:
@@ -156,49 +156,41 @@ def position(ticket: int, profit: float, price: float = 1.1) -> dict[str, Any]:
             "sl": 0.0, "tp": 0.0, "swap": -1.0, "profit": profit, "time_utc_ms": 1_000, "magic": 7}  # fmt: skip
 
 
-def apply_patch(rows: list[dict[str, Any]], patch: Any) -> list[dict[str, Any]]:
-    """What the Dash renderer does with a Patch of a list of rows."""
-    rows = [dict(row) for row in rows]
-    for operation in patch.to_plotly_json()["operations"]:
-        name, location, params = operation["operation"], operation["location"], operation["params"]
-        if name == "Merge":
-            rows[location[0]].update(params["value"])
-        elif name == "Delete":
-            del rows[location[0]]
-        elif name == "Extend":
-            rows.extend(params["value"])
-        else:
-            raise AssertionError(f"unexpected operation {name}")
-    return rows
+def apply_transaction(rows: list[dict[str, Any]], transaction: dict[str, Any]) -> list[dict[str, Any]]:
+    """What AG Grid does with a ``rowTransaction`` of a grid whose row id is ``row_id``."""
+    gone = {row["row_id"] for row in transaction["remove"]}
+    changed = {row["row_id"]: row for row in transaction["update"]}
+    return [changed.get(r["row_id"], r) for r in rows if r["row_id"] not in gone] + transaction["add"]
 
 
-def test_grids_change_cell_by_cell_by_row_index(runtime: Any) -> None:
+def test_grids_change_by_transactions_keyed_by_ticket(runtime: Any) -> None:
     view = PageView()
-    snapshot = json.loads(view.event(json.dumps(snapshot_event(runtime))))
-    snapshot["data"]["positions"] = [position(1, 10.0), position(2, 20.0), position(3, 30.0)]
-    view.rows["positions"] = [json.loads(json.dumps(p)) for p in snapshot["data"]["positions"]]
-    out = run(runtime, 1, [snapshot])
+    opened = snapshot_event(runtime)
+    opened["data"]["positions"] = [position(1, 10.0), position(2, 20.0), position(3, 30.0)]
+    out = run(runtime, 1, [json.loads(view.event(Message.of_event(opened)))])
     rows = prop(out, ids.POSITIONS_GRID, "rowData")
     assert [r["ticket"] for r in rows] == [1, 2, 3] and prop(out, ids.POSITIONS_COUNT, "children") == "3 · +57.00"
     change = positions_event(view, [position(3, 31.0, 1.2), position(1, 10.0), position(4, 40.0)])
-    assert change["data"]["set"] == [[2, {"price_current": 1.2, "profit": 31.0}]], "only changed cells travel"
-    assert change["data"]["remove"] == [1] and [r["ticket"] for r in change["data"]["add"]] == [4]
+    assert [r["ticket"] for r in change["data"]["update"]] == [3], "only the rows that changed travel"
+    assert change["data"]["remove"] == [{"ticket": 2}] and [r["ticket"] for r in change["data"]["add"]] == [4]
     later = run(
         runtime, 2, [change], batch_state=prop(out, ids.BATCH_STATE, "data"), chart=prop(out, ids.CHART_STATE, "data")
     )
-    rows = apply_patch(rows, prop(later, ids.POSITIONS_GRID, "rowData"))
+    transaction = prop(later, ids.POSITIONS_GRID, "rowTransaction")
+    assert transaction["remove"] == [{"row_id": "2"}], "removed by row id, the ticket"
+    rows = apply_transaction(rows, transaction)
     assert [(r["ticket"], r["profit"], r["row_id"]) for r in rows] == [(1, 10.0, "1"), (3, 31.0, "3"), (4, 40.0, "4")]
     assert rows[2]["side"] == "Buy" and rows[2]["time_local"] and "magic" not in rows[2]
     assert prop(later, ids.POSITIONS_COUNT, "children") == "3 · +78.00"
     two = [positions_event(view, [position(3, 32.0), position(4, 40.0)]), positions_event(view, [position(4, 41.0)])]
     both = run(runtime, 3, two, batch_state=prop(later, ids.BATCH_STATE, "data"))
-    rows = apply_patch(rows, prop(both, ids.POSITIONS_GRID, "rowData"))
-    assert [(r["ticket"], r["profit"]) for r in rows] == [(4, 41.0)], "two polls' changes in one batch, in turn"
+    rows = apply_transaction(rows, prop(both, ids.POSITIONS_GRID, "rowTransaction"))
+    assert [(r["ticket"], r["profit"]) for r in rows] == [(4, 41.0)], "two polls' changes in one transaction"
     gap_events = [positions_event(view, [position(1, 11.0)])]
     gap = run(runtime, 5, gap_events, batch_state=prop(both, ids.BATCH_STATE, "data"))
     assert ids.POSITIONS_GRID not in gap, "after a gap in seq the rows wait for the snapshot asked for"
     assert json.loads(gap["send"])["resync"] is True
-    snapshot = json.loads(view.event(json.dumps(snapshot_event(runtime))))
+    snapshot = json.loads(view.event(Message.of_event(snapshot_event(runtime))))
     fresh = run(runtime, 6, [snapshot, positions_event(view, [position(7, 70.0)])])
     assert [r["ticket"] for r in prop(fresh, ids.POSITIONS_GRID, "rowData")] == [7], "a snapshot, then its changes"
 

@@ -219,16 +219,16 @@ def test_rules_of_a_collectors_account_show_its_live_readings(two_accounts: Any)
 
 def test_the_overview_view_passes_account_figures_and_states_only() -> None:
     from api.ws import OverviewView, view_option
-    from services.store import dumps, event
+    from services.protocol import Message, event
 
     view = view_option({"view": "overview"})
     assert isinstance(view, OverviewView) and not view.wants_snapshot
-    account = dumps(event("account", 7, 1, {"login": 7, "equity": 1.5, "balance": 1.0, "leverage": 100}))
+    account = Message.of_event(event("account", 7, 1, {"login": 7, "equity": 1.5, "balance": 1.0, "leverage": 100}))
     assert json.loads(view.event(account))["data"] == {"login": 7, "equity": 1.5, "balance": 1.0}
-    states = dumps(event("accounts", None, 1, {"accounts": []}))
-    assert view.event(states) == states
+    states = Message.of_event(event("accounts", None, 1, {"accounts": []}))
+    assert view.event(states) == states.text
     for kind, data in (("positions", []), ("snapshot", {}), ("deals", []), ("heartbeat", {})):
-        assert view.event(dumps(event(kind, 7, 1, data))) is None, kind
+        assert view.event(Message.of_event(event(kind, 7, 1, data))) is None, kind
     with pytest.raises(ValueError, match="view: expected one of page, overview"):
         view_option({"view": "everything"})
 

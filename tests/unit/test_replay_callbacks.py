@@ -19,6 +19,7 @@ from services.archive import Batch as Rows
 from services.archive.replay import Moment
 from services.brokertime import fixed
 from services.models import Account, HistoryPoint, Order, Position
+from services.protocol import Message
 from services.sources.demo import DemoSource
 from services.timefmt import utc_ms_of_local
 from tests.unit.test_live_callbacks import LOGIN, frame, position, positions_event, prop, snapshot_event
@@ -177,7 +178,7 @@ def run(runtime: Any, seq: int, events: list[dict[str, Any]], **state: Any) -> d
 
 def test_batches_leave_the_replayed_moment_alone_and_resync_once_back_to_live(runtime: Any) -> None:
     view = PageView()
-    snapshot = json.loads(view.event(json.dumps(snapshot_event(runtime))))
+    snapshot = json.loads(view.event(Message.of_event(snapshot_event(runtime))))
     first = run(runtime, 1, [snapshot])
     assert prop(first, ids.kpi_value("equity"), "children").startswith("$")
     account = {**runtime.streamer.latest().account.to_dict(), "equity": 12_345.0}
@@ -199,7 +200,7 @@ def test_batches_leave_the_replayed_moment_alone_and_resync_once_back_to_live(ru
     assert json.loads(returned["send"])["resync"] is True, "a fresh snapshot, asked for at once"
     after = run(runtime, 5, change, **{**back, "batch_state": prop(returned, ids.BATCH_STATE, "data")})
     assert json.loads(after["send"])["resync"] is False, "asked once per return"
-    snapshot = json.loads(view.event(json.dumps(snapshot_event(runtime))))
+    snapshot = json.loads(view.event(Message.of_event(snapshot_event(runtime))))
     fresh = run(runtime, 6, [snapshot], **{**back, "batch_state": prop(after, ids.BATCH_STATE, "data")})
     synced = run(runtime, 7, [positions_event(view, [position(10, 3.0)])],
                  **{**back, "batch_state": prop(fresh, ids.BATCH_STATE, "data")})  # fmt: skip

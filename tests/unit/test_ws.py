@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 import websocket
 
+from api.outbox import Outbox
+from services.protocol import PROTOCOL_VERSION
 from services.sources.demo import DemoSource
+from services.store import Keys
 
 
 def receive(ws: websocket.WebSocket, kinds: set[str], timeout: float = 5.0) -> dict[str, Any]:
@@ -37,6 +40,7 @@ def test_snapshot_first_then_live_updates(live: Any) -> None:
     server, _ = live
     ws = websocket.create_connection(server.ws_url, timeout=5)
     try:
+        assert json.loads(ws.recv())["data"] == {"protocol": PROTOCOL_VERSION}, "hello first, with the version"
         first = json.loads(ws.recv())
         assert first["type"] == "snapshot"
         assert first["account"] == 5_000_001
@@ -94,7 +98,7 @@ def test_oversized_frames_close_the_socket_but_not_the_stream(live: Any) -> None
             ws.recv()
     other = websocket.create_connection(server.ws_url, timeout=5)
     try:
-        assert json.loads(other.recv())["type"] == "snapshot"
+        assert receive(other, {"snapshot"})
         assert receive(other, {"account"})
     finally:
         other.close()
@@ -104,7 +108,7 @@ def test_oversized_frames_close_the_socket_but_not_the_stream(live: Any) -> None
 def test_shutdown_sends_a_close_frame(live: Any) -> None:
     server, runtime = live
     ws = websocket.create_connection(server.ws_url, timeout=5)
-    assert json.loads(ws.recv())["type"] == "snapshot"
+    assert receive(ws, {"snapshot"})
     runtime.stop()  # bounded by the runtime's own deadlines, whatever the socket does
     code = None
     deadline = time.monotonic() + 3
@@ -123,7 +127,7 @@ def test_batches_are_numbered_and_coalesced(live: Any) -> None:
     try:
         first = json.loads(ws.recv())
         assert first["type"] == "batch" and first["data"]["seq"] == 1
-        assert first["data"]["events"][0]["type"] == "snapshot"
+        assert [e["type"] for e in first["data"]["events"][:2]] == ["hello", "snapshot"]
         received = [json.loads(ws.recv()) for _ in range(3)]
         assert [b["data"]["seq"] for b in received] == [2, 3, 4]
         assert all(b["type"] == "batch" for b in received)
@@ -145,14 +149,12 @@ def test_bad_batch_parameter_gets_an_error_frame_then_plain_events(live: Any) ->
     try:
         error = json.loads(ws.recv())
         assert error["type"] == "error" and error["data"]["message"].startswith("batch_ms: expected an integer")
-        assert json.loads(ws.recv())["type"] == "snapshot"
+        assert [json.loads(ws.recv())["type"] for _ in range(2)] == ["hello", "snapshot"]
     finally:
         ws.close()
 
 
 def test_dropped_messages_show_as_a_sequence_gap() -> None:
-    from api.ws import Outbox
-
     sent: list[str] = []
     outbox = Outbox(SimpleNamespace(send=sent.append), 0.001, 1)
     for dropped in (0, 0, 3, 3):
@@ -163,18 +165,17 @@ def test_dropped_messages_show_as_a_sequence_gap() -> None:
 
 
 def test_a_page_per_account_gets_only_that_accounts_events() -> None:
-    from api.ws import account_of, account_option
+    from api.ws import account_option
 
-    assert account_of('{"type":"account","account":7002,"ts":1,"data":{}}') == 7002
-    assert account_of('{"type":"status","account":null,"ts":1,"data":{}}') is None
+    keys = Keys("mt5")
+    assert keys.login_of_events(keys.events(7002)) == 7002, "the account is read from the channel"
+    assert keys.login_of_events("other:7002:events") is None and keys.login_of_events("mt5:x:events") is None
     assert account_option({"account": "7002"}) == 7002 and account_option({}) is None
     with pytest.raises(ValueError, match=r"^account: expected an account number"):
         account_option({"account": "7002; drop"})
 
 
 def test_a_batch_gathers_one_polls_events_and_waits_for_the_ack() -> None:
-    from api.ws import Outbox
-
     sent: list[str] = []
     outbox = Outbox(SimpleNamespace(send=sent.append), 0.05, 1, ack=True)
     outbox.put('{"type":"account"}')
@@ -199,7 +200,7 @@ def test_the_page_view_cuts_events_and_sends_grid_changes(live: Any) -> None:
     ws = websocket.create_connection(server.ws_url + "?batch_ms=10&ack=1&view=page", timeout=5)
     try:
         first = json.loads(ws.recv())
-        snapshot = first["data"]["events"][0]["data"]
+        snapshot = first["data"]["events"][1]["data"]
         positions = snapshot["positions"]
         assert positions and set(positions[0]) <= {"ticket", "symbol", "type", "volume", "price_open", "price_current",
                                                    "sl", "tp", "swap", "profit", "time_utc_ms"}  # fmt: skip
@@ -214,10 +215,9 @@ def test_the_page_view_cuts_events_and_sends_grid_changes(live: Any) -> None:
             kinds.update({event["type"]: event["data"] for event in batch["data"]["events"]})
         assert "name" not in kinds["account"] and {"equity", "margin_level", "currency"} <= kinds["account"].keys()
         change = kinds["positions"]
-        assert set(change) == {"set", "remove", "add", "count", "pl"} and change["count"] == len(positions)
-        assert all(
-            set(cells) <= {"price_current", "profit", "swap", "sl", "tp", "volume"} for _, cells in change["set"]
-        )
+        assert set(change) == {"add", "update", "remove", "count", "pl"} and change["count"] == len(positions)
+        assert change["update"] and all(set(row) == set(positions[0]) for row in change["update"]), "whole rows"
+        assert all(set(row) == {"ticket"} for row in change["remove"]), "gone rows by ticket"
     finally:
         ws.close()
 
