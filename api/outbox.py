@@ -1,11 +1,15 @@
-"""What one ``/ws`` socket has still to send: single events, or numbered batches that wait for the page's ack."""
+"""What one ``/ws`` socket has still to send: single events, numbered batches that wait for the page's ack, or a
+page's rendered updates."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from services.protocol import batch_frame
+from services.fanout import ClientQueue
+from services.protocol import batch_frame, dumps, render_frame
+from services.render import merge
+from services.viewhub import Viewer, ViewHub
 
 SEND_WAIT_S = 0.1
 ACK_TIMEOUT_S = 5.0
@@ -61,21 +65,24 @@ class Outbox:
         now = time.monotonic()
         return bool(self.pending) and now - self.first_at >= self.interval_s and not self.waiting_for_ack()
 
-    def number(self, dropped: int) -> tuple[int, bool]:
-        """The next batch's seq, and whether items were lost since the last one (then seq skips one)."""
-        lost = self.lost or dropped > self.dropped_reported
-        self.seq += 2 if lost else 1
+    def lost_since(self, dropped: int) -> bool:
+        """Items were lost since the last batch: from the fan-out's queue (``dropped``) or from this one."""
+        return self.lost or dropped > self.dropped_reported
+
+    def number(self, dropped: int) -> int:
+        """The next batch's seq: one more, or two when items were lost since the last one."""
+        self.seq += 2 if self.lost_since(dropped) else 1
         self.lost = False
         self.dropped_reported = dropped
         self.last_sent = time.monotonic()
         self.awaiting = self.seq if self.ack else None
-        return self.seq, lost
+        return self.seq
 
     def flush(self, dropped: int = 0) -> None:
         """Send the pending batch when it is due."""
         if not self.due():
             return
-        seq, _ = self.number(dropped)
+        seq = self.number(dropped)
         events, self.pending = self.pending, []
         self.ws.send(batch_frame(self.login, int(time.time() * 1000), seq, events))
 
@@ -86,3 +93,41 @@ class Outbox:
         if not self.pending:
             return SEND_WAIT_S
         return max(0.0, min(SEND_WAIT_S, self.interval_s - (time.monotonic() - self.first_at)))
+
+
+class RenderOutbox(Outbox):
+    """A page's socket: its view's renders (``services/viewhub.py``) sent as numbered ``render`` frames.
+
+    Renders that wait together merge into one frame, with this socket's own part (its charts' new points,
+    ``Viewer.own``). A whole rendering drops what waited before it. When renders were lost (a queue
+    overflowed) the frame is a whole rendering instead, so the page never applies changes made from rows
+    it does not hold; seq still skips a number.
+    """
+
+    def __init__(self, ws: Any, interval_s: float, ack: bool, hub: ViewHub, viewer: Viewer, queue: ClientQueue):
+        super().__init__(ws, interval_s, viewer.login, ack)
+        self.hub, self.viewer, self.queue = hub, viewer, queue
+        self.points: list[Any] = []
+
+    def hold(self, item: Any) -> None:
+        if item.full:
+            self.pending = []
+            if item.reload:  # the page reloads its charts: they bring these points
+                self.points = []
+        self.points.extend(item.points)
+        super().hold(item)
+
+    def flush(self, dropped: int = 0) -> None:
+        if not self.due():
+            return
+        if self.lost_since(dropped) and not any(render.full for render in self.pending):
+            self.hold(self.hub.join(self.viewer, self.queue))
+        shared = merge(self.pending)
+        first, own, rev = self.viewer.own(self.points)
+        self.pending, self.points = [], []
+        if not (shared.set or shared.live or shared.full or first or own):
+            return  # points outside the page's charts, say: nothing to send, nothing to acknowledge
+        seq = self.number(dropped)
+        frame = render_frame(self.login, int(time.time() * 1000), seq, shared.full, rev, dumps(first), dumps(own),
+                             shared.text())  # fmt: skip
+        self.ws.send(frame)

@@ -38,6 +38,11 @@ GRIDS = (POSITIONS, ORDERS)
 BATCH = "batch"
 RENDER = "render"
 
+# The page views a socket may ask for (``?view=``): rendered updates instead of events.
+PAGE = "page"
+OVERVIEW = "overview"
+VIEWS = (PAGE, OVERVIEW)
+
 # What a client may send.
 PING = "ping"
 ACK = "ack"
@@ -93,9 +98,9 @@ class Message:
         try:
             parsed = json.loads(text)
         except ValueError:
-            return cls(text)
+            return cls(text, account=account)
         if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):
-            return cls(text)
+            return cls(text, account=account)
         ts = parsed.get("ts")
         return cls(text, parsed["type"], account, ts if isinstance(ts, int) else 0, parsed.get("data"))
 
@@ -110,17 +115,21 @@ def batch_frame(login: int | None, ts_ms: int, seq: int, events: list[str]) -> s
     return f'{header},"data":{{"seq":{seq},"events":[{",".join(events)}]}}}}'
 
 
-def render_frame(login: int | None, ts_ms: int, seq: int, full: bool, first: str, own: str, shared: str) -> str:
+def render_frame(
+    login: int | None, ts_ms: int, seq: int, full: bool, rev: Any, first: str, own: str, shared: str
+) -> str:
     """A page's updates: ``{id: {prop: value}}`` to set with ``dash_clientside.set_props``.
 
     ``first`` is applied at once (the main chart's new points), the rest one browser task later: ``own`` (this
     socket's), then ``shared`` (``{"set": …, "live": …}``, rendered once for every page of the same view;
-    ``live`` is what a replay freezes). ``full``: the whole page, after which the page is in sequence again.
-    Each part is JSON text already, so a rendering shared by many sockets is encoded once.
+    ``live`` is what a replay freezes). ``first`` and ``own`` apply only while the page holds ``rev`` (the
+    charts they extend; None: whatever it holds). ``full``: the whole page (with ``protocol``, the version),
+    after which the page is in sequence again. The parts are JSON text already, so a rendering shared by
+    many sockets is encoded once.
     """
     header = dumps({"type": RENDER, "account": login, "ts": ts_ms})[:-1]
-    flag = "true" if full else "false"
-    return f'{header},"data":{{"seq":{seq},"full":{flag},"first":{first},"own":{own},"shared":{shared}}}}}'
+    head = dumps({"seq": seq, "full": full, "rev": rev, **({"protocol": PROTOCOL_VERSION} if full else {})})[:-1]
+    return f'{header},"data":{head},"first":{first},"own":{own},"shared":{shared}}}}}'
 
 
 JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*+"?')  # possessive: one pass; an unclosed string runs to the end

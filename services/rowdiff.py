@@ -1,8 +1,9 @@
 """Grid rows keyed by ticket, and their changes as AG Grid transactions: ``{"add": [rows], "update": [rows],
-"remove": [{"ticket": t}]}``.
+"remove": [rows]}``.
 
 A grid whose ``getRowId`` is the ticket applies a transaction in place: it adds, replaces and removes those rows
-and redraws only them. ``update`` carries whole rows (AG Grid replaces a row's data), only the rows that changed.
+and redraws only them. ``update`` carries whole rows (AG Grid replaces a row's data), only the rows that changed;
+``remove`` the rows as they were (AG Grid finds them by their id).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def diff(old: list[Row], new: list[Row]) -> Transaction:
     return {
         "add": [row for row in new if row[KEY] not in before],
         "update": [row for row in new if row[KEY] in before and before[row[KEY]] != row],
-        "remove": [{KEY: row[KEY]} for row in old if row[KEY] not in after],
+        "remove": [row for row in old if row[KEY] not in after],
     }
 
 

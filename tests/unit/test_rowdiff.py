@@ -17,7 +17,7 @@ def row(ticket: int, profit: float = 0.0) -> dict[str, Any]:
 def test_a_diff_adds_changes_and_removes_by_ticket() -> None:
     old = [row(1), row(2), row(3, 5.0)]
     new = [row(3, 6.0), row(1), row(4)]
-    assert rowdiff.diff(old, new) == {"add": [row(4)], "update": [row(3, 6.0)], "remove": [{"ticket": 2}]}
+    assert rowdiff.diff(old, new) == {"add": [row(4)], "update": [row(3, 6.0)], "remove": [row(2)]}
     assert rowdiff.apply(old, rowdiff.diff(old, new)) == [row(1), row(3, 6.0), row(4)]
     assert rowdiff.is_empty(rowdiff.diff(new, new))
 
