@@ -13,9 +13,7 @@ clients then get events, one per frame or as numbered ``batch`` frames; a page (
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Any, NotRequired, TypedDict
 
 PROTOCOL_VERSION = 2
@@ -132,19 +130,16 @@ def render_frame(
     return f'{header},"data":{head},"first":{first},"own":{own},"shared":{shared}}}}}'
 
 
-JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*+"?')  # possessive: one pass; an unclosed string runs to the end
-BRACKETS = re.compile(r"[^\[\]{}]+")
-BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
-
-
-def too_deep(frame: str) -> bool:
-    """Nested deeper than ``MAX_FRAME_DEPTH``, which ``json.loads`` would meet with a RecursionError at about
-    1,000 levels: a guard on a client's text before it is parsed. A frame with few opening brackets cannot be
-    deep; else its brackets outside strings count."""
-    if frame.count("[") + frame.count("{") <= MAX_FRAME_DEPTH:
-        return False
-    brackets = BRACKETS.sub("", JSON_STRING.sub("", frame))
-    return max(accumulate(map(BRACKET_STEP.__getitem__, brackets)), default=0) > MAX_FRAME_DEPTH
+def depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed frame (a scalar is 0)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 class BadFrame(ValueError):
@@ -155,12 +150,15 @@ def client_frame(frame: str | bytes) -> ClientFrame:
     """A client's frame as a message; raises BadFrame saying what is wrong with it."""
     if isinstance(frame, bytes):
         raise BadFrame("binary frames are not accepted; send JSON text")
-    if too_deep(frame):
-        raise BadFrame(f"frame is nested deeper than {MAX_FRAME_DEPTH} levels")
+    too_deep = f"frame is nested deeper than {MAX_FRAME_DEPTH} levels"
     try:
-        message = json.loads(frame)
+        message = json.loads(frame)  # a client frame is at most 64 KiB (api/wsconn.py)
+    except RecursionError:  # about 1,000 levels
+        raise BadFrame(too_deep) from None
     except ValueError:
         raise BadFrame("frame is not valid JSON") from None
+    if depth(message) > MAX_FRAME_DEPTH:
+        raise BadFrame(too_deep)
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise BadFrame('expected a JSON object with a "type", e.g. {"type": "ping"}')
     kind = message["type"]
