@@ -23,6 +23,7 @@ from flask import Flask
 from werkzeug.serving import is_running_from_reloader, make_server, run_simple
 
 import api
+import views
 from callbacks import alerts, analytics, charts, client, live, overview, replay, routing, tables
 from layouts.overview import layout as overview_layout
 from layouts.page import layout
@@ -58,21 +59,22 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, start: boo
     server.extensions["mt5_risk"] = risk
     runtime.add_companion(risk)
     api.init_app(server)
+    views.install(server, runtime, risk)
     client.register(app)
     routing.register(app, runtime)
     charts.register(app, runtime)
     tables.register(app, runtime)
-    live.register(app, runtime)
+    live.register(app)
     alerts.register(app, runtime)
     analytics.register(app, runtime)
     replay.register(app, runtime)
-    create_overview(server, runtime)
+    create_overview(server)
     if start:
         runtime.start()
     return app
 
 
-def create_overview(server: Flask, runtime: Runtime) -> Dash:
+def create_overview(server: Flask) -> Dash:
     """Every account side by side at ``/overview/``: a second Dash app on the same server, with its own layout."""
     page = Dash(
         __name__,
@@ -84,7 +86,7 @@ def create_overview(server: Flask, runtime: Runtime) -> Dash:
         serve_locally=True,
     )
     page.layout = overview_layout
-    overview.register(page, runtime)
+    overview.register(page)
     return page
 
 

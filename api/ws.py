@@ -1,12 +1,13 @@
-"""``/ws``: the snapshot first, then every event from the fan-out; error frames for bad input.
+"""``/ws``: the hello, the snapshot, then every event from the fan-out; or a page's rendered updates.
 
-Plain clients get one frame per event. The dashboard asks for ``?batch_ms=5&ack=1&view=page``:
-events coalesced into numbered ``batch`` frames (a batch leaves 5 ms after its first event,
-so one poll's events travel together), and the next batch only once the page acknowledged
-the last one. A Dash callback re-triggered while it runs has its result thrown away, so one
-batch in flight at a time is what keeps every update. ``view=page`` cuts the events down to
-what the page shows and sends its grids as changes (``PageView``): the page hands every frame
-back to its Dash callback, so each byte of a frame travels twice.
+Plain clients get one frame per event. ``?batch_ms=N`` coalesces events into numbered ``batch`` frames
+(a batch leaves N ms after its first event, so one poll's events travel together), and with ``ack=1`` the
+next batch waits until the client acknowledged the last one.
+
+The dashboard asks for ``?batch_ms=5&ack=1&view=page`` (the overview page for ``view=overview``): it gets
+no events but ``render`` frames, its changes rendered on the server for its view and ready to apply
+(``services/viewhub.py``, ``views/``), and answers each with an ack that carries its view. Nothing goes back
+to the server per frame but that ack.
 
 No client can hold the server: at most ``WS_MAX_CONNECTIONS`` sockets per process (1013 beyond), bounded
 unread input and timed sends (``api/wsconn.py``), client frames nested at most ``MAX_FRAME_DEPTH`` deep, and
@@ -16,32 +17,42 @@ a connection that ends badly ends in one log line at most.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import re
 import time
-from itertools import accumulate
 from typing import Any
 
 from flask import Flask, Response, current_app, request
 from simple_websocket import ConnectionClosed
 
+from api.outbox import Outbox, RenderOutbox
 from api.params import parse_int
 from api.wsconn import Connection, Flooded, HandedOver
 from services.fanout import ClientQueue
+from services.protocol import (
+    ACK,
+    ERROR,
+    HEARTBEAT,
+    PING,
+    SNAPSHOT,
+    VIEW,
+    VIEWS,
+    BadFrame,
+    ClientFrame,
+    client_frame,
+    dumps,
+    event,
+    hello,
+)
+from services.render import Render
 from services.runtime import Runtime
-from services.store import dumps, event
+from services.viewhub import Viewer, ViewHub
 
 log = logging.getLogger(__name__)
 
-SEND_WAIT_S = 0.1
 GOING_AWAY = 1001
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 MAX_BATCH_MS = 5000
-ACK_TIMEOUT_S = 5.0
-MAX_PENDING = 2_000
-MAX_FRAME_DEPTH = 32  # a client frame is one flat object; json.loads recurses once per level
 
 
 def init_app(app: Flask) -> None:
@@ -49,54 +60,19 @@ def init_app(app: Flask) -> None:
 
 
 def error_frame(message: str) -> str:
-    return dumps(event("error", None, int(time.time() * 1000), {"message": message}))
+    return dumps(event(ERROR, None, int(time.time() * 1000), {"message": message}))
 
 
-JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*+"?')  # possessive: one pass; an unclosed string runs to the end
-BRACKETS = re.compile(r"[^\[\]{}]+")
-BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+def pong(rt: Runtime) -> str:
+    return dumps(event(HEARTBEAT, rt.login(), int(time.time() * 1000), {"pong": True}))
 
 
-def too_deep(frame: str) -> bool:
-    """Nested deeper than ``MAX_FRAME_DEPTH``, which ``json.loads`` would meet with a RecursionError at about
-    1,000 levels. A frame with few opening brackets cannot be deep; else its brackets outside strings count."""
-    if frame.count("[") + frame.count("{") <= MAX_FRAME_DEPTH:
-        return False
-    brackets = BRACKETS.sub("", JSON_STRING.sub("", frame))
-    return max(accumulate(map(BRACKET_STEP.__getitem__, brackets)), default=0) > MAX_FRAME_DEPTH
-
-
-def parse_frame(frame: Any) -> tuple[dict[str, Any] | None, str | None]:
+def parse_frame(frame: Any) -> tuple[ClientFrame | None, str | None]:
     """A client frame as a message, or the error frame that says what was wrong with it."""
-    if isinstance(frame, bytes):
-        return None, error_frame("binary frames are not accepted; send JSON text")
-    if too_deep(frame):
-        return None, error_frame(f"frame is nested deeper than {MAX_FRAME_DEPTH} levels")
     try:
-        message = json.loads(frame)
-    except ValueError:
-        return None, error_frame("frame is not valid JSON")
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        return None, error_frame('expected a JSON object with a "type", e.g. {"type": "ping"}')
-    if message["type"] not in ("ping", "snapshot", "ack"):
-        return None, error_frame(f"unknown message type {message['type'][:40]!r}; expected 'ping', 'snapshot' or 'ack'")
-    if message["type"] == "ack" and not isinstance(message.get("seq"), int):
-        return None, error_frame('an ack needs the integer "seq" of the batch it acknowledges')
-    return message, None
-
-
-def snapshot_or_error(rt: Runtime, account: int | None = None) -> str:
-    snapshot = rt.snapshot_event(account)
-    return dumps(snapshot) if snapshot else error_frame("no snapshot yet: the MT5 source has not answered")
-
-
-ACCOUNT_FIELD = re.compile(r'"account":(null|\d+)')
-
-
-def account_of(message: str) -> int | None:
-    """The account of an event as published (``dumps`` writes ``type``, then ``account``): no JSON parse per client."""
-    found = ACCOUNT_FIELD.search(message, 0, 120)
-    return None if found is None or found.group(1) == "null" else int(found.group(1))
+        return client_frame(frame), None
+    except BadFrame as exc:
+        return None, error_frame(str(exc))
 
 
 def account_option(args: Any) -> int | None:
@@ -108,14 +84,14 @@ def account_option(args: Any) -> int | None:
     return int(raw)
 
 
-def view_option(args: Any) -> PageView | OverviewView | None:
-    """``view=page``: the dashboard's cut of the events; ``view=overview``: the overview page's."""
+def view_option(args: Any) -> str | None:
+    """``view=page``: the dashboard's rendered updates; ``view=overview``: the overview page's."""
     raw = args.get("view")
     if raw is None or raw == "":
         return None
     if raw not in VIEWS:
         raise ValueError(f"view: expected one of {', '.join(VIEWS)}, got {raw[:20]!r}")
-    return VIEWS[raw]()
+    return raw
 
 
 def query_options(args: Any) -> tuple[float, bool]:
@@ -125,197 +101,6 @@ def query_options(args: Any) -> tuple[float, bool]:
     if ack not in ("0", "1"):
         raise ValueError(f"ack: expected 0 or 1, got {ack[:20]!r}")
     return batch_ms / 1000, ack == "1" and batch_ms > 0
-
-
-# What the dashboard reads of each event (callbacks/live.py, the grid columns in layouts/tables.py).
-PAGE_ACCOUNT = ("login", "balance", "equity", "profit", "margin", "margin_free", "margin_level", "margin_so_mode",
-                "margin_so_call", "margin_so_so", "currency", "currency_digits")  # fmt: skip
-PAGE_ROWS = {
-    "positions": ("ticket", "symbol", "type", "volume", "price_open", "price_current", "sl", "tp", "swap", "profit",
-                  "time_utc_ms"),
-    "orders": ("ticket", "symbol", "type", "volume_current", "price_open", "price_current", "sl", "tp",
-               "time_setup_utc_ms"),
-}  # fmt: skip
-PAGE_DEAL = ("ticket", "type", "profit", "time_utc_ms")
-
-
-def _cut(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    return {name: record[name] for name in fields if name in record}
-
-
-class PageView:
-    """``?view=page``: each event cut down to what the dashboard shows, and its grids as changes.
-
-    An account event keeps the KPI fields; a ``positions`` or ``orders`` event becomes the changes
-    from the rows this socket sent before: ``{"set": [[index, {changed cells}], …], "remove": [index,
-    …], "add": [rows], "count": n}`` (plus ``"pl"``, profit and swap together, for positions). The
-    page holds the same rows in the same order (those of the last snapshot, then every change in
-    turn), so it applies them by index: ``set`` and ``remove`` (highest first) address the rows as
-    they were, ``add`` appends. A snapshot starts the rows afresh. The page applies changes only
-    while its ``seq`` has no gap, and a gap makes it ask for a snapshot.
-    """
-
-    wants_snapshot = True
-
-    def __init__(self) -> None:
-        self.rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in PAGE_ROWS}
-
-    def event(self, message: str) -> str:
-        try:
-            parsed = json.loads(message)
-        except ValueError:
-            return message
-        if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), dict | list):
-            return message
-        kind, data = parsed.get("type"), parsed["data"]
-        if kind == "snapshot" and isinstance(data, dict):
-            for name, fields in PAGE_ROWS.items():
-                self.rows[name] = [_cut(row, fields) for row in data.get(name) or [] if isinstance(row, dict)]
-                data[name] = self.rows[name]
-        elif kind == "account" and isinstance(data, dict):
-            parsed["data"] = _cut(data, PAGE_ACCOUNT)
-        elif kind in PAGE_ROWS and isinstance(data, list):
-            parsed["data"] = self.changes(kind, [_cut(row, PAGE_ROWS[kind]) for row in data if isinstance(row, dict)])
-        elif kind == "deals" and isinstance(data, list):
-            parsed["data"] = [_cut(deal, PAGE_DEAL) for deal in data if isinstance(deal, dict)]
-        else:
-            return message
-        return dumps(parsed)
-
-    def changes(self, kind: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        old = self.rows[kind]
-        by_ticket = {row.get("ticket"): row for row in rows}
-        before = {row.get("ticket") for row in old}
-        cells = []
-        for index, row in enumerate(old):
-            new = by_ticket.get(row.get("ticket"))
-            changed = {name: value for name, value in new.items() if row.get(name) != value} if new else {}
-            if changed:
-                cells.append([index, changed])
-        remove = [index for index in range(len(old) - 1, -1, -1) if old[index].get("ticket") not in by_ticket]
-        add = [row for row in rows if row.get("ticket") not in before]
-        self.rows[kind] = [by_ticket[row.get("ticket")] for row in old if row.get("ticket") in by_ticket] + add
-        change: dict[str, Any] = {"set": cells, "remove": remove, "add": add, "count": len(rows)}
-        if kind == "positions":
-            change["pl"] = round(sum(row.get("profit", 0.0) + row.get("swap", 0.0) for row in rows), 8)
-        return change
-
-
-OVERVIEW_ACCOUNT = ("login", "balance", "equity", "profit", "margin", "margin_level", "currency")
-PASS_THROUGH = ('{"type":"accounts",', '{"type":"error",', '{"type":"status",')
-
-
-class OverviewView:
-    """``?view=overview``: the overview redraws from Redis at each frame, so a frame needs only the account
-    figures (cut short) and the monitor's account states; snapshots, grids and deals are dropped."""
-
-    wants_snapshot = False
-
-    def event(self, message: str) -> str | None:
-        if message.startswith(PASS_THROUGH):
-            return message
-        if not message.startswith('{"type":"account",'):
-            return None
-        parsed = json.loads(message)
-        if isinstance(parsed.get("data"), dict):
-            parsed["data"] = _cut(parsed["data"], OVERVIEW_ACCOUNT)
-        return dumps(parsed)
-
-
-VIEWS: dict[str, type[PageView] | type[OverviewView]] = {"page": PageView, "overview": OverviewView}
-
-
-class Outbox:
-    """Sends events one by one, or as numbered batches (seq skips a number when events were lost).
-
-    A batch leaves ``interval_s`` after its first event: the events of one poll (account, positions,
-    orders) arrive within a few ms and travel together, and a busy stream still makes at most one
-    batch per interval. With ``ack`` a batch also waits for the ack of the previous one; what
-    waited for that ack leaves as soon as it comes.
-    """
-
-    def __init__(
-        self,
-        ws: Any,
-        interval_s: float,
-        login: int | None,
-        ack: bool = False,
-        view: PageView | OverviewView | None = None,
-    ) -> None:
-        self.ws = ws
-        self.view = view
-        self.interval_s = interval_s
-        self.login = login
-        self.ack = ack
-        self.pending: list[str] = []
-        self.first_at = 0.0  # monotonic time of the oldest pending event
-        self.seq = 0
-        self.lost = False
-        self.dropped_reported = 0
-        self.last_sent = 0.0
-        self.awaiting: int | None = None
-
-    def put(self, message: str) -> None:
-        if self.view is not None:
-            cut = self.view.event(message)
-            if cut is None:
-                return
-            message = cut
-        if not self.interval_s:
-            self.ws.send(message)
-            return
-        if not self.pending:
-            self.first_at = time.monotonic()
-        self.pending.append(message)
-        if len(self.pending) > MAX_PENDING:  # a stalled page: keep the newest, and let it know
-            del self.pending[: len(self.pending) - MAX_PENDING]
-            self.lost = True
-
-    def acknowledge(self, seq: int) -> None:
-        if seq == self.awaiting:
-            self.awaiting = None
-            self.first_at = 0.0  # whatever waited for this ack is due now
-
-    def waiting_for_ack(self) -> bool:
-        return self.awaiting is not None and time.monotonic() - self.last_sent < ACK_TIMEOUT_S
-
-    def flush(self, dropped: int = 0) -> None:
-        """Send the pending batch when it is due and the last one was acknowledged (or timed out)."""
-        now = time.monotonic()
-        if not self.pending or now - self.first_at < self.interval_s or self.waiting_for_ack():
-            return
-        self.lost = self.lost or dropped > self.dropped_reported
-        self.seq += 2 if self.lost else 1
-        self.lost = False
-        self.dropped_reported = dropped
-        self.last_sent = now
-        self.awaiting = self.seq if self.ack else None
-        events = ",".join(self.pending)
-        self.pending = []
-        header = dumps({"type": "batch", "account": self.login, "ts": int(time.time() * 1000)})[:-1]
-        self.ws.send(f'{header},"data":{{"seq":{self.seq},"events":[{events}]}}}}')
-
-    def wait_s(self) -> float:
-        """How long the socket may sleep: until the pending batch is due, the ack times out, or a short tick."""
-        if self.waiting_for_ack():
-            return min(SEND_WAIT_S, ACK_TIMEOUT_S - (time.monotonic() - self.last_sent))
-        if not self.pending:
-            return SEND_WAIT_S
-        return max(0.0, min(SEND_WAIT_S, self.interval_s - (time.monotonic() - self.first_at)))
-
-
-def handle_frame(frame: Any, outbox: Outbox, rt: Runtime, account: int | None = None) -> None:
-    message, error = parse_frame(frame)
-    if message is None:
-        outbox.put(error or "")
-    elif message["type"] == "ping":
-        outbox.put(dumps(event("heartbeat", rt.login(), int(time.time() * 1000), {"pong": True})))
-    elif message["type"] == "snapshot":
-        outbox.put(snapshot_or_error(rt, account))
-    else:
-        outbox.acknowledge(message["seq"])
-        if message.get("resync") is True:
-            outbox.put(snapshot_or_error(rt, account))
 
 
 def socket_view() -> Response:
@@ -336,15 +121,25 @@ def socket_view() -> Response:
 def stream(ws: Connection, rt: Runtime) -> None:
     """Serve one socket until it or the server closes; what a client does to it ends here, in one line at most."""
     peer = request.remote_addr
-    queue = rt.fanout.register()
+    try:
+        interval_s, ack = query_options(request.args)
+        account = account_option(request.args)
+        kind = view_option(request.args)
+        viewer = None if kind is None else views().viewer(kind, account, request.args)
+    except ValueError as exc:
+        ws.send(error_frame(str(exc)))
+        interval_s, ack, account, viewer = 0.0, False, None, None
+    queue = rt.fanout.register(raw=viewer is None)
     try:
         if queue is None:
             log.info("/ws %s: refused, %d WebSocket connections already open", peer, rt.fanout.max_clients)
             ws.send(error_frame(f"this server has its {rt.fanout.max_clients} WebSocket connections open "
                                 "(WS_MAX_CONNECTIONS); try again later"))  # fmt: skip
             ws.close_with(TRY_AGAIN_LATER, "too many connections")
+        elif viewer is None:
+            relay(ws, rt, queue, Outbox(ws, interval_s, account or rt.login(), ack), account)
         else:
-            relay(ws, rt, queue)
+            relay_page(ws, rt, queue, RenderOutbox(ws, interval_s, ack, views(), viewer, queue))
     except Flooded as exc:
         log.warning("/ws %s: closed (1008), %s", peer, exc)
         with contextlib.suppress(OSError, ConnectionClosed):  # it may read nothing: the send timeout bounds this
@@ -362,35 +157,97 @@ def stream(ws: Connection, rt: Runtime) -> None:
             rt.fanout.unregister(queue)
 
 
-def relay(ws: Connection, rt: Runtime, queue: ClientQueue) -> None:
-    """The snapshot, then the fan-out's events and the answers to client frames, until the fan-out closes."""
-    try:
-        interval_s, ack = query_options(request.args)
-        account = account_option(request.args)
-        view = view_option(request.args)
-    except ValueError as exc:
-        ws.send(error_frame(str(exc)))
-        interval_s, ack, account, view = 0.0, False, None, None
-    outbox = Outbox(ws, interval_s, account or rt.login(), ack, view)
-    snapshot_sent = view is not None and not view.wants_snapshot
+def views() -> ViewHub:
+    return current_app.extensions["mt5_views"]
+
+
+def wait(ws: Connection, queue: ClientQueue, outbox: Outbox) -> tuple[list[Any], Any]:
+    """What the fan-out queued and the client's next frame, sleeping until either may have come."""
+    if outbox.waiting_for_ack():  # nothing can leave before the ack: wake up when it comes
+        frame = ws.receive(timeout=outbox.wait_s())
+        return queue.take(0), frame
+    items = queue.take(outbox.wait_s())
+    return items, ws.receive(timeout=0)
+
+
+def relay(ws: Connection, rt: Runtime, queue: ClientQueue, outbox: Outbox, account: int | None) -> None:
+    """The hello and the snapshot, then the fan-out's events and the answers to client frames, until the
+    fan-out closes."""
+    outbox.put(dumps(hello(outbox.login, int(time.time() * 1000))))
+    snapshot_sent = False
     while not queue.closed:
         if not snapshot_sent:
             snapshot = rt.snapshot_event(account)
             if snapshot is not None:
                 outbox.put(dumps(snapshot))
                 snapshot_sent = True
-        if outbox.waiting_for_ack():  # nothing can leave before the ack: wake up when it comes
-            frame = ws.receive(timeout=outbox.wait_s())
-            messages = queue.take(0)
-        else:
-            messages = queue.take(outbox.wait_s())
-            frame = ws.receive(timeout=0)
+        messages, frame = wait(ws, queue, outbox)
         if snapshot_sent:  # until then the snapshot still to come supersedes them
             for message in messages:
-                if account is None or account_of(message) in (None, account):
-                    outbox.put(message)
+                if account is None or message.account in (None, account):
+                    outbox.put(message.text)
         while frame is not None:
             handle_frame(frame, outbox, rt, account)
             frame = ws.receive(timeout=0)
         outbox.flush(queue.dropped)
     ws.close_with(GOING_AWAY, "server shutting down")
+
+
+def handle_frame(frame: Any, outbox: Outbox, rt: Runtime, account: int | None) -> None:
+    message, error = parse_frame(frame)
+    if message is None:
+        outbox.put(error or "")
+    elif message["type"] == PING:
+        outbox.put(pong(rt))
+    elif message["type"] == ACK:
+        outbox.acknowledge(message["seq"])
+    if message is not None and (message["type"] == SNAPSHOT or message.get("resync") is True):
+        snapshot = rt.snapshot_event(account)
+        outbox.put(dumps(snapshot) if snapshot else error_frame("no snapshot yet: the MT5 source has not answered"))
+
+
+def relay_page(ws: Connection, rt: Runtime, queue: ClientQueue, outbox: RenderOutbox) -> None:
+    """The whole page for its view, then its view's renders, until the fan-out closes; the page's acks say
+    what it took and which view it shows."""
+    outbox.hold(views().join(outbox.viewer, queue))
+    try:
+        while not queue.closed:
+            renders, frame = wait(ws, queue, outbox)
+            for render in renders:
+                outbox.hold(render)
+            while frame is not None:
+                handle_page_frame(frame, outbox, rt)
+                frame = ws.receive(timeout=0)
+            outbox.flush(queue.dropped)
+    finally:
+        views().leave(outbox.viewer.key(), queue)
+    ws.close_with(GOING_AWAY, "server shutting down")
+
+
+def handle_page_frame(frame: Any, outbox: RenderOutbox, rt: Runtime) -> None:
+    """Errors and pongs go out at once, outside the numbered frames; an ack or a view frame may carry the
+    page's view, and ask for the whole page again (``resync``, or ``snapshot``)."""
+    message, error = parse_frame(frame)
+    if message is None:
+        outbox.ws.send(error or "")
+        return
+    if message["type"] == PING:
+        outbox.ws.send(pong(rt))
+    if isinstance(message.get("seq"), int) and message["type"] in (ACK, VIEW):
+        outbox.acknowledge(message["seq"])
+    if "view" in message:
+        changed = change_view(outbox.viewer, message["view"], outbox.queue)
+        if changed is not None:
+            outbox.hold(changed)
+    if message["type"] == SNAPSHOT or message.get("resync") is True:
+        outbox.hold(views().join(outbox.viewer, outbox.queue))
+
+
+def change_view(viewer: Viewer, view: dict[str, Any], queue: ClientQueue) -> Render | None:
+    """The page's view taken: the whole page of a new view, an empty render when only its charts changed
+    (their new points follow), or None."""
+    old_key = viewer.key()
+    changed = viewer.change(view)
+    if changed == "key":
+        return views().move(viewer, old_key, queue)
+    return Render() if changed == "charts" else None

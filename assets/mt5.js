@@ -1,6 +1,5 @@
 // Browser glue for the dashboard. Data and figures come from Python; this file only knows the
-// browser (its zone and width), the theme, link ages between pushes, reconnect timing, and when to
-// apply the updates of a batch that wait for the main chart.
+// browser (its zone and width), the theme, link ages between pushes and reconnect timing.
 (function () {
     const LINKS = ["mt5", "redis", "live"];
     let links = null;
@@ -49,24 +48,26 @@
 
     setInterval(tick, 1000);
 
+    function browserZone() {
+        try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { return "UTC"; }
+    }
+
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         mt5: {
             client: function () {
-                let tz = "UTC";
-                try { tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { tz = "UTC"; }
-                return {width: Math.round(window.innerWidth * 0.9), tz: tz};
+                return {width: Math.round(window.innerWidth * 0.9), tz: browserZone()};
             },
             // Backoff 1 s doubling to 30 s with +/-20 % jitter; a new url makes the component reconnect.
-            // batch_ms=5&ack=1: numbered batches that leave 5 ms after their first event (one poll's events
-            // together), the next one after our ack; view=page: only what the page shows, grids as changes.
-            reconnect: function (state, url) {
+            // batch_ms=5&ack=1: numbered frames that leave 5 ms after their first change (one poll's changes
+            // together), the next one after our ack; view=page: the page's changes rendered for its view (its
+            // zone here; the rest once open, assets/live.js), view=overview: the overview's, in its theme.
+            reconnect: function (state, url, theme) {
                 const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
                 const path = window.location.pathname;
                 const page = path.match(/^\/a\/(\d+)\/?$/);
-                // The overview redraws from Redis at each frame: every account's figures and states, 250 ms batches.
-                const query = path.startsWith("/overview") ? "batch_ms=250&ack=1&view=overview"
-                    : "batch_ms=5&ack=1&view=page" + (page ? "&account=" + page[1] : "");
-                const base = scheme + window.location.host + "/ws?" + query;
+                const query = path.startsWith("/overview") ? "view=overview&theme=" + encodeURIComponent(theme || "")
+                    : "view=page&tz=" + encodeURIComponent(browserZone()) + (page ? "&account=" + page[1] : "");
+                const base = scheme + window.location.host + "/ws?batch_ms=5&ack=1&" + query;
                 const ready = state ? state.readyState : undefined;
                 wsOpen = ready === 1;
                 if (!url) { return base; }
@@ -78,22 +79,6 @@
                 return new Promise(function (resolve) {
                     setTimeout(function () { resolve(base + "&attempt=" + attempt); }, delay);
                 });
-            },
-            // A batch's updates other than the balance/equity chart (callbacks/live.py), applied in the next
-            // task: the main chart's redraw comes first instead of after three redraws and the rest. The
-            // "live" ones (cards, positions, orders) are dropped if a replay began while the batch was on
-            // its way: the replayed moment stays on screen until "Back to live".
-            later: function (updates) {
-                function apply(set) {
-                    Object.keys(set || {}).forEach(function (id) {
-                        window.dash_clientside.set_props(id, set[id]);
-                    });
-                }
-                setTimeout(function () {
-                    const banner = document.getElementById("replay-banner");
-                    apply(updates && updates.set);
-                    if (!banner || banner.hidden) { apply(updates && updates.live); }
-                }, 0);
             },
             // "Back to live" shows while a zoom into the past keeps live points off the charts (the chart
             // state says so, callbacks/charts.py); the click resets the zoom as a double click does, and the

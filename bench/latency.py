@@ -8,7 +8,8 @@ times, independent of the poll phase, and records when every poll read the accou
   newest point comes from the poll that read it (the page uses ``/ws?batch_ms=5&ack=1&view=page``);
 - poll → WS and poll → chart: the same from the poll that read the change, i.e. without the wait for
   the next poll, which only a shorter poll interval can cut;
-- the page's Dash callback requests (Resource Timing): how long each round trip to the server took.
+- the page's Dash callback requests (Resource Timing) while it watches: the live stream makes none per batch
+  (the server renders the page's updates, ``views/``), so what is left is the rare reload (a new deal).
 
 One WebSocket client and one browser watch together, as when the page is open.
 """

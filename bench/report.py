@@ -46,7 +46,7 @@ def latency_rows(result: dict[str, Any]) -> list[Row]:
         rows.append(Row(name, "poll → WS p50/p95/p99", pct(r["poll_ws_ms"])))
         rows.append(Row(name, "poll → chart p50/p95/p99", pct(r["poll_chart_ms"])))
         calls = f"{pct(r['callback_request_ms'])}, {r['callback_requests_per_s']:.1f}/s"
-        rows.append(Row(name, "page's Dash callback round trip p50/p95/p99", calls))
+        rows.append(Row(name, "page's Dash requests while live: round trip p50/p95/p99, rate", calls))
         lost = f"{r['changes']} / {r['undelivered_ws']} / {r['undrawn']}"
         rows.append(Row(name, "changes / not delivered (WS) / not drawn", lost))
     return rows

@@ -1,9 +1,10 @@
 """The range selector and the three history charts: balance/equity, margin/margin level, drawdown.
 
-A range change or a zoom reloads history from the server, downsampled to the chart's
-width; live points are appended by ``callbacks/live.py`` while the view follows live
-(``services/liveview.py``). A zoom whose right edge is past stops them and shows "Back to
-live", which resets the zoom as a double click does.
+A range change, a zoom, or the server asking (``ids.CHART_RELOAD``: a reconnect, the history synced) reloads
+history from the server, downsampled to the chart's width. The chart state says what the figures hold and
+whether the view follows live (``services/liveview.py``); the page sends it to its socket, which appends the
+live points that come after (``views/charts.py``) only while it does. A zoom whose right edge is past stops
+them and shows "Back to live", which resets the zoom as a double click does.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def chart_outputs(
     account's whole life even when the app started polling only today.
     """
     snapshot = runtime.snapshot_event(login)
+    rev = time.time_ns()  # which load the figures are: live points are made for one
     if snapshot is None:
         waiting = waiting_figure("Waiting for account data…", theme)
         return waiting, waiting, waiting, {"login": None}, ""
@@ -105,7 +107,7 @@ def chart_outputs(
         part = whole_life(runtime.store, login, start, end, width, archive=runtime.archive_reader)
     except REDIS_ERRORS:
         waiting = waiting_figure("History unavailable: Redis is down. Live values continue above.", theme)
-        return waiting, waiting, waiting, {"login": login, "last_ts": 0, "peak": 0.0, "live": False}, ""
+        return waiting, waiting, waiting, {"login": login, "last_ts": 0, "peak": 0.0, "live": False, "rev": rev}, ""
     window, curve = part.window, part.curve
     series, deals, peak = whole_life_series(part, tz, broker)
     revision = f"{login}:{selection.get('choice')}:{selection.get('from_ms')}:{selection.get('to_ms')}"
@@ -119,6 +121,7 @@ def chart_outputs(
         "to_ms": selection.get("to_ms"),
         "zoom": list(zoom) if zoom else None,
         "tz": tz,
+        "rev": rev,
     }
     sync = (snapshot["data"].get("status") or {}).get("history_sync")
     check = None if sync and not sync.get("done") else curve.reconcile(float(account["balance"]), digits)
@@ -161,13 +164,15 @@ def register(app: Dash, runtime: Runtime) -> None:
         Output(ids.CHART_NOTE, "children"),
         Input(ids.RANGE, "data"),
         Input(ids.EQUITY_GRAPH, "relayoutData"),
+        Input(ids.CHART_RELOAD, "data"),
         State(ids.CLIENT, "data"),
         State(ids.THEME, "data"),
         State(ids.LOCATION, "pathname"),
     )
     def load_charts(
-        selection: dict | None, relayout: dict | None, client: dict | None, theme: str | None, pathname: str | None
-    ) -> Any:
+        selection: dict | None, relayout: dict | None, _reload: Any, client: dict | None, theme: str | None,
+        pathname: str | None,
+    ) -> Any:  # fmt: skip
         zoom = zoom_window(relayout, (client or {}).get("tz")) if ctx.triggered_id == ids.EQUITY_GRAPH else False
         if zoom is None:  # a pan of the y axis, a legend click, a resize: nothing to reload
             return (no_update,) * 5

@@ -2,10 +2,10 @@
 
 The moment comes from the date and time inputs, read in the browser's zone (the clock of every time
 on the page), or from a click on the balance/equity chart. The callback reads the archive itself and
-fills the cards and grids; ``ids.REPLAY`` keeps only the moment, which the live dispatcher reads to
-leave them alone while the charts go on. "Back to live" refills them from the latest snapshot at
-once; the next batch then asks for a fresh snapshot, since the grids no longer hold the rows the
-socket's changes are made from.
+fills the cards and grids; ``ids.REPLAY`` keeps only the moment, which the page sends its socket as part
+of its view: the server renders that view without them while the charts go on. "Back to live" refills
+them from the latest snapshot at once; the live view the page then asks for starts with the whole page,
+so the grids hold the rows the next changes are made from.
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ from typing import Any
 from dash import Dash, Input, Output, State, ctx, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.ws import PAGE_ROWS
-from callbacks.live import GRIDS, REPLAYED, Updates, kpi_updates
 from callbacks.routing import page_login
-from callbacks.tables import count_text, grid_rows, rows_total
 from layouts import ids
 from services.archive import Archive
 from services.archive.replay import Moment, day_at, moment_at
 from services.brokertime import BrokerZone
 from services.redis_conn import REDIS_ERRORS
+from services.render import Updates
 from services.runtime import Runtime, UnreadableSnapshot
 from services.timefmt import local_text, local_times, utc_ms_of_local, zone
+from views.cards import REPLAYED, blank_kpis, kpi_updates
+from views.grids import GRIDS, grid_count, grid_rows
 
 OUTPUTS = [
     (ids.REPLAY, "data"),
@@ -94,15 +94,13 @@ def account_updates(
     broker: BrokerZone,
 ) -> Updates:
     """Every card, grid and count a replay freezes, from one account (None: nothing to show) and its rows."""
-    updates: Updates = {ids.kpi_value(name): {"children": "—"} for name in ids.KPI_FIELDS}
-    updates.update({ids.kpi_delta(name): {"children": ""} for name in ids.KPI_FIELDS})
-    updates[ids.kpi_card("margin_level")] = {"className": "kpi"}
+    updates = blank_kpis()
     if account is not None:
         updates.update(kpi_updates(account, day))
     for kind, (grid, count) in GRIDS.items():
-        shown = grid_rows(kind, [{k: r[k] for k in PAGE_ROWS[kind] if k in r} for r in rows[kind]], tz, broker)
+        shown = grid_rows(kind, rows[kind], tz, broker)
         updates[grid] = {"rowData": shown}
-        updates[count] = {"children": count_text(len(shown), rows_total(shown) if kind == "positions" else None)}
+        updates[count] = {"children": grid_count(kind, shown)}
     return updates
 
 

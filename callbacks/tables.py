@@ -1,114 +1,17 @@
-"""Rows for the positions and orders grids, and the deal history's server-side pages.
-
-A snapshot fills a grid; after that ``/ws?view=page`` sends each change as cells by row index
-(``api.ws.PageView``), which become a ``Patch`` of the grid's ``rowData``: only changed cells travel,
-and AG Grid redraws only the rows whose data changed (rows are identified by ticket).
-"""
+"""The deal history's server-side pages (the positions and orders grids are live: ``views/grids.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from dash import ClientsideFunction, Dash, Input, Output, Patch, State
+from dash import ClientsideFunction, Dash, Input, Output, State
 
 from callbacks.routing import page_login
 from layouts import ids
-from services.brokertime import BrokerZone
 from services.deals_query import BadQuery, page_of_deals
 from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
-from services.timefmt import local_times, server_times
-
-ORDER_TYPES = {
-    0: "Buy", 1: "Sell", 2: "Buy Limit", 3: "Sell Limit", 4: "Buy Stop", 5: "Sell Stop",
-    6: "Buy Stop Limit", 7: "Sell Stop Limit", 8: "Close By",
-}  # fmt: skip
-
-
-TIME_FIELDS = {"positions": "time_utc_ms", "orders": "time_setup_utc_ms"}
-
-
-def _with_times(rows: list[dict[str, Any]], field: str, tz: str, broker: BrokerZone) -> list[dict[str, Any]]:
-    stamps = [row[field] for row in rows]
-    for row, local, server in zip(rows, local_times(stamps, tz), server_times(stamps, broker), strict=True):
-        row["time_local"] = local[:19]
-        row["time_server"] = f"Server time {server}"
-        row["row_id"] = str(row["ticket"])
-    return rows
-
-
-def position_side(kind: int) -> str:
-    return "Buy" if kind == 0 else "Sell"
-
-
-def order_side(kind: int) -> str:
-    return ORDER_TYPES.get(kind, str(kind))
-
-
-SIDES: dict[str, Callable[[int], str]] = {"positions": position_side, "orders": order_side}
-
-
-def grid_rows(kind: str, records: list[dict[str, Any]], tz: str, broker: BrokerZone) -> list[dict[str, Any]]:
-    """Rows of the positions or orders grid: the records plus the type's name, times and row id."""
-    rows = [{**r, "side": SIDES[kind](r["type"])} for r in records]
-    return _with_times(rows, TIME_FIELDS[kind], tz, broker)
-
-
-def position_rows(positions: list[dict[str, Any]], tz: str, broker: BrokerZone) -> list[dict[str, Any]]:
-    return grid_rows("positions", positions, tz, broker)
-
-
-def order_rows(orders: list[dict[str, Any]], tz: str, broker: BrokerZone) -> list[dict[str, Any]]:
-    return grid_rows("orders", orders, tz, broker)
-
-
-def _cells(kind: str, cells: dict[str, Any], tz: str, broker: BrokerZone) -> dict[str, Any]:
-    """Changed cells plus the columns made from them (the type's name, the times)."""
-    if "type" in cells:
-        cells = {**cells, "side": SIDES[kind](cells["type"])}
-    if TIME_FIELDS[kind] in cells:
-        timed = _with_times([{**cells, "ticket": 0}], TIME_FIELDS[kind], tz, broker)[0]
-        cells = {**cells, "time_local": timed["time_local"], "time_server": timed["time_server"]}
-    return cells
-
-
-def apply_changes(
-    kind: str, rows: list[dict[str, Any]], changes: list[dict[str, Any]], tz: str, broker: BrokerZone
-) -> list[dict[str, Any]]:
-    """The grid's rows after the changes (``api.ws.PageView``), in the page's order."""
-    rows = list(rows)
-    for change in changes:
-        for index, cells in change["set"]:
-            rows[index] = {**rows[index], **_cells(kind, cells, tz, broker)}
-        for index in change["remove"]:
-            del rows[index]
-        rows.extend(grid_rows(kind, change["add"], tz, broker))
-    return rows
-
-
-def rows_patch(kind: str, changes: list[dict[str, Any]], tz: str, broker: BrokerZone) -> Patch:
-    """The same changes as a ``Patch`` of the grid's ``rowData``."""
-    patch = Patch()
-    for change in changes:
-        for index, cells in change["set"]:
-            patch[index].update(_cells(kind, cells, tz, broker))
-        for index in change["remove"]:
-            del patch[index]
-        if change["add"]:
-            patch.extend(grid_rows(kind, change["add"], tz, broker))
-    return patch
-
-
-def count_text(count: int, total: float | None = None) -> str:
-    """The panel heading's count, with the positions' floating result (profit and swap)."""
-    if not count:
-        return ""
-    return f"{count}" if total is None else f"{count} · {total:+,.2f}"
-
-
-def rows_total(rows: list[dict[str, Any]]) -> float:
-    return sum(row["profit"] + row["swap"] for row in rows)
+from views.grids import with_times
 
 
 def deals_response(
@@ -123,7 +26,7 @@ def deals_response(
         page = page_of_deals(deals, request)
     except (BadQuery, REDIS_ERRORS):
         return {"rowData": [], "rowCount": 0}
-    rows = _with_times(page.rows, "time_utc_ms", (client or {}).get("tz") or "UTC", runtime.broker_zone(login))
+    rows = with_times(page.rows, "time_utc_ms", (client or {}).get("tz") or "UTC", runtime.broker_zone(login))
     return {"rowData": rows, "rowCount": page.total}
 
 

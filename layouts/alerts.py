@@ -126,7 +126,6 @@ def alert_banner() -> html.Div:
     """Place under the header: the banner, the toasts and the stores they need."""
     return html.Div(
         [
-            dcc.Store(id=ids.ALERTS_STATE, data={"toasts": [], "drawn_ms": 0}),
             dcc.Store(id=ids.ALERTS_NEW),
             dcc.Store(id=ids.ALERTS_NOTIFY, storage_type="local", data=False),
             html.Div(id=ids.ALERTS_BANNER, role="alert", style=HIDDEN),

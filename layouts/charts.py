@@ -79,7 +79,6 @@ def charts_section() -> html.Section:
     return html.Section(
         className="charts",
         children=[
-            dcc.Store(id=ids.LIVE_LATER),
             range_selector(),
             dcc.Loading(
                 type="dot",

@@ -30,6 +30,7 @@ BALANCE_ONLY_FILL = "rgba(37, 99, 235, 0.07)"
 BALANCE_ONLY_DRAWDOWN_FILL = "rgba(220, 38, 38, 0.12)"
 LIVE_POINTS = 20_000
 TEMPLATES = {"light": "plotly_white", "dark": "plotly_dark"}
+DEFAULT_THEME = "light"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class BalanceOnly:
 
 
 def template(theme: str | None) -> str:
-    return TEMPLATES.get(theme or "light", TEMPLATES["light"])
+    return TEMPLATES.get(theme or DEFAULT_THEME, TEMPLATES[DEFAULT_THEME])
 
 
 @cache

@@ -2,7 +2,7 @@
 
 PAGE = "page"
 WS = "ws"
-BATCH_STATE = "batch-state"  # seq of the last batch and the snapshot request in flight
+PROTOCOL = "protocol"  # the /ws protocol version this page speaks (services/protocol.py)
 LOCATION = "location"
 CLIENT = "client"  # {"width": px, "tz": IANA zone} of the browser, set once at load
 THEME = "theme"  # "light" | "dark", kept in the browser's localStorage
@@ -38,7 +38,6 @@ OVERVIEW_BANNER = "overview-banner"
 OVERVIEW_TABLE = "overview-table"
 OVERVIEW_CURRENCIES = "overview-currencies"
 OVERVIEW_CHART = "overview-chart"
-OVERVIEW_CHART_STATE = "overview-chart-state"  # the accounts the chart was drawn with, so a frame can Patch it
 OVERVIEW_LINK = "overview-link"  # from an account page to the overview
 
 
@@ -46,7 +45,6 @@ def overview_row(login: int) -> str:
     return f"overview-row-{login}"
 
 
-KPI_FIELDS = ("balance", "equity", "profit", "margin", "margin_free", "margin_level", "today")
 DAY_START = "day-start"  # the account at the broker's midnight, for today's P/L and the KPI changes
 
 
@@ -67,9 +65,10 @@ RANGE_DATES = "range-dates"
 EQUITY_GRAPH = "equity-graph"
 MARGIN_GRAPH = "margin-graph"
 DRAWDOWN_GRAPH = "drawdown-graph"
-CHART_STATE = "chart-state"  # login, last drawn point, equity peak, the view (range end, zoom), live or paused
+CHART_STATE = "chart-state"  # login, last drawn point, equity peak, the view (range end, zoom), live or paused, rev
 CHART_PAUSED = "chart-paused"  # shown while a zoom into the past keeps live points off the charts
 CHART_LIVE = "chart-live"  # "Back to live": undo the zoom, follow new points again
+CHART_RELOAD = "chart-reload"  # set by the server when the charts must be read again (reconnect, history synced)
 CHART_NOTE = "chart-note"
 HISTORY_SYNC = "history-sync"  # "Reading history from the terminal: n of m deals", shown while the sync runs
 HISTORY_SYNC_TEXT = "history-sync-text"
@@ -110,8 +109,7 @@ ANALYTICS_HISTOGRAM = "analytics-histogram"
 ANALYTICS_DRAWDOWNS = "analytics-drawdowns"
 
 # Risk rules and alerts (layouts/alerts.py, callbacks/alerts.py, assets/alerts.js).
-ALERTS_STATE = "alerts-state"  # the toasts on screen and when the rule panel was last drawn
-ALERTS_NEW = "alerts-new"  # the alerts of the latest frame, for browser notifications
+ALERTS_NEW = "alerts-new"  # the alerts just raised, for browser notifications
 ALERTS_NOTIFY = "alerts-notify"  # true once the user opted in to browser notifications (localStorage)
 ALERTS_NOTIFY_BUTTON = "alerts-notify-button"
 ALERTS_BANNER = "alerts-banner"
@@ -125,6 +123,3 @@ RULES_EDITOR = "rules-editor"
 RULES_SAVE = "rules-save"
 RULES_REVERT = "rules-revert"
 RULES_MESSAGE = "rules-message"
-
-# The live dispatcher (callbacks/live.py): a batch's updates that wait until the balance/equity chart has drawn.
-LIVE_LATER = "live-later"

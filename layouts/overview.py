@@ -9,9 +9,10 @@ from dash import dcc, html
 from dash_extensions import WebSocket
 
 from layouts import ids
-from layouts.figures import template
+from layouts.figures import DEFAULT_THEME, template
 from services.formatting import TRADE_MODES, margin_level, money
 from services.overview import AccountLine, Combined, CurrencyTotal
+from services.protocol import PROTOCOL_VERSION
 
 COLUMNS = ("Account", "Link", "Balance", "Equity", "Floating P/L", "Margin level", "Today's P/L", "Positions")
 
@@ -22,8 +23,8 @@ def layout() -> html.Div:
         className="page overview",
         children=[
             WebSocket(id=ids.OVERVIEW_WS),
-            dcc.Store(id=ids.THEME, storage_type="local", data="light"),
-            dcc.Store(id=ids.OVERVIEW_CHART_STATE, data={}),
+            dcc.Store(id=ids.THEME, storage_type="local", data=DEFAULT_THEME),
+            dcc.Store(id=ids.PROTOCOL, data=PROTOCOL_VERSION),
             html.Header(
                 className="header",
                 children=[

@@ -9,10 +9,12 @@ from layouts import ids
 from layouts.alerts import alert_banner, rule_panel
 from layouts.analytics import analytics_section
 from layouts.charts import charts_section
+from layouts.figures import DEFAULT_THEME
 from layouts.header import header
 from layouts.kpis import kpi_section
 from layouts.replay import replay_section
 from layouts.tables import tables_section
+from services.protocol import PROTOCOL_VERSION
 
 
 def stores() -> list:
@@ -21,11 +23,12 @@ def stores() -> list:
         WebSocket(id=ids.WS),
         dcc.Location(id=ids.LOCATION),
         dcc.Store(id=ids.CLIENT),
-        dcc.Store(id=ids.THEME, storage_type="local", data="light"),
+        dcc.Store(id=ids.THEME, storage_type="local", data=DEFAULT_THEME),
         dcc.Store(id=ids.LINKS),
         dcc.Store(id=ids.DAY_START),
         dcc.Store(id=ids.CHART_STATE, data={"login": None}),
-        dcc.Store(id=ids.BATCH_STATE, data={}),
+        dcc.Store(id=ids.CHART_RELOAD),
+        dcc.Store(id=ids.PROTOCOL, data=PROTOCOL_VERSION),
         dcc.Store(id=ids.DEALS_VERSION, data=0),
         dcc.Store(id=ids.RANGE),
     ]

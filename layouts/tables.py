@@ -1,7 +1,8 @@
 """Open positions, pending orders and the deal history, as AG Grids.
 
-Positions and orders carry their MT5 ticket as row id, so live updates change cells in
-place; the deal history is an infinite grid that asks the server for one page at a time.
+Positions and orders carry their MT5 ticket as row id (``row_id``), so live transactions add, change
+and remove rows in place (``views/grids.py``); the deal history is an infinite grid that asks the
+server for one page at a time.
 """
 
 from __future__ import annotations

@@ -49,9 +49,10 @@ from services.alerts_store import HISTORY_CAP, Outbox, RedisAlerts, SavedRules, 
 from services.archive import AlertRow, ArchiveWriter, Batch
 from services.backoff import Backoff
 from services.models import HistoryPoint, Snapshot
+from services.protocol import ALERT, dumps, event
 from services.redis_conn import REDIS_ERRORS
 from services.rules import Rule, RuleSet
-from services.store import Store, dumps, event
+from services.store import Store
 from services.units import DAY_MS, MINUTE_MS
 from services.worker import Worker
 
@@ -165,7 +166,7 @@ class AlertEngine(RedisMirror):
         self._hand_off(ctx, fired, now)
         if self._notify is not None:
             for alert in fired:
-                self._notify(event("alert", ctx.login, alert["ts"], alert))
+                self._notify(event(ALERT, ctx.login, alert["ts"], alert))
         return fired
 
     def _alert(self, login: int, rule: Rule, previous: str, state: str, m: Measure, now: int) -> dict[str, Any]:

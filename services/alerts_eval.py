@@ -12,8 +12,8 @@ from datetime import time as clock_time
 from typing import Any
 
 from services.models import Account, Position, Snapshot
+from services.protocol import dumps
 from services.rules import Rule
-from services.store import dumps
 
 OK, WARNING, BREACHED = "ok", "warning", "breached"
 SEVERITY = {OK: 0, WARNING: 1, BREACHED: 2}

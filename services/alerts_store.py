@@ -20,8 +20,9 @@ from typing import Any
 
 from services.archive import SavedRulesRow
 from services.models import HistoryPoint
+from services.protocol import ALERT, dumps, event
 from services.rules import RuleSet, parse_rules
-from services.store import Store, dumps, event
+from services.store import Store
 
 HISTORY_CAP = 1000
 PENDING_CAP = 1000
@@ -218,7 +219,7 @@ class RedisAlerts:
     def announce(self, out: Outbox) -> None:
         """Publish the alerts just stored (an alert is published once it is kept), tidy the acknowledgements."""
         for login, alert in out.alerts:
-            self.store.publish(login, event("alert", login, alert["ts"], alert))
+            self.store.publish(login, event(ALERT, login, alert["ts"], alert))
         for login in out.acks:
             self._prune_acks(login)
 

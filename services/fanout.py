@@ -1,8 +1,10 @@
 """One subscriber thread per process, fanning Redis pub/sub messages out to WebSocket clients.
 
-Each client has a bounded queue: a slow client loses its oldest messages and
-never blocks the others or the subscriber. At most ``max_clients`` clients at a time: each holds
-a server thread for as long as it stays, and the threads must not all go to sockets.
+Each message is parsed once, here (``Message``), its account read from its channel. Plain clients get it in
+their queue; pages get what their view renders of it (``taps``: the view hub, ``services/viewhub.py``). Each
+client has a bounded queue: a slow client loses its oldest items and never blocks the others or the
+subscriber. At most ``max_clients`` clients at a time: each holds a server thread for as long as it stays,
+and the threads must not all go to sockets.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
 from services.backoff import Backoff
+from services.protocol import STATUS, Message, event
 from services.redis_conn import REDIS_ERRORS
-from services.store import dumps, event
 from services.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -28,22 +30,28 @@ LISTEN_S = 0.5  # the longest wait for a message in one step: how soon a stop is
 
 
 class ClientQueue:
-    """Messages waiting for one WebSocket client."""
+    """What waits for one WebSocket client: messages, or the renderings of its page's view (``raw`` False)."""
 
-    def __init__(self, maxlen: int) -> None:
-        self._items: deque[str] = deque(maxlen=maxlen)
+    def __init__(self, maxlen: int, raw: bool = True) -> None:
+        self.raw = raw
+        self._items: deque[Any] = deque(maxlen=maxlen)
         self._ready = threading.Condition()
         self.dropped = 0
         self.closed = False
 
-    def put(self, message: str) -> None:
+    def put(self, item: Any) -> None:
         with self._ready:
             if len(self._items) == self._items.maxlen:
                 self.dropped += 1
-            self._items.append(message)
+            self._items.append(item)
             self._ready.notify()
 
-    def take(self, timeout: float) -> list[str]:
+    def clear(self) -> None:
+        """Drop what waits: a whole rendering of the page supersedes it."""
+        with self._ready:
+            self._items.clear()
+
+    def take(self, timeout: float) -> list[Any]:
         """Everything queued, waiting up to ``timeout`` for the first message."""
         with self._ready:
             if not self._items and not self.closed:
@@ -58,6 +66,14 @@ class ClientQueue:
             self._ready.notify_all()
 
 
+class Tap(Protocol):
+    """Takes every message on the fan-out's thread (the view hub renders each once per page view)."""
+
+    def publish(self, message: Message) -> None: ...
+
+    def tick(self) -> None: ...
+
+
 class Fanout:
     """The ``ws-fanout`` worker: each step waits up to ``LISTEN_S`` for a pub/sub message and hands it to every client.
 
@@ -69,6 +85,7 @@ class Fanout:
         client: redis.Redis,
         pattern: str,
         *,
+        login_of_channel: Callable[[str], int | None],
         max_clients: int,
         queue_size: int = 256,
         backoff: Backoff | None = None,
@@ -77,6 +94,8 @@ class Fanout:
     ) -> None:
         self._client = client
         self._pattern = pattern
+        self._login_of_channel = login_of_channel
+        self.taps: list[Tap] = []  # each gets every message once, and a tick while none comes
         self.max_clients = max_clients
         self.refused = 0
         self._queue_size = queue_size
@@ -116,9 +135,10 @@ class Fanout:
                 self._idle.wait(max(0.0, deadline - time.monotonic()))
         self.worker.stop(max(0.0, deadline - time.monotonic()) + LISTEN_S)
 
-    def register(self) -> ClientQueue | None:
-        """A queue for a new client, or None when ``max_clients`` are connected already."""
-        queue = ClientQueue(self._queue_size)
+    def register(self, raw: bool = True) -> ClientQueue | None:
+        """A queue for a new client, or None when ``max_clients`` are connected already. ``raw`` False: a page's,
+        which its view fills."""
+        queue = ClientQueue(self._queue_size, raw)
         with self._lock:
             if len(self._clients) >= self.max_clients:
                 self.refused += 1
@@ -141,11 +161,13 @@ class Fanout:
         with self._lock:
             return sum(queue.dropped for queue in self._clients)
 
-    def broadcast(self, message: str) -> None:
+    def broadcast(self, message: Message) -> None:
         with self._lock:
-            clients = list(self._clients)
+            clients = [queue for queue in self._clients if queue.raw]
         for queue in clients:
             queue.put(message)
+        for tap in self.taps:
+            tap.publish(message)
 
     def _listen(self) -> float:
         """Subscribe if needed, then pass on the next message (a wait with none is idle). A fault of the
@@ -163,11 +185,13 @@ class Fanout:
                 self._set_link(False, exc)
             raise
         if message is None or message["type"] not in ("pmessage", "message"):
+            for tap in self.taps:
+                tap.tick()
             self.worker.idle()
             return 0.0
         self.messages += 1
         self.last_message_ms = int(self._clock() * 1000)
-        self.broadcast(message["data"])
+        self.broadcast(Message.of_text(message["data"], self._login_of_channel(message["channel"])))
         return 0.0
 
     def _unsubscribe(self) -> None:
@@ -191,4 +215,4 @@ class Fanout:
         self.redis_up = up
         if was_known or not up:
             status = {"link": "redis", "redis": "up" if up else "down", "error": type(exc).__name__ if exc else None}
-            self.broadcast(dumps(event("status", None, int(self._clock() * 1000), status)))
+            self.broadcast(Message.of_event(event(STATUS, None, int(self._clock() * 1000), status)))

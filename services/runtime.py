@@ -21,10 +21,11 @@ from services.leader import LeaderLock
 from services.models import Snapshot
 from services.monitor import AccountsMonitor, is_stale
 from services.overview import AccountLine, Overview
+from services.protocol import ACCOUNTS, SNAPSHOT, Event, Message, event
 from services.redis_conn import REDIS_ERRORS, RedisLink, connect_redis
 from services.settings import Settings
 from services.sources.base import AccountSource
-from services.store import Store, dumps, event
+from services.store import Store
 from services.streamer import Streamer
 from services.supervisor import Supervisor
 from services.worker import DEGRADING, Worker
@@ -127,6 +128,7 @@ class Runtime:
         self.fanout = Fanout(
             self.redis.client,
             self.store.keys.events_pattern(),
+            login_of_channel=self.store.keys.login_of_events,
             max_clients=self.settings.ws_max_connections,
             queue_size=self.settings.ws_queue_size,
         )
@@ -140,7 +142,7 @@ class Runtime:
 
     def _accounts_changed(self, rows: list[dict[str, Any]]) -> None:
         """Straight to this process's pages: a collector's silence cannot travel through Redis."""
-        self.fanout.broadcast(dumps(event("accounts", None, int(time.time() * 1000), {"accounts": rows})))
+        self.fanout.broadcast(Message.of_event(event(ACCOUNTS, None, int(time.time() * 1000), {"accounts": rows})))
 
     def add_companion(self, companion: Companion) -> None:
         """A worker (the alert webhook, say) started and stopped with the runtime."""
@@ -256,7 +258,7 @@ class Runtime:
         latest = self.streamer.latest()
         return latest.zone if latest is not None else self.source.zone
 
-    def snapshot_event(self, login: int | None = None) -> dict[str, Any] | None:
+    def snapshot_event(self, login: int | None = None) -> Event | None:
         """What a new WebSocket client gets first: the streamer's state, else the one kept in Redis.
 
         ``login`` picks another account on the same Redis (a page per account); its state comes from Redis.
@@ -267,12 +269,12 @@ class Runtime:
                 cached = self.store.snapshot(login)
             except REDIS_ERRORS:
                 return None
-            return None if cached is None else event("snapshot", login, now_ms, cached)
+            return None if cached is None else event(SNAPSHOT, login, now_ms, cached)
         latest = self.streamer.latest()
         if latest is not None:
             data = latest.to_dict()
             data["status"] = self.streamer.status().to_dict()
-            return event("snapshot", latest.account.login, now_ms, data)
+            return event(SNAPSHOT, latest.account.login, now_ms, data)
         login = self.login()
         if login is None:
             return None
@@ -280,7 +282,7 @@ class Runtime:
             cached = self.store.snapshot(login)
         except REDIS_ERRORS:
             return None
-        return None if cached is None else event("snapshot", login, now_ms, cached)
+        return None if cached is None else event(SNAPSHOT, login, now_ms, cached)
 
     def health(self) -> dict[str, Any]:
         now = time.time()

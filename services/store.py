@@ -34,15 +34,12 @@ except ImportError:  # redis-py packs and parses in Python then
 
 from services.brokertime import BrokerZone
 from services.models import Deal, HistoryPoint, Snapshot
+from services.protocol import Event, dumps
 from services.redis_conn import RedisGate
 
 HISTORY_FIELDS = ("balance", "equity", "margin", "margin_level", "profit")
 ROLLUP_MS = 60_000
 _TAIL = 16  # index scores read at a page's end, to find the last one and the tickets that share it
-
-
-def dumps(payload: Any) -> str:
-    return json.dumps(payload, separators=(",", ":"), allow_nan=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +51,14 @@ class Keys:
 
     def events_pattern(self) -> str:
         return f"{self.prefix}:*:events"
+
+    def login_of_events(self, channel: str) -> int | None:
+        """The account whose events a channel carries, as ``events`` names it (None for any other channel)."""
+        head, _, tail = channel.rpartition(":")
+        prefix, _, login = head.rpartition(":")
+        if tail != "events" or prefix != self.prefix or not (login.isascii() and login.isdigit()):
+            return None
+        return int(login)
 
     def snapshot(self, login: int) -> str:
         return f"{self.prefix}:{login}:snapshot"
@@ -86,11 +91,6 @@ class Keys:
         return f"{self.prefix}:{account}:leader"
 
 
-def event(kind: str, login: int | None, ts_ms: int, data: Any) -> dict[str, Any]:
-    """The one message shape on Redis and on ``/ws``: ``{type, account, ts, data}``."""
-    return {"type": kind, "account": login, "ts": ts_ms, "data": data}
-
-
 class Store:
     """Thin, typed access to the key schema; raises redis errors for the caller to handle."""
 
@@ -104,7 +104,7 @@ class Store:
         self._buckets: dict[int, _Bucket] = {}
         self._newest: dict[int, int] = {}  # the history stream's top id per login, so appends skip a round trip
 
-    def publish(self, login: int, message: dict[str, Any]) -> int:
+    def publish(self, login: int, message: Event) -> int:
         return int(self.client.publish(self.keys.events(login), dumps(message)))
 
     def save_snapshot(self, snapshot: Snapshot) -> None:

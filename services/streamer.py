@@ -26,9 +26,10 @@ from services.archive import Archive
 from services.backoff import Backoff
 from services.leader import LeaderLock
 from services.models import Account, Deal, HistoryPoint, Order, Position, Snapshot
+from services.protocol import ACCOUNT, DEALS, HEARTBEAT, ORDERS, POSITIONS, STATUS, event
 from services.redis_conn import REDIS_ERRORS, refusal
 from services.sources.base import AccountSource, SourceAuthError, SourceDisconnected, SourceError, SourceUnreachable
-from services.store import Store, event
+from services.store import Store
 from services.worker import Streak, Worker
 
 log = logging.getLogger(__name__)
@@ -309,7 +310,7 @@ class Streamer:
             self._poll()
         if now - self._last_heartbeat >= self.heartbeat_s:
             self._last_heartbeat = now
-            self._emit("heartbeat", self.status().to_dict())
+            self._emit(HEARTBEAT, self.status().to_dict())
 
     def _renew_lock(self) -> None:
         """The leader-lock worker's step: a frozen Redis costs this thread its timeouts, never the polling.
@@ -421,12 +422,12 @@ class Streamer:
         if previous is None or previous.account != account:
             point_ts = self._monotonic_ts(now_ms)
             point = HistoryPoint.of(account, point_ts)
-            changed.append(("account", account.to_dict()))
+            changed.append((ACCOUNT, account.to_dict()))
             self._pending_history.extend([point])
         if previous is None or previous.positions != positions:
-            changed.append(("positions", [p.to_dict() for p in positions]))
+            changed.append((POSITIONS, [p.to_dict() for p in positions]))
         if previous is None or previous.orders != orders:
-            changed.append(("orders", [o.to_dict() for o in orders]))
+            changed.append((ORDERS, [o.to_dict() for o in orders]))
         zone = self.source.zone
         snapshot = Snapshot(account, positions, orders, now_ms, zone.offset_s_at(now_ms), broker_tz=zone.spec)
         sync, before = self.source.history_sync, self.status()
@@ -451,7 +452,7 @@ class Streamer:
                 self._emit(kind, data, point_ts)
         if self._archive is not None:  # appends in memory only: a slow disk never delays the poll
             self._archive.record(snapshot, point, [kind for kind, _ in changed], self._stamped(deals))
-        kinds = [kind for kind, _ in changed] + (["deals"] if deals else [])
+        kinds = [kind for kind, _ in changed] + ([DEALS] if deals else [])
         for listener, faults in zip(self._listeners, self._listener_faults, strict=True):
             try:
                 listener(snapshot, kinds)
@@ -504,7 +505,7 @@ class Streamer:
                 deals = []
                 news = [d for d in fresh if d.time_utc_ms >= self._news_since_ms]
                 if news:
-                    self._emit("deals", [d.to_dict() for d in news])
+                    self._emit(DEALS, [d.to_dict() for d in news])
             self._publish_events()
         except REDIS_ERRORS as exc:
             self._put_back(history, deals)
@@ -703,7 +704,7 @@ class Streamer:
             after = self._status
         watched = ("mt5", "redis", "mt5_error", "history_sync", "broker_tz")
         if any(getattr(before, name) != getattr(after, name) for name in watched):
-            self._emit("status", after.to_dict())
+            self._emit(STATUS, after.to_dict())
 
     def _shutdown(self) -> None:
         """The last poll is over; the writer's ``on_stop`` writes what it left once the writer is stopped."""

@@ -24,9 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.archive import ArchiveUnavailable, ArchiveWriter, WebhookItem, WebhookMark
 from services.archive.outbox import Pending, backlog, drop_oldest, pending
 from services.backoff import Backoff
+from services.protocol import dumps
 from services.rules import RulesSettings
 from services.runtime import VERSION
-from services.store import dumps
 from services.worker import DEGRADING, Streak, Worker
 
 log = logging.getLogger(__name__)

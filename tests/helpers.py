@@ -24,6 +24,18 @@ def wait_until(condition: Callable[[], Any], timeout: float = 10.0, message: str
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
+def after_hello(ws: Any) -> dict[str, Any]:
+    """The frame after a ``/ws`` socket's hello (which must name this protocol), or the first one when it is no
+    hello (a refusal's error frame)."""
+    from services.protocol import HELLO, PROTOCOL_VERSION
+
+    first = json.loads(ws.recv())
+    if first["type"] != HELLO:
+        return first
+    assert first["data"] == {"protocol": PROTOCOL_VERSION}
+    return json.loads(ws.recv())
+
+
 def click(dash_duo: Any, selector: str, timeout: float = 10.0) -> None:
     """Click like a user, trying again while a live redraw replaced the element or a layout shift put another
     element over it (Chromium then refuses the click rather than clicking through)."""

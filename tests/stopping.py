@@ -3,7 +3,6 @@ minute's rollup in Redis and in the archive (``python app.py`` and gunicorn alik
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -15,7 +14,7 @@ import websocket
 
 from services.archive import FILE_NAME
 from services.units import MINUTE_MS
-from tests.helpers import wait_until
+from tests.helpers import after_hello, wait_until
 
 LOGIN = 5_000_001  # the demo account's
 LEADER_KEY = f"mt5:{LOGIN}:leader"
@@ -27,7 +26,7 @@ class Page:
 
     def __init__(self, url: str) -> None:
         self.ws = websocket.create_connection(url, timeout=10)
-        first = json.loads(self.ws.recv())  # the snapshot, or the error frame of a worker whose sockets are all taken
+        first = after_hello(self.ws)  # the snapshot, or the error frame of a worker whose sockets are all taken
         self.role: str | None = first["data"]["status"]["role"] if first["type"] == "snapshot" else None
         self.close_code: int | None = None
         self.ended = threading.Event()

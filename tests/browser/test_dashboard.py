@@ -107,6 +107,63 @@ def test_positions_follow_the_terminal_and_a_close_moves_to_deals(dash_duo: Any,
     assert dash_duo.get_logs() == []
 
 
+def test_pushes_reach_the_page_with_no_dash_request_per_batch(
+    dash_duo: Any, make_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KPI change and a position opened and closed reach the DOM from the server's rendering of the page's
+    view; the only Dash requests on the way are those a new deal calls for (the deal grid, the analytics)."""
+    from flask import request
+
+    from api import outbox
+
+    frames: list[int] = []  # the seq of every render frame sent to the page
+    render_frame = outbox.render_frame
+    monkeypatch.setattr(outbox, "render_frame", lambda *args: frames.append(args[2]) or render_frame(*args))
+    fake = FakeMT5(login=778, password="pw-778")
+    fake.add_balance(time.time() - 7200, 10_000.0)
+    source = MT5Source(fake.module, login=778, password=Secret("pw-778"), server=None, path=None)
+    env = {"POLL_INTERVAL_MS": "150", "HEARTBEAT_S": "1", "MT5_SOURCE": "mt5", "MT5_LOGIN": "778"}
+    app = make_app(env, source=source)
+    requests: list[str] = []  # the outputs of every Dash callback request, in turn
+
+    @app.server.after_request
+    def count(response: Any) -> Any:
+        if request.path == "/_dash-update-component":
+            requests.append(str((request.get_json(silent=True) or {}).get("output")))
+        return response
+
+    def quiet() -> bool:
+        """Three frames (a heartbeat's at least each second) go to the page without a Dash request."""
+        before, sent = len(requests), len(frames)
+        wait_until(lambda: len(frames) >= sent + 3, 10, "three frames")
+        return len(requests) == before
+
+    dash_duo.start_server(app)
+    dash_duo.wait_for_contains_text(f"#{ids.ACCOUNT_TITLE}", "778", timeout=10)
+    wait_until(lambda: (figure(dash_duo, ids.EQUITY_GRAPH) or {}).get("x"), 10, "the charts")
+    wait_until(quiet, 30, "the page to settle")
+    before, sent = len(requests), len(frames)
+
+    fake.set_account(equity=12_345.67, profit=2_345.67)
+    ticket = fake.add_position("EURUSD", time_utc=time.time() - 60, type=1, volume=0.2, price_open=1.1,
+                               price_current=1.09, profit=200.0, identifier=9101)  # fmt: skip
+    dash_duo.wait_for_text_to_equal(f"#{ids.kpi_value('equity')}", "$12,345.67", timeout=10)
+    wait_until(lambda: grid_rows(dash_duo, ids.POSITIONS_GRID).get(str(ticket), {}).get("side") == "Sell", 10,
+               "the new position's row")  # fmt: skip
+    wait_until(lambda: len(frames) >= sent + 3, 10, "three frames more")
+    assert requests[before:] == [], "no Dash request while pushes change the cards and the grid"
+
+    before = len(requests)
+    fake.positions.clear()
+    fake.add_deal(time.time(), "EURUSD", type=0, entry=1, volume=0.2, price=1.09, profit=200.0, position_id=9101)
+    wait_until(lambda: str(ticket) not in grid_rows(dash_duo, ids.POSITIONS_GRID), 10, "the closed position to leave")
+    wait_until(lambda: any(r.get("position_id") == "9101" for r in grid_rows(dash_duo, ids.DEALS_GRID).values()), 10,
+               "the closing deal in the deal history")  # fmt: skip
+    new_deal = [output for output in requests[before:] if ids.DEALS_GRID in output or "analytics" in output]
+    assert new_deal and new_deal == requests[before:], "the new deal's requests, and none per batch"
+    assert dash_duo.get_logs() == []
+
+
 def test_range_selector_bounds_points_over_100k_stored(dash_duo: Any, make_app: Any, redis_server: Any) -> None:
     app = make_app({"REDIS_URL": redis_server.url}, source=DemoSource(seed=12), start=False)
     runtime = app.server.extensions["mt5_runtime"]

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from layouts import ids
+from services.protocol import event
 from services.secret import Secret
 from services.sources.mt5 import MT5Source
-from services.store import event
 from services.timefmt import local_ms
 from tests.fakes.fake_mt5 import FakeMT5, ny_close_offset
 from tests.fakes.old_account import fill_old_account

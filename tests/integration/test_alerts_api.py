@@ -17,7 +17,7 @@ import websocket
 from services.rules import RuleError
 from services.sources.demo import DemoSource
 from tests.conftest import RedisServer
-from tests.helpers import wait_until
+from tests.helpers import after_hello, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +135,7 @@ def receive_alert(ws: websocket.WebSocket, rule: str, state: str, timeout: float
 def test_a_drawdown_raises_one_alert_on_ws_webhook_and_alerts(live: Live) -> None:
     ws = websocket.create_connection(live.ws_url, timeout=5)
     try:
-        assert json.loads(ws.recv())["type"] == "snapshot"
+        assert after_hello(ws)["type"] == "snapshot"
         before = live.drawdown_row()
         assert before["state"] == "ok" and before["limit"] == 100 and before["unit"] == "USD"
         live.shock_against_positions(0.2)

@@ -16,7 +16,7 @@ import pytest
 import websocket
 
 from tests.conftest import RedisServer, free_port
-from tests.helpers import wait_until
+from tests.helpers import after_hello, wait_until
 from tests.stopping import LEADER_KEY, Page, assert_flushed, live_history
 
 pytestmark = pytest.mark.integration
@@ -83,7 +83,7 @@ def test_demo_on_embedded_redis_then_stops_cleanly(tmp_path: Path, stop_signal: 
         first = get_json(port, "/account")["equity"]
         wait_until(lambda: get_json(port, "/account")["equity"] != first, 10, "the equity moving")
         ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=5)
-        assert json.loads(ws.recv())["type"] == "snapshot"
+        assert after_hello(ws)["type"] == "snapshot"
         bodies = [json.dumps(get_json(port, path)) for path in ("/health", "/mt5/status", "/api", "/connection-status")]
         process.send_signal(stop_signal)
         code = process.wait(30)  # the app bounds its own stop: no wait here to tune

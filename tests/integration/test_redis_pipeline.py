@@ -21,7 +21,7 @@ from services.settings import load_settings
 from services.sources.demo import DemoSource
 from services.store import Store
 from tests.conftest import RedisServer, free_port
-from tests.helpers import wait_until
+from tests.helpers import after_hello, wait_until
 
 pytestmark = pytest.mark.integration
 LOGIN = 5_000_001
@@ -155,7 +155,7 @@ def test_redis_restart_keeps_websocket_clients_and_resumes(
     live = serve(app.server)
     ws = websocket.create_connection(live.ws_url, timeout=10)
     try:
-        assert json.loads(ws.recv())["type"] == "snapshot"
+        assert after_hello(ws)["type"] == "snapshot"
         runtime = app.server.extensions["mt5_runtime"]
         wait_until(lambda: runtime.archive.pending == 0 and runtime.store.deal_count(LOGIN), 10, "archived")
         deals_before = runtime.store.deal_count(LOGIN)
@@ -193,7 +193,7 @@ def test_a_frozen_redis_is_detected_and_heals(redis_server: RedisServer, make_ap
     client = app.server.test_client()
     ws = websocket.create_connection(serve(app.server).ws_url, timeout=20)
     try:
-        assert json.loads(ws.recv())["type"] == "snapshot"
+        assert after_hello(ws)["type"] == "snapshot"
         os.kill(redis_server.process.pid, signal.SIGSTOP)
         frozen, frozen_at_ms = time.monotonic(), int(time.time() * 1000)
 

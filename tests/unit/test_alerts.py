@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import fakeredis
 import pytest
 
-from callbacks.alerts import editor_action, frame_alerts, frame_updates
+from callbacks.alerts import editor_action
 from layouts import ids
 from layouts.alerts import HIDDEN, distance_text, duration, rule_row
 from services import alerts_store
@@ -26,6 +26,7 @@ from services.risk import RiskEngine
 from services.rules import DEFAULT_RULES, RulesSettings, parse_rules
 from services.store import Store
 from tests.conftest import RedisServer
+from views.alerts import frame_updates
 
 LOGIN = 7_001
 ACCOUNT = {
@@ -368,53 +369,43 @@ def test_state_survives_a_new_engine_on_the_same_redis(redis_server: RedisServer
     assert [a["state"] for a in second.engine.history(LOGIN, rule="drawdown")] == ["ok", "breached"]
 
 
-def batch_frame(*events: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "batch", "account": LOGIN, "ts": T0, "data": {"seq": 3, "events": list(events)}}
-
-
-def test_the_page_turns_alert_events_into_toasts_a_banner_and_notifications() -> None:
+def test_a_view_turns_alert_events_into_toasts_a_banner_and_notifications() -> None:
     run = Script(DEFAULT_RULES)
     run.poll(margin_level=40.0)
     alert = run.notified[0]
     status = run.engine.live_status()
-    heartbeat = {"type": "heartbeat", "account": LOGIN, "ts": T0, "data": {}}
-    out = frame_updates(batch_frame(heartbeat, alert), status, [], {"toasts": [], "drawn_ms": 0}, T0)
+    out, state = frame_updates([alert["data"]], status, [], {"toasts": [], "drawn_ms": 0}, T0)
     assert len(out[ids.RULES_ROWS]["children"]) == 2
     assert out[ids.RULES_SOURCE]["children"] == "Margin rules · built-in margin rules"
     banner_out = out[ids.ALERTS_BANNER]
     assert "Margin level breached: 40.00%" in banner_out["children"][0] and banner_out["style"]["color"] == "var(--bad)"
     assert [t.children for t in out[ids.ALERTS_TOASTS]["children"]] == [alert["data"]["message"]]
     assert out[ids.ALERTS_NEW]["data"] == [alert["data"]], "handed to assets/alerts.js for browser notifications"
-    state = out[ids.ALERTS_STATE]["data"]
     recent = run.engine.recent(T0)
     assert [a["rule"] for a in recent] == ["margin_call", "stop_out"]
-    assert frame_updates(batch_frame(heartbeat), status, recent[:1], state, T0 + 100) == {}, (
+    assert frame_updates([], status, recent[:1], state, T0 + 100) == ({}, state), (
         "an alert already shown is not shown again, and the panel is redrawn at most once a second"
     )
-    later = frame_updates(batch_frame(heartbeat), status, [], state, T0 + 10_000)
-    assert later[ids.ALERTS_TOASTS]["children"] == [] and later[ids.ALERTS_STATE]["data"]["toasts"] == [], (
-        "toasts leave after 10 s"
-    )
+    later, state = frame_updates([], status, [], state, T0 + 10_000)
+    assert later[ids.ALERTS_TOASTS]["children"] == [] and state["toasts"] == [], "toasts leave after 10 s"
     assert ids.ALERTS_NEW not in later
     assert ids.RULES_ROWS not in later, "a panel that would look the same is not sent again"
     run.poll(margin_level=60.0)
-    moved = frame_updates(batch_frame(heartbeat), run.engine.live_status(), [], later[ids.ALERTS_STATE]["data"],
-                          T0 + 20_000)  # fmt: skip
+    moved, _ = frame_updates([], run.engine.live_status(), [], state, T0 + 20_000)
     assert "60.00%" in str(moved[ids.RULES_ROWS]["children"])
-    assert frame_alerts(alert) == [alert["data"]], "an unbatched alert frame counts too"
 
 
-def test_the_page_catches_up_with_alerts_whose_frame_it_missed() -> None:
+def test_a_view_catches_up_with_alerts_whose_message_it_missed() -> None:
     run = Script(DEFAULT_RULES)
     run.poll(margin_level=300.0)
-    state = frame_updates(batch_frame(), run.engine.live_status(), [], {}, run.now_ms)[ids.ALERTS_STATE]["data"]
-    run.poll(margin_level=40.0)  # the frame carrying these two alerts never reaches the callback
+    _, state = frame_updates([], run.engine.live_status(), [], {}, run.now_ms)
+    run.poll(margin_level=40.0)  # the messages carrying these two alerts never reach the view
     run.poll(margin_level=41.0)
     recent = run.engine.recent(state["seen_ms"])
-    out = frame_updates(batch_frame(), run.engine.live_status(), recent, state, run.now_ms)
+    out, state = frame_updates([], run.engine.live_status(), recent, state, run.now_ms)
     assert [a["rule"] for a in out[ids.ALERTS_NEW]["data"]] == ["margin_call", "stop_out"]
     assert len(out[ids.ALERTS_TOASTS]["children"]) == 2
-    assert run.engine.recent(out[ids.ALERTS_STATE]["data"]["seen_ms"]) == []
+    assert run.engine.recent(state["seen_ms"]) == []
 
 
 def test_the_rule_editor_saves_reports_errors_with_line_and_field_and_reverts() -> None:

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from services import export
 from services.models import Deal, MalformedRecord
-from services.store import Store, dumps
+from services.protocol import dumps
+from services.store import Store
 from tests.conftest import free_port
 
 LOGIN = 77

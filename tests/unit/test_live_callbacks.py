@@ -1,159 +1,63 @@
-"""The live dispatcher, called directly: snapshots rebuild, appends are capped and deduped, grids change by
-index, acks and resyncs; live points only where they continue the chart's view."""
+"""The page's live updates, rendered on the server per view: given events, the props each sets on the page.
+
+A whole page rebuilds everything, appends are capped and deduped per socket, grids change by transactions
+keyed by ticket, badges and link ages, the history sync, and pages of one view share one rendering.
+"""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import pytest
-import redis
-from dash import no_update
 
-from api.ws import PageView
-from callbacks.charts import GRAPHS, chart_outputs
-from callbacks.live import Batch, apply_batch, parse_message
 from layouts import ids
 from layouts.figures import LIVE_POINTS
+from services.fanout import ClientQueue
 from services.models import HistoryPoint
+from services.protocol import ACCOUNT, DEALS, HEARTBEAT, POSITIONS, STATUS, Message, event
+from services.render import Render, merge
 from services.sources.demo import DemoSource
-from services.timefmt import local_ms
+from services.viewhub import ViewHub
+from views.charts import LiveCharts
+from views.page import PageKey, PageKind, PageRenderer
 
 LOGIN = 5_000_001
-HOUR_MS = 3_600_000
+TS = 2_000_000_000_000
 
 
 @pytest.fixture
-def runtime(make_app: Any) -> Any:
+def app(make_app: Any) -> Any:
     app = make_app(source=DemoSource(seed=8), start=False)
-    rt = app.server.extensions["mt5_runtime"]
-    rt.streamer.step()
-    return rt
+    app.server.extensions["mt5_runtime"].streamer.step()
+    return app
 
 
-def frame(seq: int, events: list[dict[str, Any]], ts: int = 2_000_000_000_000) -> dict[str, Any]:
-    return {"type": "batch", "account": LOGIN, "ts": ts, "data": {"seq": seq, "events": events}}
+@pytest.fixture
+def runtime(app: Any) -> Any:
+    return app.server.extensions["mt5_runtime"]
 
 
-def account_event(runtime: Any, ts: int, equity: float) -> dict[str, Any]:
-    account = {**runtime.streamer.latest().account.to_dict(), "equity": equity}
-    return {"type": "account", "account": LOGIN, "ts": ts, "data": account}
+def renderer(app: Any, tz: str = "Europe/Berlin", replaying: bool = False, clock: Any = time.time) -> PageRenderer:
+    """The view of the app's own account in ``tz``, loaded from its latest snapshot."""
+    runtime = app.server.extensions["mt5_runtime"]
+    return PageRenderer(runtime, app.server.extensions["mt5_risk"].alerts, PageKey(None, tz, replaying), clock)
 
 
-def snapshot_event(runtime: Any) -> dict[str, Any]:
-    return runtime.snapshot_event()
+def message(kind: str, data: Any, ts: int = TS, account: int | None = LOGIN) -> Message:
+    """An event as the fan-out hands it over: parsed once, its account from its channel."""
+    return Message.of_event(event(kind, account, ts, data))
 
 
-STATE = {"client": {"tz": "Europe/Berlin", "width": 800}, "selection": {"choice": "all"}, "theme": "light"}
+def account_at(runtime: Any, equity: float) -> dict[str, Any]:
+    return {**runtime.streamer.latest().account.to_dict(), "equity": equity}
 
 
-def run(runtime: Any, seq: int, events: list[dict[str, Any]], **state: Any) -> dict[str, Any]:
-    """The batch's updates by component id, and the ack under "send"."""
-    updates, send = apply_batch(Batch.of(frame(seq, events), LOGIN), runtime, 5.0, {**STATE, **state})
-    return {**updates, "send": send}
-
-
-def prop(out: dict[str, Any], component_id: str, name: str) -> Any:
-    return out.get(component_id, {}).get(name, no_update)
-
-
-def test_a_snapshot_rebuilds_everything_and_is_acknowledged(runtime: Any) -> None:
-    out = run(runtime, 1, [snapshot_event(runtime)])
-    account = runtime.streamer.latest().account
-    assert prop(out, ids.ACCOUNT_TITLE, "children") == f"Demo Trader · #{LOGIN}"
-    assert prop(out, ids.TRADE_MODE, "children") == "Demo" and prop(out, ids.MARGIN_MODE, "children") == "Hedging"
-    assert prop(out, ids.kpi_value("equity"), "children") == f"${account.equity:,.2f}"
-    assert prop(out, ids.EQUITY_GRAPH, "figure")["data"][1]["name"] == "Equity"
-    chart = prop(out, ids.CHART_STATE, "data")
-    assert chart["login"] == LOGIN and chart["live"] is True
-    rows = prop(out, ids.POSITIONS_GRID, "rowData")
-    assert len(rows) == len(runtime.streamer.latest().positions)
-    assert all(row["row_id"] == str(row["ticket"]) for row in rows)
-    assert json.loads(out["send"]) == {"type": "ack", "seq": 1}
-    assert prop(out, ids.BATCH_STATE, "data")["synced"] is True
-
-
-def test_account_events_become_one_capped_append_without_duplicates(runtime: Any) -> None:
-    chart = {"login": LOGIN, "last_ts": 2_000, "peak": 100.0, "live": True, "tz": "Europe/Berlin", "offset_s": 7200}
-    events = [
-        account_event(runtime, 1_999, 90.0),
-        account_event(runtime, 2_001, 95.0),
-        account_event(runtime, 2_002, 110.0),
-    ]
-    out = run(runtime, 5, events, chart=chart, batch_state={"seq": 4, "synced": True})
-    equity = prop(out, ids.EQUITY_GRAPH, "extendData")
-    underwater = prop(out, ids.DRAWDOWN_GRAPH, "extendData")
-    assert equity[1:] == [[0, 1], LIVE_POINTS]
-    assert equity[0]["y"][1] == [95.0, 110.0], "the point older than the last drawn one is skipped"
-    assert equity[0]["x"][0] == [3_602_001, 3_602_002], "local wall-clock ms: Berlin is UTC+1 in January 1970"
-    assert equity[0]["customdata"] == [["1970-01-01 02:00:02", "1970-01-01 02:00:02"], []], "server time, once"
-    assert underwater[0]["y"] == [[-5.0, 0.0]]
-    chart = prop(out, ids.CHART_STATE, "data")
-    assert chart["last_ts"] == 2_002 and chart["peak"] == 110.0
-    assert ids.EQUITY_GRAPH in out and "figure" not in out[ids.EQUITY_GRAPH]
-    assert json.loads(out["send"]) == {"type": "ack", "seq": 5, "resync": False}
-
-
-def test_no_appends_for_a_fixed_past_range(runtime: Any) -> None:
-    chart = {"login": LOGIN, "last_ts": 0, "peak": 0.0, "live": False}
-    out = run(runtime, 2, [account_event(runtime, 5, 1.0)], chart=chart, batch_state={"seq": 1, "synced": True})
-    assert all(graph not in out for graph in (ids.EQUITY_GRAPH, ids.MARGIN_GRAPH, ids.DRAWDOWN_GRAPH))
-    assert ids.CHART_STATE not in out, "nothing changed in the chart state, so nothing is sent"
-    assert prop(out, ids.kpi_value("equity"), "children") == "$1.00", "the cards stay live"
-
-
-def test_a_skipped_number_acks_with_a_resync_request_once(runtime: Any) -> None:
-    out = run(runtime, 9, [], batch_state={"seq": 7, "synced": True})
-    assert json.loads(out["send"]) == {"type": "ack", "seq": 9, "resync": True}
-    again = run(runtime, 10, [], batch_state=prop(out, ids.BATCH_STATE, "data"))
-    assert json.loads(again["send"]) == {"type": "ack", "seq": 10, "resync": False}, "the answer is on its way"
-    later = run(runtime, 29, [], batch_state={**prop(again, ids.BATCH_STATE, "data"), "seq": 28})
-    assert json.loads(later["send"])["resync"] is True, "asked again when no answer came"
-
-
-def test_redis_coming_back_asks_for_a_snapshot(runtime: Any) -> None:
-    event = {"type": "status", "account": None, "ts": 5, "data": {"link": "redis", "redis": "up"}}
-    out = run(runtime, 3, [event], batch_state={"seq": 2, "synced": True})
-    assert json.loads(out["send"])["resync"] is True
-    assert out[ids.link_badge("redis")] == {"children": "Redis: up", "className": "badge badge-ok"}
-
-
-def test_status_marks_badges_and_link_reasons(runtime: Any) -> None:
-    status = {"mt5": "reconnecting", "mt5_error": "No IPC connection (-10004)", "redis": "up", "last_poll_ms": 1_000}
-    out = run(runtime, 2, [{"type": "status", "account": LOGIN, "ts": 1_500, "data": status}], batch_state={"seq": 1})
-    badge = out[ids.link_badge("mt5")]
-    assert badge == {"children": "MT5: reconnecting — No IPC connection (-10004)", "className": "badge badge-warn"}
-    links = prop(out, ids.LINKS, "data")
-    assert links["last"]["mt5"] == 1_000 and links["last"]["redis"] == 1_500
-    assert links["reasons"]["mt5"] == "No IPC connection (-10004)"
-    assert links["period_ms"] == 5_000
-
-
-def test_link_ages_are_sent_once_a_second_unless_a_status_changes(runtime: Any) -> None:
-    ts = 2_000_000_000_000
-    quiet = run(runtime, 2, [account_event(runtime, ts - 5, 1.0)], batch_state={"seq": 1, "synced": True,
-                                                                                  "links_ms": ts - 400})  # fmt: skip
-    assert ids.LINKS not in quiet and prop(quiet, ids.BATCH_STATE, "data")["links_ms"] == ts - 400
-    due = run(runtime, 2, [], batch_state={"seq": 1, "synced": True, "links_ms": ts - 1_000})
-    assert prop(due, ids.LINKS, "data")["last"]["live"] == ts
-
-
-def test_deposits_today_do_not_count_as_profit(runtime: Any) -> None:
-    out = run(runtime, 1, [snapshot_event(runtime)])
-    day = prop(out, ids.DAY_START, "data")
-    deposit = {"type": 2, "profit": 500.0, "time_utc_ms": day["start_ms"] + 1, "ticket": 1}
-    account = account_event(runtime, day["start_ms"] + 2, day["equity"] + 520.0)
-    state = {"day": day, "chart": prop(out, ids.CHART_STATE, "data"), "batch_state": prop(out, ids.BATCH_STATE, "data")}
-    later = run(runtime, 2, [{"type": "deals", "account": LOGIN, "ts": 3, "data": [deposit]}, account], **state)
-    assert prop(later, ids.kpi_value("today"), "children") == "+$20.00"
-    assert prop(later, ids.DEALS_VERSION, "data") == 2_000_000_000_000, "the deal grid and analytics refetch"
-
-
-def positions_event(view: PageView, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """A positions event as a ``?view=page`` socket sends it."""
-    message = json.dumps({"type": "positions", "account": LOGIN, "ts": 5, "data": rows})
-    return json.loads(view.event(message))
+def prop(render: Render | None, component_id: str, name: str) -> Any:
+    """A prop the render sets (shared or live), or None."""
+    if render is None:
+        return None
+    return {**render.set, **render.live}.get(component_id, {}).get(name)
 
 
 def position(ticket: int, profit: float, price: float = 1.1) -> dict[str, Any]:
@@ -161,197 +65,214 @@ def position(ticket: int, profit: float, price: float = 1.1) -> dict[str, Any]:
             "sl": 0.0, "tp": 0.0, "swap": -1.0, "profit": profit, "time_utc_ms": 1_000, "magic": 7}  # fmt: skip
 
 
-def apply_patch(rows: list[dict[str, Any]], patch: Any) -> list[dict[str, Any]]:
-    """What the Dash renderer does with a Patch of a list of rows."""
-    rows = [dict(row) for row in rows]
-    for operation in patch.to_plotly_json()["operations"]:
-        name, location, params = operation["operation"], operation["location"], operation["params"]
-        if name == "Merge":
-            rows[location[0]].update(params["value"])
-        elif name == "Delete":
-            del rows[location[0]]
-        elif name == "Extend":
-            rows.extend(params["value"])
-        else:
-            raise AssertionError(f"unexpected operation {name}")
-    return rows
+def test_a_whole_page_rebuilds_everything_and_has_the_charts_reloaded(app: Any, runtime: Any) -> None:
+    full = renderer(app).full(reload=True)
+    account = runtime.streamer.latest().account
+    assert full.full and full.reload
+    assert prop(full, ids.ACCOUNT_TITLE, "children") == f"Demo Trader · #{LOGIN}"
+    assert prop(full, ids.TRADE_MODE, "children") == "Demo" and prop(full, ids.MARGIN_MODE, "children") == "Hedging"
+    assert prop(full, ids.kpi_value("equity"), "children") == f"${account.equity:,.2f}"
+    rows = prop(full, ids.POSITIONS_GRID, "rowData")
+    assert len(rows) == len(runtime.streamer.latest().positions)
+    assert all(row["row_id"] == str(row["ticket"]) for row in rows)
+    assert prop(full, ids.CHART_RELOAD, "data") and prop(full, ids.DEALS_VERSION, "data"), "charts and deals read again"
+    assert ids.EQUITY_GRAPH not in full.set, "the figures follow the page's range: the page reloads them"
+    assert prop(renderer(app).full(reload=False), ids.CHART_RELOAD, "data") is None
 
 
-def test_grids_change_cell_by_cell_by_row_index(runtime: Any) -> None:
-    view = PageView()
-    snapshot = json.loads(view.event(json.dumps(snapshot_event(runtime))))
-    snapshot["data"]["positions"] = [position(1, 10.0), position(2, 20.0), position(3, 30.0)]
-    view.rows["positions"] = [json.loads(json.dumps(p)) for p in snapshot["data"]["positions"]]
-    out = run(runtime, 1, [snapshot])
-    rows = prop(out, ids.POSITIONS_GRID, "rowData")
-    assert [r["ticket"] for r in rows] == [1, 2, 3] and prop(out, ids.POSITIONS_COUNT, "children") == "3 · +57.00"
-    change = positions_event(view, [position(3, 31.0, 1.2), position(1, 10.0), position(4, 40.0)])
-    assert change["data"]["set"] == [[2, {"price_current": 1.2, "profit": 31.0}]], "only changed cells travel"
-    assert change["data"]["remove"] == [1] and [r["ticket"] for r in change["data"]["add"]] == [4]
-    later = run(
-        runtime, 2, [change], batch_state=prop(out, ids.BATCH_STATE, "data"), chart=prop(out, ids.CHART_STATE, "data")
-    )
-    rows = apply_patch(rows, prop(later, ids.POSITIONS_GRID, "rowData"))
+def test_account_events_become_points_each_socket_appends_capped_without_duplicates(app: Any, runtime: Any) -> None:
+    view = renderer(app)
+    points = [p for ts, equity in ((1_999, 90.0), (2_001, 95.0), (2_002, 110.0))
+              for p in view.event(message(ACCOUNT, account_at(runtime, equity), ts)).points]  # fmt: skip
+    charts = LiveCharts()
+    assert charts.take({"login": LOGIN, "last_ts": 2_000, "peak": 100.0, "live": True, "rev": 1})
+    first, rest, rev = charts.appends(points)
+    equity = first[ids.EQUITY_GRAPH]["extendData"]
+    underwater = rest[ids.DRAWDOWN_GRAPH]["extendData"]
+    assert equity[1:] == [[0, 1], LIVE_POINTS] and rev == 1
+    assert equity[0]["y"][1] == [95.0, 110.0], "the point older than the last drawn one is skipped"
+    assert equity[0]["x"][0] == [3_602_001, 3_602_002], "local wall-clock ms: Berlin is UTC+1 in January 1970"
+    assert equity[0]["customdata"] == [["1970-01-01 02:00:02", "1970-01-01 02:00:02"], []], "server time, once"
+    assert underwater[0]["y"] == [[-5.0, 0.0]]
+    assert charts.state["last_ts"] == 2_002 and charts.state["peak"] == 110.0
+    assert charts.appends([]) == ({}, {}, 1), "nothing twice"
+
+
+def test_no_appends_for_a_fixed_past_range_while_the_cards_stay_live(app: Any, runtime: Any) -> None:
+    view = renderer(app)
+    render = view.event(message(ACCOUNT, account_at(runtime, 1.0), 5))
+    charts = LiveCharts()
+    charts.take({"login": LOGIN, "last_ts": 0, "peak": 0.0, "live": False, "rev": 2})
+    assert charts.appends(render.points) == ({}, {}, None)
+    assert prop(render, ids.kpi_value("equity"), "children") == "$1.00"
+
+
+def test_a_zoom_into_the_past_takes_no_points_and_one_reaching_ahead_takes_them_up_to_its_edge(
+    app: Any, runtime: Any
+) -> None:
+    view = renderer(app)
+    points = [p for ts in (11, 12, 13) for p in view.event(message(ACCOUNT, account_at(runtime, 5.0), ts)).points]
+    paused = LiveCharts()
+    paused.take({"login": LOGIN, "last_ts": 10, "peak": 0.0, "live": False, "paused": True, "zoom": [0, 10], "rev": 1})
+    assert paused.appends(points) == ({}, {}, None), "no line from the zoomed window to now"
+    ahead = LiveCharts()
+    ahead.take({"login": LOGIN, "last_ts": 10, "peak": 0.0, "live": True, "zoom": [0, 12], "to_ms": None, "rev": 2})
+    first, _, rev = ahead.appends(points)
+    assert rev == 2 and first[ids.EQUITY_GRAPH]["extendData"][0]["x"][0][-1] == 3_600_012, "up to the edge, 12"
+
+
+def test_charts_loaded_again_get_the_points_they_missed_at_once(app: Any, runtime: Any) -> None:
+    view = renderer(app)
+    charts = LiveCharts()
+    charts.take({"login": LOGIN, "last_ts": 10, "peak": 0.0, "live": True, "rev": 1})
+    charts.appends([p for ts in (11, 12) for p in view.event(message(ACCOUNT, account_at(runtime, 5.0), ts)).points])
+    assert charts.take({"login": LOGIN, "last_ts": 11, "peak": 5.0, "live": True, "rev": 2}), "a new load"
+    first, _, rev = charts.appends([])
+    assert rev == 2 and first[ids.EQUITY_GRAPH]["extendData"][0]["y"][1] == [5.0], "only what the load lacks"
+
+
+def test_redis_coming_back_renders_the_whole_page_again(app: Any) -> None:
+    back = renderer(app).event(message(STATUS, {"link": "redis", "redis": "up"}, account=None))
+    assert back is not None and back.full and back.reload, "events may have been lost: all read again"
+    assert prop(back, ids.CHART_RELOAD, "data")
+
+
+def test_status_marks_badges_and_link_reasons(app: Any) -> None:
+    status = {"mt5": "reconnecting", "mt5_error": "No IPC connection (-10004)", "redis": "up", "last_poll_ms": 1_000}
+    render = renderer(app).event(message(STATUS, status, 1_500))
+    badge = render.set[ids.link_badge("mt5")]
+    assert badge == {"children": "MT5: reconnecting — No IPC connection (-10004)", "className": "badge badge-warn"}
+    assert render.set[ids.link_badge("redis")] == {"children": "Redis: up", "className": "badge badge-ok"}
+    links = prop(render, ids.LINKS, "data")
+    assert links["last"]["mt5"] == 1_000 and links["last"]["redis"] == 1_500
+    assert links["reasons"]["mt5"] == "No IPC connection (-10004)"
+    assert links["period_ms"] == 5_000
+
+
+def test_link_ages_are_sent_once_a_second_unless_a_status_tells_why(app: Any, runtime: Any) -> None:
+    clock = [1_000.0]
+    view = renderer(app, clock=lambda: clock[0])
+    assert prop(view.event(message(ACCOUNT, account_at(runtime, 1.0))), ids.LINKS, "data")["batch_ts"] == 1_000_000
+    clock[0] += 0.999
+    assert prop(view.event(message(ACCOUNT, account_at(runtime, 2.0))), ids.LINKS, "data") is None
+    assert prop(view.event(message(STATUS, {"mt5": "disconnected"})), ids.LINKS, "data")["reasons"] == {"mt5": None}
+    clock[0] += 1.0
+    assert prop(view.event(message(HEARTBEAT, {})), ids.LINKS, "data")["last"]["live"] == 1_001_999
+
+
+def test_props_set_to_what_the_view_set_last_are_not_sent_again(app: Any, runtime: Any) -> None:
+    view = renderer(app)
+    first = view.event(message(ACCOUNT, account_at(runtime, 7.0)))
+    again = view.event(message(ACCOUNT, account_at(runtime, 7.0)))
+    assert prop(first, ids.kpi_value("equity"), "children") == "$7.00"
+    assert ids.kpi_value("equity") not in again.live and again.points, "the same texts stay, the point is new"
+
+
+@pytest.mark.parametrize("deal_first", [True, False])
+def test_deposits_today_do_not_count_as_profit(app: Any, runtime: Any, deal_first: bool) -> None:
+    view = renderer(app)
+    day = view.day
+    deposit = {"type": 2, "profit": 500.0, "time_utc_ms": day["start_ms"] + 1, "ticket": 1}
+    equity = day["equity"] + day.get("flows", 0.0) + 520.0  # 500 deposited and 20 earned since the day start
+    events = [message(DEALS, [deposit]), message(ACCOUNT, account_at(runtime, equity), day["start_ms"] + 2)]
+    renders = [view.event(m) for m in (events if deal_first else events[::-1])]
+    assert prop(merge(renders), ids.kpi_value("today"), "children") == "+$20.00"
+    assert prop(renders[0 if deal_first else 1], ids.DEALS_VERSION, "data"), "the deal grid and analytics refetch"
+
+
+def apply_transaction(rows: list[dict[str, Any]], transaction: dict[str, Any]) -> list[dict[str, Any]]:
+    """What AG Grid does with a ``rowTransaction`` of a grid whose row id is ``row_id``."""
+    gone = {row["row_id"] for row in transaction["remove"]}
+    changed = {row["row_id"]: row for row in transaction["update"]}
+    return [changed.get(r["row_id"], r) for r in rows if r["row_id"] not in gone] + transaction["add"]
+
+
+def test_grids_change_by_transactions_keyed_by_ticket(app: Any) -> None:
+    view = renderer(app)
+    opened = view.event(message(POSITIONS, [position(1, 10.0), position(2, 20.0), position(3, 30.0)]))
+    rows = view.full(reload=False).live[ids.POSITIONS_GRID]["rowData"]
+    assert [r["ticket"] for r in rows] == [1, 2, 3] and prop(opened, ids.POSITIONS_COUNT, "children") == "3 · +57.00"
+    later = view.event(message(POSITIONS, [position(3, 31.0, 1.2), position(1, 10.0), position(4, 40.0)]))
+    transaction = prop(later, ids.POSITIONS_GRID, "rowTransaction")
+    assert [r["ticket"] for r in transaction["update"]] == [3], "only the rows that changed travel"
+    assert [r["row_id"] for r in transaction["remove"]] == ["2"] and [r["ticket"] for r in transaction["add"]] == [4]
+    rows = apply_transaction(rows, transaction)
     assert [(r["ticket"], r["profit"], r["row_id"]) for r in rows] == [(1, 10.0, "1"), (3, 31.0, "3"), (4, 40.0, "4")]
-    assert rows[2]["side"] == "Buy" and rows[2]["time_local"] and "magic" not in rows[2]
+    assert rows[2]["side"] == "Buy" and rows[2]["time_local"] and "magic" not in rows[2], "what the columns show"
     assert prop(later, ids.POSITIONS_COUNT, "children") == "3 · +78.00"
-    two = [positions_event(view, [position(3, 32.0), position(4, 40.0)]), positions_event(view, [position(4, 41.0)])]
-    both = run(runtime, 3, two, batch_state=prop(later, ids.BATCH_STATE, "data"))
-    rows = apply_patch(rows, prop(both, ids.POSITIONS_GRID, "rowData"))
-    assert [(r["ticket"], r["profit"]) for r in rows] == [(4, 41.0)], "two polls' changes in one batch, in turn"
-    gap_events = [positions_event(view, [position(1, 11.0)])]
-    gap = run(runtime, 5, gap_events, batch_state=prop(both, ids.BATCH_STATE, "data"))
-    assert ids.POSITIONS_GRID not in gap, "after a gap in seq the rows wait for the snapshot asked for"
-    assert json.loads(gap["send"])["resync"] is True
-    snapshot = json.loads(view.event(json.dumps(snapshot_event(runtime))))
-    fresh = run(runtime, 6, [snapshot, positions_event(view, [position(7, 70.0)])])
-    assert [r["ticket"] for r in prop(fresh, ids.POSITIONS_GRID, "rowData")] == [7], "a snapshot, then its changes"
+    same = view.event(message(POSITIONS, [position(3, 31.0, 1.2), position(1, 10.0), position(4, 40.0)]))
+    assert ids.POSITIONS_GRID not in same.live and ids.POSITIONS_COUNT not in same.live, "no change, nothing sent"
+    two = [view.event(message(POSITIONS, [position(3, 32.0), position(4, 40.0)])),
+           view.event(message(POSITIONS, [position(4, 41.0)]))]  # fmt: skip
+    rows = apply_transaction(rows, prop(merge(two), ids.POSITIONS_GRID, "rowTransaction"))
+    assert [(r["ticket"], r["profit"]) for r in rows] == [(4, 41.0)], "two polls' changes in one transaction"
 
 
-def test_garbage_frames_are_ignored() -> None:
-    assert parse_message(None) is None
-    assert parse_message({"data": "not json"}) is None
-    assert parse_message({"data": "[1]"}) is None
-    batch = Batch.of({"type": "batch", "ts": 1, "data": {"seq": "x", "events": [1, {"type": "account"}]}})
-    assert batch.seq is None and batch.accounts == []
+def test_messages_that_are_no_events_or_of_other_accounts_change_nothing(app: Any, runtime: Any) -> None:
+    view = renderer(app)
+    assert Message.of_text("not json").kind is None and Message.of_text("[1]").kind is None
+    assert view.event(message(ACCOUNT, account_at(runtime, 3.0), account=42)) is None
+    garbage = view.event(Message.of_text('{"type": "account", "data": [1]}', LOGIN))
+    assert garbage is not None and not garbage.live and not garbage.points
 
 
-def test_history_points_feed_the_snapshot_figure(runtime: Any) -> None:
+def test_history_points_feed_the_figures_a_reload_draws(runtime: Any) -> None:
+    from callbacks.charts import chart_outputs
+
     after = runtime.store.last_history_ts(LOGIN) + 1
     runtime.store.append_history(LOGIN, [HistoryPoint(after + i, 10.0, 10.0 + i, 1.0, 1000.0, 0.0) for i in range(3)])
-    out = run(runtime, 1, [snapshot_event(runtime)], selection={"choice": "1h", "from_ms": after, "to_ms": None})
-    assert prop(out, ids.EQUITY_GRAPH, "figure")["data"][1]["y"] == [10.0, 11.0, 12.0]
+    equity, *_, state, _ = chart_outputs(runtime, {"choice": "1h", "from_ms": after, "to_ms": None}, {}, "light")
+    assert equity["data"][1]["y"] == [10.0, 11.0, 12.0]
+    assert state["last_ts"] == after + 2 and state["live"] and state["rev"], "what live points continue from"
 
 
-def test_events_of_other_accounts_on_the_same_redis_are_dropped() -> None:
-    other = {"type": "account", "account": 42, "ts": 7, "data": {"equity": 1.0}}
-    mine = {"type": "account", "account": LOGIN, "ts": 8, "data": {"equity": 2.0}}
-    link = {"type": "status", "account": None, "ts": 9, "data": {"link": "redis", "redis": "up"}}
-    batch = Batch.of(frame(1, [other, mine, link]), LOGIN)
-    assert batch.accounts == [(8, {"equity": 2.0})]
-    assert batch.redis_back is True
+def sync(read: int, total: int, done: bool, kind: str = STATUS) -> Message:
+    return message(kind, {"history_sync": {"read": read, "total": total, "done": done}}, 10)
 
 
-def sync_event(read: int, total: int, done: bool, kind: str = "status") -> dict[str, Any]:
-    return {"type": kind, "account": LOGIN, "ts": 10, "data": {"history_sync": {"read": read, "total": total,
-                                                                               "done": done}}}  # fmt: skip
-
-
-def test_the_history_sync_shows_its_progress_and_redraws_once_when_done(runtime: Any) -> None:
-    synced = {"seq": 1, "synced": True}
-    first = run(runtime, 2, [sync_event(1_500, 3_472, False)], batch_state=synced)
+def test_the_history_sync_shows_its_progress_and_reloads_the_charts_once_when_done(app: Any) -> None:
+    view = renderer(app)
+    first = view.event(sync(1_500, 3_472, False))
     assert prop(first, ids.HISTORY_SYNC, "hidden") is False
     assert prop(first, ids.HISTORY_SYNC_TEXT, "children") == "Reading history from the terminal: 1,500 of 3,472 deals"
     assert prop(first, ids.HISTORY_SYNC_BAR, "value") == 1_500 and prop(first, ids.HISTORY_SYNC_BAR, "max") == 3_472
-    assert ids.EQUITY_GRAPH not in first and ids.DEALS_VERSION not in first
-    state = prop(first, ids.BATCH_STATE, "data")
-    same = run(runtime, 3, [sync_event(1_500, 3_472, False, "heartbeat")], batch_state=state)
-    assert ids.HISTORY_SYNC not in same and ids.HISTORY_SYNC_TEXT not in same, "set only when it changes"
-    quiet = run(runtime, 4, [], batch_state=prop(same, ids.BATCH_STATE, "data"))
-    assert prop(quiet, ids.BATCH_STATE, "data")["sync"] == {"read": 1_500, "total": 3_472, "done": False}
-    done = run(runtime, 5, [sync_event(3_472, 3_472, True)], batch_state=prop(quiet, ids.BATCH_STATE, "data"))
+    assert not first.reload and prop(first, ids.DEALS_VERSION, "data") is None
+    same = view.event(sync(1_500, 3_472, False, HEARTBEAT))
+    assert ids.HISTORY_SYNC not in same.set and ids.HISTORY_SYNC_TEXT not in same.set, "set only when it changes"
+    done = view.event(sync(3_472, 3_472, True))
     assert prop(done, ids.HISTORY_SYNC, "hidden") is True
-    assert prop(done, ids.EQUITY_GRAPH, "figure")["data"][1]["name"] == "Equity", "the charts are drawn again"
-    assert prop(done, ids.DEALS_VERSION, "data") == 2_000_000_000_000, "the deal grid and analytics refetch"
-    after = run(
-        runtime, 6, [sync_event(3_472, 3_472, True, "heartbeat")], batch_state=prop(done, ids.BATCH_STATE, "data")
-    )
-    assert ids.EQUITY_GRAPH not in after and ids.HISTORY_SYNC not in after, "only once"
+    assert done.reload and prop(done, ids.CHART_RELOAD, "data"), "the charts are drawn again"
+    assert prop(done, ids.DEALS_VERSION, "data"), "the deal grid and analytics refetch"
+    after = view.event(sync(3_472, 3_472, True, HEARTBEAT))
+    assert not after.reload and ids.HISTORY_SYNC not in after.set, "only once"
 
 
-def test_a_page_opened_after_the_sync_or_on_a_source_without_one_shows_no_progress(runtime: Any) -> None:
-    snapshot = snapshot_event(runtime)
-    snapshot["data"]["status"]["history_sync"] = None
-    out = run(runtime, 1, [snapshot])
-    assert prop(out, ids.HISTORY_SYNC, "hidden") is True and ids.HISTORY_SYNC_TEXT not in out
-    total = run(runtime, 2, [sync_event(200, 0, False)], batch_state=prop(out, ids.BATCH_STATE, "data"))
+def test_a_page_opened_after_the_sync_or_on_a_source_without_one_shows_no_progress(app: Any, runtime: Any) -> None:
+    view = renderer(app)
+    assert view.status["history_sync"] is None, "the demo source reads no history"
+    full = view.full(reload=True)
+    assert prop(full, ids.HISTORY_SYNC, "hidden") is True and ids.HISTORY_SYNC_TEXT not in full.set
+    total = view.event(sync(200, 0, False))
     assert prop(total, ids.HISTORY_SYNC_TEXT, "children") == "Reading history from the terminal: 200 deals"
-    assert ids.EQUITY_GRAPH not in total, "a sync starting is no reason to redraw"
+    assert not total.reload, "a sync starting is no reason to redraw"
 
 
-SYNCED = {"seq": 1, "synced": True}
-
-
-def live_chart(runtime: Any, **view: Any) -> dict[str, Any]:
-    """The chart state of a page that drew its window up to the latest stored point and follows live."""
-    last = runtime.store.last_history_ts(LOGIN)
-    return {"login": LOGIN, "last_ts": last, "peak": 0.0, "live": True, "paused": False, "to_ms": None, "zoom": None,
-            "tz": STATE["client"]["tz"], **view}  # fmt: skip
-
-
-def store_points(runtime: Any, *ts: int) -> None:
-    runtime.store.append_history(LOGIN, [HistoryPoint(t, 10_000.0, 10_000.0 + i, 0.0, 0.0, 0.0)
-                                         for i, t in enumerate(ts)])  # fmt: skip
-
-
-@pytest.fixture
-def recorded(make_app: Any) -> Any:
-    """A runtime whose account was recorded a minute apart from three hours ago, then polled now."""
-    app = make_app(source=DemoSource(seed=8), start=False)
-    rt = app.server.extensions["mt5_runtime"]
-    now = int(time.time() * 1000)
-    store_points(rt, *range(now - 3 * HOUR_MS, now - HOUR_MS, 60_000))
-    rt.streamer.step()
-    return rt
-
-
-def test_a_zoom_into_the_past_takes_no_live_points_and_keeps_its_window_through_a_snapshot(recorded: Any) -> None:
-    now = int(time.time() * 1000)
-    zoom = (now - 150 * 60_000, now - 120 * 60_000)
-    *_, chart, _ = chart_outputs(recorded, None, STATE["client"], "light", zoom, LOGIN)
-    assert chart["live"] is False and chart["paused"] is True and chart["zoom"] == list(zoom)
-    assert chart["last_ts"] <= zoom[1]
-    out = run(recorded, 2, [account_event(recorded, now + 1_000, 1.0)], chart=chart, batch_state=SYNCED)
-    assert all(graph not in out for graph in GRAPHS) and ids.CHART_STATE not in out
-    again = run(recorded, 3, [snapshot_event(recorded)], chart=chart)  # a reconnect redraws the same window
-    xs = prop(again, ids.EQUITY_GRAPH, "figure")["data"][1]["x"]
-    assert xs and max(xs) <= local_ms([zoom[1]], STATE["client"]["tz"])[0]
-    assert ids.CHART_STATE not in again, "the same window, still paused"
-    *_, back, _ = chart_outputs(recorded, None, STATE["client"], "light", None, LOGIN)  # "Back to live"
-    assert back["live"] is True and back["paused"] is False and back["last_ts"] >= now - 1_000
-
-
-def test_a_zoom_reaching_ahead_takes_points_up_to_its_right_edge_then_pauses(runtime: Any) -> None:
-    last = runtime.store.last_history_ts(LOGIN)
-    chart = live_chart(runtime, last_ts=last - 1_000, zoom=[last - HOUR_MS, last - 500])  # drawn before its edge
-    events = [account_event(runtime, last - 800, 1.0), account_event(runtime, last - 200, 2.0)]
-    out = run(runtime, 2, events, chart=chart, batch_state=SYNCED)
-    assert prop(out, ids.EQUITY_GRAPH, "extendData")[0]["y"][1] == [1.0], "the point past the edge is left out"
-    state = prop(out, ids.CHART_STATE, "data")
-    assert state["last_ts"] == last - 800 and state["live"] is False and state["paused"] is True
-
-
-def test_points_after_lost_events_wait_for_the_snapshot(runtime: Any) -> None:
-    chart = live_chart(runtime)
-    out = run(runtime, 5, [account_event(runtime, chart["last_ts"] + 250, 1.0)], chart=chart,
-              batch_state={"seq": 3, "synced": True})  # fmt: skip
-    assert all(graph not in out for graph in GRAPHS) and ids.CHART_STATE not in out
-    assert json.loads(out["send"])["resync"] is True, "the snapshot asked for redraws the charts"
-
-
-def test_a_gap_over_stored_points_reads_the_window_again(runtime: Any) -> None:
-    chart = live_chart(runtime)
-    hidden, first = chart["last_ts"] + 1_000, chart["last_ts"] + 2_000
-    store_points(runtime, hidden, first)  # the page got the event of ``first`` only
-    out = run(runtime, 2, [account_event(runtime, first, 10_001.0)], chart=chart, batch_state=SYNCED)
-    assert "extendData" not in out[ids.EQUITY_GRAPH]
-    xs = prop(out, ids.EQUITY_GRAPH, "figure")["data"][1]["x"]
-    assert local_ms([hidden, first], STATE["client"]["tz"]) == xs[-2:], "drawn with the point it would have hidden"
-    assert prop(out, ids.CHART_STATE, "data")["last_ts"] == first
-
-
-def test_a_quiet_gap_with_nothing_stored_is_joined(runtime: Any) -> None:
-    chart = live_chart(runtime)
-    first = chart["last_ts"] + 60_000  # a minute without a change: nothing was recorded in between
-    out = run(runtime, 2, [account_event(runtime, first, 1.0)], chart=chart, batch_state=SYNCED)
-    assert prop(out, ids.EQUITY_GRAPH, "extendData")[0]["x"][1] == local_ms([first], STATE["client"]["tz"])
-
-
-def test_a_gap_redis_cannot_check_is_not_joined(runtime: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    def down(*args: Any, **kwargs: Any) -> None:
-        raise redis.ConnectionError("down")
-
-    chart = live_chart(runtime)
-    monkeypatch.setattr(runtime.store, "history", down)
-    out = run(runtime, 2, [account_event(runtime, chart["last_ts"] + 60_000, 1.0)], chart=chart, batch_state=SYNCED)
-    assert all(graph not in out for graph in GRAPHS) and ids.CHART_STATE not in out, "the next batch asks again"
+def test_pages_of_one_view_share_one_rendering(app: Any, runtime: Any) -> None:
+    kind = PageKind(runtime, lambda: app.server.extensions["mt5_risk"].alerts)
+    hub = ViewHub({"page": kind})
+    pages = [(kind.viewer(None, {"tz": "Asia/Tokyo"}), ClientQueue(10)) for _ in range(2)]
+    for viewer, queue in pages:
+        assert hub.join(viewer, queue).full
+    assert hub.view_count() == 1
+    hub.publish(message(ACCOUNT, account_at(runtime, 9.0)))
+    (one,), (other,) = (queue.take(0) for _, queue in pages)
+    assert one is other and one.text() is other.text(), "rendered once, encoded once"
+    viewer, queue = pages[1]
+    live_key = viewer.key()
+    replay = {ids.CLIENT: {"tz": "Asia/Tokyo"}, ids.REPLAY: {"t_ms": 5}, ids.CHART_STATE: None}
+    assert viewer.change(replay) == "key"
+    moved = hub.move(viewer, live_key, queue)
+    assert moved.full and not moved.live, "a replaying page gets no cards or grids"
+    assert hub.view_count() == 2
+    hub.leave(viewer.key(), queue)
+    assert hub.view_count() == 1

@@ -3,7 +3,7 @@ stored points."""
 
 from __future__ import annotations
 
-from services.liveview import View, continues, follows_live, may_hide_points, view_of
+from services.liveview import View, continues, follows_live, view_of
 
 NOW = 1_780_000_000_000
 MINUTE = 60_000
@@ -49,11 +49,3 @@ def test_only_points_after_the_last_drawn_and_within_the_right_edge_continue_a_c
     points = [NOW - 2, NOW - 1, NOW, NOW + 1, NOW + 2]
     assert [t for t in points if continues(t, NOW - 1, NOW + 1)] == [NOW, NOW + 1]
     assert [t for t in points if continues(t, NOW - 1, None)] == [NOW, NOW + 1, NOW + 2]
-
-
-def test_a_gap_of_more_than_a_poll_and_a_half_may_hide_points() -> None:
-    assert not may_hide_points(NOW, NOW + 250, 250), "the next poll's point"
-    assert not may_hide_points(NOW, NOW + 375, 250)
-    assert may_hide_points(NOW, NOW + 376, 250), "a poll's point may lie between"
-    assert may_hide_points(NOW, NOW + 8 * HOUR, 250), "a page asleep for hours"
-    assert not may_hide_points(0, NOW, 250), "an empty chart has nothing to join the first point to"

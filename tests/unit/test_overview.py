@@ -222,18 +222,34 @@ def test_rules_of_a_collectors_account_show_its_live_readings(two_accounts: Any)
     assert all(row["state"] in ("ok", "warning", "breached") for row in status)
 
 
-def test_the_overview_view_passes_account_figures_and_states_only() -> None:
-    from api.ws import OverviewView, view_option
-    from services.store import dumps, event
+def test_the_overview_is_rendered_once_per_theme_at_most_four_times_a_second(two_accounts: Any) -> None:
+    from api.ws import view_option
+    from layouts import ids
+    from services.protocol import Message, event
+    from views.overview import OverviewKind, OverviewRenderer
 
-    view = view_option({"view": "overview"})
-    assert isinstance(view, OverviewView) and not view.wants_snapshot
-    account = dumps(event("account", 7, 1, {"login": 7, "equity": 1.5, "balance": 1.0, "leverage": 100}))
-    assert json.loads(view.event(account))["data"] == {"login": 7, "equity": 1.5, "balance": 1.0}
-    states = dumps(event("accounts", None, 1, {"accounts": []}))
-    assert view.event(states) == states
-    for kind, data in (("positions", []), ("snapshot", {}), ("deals", []), ("heartbeat", {})):
-        assert view.event(dumps(event(kind, 7, 1, data))) is None, kind
+    runtime = two_accounts.server.extensions["mt5_runtime"]
+    wait_until(lambda: len(runtime.account_lines()) == 2, 10, "both accounts seen by the monitor")
+    kind = OverviewKind(runtime)
+    viewer = kind.viewer(None, {"theme": "dark"})
+    assert viewer.key() == "dark" and kind.viewer(None, {"theme": "pink"}).key() == "light"
+    clock = [1_000.0]
+    view = OverviewRenderer(runtime, viewer.key(), clock=lambda: clock[0])
+    full = view.full(reload=True)
+    assert (
+        full.full
+        and "figure" in full.set[ids.OVERVIEW_CHART]
+        and "2 accounts" in full.set[ids.OVERVIEW_SUMMARY]["children"]
+    )
+    account = Message.of_event(event("account", 8002, 1, {"login": 8002, "equity": 1.5}))
+    first = view.event(account)
+    assert first is not None and "figure" in first.set[ids.OVERVIEW_CHART], "the first drawing for every page"
+    assert view.event(account) is None, "not again within 250 ms"
+    assert view.event(Message.of_event(event("positions", 8002, 1, []))) is None, "grids change no line"
+    clock[0] += 0.25
+    bars = view.tick()
+    assert bars is not None and set(bars.set[ids.OVERVIEW_CHART]) == {"extendData"}, "only the bars' heights move"
+    assert viewer.change({ids.THEME: "light"}) == "key" and viewer.key() == "light"
     with pytest.raises(ValueError, match="view: expected one of page, overview"):
         view_option({"view": "everything"})
 
@@ -246,16 +262,16 @@ def test_a_stranger_cannot_probe_which_accounts_exist(make_app: Any) -> None:
 
 
 def test_a_collectors_account_page_shows_its_own_readings_and_no_other_accounts_alerts(two_accounts: Any) -> None:
-    from callbacks.alerts import alert_updates
     from layouts import ids
     from services.alerts import AlertEngine
     from services.models import Snapshot
     from services.rules import DEFAULT_RULES
+    from views.alerts import AlertsView
 
     runtime = two_accounts.server.extensions["mt5_runtime"]
     local = two_accounts.server.extensions["mt5_risk"].alerts
     wait_until(lambda: local.live_status()["rules"], 10, "the app's own account evaluated")
     assert local.recent(0, 8002) == [], "alerts in memory are the evaluated account's only"
     evaluate_once(AlertEngine(runtime.store, DEFAULT_RULES), Snapshot.from_dict(runtime.store.snapshot(8002)))
-    updates = alert_updates({"type": "batch", "data": {"seq": 1, "events": []}}, local, {}, 10**13, 8002)
+    updates = AlertsView(local, 8002).changes([], 10**13)
     assert ids.RULES_ROWS in updates, "the panel is drawn from the collector's readings"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from callbacks.charts import selected_range, zoom_window
-from callbacks.kpis import level_class
+from services.kpis import level_class
 from services.today import cash_flows
 
 NOW = 1_795_600_000_000  # 2026-11-25 08:26:40 UTC

@@ -12,10 +12,23 @@ from hypothesis import strategies as st
 
 from api.params import BadParameter, parse_instant_ms, parse_range
 from api.ws import parse_frame, query_options
-from callbacks.live import Batch, parse_message
 from services.deals_query import BadQuery, page_of_deals
 from services.models import Deal, MalformedRecord
+from services.protocol import CLIENT_KINDS, Message, event
 from services.settings import SettingsError, load_settings
+
+
+@pytest.fixture
+def page_view(make_app: Any) -> Any:
+    """The dashboard's view of a demo account, as the fan-out feeds it."""
+    from services.sources.demo import DemoSource
+    from views.page import PageKey, PageRenderer
+
+    app = make_app(source=DemoSource(seed=8), start=False)
+    runtime = app.server.extensions["mt5_runtime"]
+    runtime.streamer.step()
+    return PageRenderer(runtime, app.server.extensions["mt5_risk"].alerts, PageKey(None, "UTC", False))
+
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -34,7 +47,7 @@ def test_any_websocket_frame_gets_a_message_or_an_error_frame(frame: Any) -> Non
     if error is not None:
         assert json.loads(error)["type"] == "error"
     else:
-        assert message["type"] in ("ping", "snapshot", "ack")
+        assert message["type"] in CLIENT_KINDS
 
 
 @given(st.dictionaries(st.sampled_from(["batch_ms", "ack", "other"]), st.text(max_size=12), max_size=3))
@@ -76,11 +89,17 @@ def test_settings_load_or_name_the_bad_variable(env: dict[str, str]) -> None:
 
 
 @given(JSON)
-def test_page_frames_of_any_shape_are_sorted_out_or_ignored(payload: Any) -> None:
-    frame = parse_message({"data": json.dumps(payload)})
-    if frame is not None and frame.get("type") == "batch":
-        batch = Batch.of(frame)
-        assert batch.seq is None or isinstance(batch.seq, int)
+def test_published_messages_of_any_shape_are_parsed_once_or_left_as_text(payload: Any) -> None:
+    message = Message.of_text(json.dumps(payload), 7)
+    assert message.kind is None or (isinstance(payload, dict) and message.kind == payload["type"])
+    assert isinstance(message.ts, int) and message.account == 7
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["account", "positions", "orders", "deals", "status", "heartbeat", "alert", "accounts"]), JSON)
+def test_a_page_view_renders_events_of_any_shape_or_leaves_them(page_view: Any, kind: str, data: Any) -> None:
+    render = page_view.event(Message.of_event(event(kind, None, 1, data)))
+    assert render is None or isinstance(render.text(), str)
 
 
 @given(st.dictionaries(st.sampled_from(["startRow", "endRow", "sortModel", "filterModel"]), JSON, max_size=4))

@@ -3,15 +3,12 @@ grids show, and the live dispatcher leaving them alone until "Back to live"."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from api.ws import PageView
-from callbacks.live import REPLAYED, Batch, apply_batch
 from callbacks.replay import NotShown, chosen_ms, moment_updates, read_moment
 from layouts import ids
 from services.archive import FILE_NAME, Archive, State
@@ -19,12 +16,18 @@ from services.archive import Batch as Rows
 from services.archive.replay import Moment
 from services.brokertime import fixed
 from services.models import Account, HistoryPoint, Order, Position
+from services.protocol import ACCOUNT, POSITIONS
 from services.sources.demo import DemoSource
 from services.timefmt import utc_ms_of_local
-from tests.unit.test_live_callbacks import LOGIN, frame, position, positions_event, prop, snapshot_event
+from tests.unit.test_live_callbacks import LOGIN, message, position, renderer
+from views.cards import REPLAYED
 
 ZONE = fixed(7_200)
 T0 = 1_769_866_200_000  # 2026-01-31 13:30:00 UTC
+
+
+def prop(updates: dict[str, dict[str, Any]], component_id: str, name: str) -> Any:
+    return updates.get(component_id, {}).get(name)
 
 
 def utc(text: str) -> int:
@@ -161,46 +164,17 @@ def test_a_state_without_a_point_shows_the_grids_and_says_the_figures_are_missin
     assert "(recorded 2026-01-31 13:29:55)" in prop(out, ids.REPLAY_TEXT, "children")
 
 
-@pytest.fixture
-def runtime(make_app: Any) -> Any:
+def test_a_replaying_view_leaves_the_replayed_moment_alone_and_back_to_live_starts_whole(make_app: Any) -> None:
     app = make_app(source=DemoSource(seed=8), start=False)
-    rt = app.server.extensions["mt5_runtime"]
-    rt.streamer.step()
-    return rt
-
-
-def run(runtime: Any, seq: int, events: list[dict[str, Any]], **state: Any) -> dict[str, Any]:
-    base = {"client": {"tz": "UTC", "width": 800}, "selection": {"choice": "all"}, "theme": "light"}
-    updates, send = apply_batch(Batch.of(frame(seq, events), LOGIN), runtime, 5.0, {**base, **state})
-    return {**updates, "send": send}
-
-
-def test_batches_leave_the_replayed_moment_alone_and_resync_once_back_to_live(runtime: Any) -> None:
-    view = PageView()
-    snapshot = json.loads(view.event(json.dumps(snapshot_event(runtime))))
-    first = run(runtime, 1, [snapshot])
-    assert prop(first, ids.kpi_value("equity"), "children").startswith("$")
+    runtime = app.server.extensions["mt5_runtime"]
+    runtime.streamer.step()
+    replaying = renderer(app, "UTC", replaying=True)
     account = {**runtime.streamer.latest().account.to_dict(), "equity": 12_345.0}
-    live = [{"type": "account", "account": LOGIN, "ts": 2, "data": account}, positions_event(view, [position(9, 1.0)])]
-    replaying = {"replay": {"t_ms": T0}, "batch_state": prop(first, ids.BATCH_STATE, "data")}
-    frozen = run(runtime, 2, live, **replaying)
-    assert not REPLAYED.keys() & frozen.keys(), "no card, grid or count changes while replaying"
-    assert json.loads(frozen["send"]) == {"type": "ack", "seq": 2, "resync": False}
-    again = run(
-        runtime, 3, [snapshot_event(runtime)], **{**replaying, "batch_state": prop(frozen, ids.BATCH_STATE, "data")}
-    )
-    assert not REPLAYED.keys() & again.keys(), "not even from a snapshot (a reconnect while replaying)"
-
-    back = {"replay": {"back_ms": 77}, "batch_state": prop(again, ids.BATCH_STATE, "data")}
-    change = [positions_event(view, [position(9, 2.0)])]
-    returned = run(runtime, 4, [{"type": "account", "account": LOGIN, "ts": 3, "data": account}, *change], **back)
-    assert prop(returned, ids.kpi_value("equity"), "children") == "$12,345.00", "the cards follow live again"
-    assert ids.POSITIONS_GRID not in returned, "changes wait: the grids hold the latest snapshot, not their rows"
-    assert json.loads(returned["send"])["resync"] is True, "a fresh snapshot, asked for at once"
-    after = run(runtime, 5, change, **{**back, "batch_state": prop(returned, ids.BATCH_STATE, "data")})
-    assert json.loads(after["send"])["resync"] is False, "asked once per return"
-    snapshot = json.loads(view.event(json.dumps(snapshot_event(runtime))))
-    fresh = run(runtime, 6, [snapshot], **{**back, "batch_state": prop(after, ids.BATCH_STATE, "data")})
-    synced = run(runtime, 7, [positions_event(view, [position(10, 3.0)])],
-                 **{**back, "batch_state": prop(fresh, ids.BATCH_STATE, "data")})  # fmt: skip
-    assert ids.POSITIONS_GRID in synced and json.loads(synced["send"])["resync"] is False, "changes apply again"
+    live = [message(ACCOUNT, account, 2), message(POSITIONS, [position(9, 1.0)])]
+    frozen = [replaying.event(m) for m in live]
+    assert not any(render.live for render in frozen), "no card, grid or count changes while replaying"
+    assert frozen[0].points, "the charts go on"
+    assert not REPLAYED.keys() & replaying.full(reload=True).live.keys(), "not even whole (a reconnect)"
+    back = renderer(app, "UTC").full(reload=False)
+    assert REPLAYED.keys() <= back.live.keys(), "back to live: every card, grid and count, whole"
+    assert back.live[ids.POSITIONS_GRID]["rowData"], "the rows the next changes are made from"

@@ -10,7 +10,16 @@ from typing import Any
 import pytest
 import websocket
 
+from api.outbox import Outbox, RenderOutbox
+from layouts import ids
+from services.fanout import ClientQueue
+from services.protocol import PROTOCOL_VERSION
+from services.render import Render
 from services.sources.demo import DemoSource
+from services.store import Keys
+from tests.helpers import wait_until
+
+LOGIN = 5_000_001
 
 
 def receive(ws: websocket.WebSocket, kinds: set[str], timeout: float = 5.0) -> dict[str, Any]:
@@ -37,6 +46,7 @@ def test_snapshot_first_then_live_updates(live: Any) -> None:
     server, _ = live
     ws = websocket.create_connection(server.ws_url, timeout=5)
     try:
+        assert json.loads(ws.recv())["data"] == {"protocol": PROTOCOL_VERSION}, "hello first, with the version"
         first = json.loads(ws.recv())
         assert first["type"] == "snapshot"
         assert first["account"] == 5_000_001
@@ -94,7 +104,7 @@ def test_oversized_frames_close_the_socket_but_not_the_stream(live: Any) -> None
             ws.recv()
     other = websocket.create_connection(server.ws_url, timeout=5)
     try:
-        assert json.loads(other.recv())["type"] == "snapshot"
+        assert receive(other, {"snapshot"})
         assert receive(other, {"account"})
     finally:
         other.close()
@@ -104,7 +114,7 @@ def test_oversized_frames_close_the_socket_but_not_the_stream(live: Any) -> None
 def test_shutdown_sends_a_close_frame(live: Any) -> None:
     server, runtime = live
     ws = websocket.create_connection(server.ws_url, timeout=5)
-    assert json.loads(ws.recv())["type"] == "snapshot"
+    assert receive(ws, {"snapshot"})
     runtime.stop()  # bounded by the runtime's own deadlines, whatever the socket does
     code = None
     deadline = time.monotonic() + 3
@@ -123,7 +133,7 @@ def test_batches_are_numbered_and_coalesced(live: Any) -> None:
     try:
         first = json.loads(ws.recv())
         assert first["type"] == "batch" and first["data"]["seq"] == 1
-        assert first["data"]["events"][0]["type"] == "snapshot"
+        assert [e["type"] for e in first["data"]["events"][:2]] == ["hello", "snapshot"]
         received = [json.loads(ws.recv()) for _ in range(3)]
         assert [b["data"]["seq"] for b in received] == [2, 3, 4]
         assert all(b["type"] == "batch" for b in received)
@@ -145,14 +155,12 @@ def test_bad_batch_parameter_gets_an_error_frame_then_plain_events(live: Any) ->
     try:
         error = json.loads(ws.recv())
         assert error["type"] == "error" and error["data"]["message"].startswith("batch_ms: expected an integer")
-        assert json.loads(ws.recv())["type"] == "snapshot"
+        assert [json.loads(ws.recv())["type"] for _ in range(2)] == ["hello", "snapshot"]
     finally:
         ws.close()
 
 
 def test_dropped_messages_show_as_a_sequence_gap() -> None:
-    from api.ws import Outbox
-
     sent: list[str] = []
     outbox = Outbox(SimpleNamespace(send=sent.append), 0.001, 1)
     for dropped in (0, 0, 3, 3):
@@ -163,18 +171,17 @@ def test_dropped_messages_show_as_a_sequence_gap() -> None:
 
 
 def test_a_page_per_account_gets_only_that_accounts_events() -> None:
-    from api.ws import account_of, account_option
+    from api.ws import account_option
 
-    assert account_of('{"type":"account","account":7002,"ts":1,"data":{}}') == 7002
-    assert account_of('{"type":"status","account":null,"ts":1,"data":{}}') is None
+    keys = Keys("mt5")
+    assert keys.login_of_events(keys.events(7002)) == 7002, "the account is read from the channel"
+    assert keys.login_of_events("other:7002:events") is None and keys.login_of_events("mt5:x:events") is None
     assert account_option({"account": "7002"}) == 7002 and account_option({}) is None
     with pytest.raises(ValueError, match=r"^account: expected an account number"):
         account_option({"account": "7002; drop"})
 
 
 def test_a_batch_gathers_one_polls_events_and_waits_for_the_ack() -> None:
-    from api.ws import Outbox
-
     sent: list[str] = []
     outbox = Outbox(SimpleNamespace(send=sent.append), 0.05, 1, ack=True)
     outbox.put('{"type":"account"}')
@@ -194,37 +201,108 @@ def test_a_batch_gathers_one_polls_events_and_waits_for_the_ack() -> None:
     assert json.loads(sent[1])["data"]["seq"] == 2
 
 
-def test_the_page_view_cuts_events_and_sends_grid_changes(live: Any) -> None:
+def render_frames(ws: websocket.WebSocket, count: int, view: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``count`` render frames, each acknowledged (the first ack with the page's view)."""
+    frames = []
+    for _ in range(count):
+        frame = json.loads(ws.recv())
+        assert frame["type"] == "render", frame
+        frames.append(frame)
+        ack = {"type": "ack", "seq": frame["data"]["seq"], **({"view": view} if view and len(frames) == 1 else {})}
+        ws.send(json.dumps(ack))
+    return frames
+
+
+def test_a_page_gets_its_changes_rendered_and_ready_to_apply(live: Any) -> None:
+    server, runtime = live
+    ws = websocket.create_connection(server.ws_url + "?batch_ms=10&ack=1&view=page&tz=Europe/Berlin", timeout=5)
+    try:
+        charts = {"login": LOGIN, "last_ts": 0, "peak": 0.0, "live": True, "rev": 5}
+        whole, *changes = render_frames(ws, 6, {ids.CLIENT: {"tz": "Europe/Berlin"}, ids.REPLAY: None,
+                                                ids.CHART_STATE: charts})  # fmt: skip
+        data = whole["data"]
+        assert data["full"] and data["protocol"] == PROTOCOL_VERSION and data["seq"] == 1
+        shared = data["shared"]
+        assert shared["set"][ids.ACCOUNT_TITLE] == {"children": f"Demo Trader · #{LOGIN}"}
+        assert shared["live"][ids.kpi_value("equity")]["children"].startswith("$"), "texts, not figures to format"
+        rows = shared["live"][ids.POSITIONS_GRID]["rowData"]
+        assert rows and all(row["row_id"] == str(row["ticket"]) for row in rows)
+        assert shared["set"][ids.CHART_RELOAD]["data"], "the page reloads its charts"
+        assert [c["data"]["seq"] for c in changes] == [2, 3, 4, 5, 6] and not any(c["data"]["full"] for c in changes)
+        appended = [c["data"] for c in changes if c["data"]["first"]]
+        assert appended and all(d["rev"] == 5 for d in appended), "points appended to the charts the page holds"
+        assert ids.DRAWDOWN_GRAPH in appended[-1]["own"]
+        grids = [c["data"]["shared"]["live"][ids.POSITIONS_GRID] for c in changes
+                 if ids.POSITIONS_GRID in c["data"]["shared"]["live"]]  # fmt: skip
+        assert grids and all(set(grid) == {"rowTransaction"} for grid in grids), "grids change by transactions"
+        assert runtime.fanout.client_count() == 1 and ws_views(server).view_count() == 1
+    finally:
+        ws.close()
+    wait_until(lambda: ws_views(server).view_count() == 0, 5, "the view to go with its last page")
+
+
+def ws_views(server: Any) -> Any:
+    return server.server.app.extensions["mt5_views"]
+
+
+def test_a_page_that_asks_again_gets_the_whole_page(live: Any) -> None:
     server, _ = live
     ws = websocket.create_connection(server.ws_url + "?batch_ms=10&ack=1&view=page", timeout=5)
     try:
-        first = json.loads(ws.recv())
-        snapshot = first["data"]["events"][0]["data"]
-        positions = snapshot["positions"]
-        assert positions and set(positions[0]) <= {"ticket", "symbol", "type", "volume", "price_open", "price_current",
-                                                   "sl", "tp", "swap", "profit", "time_utc_ms"}  # fmt: skip
-        assert snapshot["account"]["name"] == "Demo Trader", "the snapshot keeps the whole account for the header"
-        seq = first["data"]["seq"]
-        kinds: dict[str, Any] = {}
-        deadline = time.monotonic() + 5
-        while not {"account", "positions"} <= kinds.keys() and time.monotonic() < deadline:
-            ws.send(json.dumps({"type": "ack", "seq": seq}))
-            batch = json.loads(ws.recv())
-            seq = batch["data"]["seq"]
-            kinds.update({event["type"]: event["data"] for event in batch["data"]["events"]})
-        assert "name" not in kinds["account"] and {"equity", "margin_level", "currency"} <= kinds["account"].keys()
-        change = kinds["positions"]
-        assert set(change) == {"set", "remove", "add", "count", "pl"} and change["count"] == len(positions)
-        assert all(
-            set(cells) <= {"price_current", "profit", "swap", "sl", "tp", "volume"} for _, cells in change["set"]
-        )
+        render_frames(ws, 2)
+        ws.send(json.dumps({"type": "ack", "seq": 2, "resync": True}))
+        for _ in range(10):
+            frame = json.loads(ws.recv())
+            ws.send(json.dumps({"type": "ack", "seq": frame["data"]["seq"]}))
+            if frame["data"]["full"]:
+                break
+        else:
+            raise AssertionError("the whole page, asked for, arrives in the frame stream")
     finally:
         ws.close()
+
+
+class FakeHub:
+    """Hands out a whole page on demand and counts how often."""
+
+    def __init__(self) -> None:
+        self.joined = 0
+
+    def join(self, viewer: Any, queue: Any, reload: bool = True) -> Render:
+        self.joined += 1
+        return Render(set={"whole": {"children": self.joined}}, full=True, reload=reload)
+
+
+class FakeViewer:
+    login = 7
+
+    def own(self, points: list[Any]) -> tuple[dict[str, Any], dict[str, Any], Any]:
+        return ({"chart": {"extendData": list(points)}} if points else {}), {}, None
+
+
+def test_lost_renders_make_the_next_frame_a_whole_page() -> None:
+    sent: list[str] = []
+    hub = FakeHub()
+    outbox = RenderOutbox(SimpleNamespace(send=sent.append), 0.001, False, hub, FakeViewer(), ClientQueue(4))
+    outbox.hold(Render(live={"kpi": {"children": "1"}}, points=[1]))
+    time.sleep(0.002)
+    outbox.flush(0)
+    outbox.hold(Render(live={"kpi": {"children": "2"}}))
+    time.sleep(0.002)
+    outbox.flush(3)  # the socket's queue dropped three renders meanwhile
+    first, second = (json.loads(frame)["data"] for frame in sent)
+    assert (first["seq"], first["full"], first["first"]) == (1, False, {"chart": {"extendData": [1]}})
+    assert (second["seq"], second["full"]) == (3, True) and hub.joined == 1, "a gap, and the page whole again"
+    assert second["shared"]["set"] == {"whole": {"children": 1}} and second["protocol"] == PROTOCOL_VERSION
+    outbox.hold(Render(points=[]))
+    time.sleep(0.002)
+    outbox.flush(3)
+    assert len(sent) == 2, "a frame with nothing to set is not sent"
 
 
 def test_a_bad_view_gets_an_error_frame() -> None:
     from api.ws import view_option
 
-    assert view_option({}) is None
+    assert view_option({}) is None and view_option({"view": "page"}) == "page"
     with pytest.raises(ValueError, match=r"^view: expected one of"):
         view_option({"view": "everything"})

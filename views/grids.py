@@ -1,0 +1,85 @@
+"""The positions and orders grids: rows as the page shows them, their changes as transactions, their counts.
+
+A row holds the columns of its grid (``layouts/tables.py``) and its id, the ticket (``row_id``), and nothing
+else: a change to a field no column shows changes nothing on the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from layouts import ids
+from layouts.tables import ORDER_COLUMNS, POSITION_COLUMNS, TIME_TOOLTIP
+from services import rowdiff
+from services.brokertime import BrokerZone
+from services.protocol import ORDERS, POSITIONS
+from services.timefmt import local_times, server_times
+
+ORDER_TYPES = {
+    0: "Buy", 1: "Sell", 2: "Buy Limit", 3: "Sell Limit", 4: "Buy Stop", 5: "Sell Stop",
+    6: "Buy Stop Limit", 7: "Sell Stop Limit", 8: "Close By",
+}  # fmt: skip
+TIME_FIELDS = {POSITIONS: "time_utc_ms", ORDERS: "time_setup_utc_ms"}
+GRIDS = {POSITIONS: (ids.POSITIONS_GRID, ids.POSITIONS_COUNT), ORDERS: (ids.ORDERS_GRID, ids.ORDERS_COUNT)}
+ROW_ID = "row_id"
+SHOWN = {
+    kind: frozenset(column["field"] for column in columns) | {TIME_TOOLTIP, ROW_ID, rowdiff.KEY}
+    for kind, columns in ((POSITIONS, POSITION_COLUMNS), (ORDERS, ORDER_COLUMNS))
+}
+
+
+def row_id(ticket: int) -> str:
+    """A row's id in the grid (``getRowId``): its ticket, as the string AG Grid wants."""
+    return str(ticket)
+
+
+def with_times(rows: list[dict[str, Any]], field: str, tz: str, broker: BrokerZone) -> list[dict[str, Any]]:
+    """The rows with their time in the browser's zone, the broker's for the tooltip, and their id."""
+    stamps = [row[field] for row in rows]
+    for row, local, server in zip(rows, local_times(stamps, tz), server_times(stamps, broker), strict=True):
+        row["time_local"] = local[:19]
+        row[TIME_TOOLTIP] = f"Server time {server}"
+        row[ROW_ID] = row_id(row["ticket"])
+    return rows
+
+
+def position_side(kind: int) -> str:
+    return "Buy" if kind == 0 else "Sell"
+
+
+def order_side(kind: int) -> str:
+    return ORDER_TYPES.get(kind, str(kind))
+
+
+SIDES: dict[str, Callable[[int], str]] = {POSITIONS: position_side, ORDERS: order_side}
+
+
+def grid_rows(kind: str, records: list[dict[str, Any]], tz: str, broker: BrokerZone) -> list[dict[str, Any]]:
+    """Rows of the positions or orders grid: what its columns show of the records, and the row id."""
+    rows = [{**r, "side": SIDES[kind](r["type"])} for r in records if isinstance(r, dict)]
+    return [
+        {k: v for k, v in row.items() if k in SHOWN[kind]} for row in with_times(rows, TIME_FIELDS[kind], tz, broker)
+    ]
+
+
+def transaction(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> rowdiff.Transaction:
+    """The change from one poll's rows to the next, keyed by ticket; a removed row carries its id."""
+    change = rowdiff.diff(old, new)
+    change["remove"] = [{**row, ROW_ID: row_id(row[rowdiff.KEY])} for row in change["remove"]]
+    return change
+
+
+def count_text(count: int, total: float | None = None) -> str:
+    """The panel heading's count, with the positions' floating result (profit and swap)."""
+    if not count:
+        return ""
+    return f"{count}" if total is None else f"{count} · {total:+,.2f}"
+
+
+def rows_total(rows: list[dict[str, Any]]) -> float:
+    return sum(row["profit"] + row["swap"] for row in rows)
+
+
+def grid_count(kind: str, rows: list[dict[str, Any]]) -> str:
+    return count_text(len(rows), rows_total(rows) if kind == POSITIONS else None)

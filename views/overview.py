@@ -1,0 +1,134 @@
+"""The overview page's live updates, rendered once per theme: the accounts table, the totals and the chart.
+
+A message is only the signal: the lines come from Redis in a few round trips (``Runtime.account_lines``),
+so an account that stopped talking is shown as the monitor sees it, stale, with its last known figures.
+One rendering per ``RENDER_EVERY_MS`` at most, however many accounts talk; a change that came in between
+is drawn at the next tick of the fan-out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from layouts import ids
+from layouts.figures import DEFAULT_THEME, TEMPLATES
+from layouts.overview import account_rows, currency_table, pl_figure
+from services.overview import AccountLine, combined, currency_totals
+from services.protocol import ACCOUNT, ACCOUNTS, ERROR, STATUS, Message
+from services.redis_conn import REDIS_ERRORS
+from services.render import Render, Updates
+from services.runtime import Runtime
+
+RENDER_EVERY_MS = 250
+SIGNALS = (ACCOUNT, ACCOUNTS, ERROR, STATUS)  # what may change a line: figures, states, links
+
+
+def summary_text(lines: list[AccountLine]) -> str:
+    stale = sum(1 for line in lines if line.stale)
+    text = f"{len(lines)} account{'s' if len(lines) != 1 else ''}"
+    return text + (f" · {stale} stale" if stale else " · all live")
+
+
+def banner_text(lines: list[AccountLine]) -> str:
+    stale = [line.name or f"#{line.login}" for line in lines if line.stale]
+    return f"No recent poll from: {', '.join(stale)}. Their figures are the last known." if stale else ""
+
+
+def chart_layout(lines: list[AccountLine]) -> list[list[int]]:
+    """The logins of each bar trace, one trace per currency, as ``pl_figure`` draws them."""
+    currencies = sorted({line.currency or "?" for line in lines})
+    return [[line.login for line in lines if (line.currency or "?") == c] for c in currencies]
+
+
+def bar_heights(lines: list[AccountLine], layout: list[list[int]]) -> list[Any]:
+    """New heights of the bars, as an ``extendData`` that replaces each trace's y (each keeps its length)."""
+    by_login = {line.login: line for line in lines}
+    heights = [[by_login[login].today for login in logins] for logins in layout]
+    return [{"y": heights}, list(range(len(layout))), {"y": [len(logins) for logins in layout]}]
+
+
+class OverviewRenderer:
+    def __init__(self, runtime: Runtime, theme: str, clock: Callable[[], float] = time.time) -> None:
+        self.rt = runtime
+        self.theme = theme
+        self.clock = clock
+        self.layout: list[list[int]] | None = None  # the chart's traces as its pages have them
+        self.dirty = False
+        self.drawn_ms = 0
+
+    def event(self, message: Message) -> Render | None:
+        self.dirty = self.dirty or message.kind in SIGNALS
+        return self.tick()
+
+    def tick(self) -> Render | None:
+        now = int(self.clock() * 1000)
+        if not self.dirty or now - self.drawn_ms < RENDER_EVERY_MS:
+            return None
+        self.dirty, self.drawn_ms = False, now
+        return Render(set=self.updates(whole=False))
+
+    def full(self, reload: bool) -> Render:
+        return Render(set=self.updates(whole=True), full=True, reload=reload)
+
+    def updates(self, whole: bool) -> Updates:
+        """The page as the lines now are; ``whole``: for one page that joins (the chart drawn afresh)."""
+        try:
+            lines = self.rt.account_lines()
+        except REDIS_ERRORS as exc:
+            banner = f"Redis is unavailable ({type(exc).__name__}); showing the last figures, retrying."
+            return {ids.OVERVIEW_BANNER: {"children": banner}}
+        settings = self.rt.settings
+        totals = currency_totals(lines, dict(settings.fx_rates))
+        layout = chart_layout(lines)
+        if whole or layout != self.layout:
+            chart = {"figure": pl_figure(lines, self.theme)}
+        else:
+            chart = {"extendData": bar_heights(lines, layout)}
+        # A page that joins has the bars as they are now; the others get them whole at the next change if not.
+        self.layout = None if whole and layout != self.layout else layout
+        return {
+            ids.OVERVIEW_TABLE: {"children": account_rows(lines)},
+            ids.OVERVIEW_CURRENCIES: {"children": currency_table(totals, combined(totals, settings.report_currency))},
+            ids.OVERVIEW_SUMMARY: {"children": summary_text(lines)},
+            ids.OVERVIEW_BANNER: {"children": banner_text(lines)},
+            ids.OVERVIEW_CHART: chart,
+        }
+
+
+class OverviewViewer:
+    """One overview page: its theme is its view."""
+
+    login = None
+
+    def __init__(self, runtime: Runtime, theme: str) -> None:
+        self.runtime = runtime
+        self.theme = theme
+
+    def key(self) -> str:
+        return self.theme
+
+    def renderer(self) -> OverviewRenderer:
+        return OverviewRenderer(self.runtime, self.theme)
+
+    def change(self, view: dict[str, Any]) -> str | None:
+        theme = view.get(ids.THEME)
+        if theme in TEMPLATES and theme != self.theme:
+            self.theme = theme
+            return "key"
+        return None
+
+    def own(self, points: list[Any]) -> tuple[Updates, Updates, Any]:
+        return {}, {}, None
+
+
+class OverviewKind:
+    """``?view=overview``: every account side by side, in ``?theme=``."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def viewer(self, login: int | None, args: Mapping[str, str]) -> OverviewViewer:
+        theme = args.get("theme")
+        return OverviewViewer(self.runtime, theme if theme in TEMPLATES else DEFAULT_THEME)
