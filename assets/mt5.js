@@ -83,6 +83,13 @@
             // "Back to live" shows while a zoom into the past keeps live points off the charts (the chart
             // state says so, callbacks/charts.py); the click resets the zoom as a double click does, and the
             // reset's relayoutData reloads the chosen range, which follows live again.
+            // Only a zoom or its reset reloads the charts: an autosize or a y-axis pan must not start a load,
+            // since a load started while another is on its way makes Dash throw the earlier one's figures away.
+            zoomOf: function (relayout) {
+                const zoom = relayout && ("xaxis.autorange" in relayout || "xaxis.range" in relayout
+                    || "xaxis.range[0]" in relayout);
+                return zoom ? relayout : window.dash_clientside.no_update;
+            },
             paused: function (chart) {
                 return !(chart && chart.paused);
             },

@@ -163,7 +163,7 @@ def register(app: Dash, runtime: Runtime) -> None:
         Output(ids.CHART_STATE, "data"),
         Output(ids.CHART_NOTE, "children"),
         Input(ids.RANGE, "data"),
-        Input(ids.EQUITY_GRAPH, "relayoutData"),
+        Input(ids.CHART_ZOOM, "data"),
         Input(ids.CHART_RELOAD, "data"),
         State(ids.CLIENT, "data"),
         State(ids.THEME, "data"),
@@ -173,11 +173,17 @@ def register(app: Dash, runtime: Runtime) -> None:
         selection: dict | None, relayout: dict | None, _reload: Any, client: dict | None, theme: str | None,
         pathname: str | None,
     ) -> Any:  # fmt: skip
-        zoom = zoom_window(relayout, (client or {}).get("tz")) if ctx.triggered_id == ids.EQUITY_GRAPH else False
+        zoom = zoom_window(relayout, (client or {}).get("tz")) if ctx.triggered_id == ids.CHART_ZOOM else False
         if zoom is None:  # a pan of the y axis, a legend click, a resize: nothing to reload
             return (no_update,) * 5
         return chart_outputs(runtime, selection, client, theme, zoom or None, page_login(pathname, runtime))
 
+    app.clientside_callback(
+        ClientsideFunction(namespace="mt5", function_name="zoomOf"),
+        Output(ids.CHART_ZOOM, "data"),
+        Input(ids.EQUITY_GRAPH, "relayoutData"),
+        prevent_initial_call=True,
+    )
     app.clientside_callback(
         ClientsideFunction(namespace="mt5", function_name="paused"),
         Output(ids.CHART_PAUSED, "hidden"),

@@ -68,6 +68,7 @@ DRAWDOWN_GRAPH = "drawdown-graph"
 CHART_STATE = "chart-state"  # login, last drawn point, equity peak, the view (range end, zoom), live or paused, rev
 CHART_PAUSED = "chart-paused"  # shown while a zoom into the past keeps live points off the charts
 CHART_LIVE = "chart-live"  # "Back to live": undo the zoom, follow new points again
+CHART_ZOOM = "chart-zoom"  # the balance/equity chart's relayoutData, only when it is a zoom or a zoom reset
 CHART_RELOAD = "chart-reload"  # set by the server when the charts must be read again (reconnect, history synced)
 CHART_NOTE = "chart-note"
 HISTORY_SYNC = "history-sync"  # "Reading history from the terminal: n of m deals", shown while the sync runs

@@ -28,6 +28,7 @@ def stores() -> list:
         dcc.Store(id=ids.DAY_START),
         dcc.Store(id=ids.CHART_STATE, data={"login": None}),
         dcc.Store(id=ids.CHART_RELOAD),
+        dcc.Store(id=ids.CHART_ZOOM),
         dcc.Store(id=ids.PROTOCOL, data=PROTOCOL_VERSION),
         dcc.Store(id=ids.DEALS_VERSION, data=0),
         dcc.Store(id=ids.RANGE),

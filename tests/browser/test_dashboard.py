@@ -198,6 +198,17 @@ def test_range_selector_bounds_points_over_100k_stored(dash_duo: Any, make_app: 
     assert dash_duo.get_logs() == []
 
 
+def test_the_charts_load_at_every_page_load(dash_duo: Any, make_app: Any) -> None:
+    """An autosize's relayoutData must not start a chart load: two loads at once, and Dash keeps only the last."""
+    app = make_app({"POLL_INTERVAL_MS": "250"}, source=DemoSource(seed=15))
+    dash_duo.start_server(app)
+    for _ in range(6):
+        wait_until(lambda: (f := figure(dash_duo, ids.EQUITY_GRAPH)) and f["x"] and len(f["x"][0] or []) > 0, 15,
+                   "the balance/equity chart drawn")  # fmt: skip
+        dash_duo.driver.refresh()
+    assert dash_duo.get_logs() == []
+
+
 def test_dark_theme_applies_and_is_remembered(dash_duo: Any, make_app: Any) -> None:
     app = make_app(source=DemoSource(seed=13))
     dash_duo.start_server(app)
