@@ -36,9 +36,9 @@ from services.brokertime import BrokerZone
 from services.models import Deal, HistoryPoint, Snapshot
 from services.protocol import Event, dumps
 from services.redis_conn import RedisGate
+from services.units import MINUTE_MS
 
 HISTORY_FIELDS = ("balance", "equity", "margin", "margin_level", "profit")
-ROLLUP_MS = 60_000
 _TAIL = 16  # index scores read at a page's end, to find the last one and the tickets that share it
 
 
@@ -193,7 +193,7 @@ class Store:
         rollup.execute()
 
     def _roll(self, pipe: Any, login: int, point: HistoryPoint) -> None:
-        minute = point.ts - point.ts % ROLLUP_MS
+        minute = point.ts - point.ts % MINUTE_MS
         bucket = self._buckets.get(login)
         if bucket is not None and bucket.minute != minute:
             self._write_bucket(pipe, login, bucket)
@@ -222,7 +222,7 @@ class Store:
 
     def rollup_points(self, login: int, start_ms: int | None = None, end_ms: int | None = None) -> list[HistoryPoint]:
         """Two points per minute (the equity low and high, in time order) over [start, end]."""
-        low = "-" if start_ms is None else str(start_ms - start_ms % ROLLUP_MS)
+        low = "-" if start_ms is None else str(start_ms - start_ms % MINUTE_MS)
         high = "+" if end_ms is None else str(end_ms)
         points: list[HistoryPoint] = []
         for _, values in self.client.xrange(self.keys.rollup(login), low, high):
