@@ -27,14 +27,14 @@ import views
 from callbacks import alerts, analytics, charts, client, live, overview, replay, routing, tables
 from layouts.overview import layout as overview_layout
 from layouts.page import layout
-from services.accounts import load_accounts
-from services.risk import attach_risk
+from services.core.secret import Secret, mask_in_logs
+from services.core.settings import Settings, SettingsError, load_settings
+from services.ingest.collectors import load_accounts
+from services.ingest.sources.base import SourceError
+from services.ingest.sources.mirror import MirrorSource
+from services.ingest.supervisor import Supervisor
+from services.risk.wiring import attach_risk
 from services.runtime import Runtime, build_runtime
-from services.secret import Secret, mask_in_logs
-from services.settings import Settings, SettingsError, load_settings
-from services.sources.base import SourceError
-from services.sources.mirror import MirrorSource
-from services.supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parent
 EXIT_BAD_SETTINGS = 2

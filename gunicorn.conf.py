@@ -18,8 +18,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from services.core.settings import SettingsError, load_dotenv_file, ws_max_connections
 from services.runtime import STOP_BOUND_S
-from services.settings import SettingsError, load_dotenv_file, ws_max_connections
 
 REST_THREADS = 16  # threads a worker keeps for requests and Dash callbacks when its sockets are all taken
 

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 
 from api.rest import error, json_api
-from services.overview import combined, currency_totals
+from services.fleet.overview import combined, currency_totals
 from services.runtime import Runtime
 
 accounts_api = json_api(Blueprint("accounts", __name__))

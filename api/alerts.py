@@ -13,11 +13,11 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from api.params import BadParameter, parse_instant_ms, parse_int
 from api.rest import account_login, account_routes, error
-from services.alerts import AlertEngine
-from services.alerts_eval import SEVERITY
-from services.archive import ArchiveUnavailable
-from services.risk import RiskEngine
-from services.rules import RULE_ID, RuleError, parse_rules_text
+from services.risk.engine import AlertEngine
+from services.risk.evaluate import SEVERITY
+from services.risk.rules import RULE_ID, RuleError, parse_rules_text
+from services.risk.wiring import RiskEngine
+from services.storage.archive import ArchiveUnavailable
 
 MAX_RULES_BODY = 64 * 1024
 MAX_LIMIT = 1000

@@ -22,10 +22,9 @@ from flask import Blueprint, Response, jsonify, request
 from api.params import BadParameter, parse_int, parse_range
 from api.rest import account_login, account_routes, error, runtime
 from layouts.analytics import CHART_NAMES, HISTORY_TITLES, analytics_figures, history_figures, report_page
-from services import export
-from services.analytics import DEFAULT_PERIODS_PER_YEAR, Report, build_report
-from services.balance import whole_life
-from services.charts_export import (
+from services.analytics import csv_export
+from services.analytics.balance import whole_life
+from services.analytics.charts_export import (
     FORMATS,
     MEDIA_TYPES,
     ImageExportError,
@@ -37,14 +36,15 @@ from services.charts_export import (
     render_image,
     report_html,
 )
-from services.models import Account
+from services.analytics.period import DEFAULT_PERIODS_PER_YEAR, Report, build_report
+from services.core.models import Account
+from services.core.units import DAY_MS
 from services.runtime import Runtime
-from services.units import DAY_MS
 
 MAX_PERIODS_PER_YEAR = 366
 EXPORT_POINTS = 2000  # history charts in a file: about twice the image's width, plenty for the HTML zoom
 IMAGE_ERROR_STATUS = {ImageExportUnavailable: 501, ImageExportFailed: 502, ImageExportTimeout: 504}
-EXPORTS = (*(f"{name}.csv" for name in export.TABLES), "report.html", "chart/<chart>.<png|svg|html>")
+EXPORTS = (*(f"{name}.csv" for name in csv_export.TABLES), "report.html", "chart/<chart>.<png|svg|html>")
 
 analytics = account_routes(Blueprint("analytics", __name__))
 
@@ -106,7 +106,7 @@ def trades() -> Any:
     login, failure = _login_or_503(rt)
     if failure:
         return failure
-    found = [t.to_dict() for t in export.iter_trades(rt.store, login, start, end, _digits(rt))]
+    found = [t.to_dict() for t in csv_export.iter_trades(rt.store, login, start, end, _digits(rt))]
     return jsonify({"account": login, "from": start, "to": end, "count": len(found), "trades": found})
 
 
@@ -142,8 +142,8 @@ def _one_of(name: str, allowed: Iterable[str], value: str) -> BadParameter:
 
 @analytics.get("/export/<name>.csv")
 def export_csv(name: str) -> Any:
-    if name not in export.TABLES:
-        raise _one_of("name", export.TABLES, name)
+    if name not in csv_export.TABLES:
+        raise _one_of("name", csv_export.TABLES, name)
     start, end = parse_range(request.args)
     periods = parse_periods(request.args.get("periods")) if name == "stats" else DEFAULT_PERIODS_PER_YEAR
     rt = runtime()
@@ -159,16 +159,16 @@ def export_csv(name: str) -> Any:
 def _table(rt: Runtime, login: int, name: str, start: int | None, end: int | None, periods: int) -> Iterator[str]:
     latest = rt.latest_snapshot(login)
     if name == "deals":
-        return export.deals_csv(rt.store, login, start, end)
+        return csv_export.deals_csv(rt.store, login, start, end)
     if name == "trades":
-        return export.trades_csv(rt.store, login, start, end, _digits(rt))
+        return csv_export.trades_csv(rt.store, login, start, end, _digits(rt))
     if name == "equity":
-        return export.equity_csv(rt.store, login, start, end, rt.broker_zone(login), rt.archive_reader)
+        return csv_export.equity_csv(rt.store, login, start, end, rt.broker_zone(login), rt.archive_reader)
     if name == "positions":
-        return export.positions_csv(() if latest is None else latest.positions, start, end)
+        return csv_export.positions_csv(() if latest is None else latest.positions, start, end)
     if name == "orders":
-        return export.orders_csv(() if latest is None else latest.orders, start, end)
-    return export.stats_csv(_report(rt, login, start, end, periods).stats)
+        return csv_export.orders_csv(() if latest is None else latest.orders, start, end)
+    return csv_export.stats_csv(_report(rt, login, start, end, periods).stats)
 
 
 def _account(rt: Runtime) -> Account | None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from services.fanout import ClientQueue
-from services.protocol import batch_frame, dumps, render_frame
-from services.render import merge
-from services.viewhub import Viewer, ViewHub
+from services.live.fanout import ClientQueue
+from services.live.protocol import batch_frame, dumps, render_frame
+from services.live.render import merge
+from services.live.viewhub import Viewer, ViewHub
 
 SEND_WAIT_S = 0.1
 ACK_TIMEOUT_S = 5.0
@@ -96,7 +96,7 @@ class Outbox:
 
 
 class RenderOutbox(Outbox):
-    """A page's socket: its view's renders (``services/viewhub.py``) sent as numbered ``render`` frames.
+    """A page's socket: its view's renders (``services/live/viewhub.py``) sent as numbered ``render`` frames.
 
     Renders that wait together merge into one frame, with this socket's own part (its charts' new points,
     ``Viewer.own``). A whole rendering drops what waited before it. When renders were lost (a queue

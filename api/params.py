@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from services.units import DAY_MS
+from services.core.units import DAY_MS
 
 # Times outside these bounds are clamped to them: nothing an account records is older than 1970 (and a Redis
 # stream id cannot be negative), and the latest stays a year short of datetime's end, so a broker offset or a

@@ -15,11 +15,11 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from api.params import BadParameter, parse_instant_ms, parse_range
-from services.archive.replay import account_at
-from services.models import Snapshot
-from services.redis_conn import REDIS_ERRORS
+from services.core.models import Snapshot
+from services.core.settings import MAX_LOGIN
 from services.runtime import VERSION, Runtime, UnreadableSnapshot
-from services.settings import MAX_LOGIN
+from services.storage.archive.replay import account_at
+from services.storage.redis_conn import REDIS_ERRORS
 
 COMMAND_WAIT_S = 5.0
 ACCOUNT_PREFIX = "/accounts/<login:account_login>"  # every account route again, for one account of several

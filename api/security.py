@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, request
 
 from api.rest import cors_route
-from services.settings import Settings
+from services.core.settings import Settings
 
 REALM = 'Basic realm="MT5 Dashboard", charset="UTF-8"'
 HEADERS = {

@@ -6,7 +6,7 @@ next batch waits until the client acknowledged the last one.
 
 The dashboard asks for ``?batch_ms=5&ack=1&view=page`` (the overview page for ``view=overview``): it gets
 no events but ``render`` frames, its changes rendered on the server for its view and ready to apply
-(``services/viewhub.py``, ``views/``), and answers each with an ack that carries its view. Nothing goes back
+(``services/live/viewhub.py``, ``views/``), and answers each with an ack that carries its view. Nothing goes back
 to the server per frame but that ack.
 
 No client can hold the server: at most ``WS_MAX_CONNECTIONS`` sockets per process (1013 beyond), bounded
@@ -27,8 +27,8 @@ from simple_websocket import ConnectionClosed
 from api.outbox import Outbox, RenderOutbox
 from api.params import parse_int
 from api.wsconn import Connection, Flooded, HandedOver
-from services.fanout import ClientQueue
-from services.protocol import (
+from services.live.fanout import ClientQueue
+from services.live.protocol import (
     ACK,
     ERROR,
     HEARTBEAT,
@@ -43,9 +43,9 @@ from services.protocol import (
     event,
     hello,
 )
-from services.render import Render
+from services.live.render import Render
+from services.live.viewhub import Viewer, ViewHub
 from services.runtime import Runtime
-from services.viewhub import Viewer, ViewHub
 
 log = logging.getLogger(__name__)
 

@@ -37,13 +37,13 @@ import numpy as np
 import psutil
 from sqlalchemy import delete, func, select
 
-from services.archive import FILE_NAME, Archive, ArchiveWriter
-from services.archive.schema import accounts, deals, history, states
-from services.balance import whole_life
-from services.models import Deal, HistoryPoint, Snapshot
-from services.sources.demo import DemoSource
-from services.store import Store
-from services.units import DAY_MS, HOUR_MS, MINUTE_MS
+from services.analytics.balance import whole_life
+from services.core.models import Deal, HistoryPoint, Snapshot
+from services.core.units import DAY_MS, HOUR_MS, MINUTE_MS
+from services.ingest.sources.demo import DemoSource
+from services.storage.archive import FILE_NAME, Archive, ArchiveWriter
+from services.storage.archive.schema import accounts, deals, history, states
+from services.storage.store import Store
 
 ACCOUNTS = 20
 POLL_S = 0.25

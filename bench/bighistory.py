@@ -19,8 +19,8 @@ from bench.data import write_history
 from bench.infra import LOGIN, get_json, post_json
 from layouts import ids
 from layouts.charts import GRAPH_IDS
-from services.history import load_window
-from services.units import HOUR_MS, MINUTE_MS
+from services.core.units import HOUR_MS, MINUTE_MS
+from services.storage.series import load_window
 
 REPEAT = 5
 CHART_OUTPUTS = (*(f"{graph}.figure" for graph in GRAPH_IDS), f"{ids.CHART_STATE}.data")

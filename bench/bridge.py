@@ -25,8 +25,8 @@ from typing import Any
 
 import mt5linux
 
-from services.secret import Secret
-from services.sources.mt5 import MT5Source, load_mt5_module
+from services.core.secret import Secret
+from services.ingest.sources.mt5 import MT5Source, load_mt5_module
 from tests.fakes.fake_bridge import (
     FIRST_DEAL_UTC,
     LOGIN,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.infra import AppProcess, RedisServer
-from services.store import Store
+from services.storage.store import Store
 
 PREFIX = "mt5"
 HISTORY_CAP = 1_000_000

@@ -1,4 +1,4 @@
-"""Goal 5: a million deals to CSV with ``services/export.py``: time and peak memory.
+"""Goal 5: a million deals to CSV with ``services/analytics/csv_export.py``: time and peak memory.
 
 Deals go in through ``Store.add_deals`` in chunks; the export runs in a fresh process
 (``bench/export_probe.py``) so its RSS is the export's alone. Memory counts as flat when RSS grows by

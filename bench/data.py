@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from services.models import HistoryPoint
-from services.protocol import dumps
-from services.store import Store
+from services.core.models import HistoryPoint
+from services.live.protocol import dumps
+from services.storage.store import Store
 
 CHUNK = 20_000
 SYMBOLS = (("EURUSD", 1.085), ("GBPUSD", 1.27), ("USDJPY", 151.5), ("XAUUSD", 2350.0), ("US500", 5200.0))

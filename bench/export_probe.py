@@ -1,4 +1,4 @@
-"""Every stored deal to a CSV file with ``services/export.py``, in a fresh process that samples its own RSS.
+"""Every stored deal to a CSV file (``services/analytics/csv_export.py``) in a fresh process sampling its RSS.
 
 ``python -m bench.export_probe REDIS_URL LOGIN CSV_PATH`` prints one JSON line: seconds, rows, bytes,
 and the RSS before, during (every 20 ms) and at the end, so "flat memory" is a curve, not a guess.
@@ -14,8 +14,8 @@ import psutil
 import redis
 
 from bench.infra import Sampler
-from services.export import deals_csv
-from services.store import Store
+from services.analytics.csv_export import deals_csv
+from services.storage.store import Store
 
 SAMPLE_S = 0.02
 

@@ -19,10 +19,10 @@ from typing import Any
 from flask import Flask, jsonify
 
 from app import configure_logging, create_app, install_signal_handlers, serve
-from services.models import Account, Terminal
+from services.core.models import Account, Terminal
+from services.core.settings import Settings, load_settings
+from services.ingest.sources.demo import DemoSource
 from services.runtime import Runtime, build_runtime
-from services.settings import Settings, load_settings
-from services.sources.demo import DemoSource
 
 TIMELINE_LEN = 200_000
 

@@ -17,7 +17,7 @@ import websocket
 
 from bench.config import Context
 from bench.infra import Sampler
-from services.units import HOUR_MS
+from services.core.units import HOUR_MS
 
 SAMPLE_S = 2.0
 WARM_UP_H = 1.0

@@ -9,11 +9,11 @@ from dash import ClientsideFunction, Dash, Input, Output, State, ctx, no_update
 
 from layouts import ids
 from layouts.alerts import HIDDEN
-from services.archive import ArchiveUnavailable
-from services.redis_conn import REDIS_ERRORS
-from services.risk import RiskEngine
-from services.rules import RuleError, parse_rules_text
+from services.risk.rules import RuleError, parse_rules_text
+from services.risk.wiring import RiskEngine
 from services.runtime import Runtime
+from services.storage.archive import ArchiveUnavailable
+from services.storage.redis_conn import REDIS_ERRORS
 from views.alerts import SOURCES
 
 EDITOR_SHOWN = {"display": "block", "marginTop": "10px"}

@@ -29,11 +29,11 @@ from layouts.analytics import (
     stats_panel,
 )
 from layouts.figures import template
-from services.analytics import Report, build_report
-from services.charts_export import FORMATS
-from services.models import Account
-from services.redis_conn import REDIS_ERRORS
+from services.analytics.charts_export import FORMATS
+from services.analytics.period import Report, build_report
+from services.core.models import Account
 from services.runtime import Runtime
+from services.storage.redis_conn import REDIS_ERRORS
 
 CHART_TITLES = (
     "Monthly returns",

@@ -2,7 +2,7 @@
 
 A range change, a zoom, or the server asking (``ids.CHART_RELOAD``: a reconnect, the history synced) reloads
 history from the server, downsampled to the chart's width. The chart state says what the figures hold and
-whether the view follows live (``services/liveview.py``); the page sends it to its socket, which appends the
+whether the view follows live (``services/live/liveview.py``); the page sends it to its socket, which appends the
 live points that come after (``views/charts.py``) only while it does. A zoom whose right edge is past stops
 them and shows "Back to live", which resets the zoom as a double click does.
 """
@@ -20,16 +20,16 @@ from callbacks.routing import page_login
 from layouts import ids
 from layouts.charts import GRAPH_IDS
 from layouts.figures import BalanceOnly, history_charts, line_template, template, waiting_figure, whole_life_series
-from services.balance import whole_life
-from services.brokertime import BrokerZone
-from services.formatting import money
-from services.history import Window
-from services.liveview import view_of
-from services.redis_conn import REDIS_ERRORS
+from services.analytics.balance import whole_life
+from services.analytics.today import day_bounds
+from services.core.brokertime import BrokerZone
+from services.core.formatting import money
+from services.core.timefmt import zone
+from services.core.units import DAY_MS, HOUR_MS
+from services.live.liveview import view_of
 from services.runtime import Runtime
-from services.timefmt import zone
-from services.today import day_bounds
-from services.units import DAY_MS, HOUR_MS
+from services.storage.redis_conn import REDIS_ERRORS
+from services.storage.series import Window
 
 RANGE_SPANS = {"1h": HOUR_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS}
 GRAPHS = GRAPH_IDS

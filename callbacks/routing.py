@@ -8,8 +8,8 @@ from typing import Any
 from dash import Dash, Input, Output, no_update
 
 from layouts import ids
-from services.redis_conn import REDIS_ERRORS
 from services.runtime import Runtime
+from services.storage.redis_conn import REDIS_ERRORS
 
 ACCOUNT_PATH = re.compile(r"^/a/(\d{1,19})/?$")
 

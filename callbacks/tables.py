@@ -8,9 +8,9 @@ from dash import ClientsideFunction, Dash, Input, Output, State
 
 from callbacks.routing import page_login
 from layouts import ids
-from services.deals_query import BadQuery, page_of_deals
-from services.redis_conn import REDIS_ERRORS
+from services.analytics.deals_query import BadQuery, page_of_deals
 from services.runtime import Runtime
+from services.storage.redis_conn import REDIS_ERRORS
 from views.grids import with_times
 
 

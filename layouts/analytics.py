@@ -1,6 +1,6 @@
 """The analytics panels: statistics, breakdown charts, deepest drawdowns, downloads, the balance check.
 
-Pure functions from plain data (``services.analytics.Report`` parts) to components and figures.
+Pure functions from plain data (``services.analytics.period.Report`` parts) to components and figures.
 The same figures feed the page, the chart exports and the HTML report, so a file shows what the page shows.
 """
 
@@ -16,15 +16,15 @@ from dash import dcc, html
 
 from layouts import ids
 from layouts.figures import drawdown_figure, equity_figure, margin_figure, whole_life_series
-from services.analytics import Report
-from services.balance import WholeLife
-from services.brokertime import BrokerZone
-from services.charts_export import FORMATS, ReportPage, for_export
-from services.export import TABLES, utc_iso
-from services.formatting import TRADE_MODES, margin_level, money
-from services.models import Account
-from services.stats import NOTES
-from services.units import DAY_S, HOUR_S, MINUTE_S
+from services.analytics.balance import WholeLife
+from services.analytics.charts_export import FORMATS, ReportPage, for_export
+from services.analytics.csv_export import TABLES, utc_iso
+from services.analytics.period import Report
+from services.analytics.stats import NOTES
+from services.core.brokertime import BrokerZone
+from services.core.formatting import TRADE_MODES, margin_level, money
+from services.core.models import Account
+from services.core.units import DAY_S, HOUR_S, MINUTE_S
 
 GAIN_COLOR, LOSS_COLOR = "#16a34a", "#dc2626"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

@@ -16,10 +16,10 @@ from functools import cache
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from services.balance import WholeLife
-from services.brokertime import BrokerZone
-from services.models import HistoryPoint
-from services.timefmt import local_ms, local_times, server_times
+from services.analytics.balance import WholeLife
+from services.core.brokertime import BrokerZone
+from services.core.models import HistoryPoint
+from services.core.timefmt import local_ms, local_times, server_times
 
 BALANCE_COLOR = "#2563eb"
 EQUITY_COLOR = "#16a34a"

@@ -1,11 +1,11 @@
-"""KPI cards, one per KPI of ``services/kpis.py``: each value with its change since the broker's day start."""
+"""KPI cards, one per KPI of ``services/live/kpis.py``: each value with its change since the broker's day start."""
 
 from __future__ import annotations
 
 from dash import html
 
 from layouts import ids
-from services.kpis import KPIS, Kpi
+from services.live.kpis import KPIS, Kpi
 
 
 def kpi_card(kpi: Kpi) -> html.Div:

@@ -13,22 +13,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from services.accounts import AccountSpec
-from services.archive import FILE_NAME, Archive, ArchiveWriter
-from services.brokertime import BrokerZone, fixed
-from services.fanout import Fanout
-from services.leader import LeaderLock
-from services.models import Snapshot
-from services.monitor import AccountsMonitor, is_stale
-from services.overview import AccountLine, Overview
-from services.protocol import ACCOUNTS, SNAPSHOT, Event, Message, event
-from services.redis_conn import REDIS_ERRORS, RedisLink, connect_redis
-from services.settings import Settings
-from services.sources.base import AccountSource
-from services.store import Store
-from services.streamer import Streamer
-from services.supervisor import Supervisor
-from services.worker import DEGRADING, Worker
+from services.core.brokertime import BrokerZone, fixed
+from services.core.models import Snapshot
+from services.core.settings import Settings
+from services.core.worker import DEGRADING, Worker
+from services.fleet.overview import AccountLine, Overview
+from services.ingest.collectors import AccountSpec
+from services.ingest.leader import LeaderLock
+from services.ingest.monitor import AccountsMonitor, is_stale
+from services.ingest.sources.base import AccountSource
+from services.ingest.streamer import Streamer
+from services.ingest.supervisor import Supervisor
+from services.live.fanout import Fanout
+from services.live.protocol import ACCOUNTS, SNAPSHOT, Event, Message, event
+from services.storage.archive import FILE_NAME, Archive, ArchiveWriter
+from services.storage.redis_conn import REDIS_ERRORS, RedisLink, connect_redis
+from services.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def build_source(settings: Settings) -> AccountSource:
     """The real terminal, the mt5linux bridge, or the demo account, as the settings ask."""
     kind = settings.resolved_source()
     if kind == "demo":
-        from services.sources.demo import DemoSource
+        from services.ingest.sources.demo import DemoSource
 
         log.warning(
             "MT5 source: built-in demo account (simulated data, seed %d); set MT5_SOURCE=mt5 for a terminal",
@@ -49,7 +49,7 @@ def build_source(settings: Settings) -> AccountSource:
         if settings.mt5_login is not None:
             return DemoSource(seed=settings.demo_seed, login=settings.mt5_login, currency=settings.demo_currency)
         return DemoSource(seed=settings.demo_seed, currency=settings.demo_currency)
-    from services.sources.mt5 import MT5Source, load_mt5_module
+    from services.ingest.sources.mt5 import MT5Source, load_mt5_module
 
     module = load_mt5_module(kind, settings.mt5linux_host, settings.mt5linux_port)
     log.info("MT5 source: %s, login %s, server %s", kind, settings.mt5_login, settings.mt5_server)

@@ -156,7 +156,7 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 @pytest.fixture(autouse=True, scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Apps built by tests keep their archive in a temporary directory, never in the repository's data/."""
-    from services import settings
+    from services.core import settings
 
     original, settings.DEFAULT_DATA_DIR = settings.DEFAULT_DATA_DIR, tmp_path_factory.mktemp("data")
     yield settings.DEFAULT_DATA_DIR
@@ -171,8 +171,8 @@ def make_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     is given: saved rules and alerts must not leak from one test into the next.
     """
     from app import create_app
+    from services.core.settings import load_settings
     from services.runtime import build_runtime
-    from services.settings import load_settings
 
     built: list[Any] = []
 

@@ -12,8 +12,8 @@ from typing import Any
 import redis
 import websocket
 
-from services.archive import FILE_NAME
-from services.units import MINUTE_MS
+from services.core.units import MINUTE_MS
+from services.storage.archive import FILE_NAME
 from tests.helpers import after_hello, wait_until
 
 LOGIN = 5_000_001  # the demo account's

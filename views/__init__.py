@@ -1,6 +1,6 @@
 """The pages' live updates rendered on the server: what each view of a page shows, as component props.
 
-Both ``/ws`` (through ``services/viewhub.py``, which knows none of this) and the Dash callbacks use these, so
+Both ``/ws`` (through ``services/live/viewhub.py``, which knows none of this) and the Dash callbacks use these, so
 a text or a figure is built in one place; ``install`` wires the page kinds into the fan-out.
 """
 
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.protocol import OVERVIEW, PAGE
-from services.risk import RiskEngine
+from services.live.protocol import OVERVIEW, PAGE
+from services.live.viewhub import ViewHub
+from services.risk.wiring import RiskEngine
 from services.runtime import Runtime
-from services.viewhub import ViewHub
 from views.overview import OverviewKind
 from views.page import PageKind
 

@@ -1,6 +1,6 @@
 """The risk panel, the alert banner and toasts of one page view.
 
-Alerts are raised on the server (``services/alerts.py``) whether or not a page is open; a view only shows
+Alerts are raised on the server (``services/risk/engine.py``) whether or not a page is open; a view only shows
 them: each ``alert`` event becomes a toast (and a browser notification once the user opted in), and the
 panel is redrawn from the engine's live status at most once a second, and only when what it shows changed.
 """
@@ -12,9 +12,9 @@ from typing import Any
 
 from layouts import ids
 from layouts.alerts import banner, rule_row, toast
-from services.alerts import AlertEngine
-from services.redis_conn import REDIS_ERRORS
-from services.render import Updates
+from services.live.render import Updates
+from services.risk.engine import AlertEngine
+from services.storage.redis_conn import REDIS_ERRORS
 
 TOAST_MS = 10_000
 MAX_TOASTS = 4

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from layouts import ids
-from services.kpis import KPIS, kpi_texts, level_class
-from services.redis_conn import REDIS_ERRORS
-from services.render import Updates
+from services.analytics.today import day_bounds, stored_day_start
+from services.live.kpis import KPIS, kpi_texts, level_class
+from services.live.render import Updates
 from services.runtime import Runtime, UnreadableSnapshot
-from services.today import day_bounds, stored_day_start
+from services.storage.redis_conn import REDIS_ERRORS
 
 TRADE_MODES = {0: ("Demo", "pill pill-demo"), 1: ("Contest", "pill pill-contest"), 2: ("Real", "pill pill-real")}
 MARGIN_MODES = {0: "Netting", 1: "Exchange", 2: "Hedging"}

@@ -17,9 +17,9 @@ from typing import Any, NamedTuple
 from layouts import ids
 from layouts.charts import GRAPH_IDS
 from layouts.figures import LIVE_POINTS, drawdown_pct, live_series
-from services.brokertime import BrokerZone
-from services.liveview import continues, view_end
-from services.render import Updates
+from services.core.brokertime import BrokerZone
+from services.live.liveview import continues, view_end
+from services.live.render import Updates
 
 RECENT_POINTS = 1_000  # what a socket keeps for charts that load while points arrive
 

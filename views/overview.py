@@ -15,11 +15,11 @@ from typing import Any
 from layouts import ids
 from layouts.figures import DEFAULT_THEME, TEMPLATES
 from layouts.overview import account_rows, currency_table, pl_figure
-from services.overview import AccountLine, combined, currency_totals
-from services.protocol import ACCOUNT, ACCOUNTS, ERROR, STATUS, Message
-from services.redis_conn import REDIS_ERRORS
-from services.render import Render, Updates
+from services.fleet.overview import AccountLine, combined, currency_totals
+from services.live.protocol import ACCOUNT, ACCOUNTS, ERROR, STATUS, Message
+from services.live.render import Render, Updates
 from services.runtime import Runtime
+from services.storage.redis_conn import REDIS_ERRORS
 
 RENDER_EVERY_MS = 250
 SIGNALS = (ACCOUNT, ACCOUNTS, ERROR, STATUS)  # what may change a line: figures, states, links

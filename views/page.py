@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from layouts import ids
-from services import rowdiff
-from services.alerts import AlertEngine
-from services.models import Account
-from services.protocol import ACCOUNT, ACCOUNTS, ALERT, DEALS, GRIDS, HEARTBEAT, STATUS, Message
-from services.render import ADDING, Render, Updates, put
+from services.analytics.today import cash_flows
+from services.core.models import Account
+from services.core.timefmt import zone
+from services.live import rowdiff
+from services.live.protocol import ACCOUNT, ACCOUNTS, ALERT, DEALS, GRIDS, HEARTBEAT, STATUS, Message
+from services.live.render import ADDING, Render, Updates, put
+from services.risk.engine import AlertEngine
 from services.runtime import Runtime
-from services.timefmt import zone
-from services.today import cash_flows
 from views.alerts import AlertsView
 from views.cards import badge_updates, day_start, header_updates, kpi_updates, sync_updates
 from views.charts import LiveCharts, Point, point

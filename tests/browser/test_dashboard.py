@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from layouts import ids
-from services.models import HistoryPoint
-from services.secret import Secret
-from services.sources.demo import DemoSource
-from services.sources.mt5 import MT5Source
+from services.core.models import HistoryPoint
+from services.core.secret import Secret
+from services.ingest.sources.demo import DemoSource
+from services.ingest.sources.mt5 import MT5Source
 from tests.conftest import free_port
 from tests.fakes.fake_mt5 import FakeMT5, build
 from tests.helpers import click, get_json, wait_until

@@ -15,8 +15,8 @@ from selenium.common.exceptions import StaleElementReferenceException
 
 from layouts import ids
 from layouts.analytics import CHART_PICKER, chart_link_id
-from services.export import DEAL_COLUMNS
-from services.sources.demo import DemoSource
+from services.analytics.csv_export import DEAL_COLUMNS
+from services.ingest.sources.demo import DemoSource
 from tests.helpers import click
 
 pytestmark = pytest.mark.browser

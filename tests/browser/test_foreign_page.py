@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from layouts import ids
-from services.sources.demo import DemoSource
+from services.ingest.sources.demo import DemoSource
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.browser

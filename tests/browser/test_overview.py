@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from layouts import ids
-from services.accounts import AccountSpec
-from services.formatting import money
+from services.core.formatting import money
+from services.core.settings import load_settings
+from services.ingest.collectors import AccountSpec
+from services.ingest.sources.mirror import MirrorSource
 from services.runtime import build_runtime
-from services.settings import load_settings
-from services.sources.mirror import MirrorSource
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.browser

@@ -11,12 +11,12 @@ from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.keys import Keys
 
 from layouts import ids
-from services.archive import Batch, State
-from services.models import HistoryPoint, Order, Position
-from services.secret import Secret
-from services.sources.mt5 import MT5Source
-from services.timefmt import local_ms, local_text
-from services.units import HOUR_MS
+from services.core.models import HistoryPoint, Order, Position
+from services.core.secret import Secret
+from services.core.timefmt import local_ms, local_text
+from services.core.units import HOUR_MS
+from services.ingest.sources.mt5 import MT5Source
+from services.storage.archive import Batch, State
 from tests.browser.test_dashboard import grid_rows, text
 from tests.fakes.fake_mt5 import FakeMT5, build
 from tests.helpers import click, get_json, wait_until

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from layouts import ids
-from services.models import HistoryPoint
-from services.secret import Secret
-from services.sources.mt5 import MT5Source
-from services.timefmt import local_ms
+from services.core.models import HistoryPoint
+from services.core.secret import Secret
+from services.core.timefmt import local_ms
+from services.ingest.sources.mt5 import MT5Source
 from tests.browser.test_dashboard import figure, text
 from tests.fakes.fake_mt5 import FakeMT5
 from tests.helpers import click, wait_until

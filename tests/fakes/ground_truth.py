@@ -4,7 +4,7 @@ Nothing here imports the app (no ``services``): trades come from the round trips
 wrote into each deal's legs, not from replaying volumes; money is summed in integer cents; the
 broker's days come from New York time (server midnight = 17:00 New York) through ``zoneinfo``.
 
-A trade, as the app defines it (services/trades.py), is one round trip of a position: flat to
+A trade, as the app defines it (services/analytics/trades.py), is one round trip of a position: flat to
 flat, or flat to a reversal. All of a position's deals in that trip count: opening commission,
 every partial close, the swap of each close. A reversal (INOUT) closes one trip with its profit,
 its swap and its volume share of commission and fee, and opens the next with the rest.

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import websocket
 
-from services.rules import RuleError
-from services.sources.demo import DemoSource
+from services.ingest.sources.demo import DemoSource
+from services.risk.rules import RuleError
 from tests.conftest import RedisServer
 from tests.helpers import after_hello, wait_until
 

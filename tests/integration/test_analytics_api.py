@@ -27,13 +27,13 @@ from dash import html
 
 from callbacks.analytics import analytics_outputs
 from layouts.analytics import CHART_NAMES, STAT_ROWS, chart_links
-from services import charts_export
-from services.analytics import build_report
-from services.export import utc_iso
-from services.formatting import money
-from services.sources.demo import DemoSource
-from services.sources.mt5 import MT5Source
-from services.stats import STAT_KEYS
+from services.analytics import charts_export
+from services.analytics.csv_export import utc_iso
+from services.analytics.period import build_report
+from services.analytics.stats import STAT_KEYS
+from services.core.formatting import money
+from services.ingest.sources.demo import DemoSource
+from services.ingest.sources.mt5 import MT5Source
 from tests.conftest import RedisServer
 from tests.fakes.fake_mt5 import FakeMT5
 from tests.helpers import plotted, wait_until
@@ -65,8 +65,8 @@ def demo_app(make_app: Any) -> Any:
 def bare_client() -> Iterator[Any]:
     """An app whose source has not been polled: parameters are checked before any data is read."""
     from app import create_app
+    from services.core.settings import load_settings
     from services.runtime import build_runtime
-    from services.settings import load_settings
 
     settings = load_settings({"REDIS_URL": "embedded"}, dotenv_path=None)
     app = create_app(settings, build_runtime(settings, source=demo_source()), start=False)

@@ -20,9 +20,9 @@ from urllib.parse import quote
 
 import pytest
 
-from services.archive import Archive, ArchiveWriter, Batch, State
-from services.secret import redact_url
-from services.sources.demo import DemoSource
+from services.core.secret import redact_url
+from services.ingest.sources.demo import DemoSource
+from services.storage.archive import Archive, ArchiveWriter, Batch, State
 from tests.conftest import free_port
 from tests.helpers import wait_until
 from tests.integration.test_app_process import ROOT, get_json, launch

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.sources.demo import DemoSource
+from services.ingest.sources.demo import DemoSource
 
 pytestmark = pytest.mark.integration
 

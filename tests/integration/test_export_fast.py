@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import redis
 
-from services import export
-from services.models import Deal
-from services.store import Store
+from services.analytics import csv_export as export
+from services.core.models import Deal
+from services.storage.store import Store
 from tests.conftest import RedisServer
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,7 @@ import pytest
 import redis
 import websocket
 
-from services.leader import TTL_S
+from services.ingest.leader import TTL_S
 from tests.conftest import RedisServer, free_port
 from tests.helpers import get_json, wait_until
 from tests.stopping import LEADER_KEY, LOGIN, Page, assert_flushed, history_ts, live_history

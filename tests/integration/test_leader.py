@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import redis
 
-from services.leader import CHECKS_PER_TTL, TTL_S, LeaderLock
-from services.sources.demo import DemoSource
-from services.store import Store
-from services.streamer import Streamer
+from services.ingest.leader import CHECKS_PER_TTL, TTL_S, LeaderLock
+from services.ingest.sources.demo import DemoSource
+from services.ingest.streamer import Streamer
+from services.storage.store import Store
 from tests.conftest import RedisServer
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.secret import Secret
-from services.sources.mt5 import MT5Source
+from services.core.secret import Secret
+from services.ingest.sources.mt5 import MT5Source
 from tests.fakes.fake_mt5 import FakeMT5
 from tests.helpers import wait_until
 

@@ -13,18 +13,20 @@ from typing import Any
 import pytest
 import websocket
 
-from services.history import load_window
-from services.leader import LeaderLock
-from services.models import Deal, HistoryPoint
-from services.redis_conn import connect_redis
-from services.settings import load_settings
-from services.sources.demo import DemoSource
-from services.store import Store
+from services.core.models import Deal, HistoryPoint
+from services.core.settings import load_settings
+from services.ingest import streamer
+from services.ingest.leader import LeaderLock
+from services.ingest.sources.demo import DemoSource
+from services.storage.redis_conn import connect_redis
+from services.storage.series import load_window
+from services.storage.store import Store
 from tests.conftest import RedisServer, free_port
 from tests.helpers import after_hello, wait_until
 
 pytestmark = pytest.mark.integration
 LOGIN = 5_000_001
+STREAMER_LOG = streamer.__name__
 
 
 def test_subscriber_gets_at_least_3_messages_in_3_s_and_history_grows(redis_server: RedisServer, make_app: Any) -> None:
@@ -234,7 +236,7 @@ def test_a_redis_that_refuses_writes_is_reported_once_and_gets_the_buffer_back(
         runtime = app.server.extensions["mt5_runtime"]
         client = app.server.test_client()
         wait_until(lambda: client.get("/health").get_json()["status"] == "ok", 10, "a healthy start")
-        caplog.set_level(logging.INFO, logger="services.streamer")
+        caplog.set_level(logging.INFO, logger=STREAMER_LOG)
         caplog.clear()
         full_ms = int(time.time() * 1000)
         admin.config_set("maxmemory", "1")
@@ -247,7 +249,9 @@ def test_a_redis_that_refuses_writes_is_reported_once_and_gets_the_buffer_back(
         assert health["redis"]["streamer_writes"] == "refusing"
         assert health["redis"]["error"] == ("OutOfMemoryError: command not allowed when used memory > 'maxmemory'.")
         assert health["redis"]["pending_history"] > 0
-        refused = [r for r in caplog.records if r.name == "services.streamer" and "refuses writes" in r.getMessage()]
+        refused = [
+            r for r in caplog.records if r.name == "services.ingest.streamer" and "refuses writes" in r.getMessage()
+        ]
         assert len(refused) == 1
         assert [r.getMessage() for r in caplog.records if r.exc_info] == [], "no traceback per poll"
         admin.config_set("maxmemory", "0")
@@ -274,7 +278,9 @@ def test_a_start_on_a_full_redis_polls_and_reports_the_refusal(tmp_path: Any, ma
         health = app.server.test_client().get("/health").get_json()
         assert (health["status"], health["redis"]["streamer_writes"]) == ("degraded", "refusing")
         assert health["redis"]["pending_history"] > 0
-        refused = [r for r in caplog.records if r.name == "services.streamer" and "refuses writes" in r.getMessage()]
+        refused = [
+            r for r in caplog.records if r.name == "services.ingest.streamer" and "refuses writes" in r.getMessage()
+        ]
         assert len(refused) == 1
         assert [r.getMessage() for r in caplog.records if r.exc_info] == [], "no traceback per poll"
     finally:

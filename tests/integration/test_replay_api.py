@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from services.models import HistoryPoint, Snapshot
-from services.sources.demo import DemoSource
+from services.core.models import HistoryPoint, Snapshot
+from services.ingest.sources.demo import DemoSource
 
 pytestmark = pytest.mark.integration
 

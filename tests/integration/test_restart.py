@@ -38,7 +38,7 @@ import pytest
 
 from bench.bighistory import Callbacks
 from bench.infra import post_json
-from services.archive import FILE_NAME, Archive
+from services.storage.archive import FILE_NAME, Archive
 from tests.conftest import free_port
 from tests.fakes.fake_bridge import LOGIN, PASSWORD, SERVER, FakeBridge
 from tests.helpers import wait_until

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-import services.webhook
-from services.accounts import AccountSpec
-from services.backoff import Backoff
-from services.sources.demo import DemoSource
-from services.supervisor import Supervisor
+import services.risk.webhook
+from services.core.backoff import Backoff
+from services.ingest.collectors import AccountSpec
+from services.ingest.sources.demo import DemoSource
+from services.ingest.supervisor import Supervisor
 from tests.fakes.webhook_endpoint import Endpoint
 from tests.helpers import wait_until
 
@@ -51,7 +51,7 @@ def inject(app: Any, name: str, fault: Fault, monkeypatch: pytest.MonkeyPatch) -
         "ws-fanout": (runtime.fanout, "broadcast"),
         "accounts-monitor": (runtime.store, "statuses"),
         "alerts-redis": (risk.alerts, "_flush"),
-        "alert-webhook": (services.webhook, "pending"),
+        "alert-webhook": (services.risk.webhook, "pending"),
     }
     owner, attribute = targets[name]
     monkeypatch.setattr(owner, attribute, fault.wrap(getattr(owner, attribute)))

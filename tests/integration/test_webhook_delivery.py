@@ -12,13 +12,14 @@ import fakeredis
 import pytest
 from sqlalchemy import select
 
-from services.archive import FILE_NAME, Archive, ArchiveWriter
-from services.archive.schema import webhook_outbox
-from services.backoff import Backoff
-from services.sources.demo import DemoSource
-from services.store import Store
-from services.streamer import Streamer
-from services.webhook import WebhookSender
+from services.core.backoff import Backoff
+from services.ingest.sources.demo import DemoSource
+from services.ingest.streamer import Streamer
+from services.risk import webhook
+from services.risk.webhook import WebhookSender
+from services.storage.archive import FILE_NAME, Archive, ArchiveWriter
+from services.storage.archive.schema import webhook_outbox
+from services.storage.store import Store
 from tests.conftest import free_port
 from tests.fakes.webhook_endpoint import Endpoint
 from tests.helpers import wait_until
@@ -68,7 +69,7 @@ def flush(writer: ArchiveWriter) -> None:
 
 
 def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "services.webhook" and r.levelno >= logging.WARNING]
+    return [r.getMessage() for r in caplog.records if r.name == webhook.__name__ and r.levelno >= logging.WARNING]
 
 
 def test_every_alert_arrives_in_order_once_the_endpoint_stops_refusing_and_answering_garbage(

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from services.accounts import AccountsError, load_accounts
-from services.backoff import Backoff
-from services.settings import load_settings
-from services.supervisor import Supervisor
+from services.core.backoff import Backoff
+from services.core.settings import load_settings
+from services.ingest.collectors import AccountsError, load_accounts
+from services.ingest.supervisor import Supervisor
 from tests.helpers import wait_until
 
 GOOD = """accounts:

@@ -15,16 +15,16 @@ import pytest
 from callbacks.alerts import editor_action
 from layouts import ids
 from layouts.alerts import HIDDEN, distance_text, duration, rule_row
-from services import alerts_store
-from services.alerts import AlertEngine
-from services.alerts_eval import day_bounds
-from services.archive import ArchiveWriter
-from services.brokertime import fixed, parse_zone
-from services.models import Account, HistoryPoint, Position, Snapshot
-from services.redis_conn import RedisGate
-from services.risk import RiskEngine
-from services.rules import DEFAULT_RULES, RulesSettings, parse_rules
-from services.store import Store
+from services.core.brokertime import fixed, parse_zone
+from services.core.models import Account, HistoryPoint, Position, Snapshot
+from services.risk import records
+from services.risk.engine import AlertEngine
+from services.risk.evaluate import day_bounds
+from services.risk.rules import DEFAULT_RULES, RulesSettings, parse_rules
+from services.risk.wiring import RiskEngine
+from services.storage.archive import ArchiveWriter
+from services.storage.redis_conn import RedisGate
+from services.storage.store import Store
 from tests.conftest import RedisServer
 from views.alerts import frame_updates
 
@@ -289,7 +289,7 @@ def test_history_filters_and_acknowledgement() -> None:
 
 
 def test_acknowledgements_of_alerts_dropped_from_the_capped_history_are_pruned(monkeypatch: Any) -> None:
-    monkeypatch.setattr(alerts_store, "HISTORY_CAP", 2)
+    monkeypatch.setattr(records, "HISTORY_CAP", 2)
     run = Script([{"kind": "exposure", "metric": "positions", "limit": 1}])
     one = (position("EURUSD", 0.1, 1),)
     run.poll(positions=one)

@@ -20,16 +20,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from callbacks.alerts import editor_action
 from layouts import ids
-from services import alerts as alerts_module
-from services.alerts import AlertEngine
-from services.alerts_store import SavedRules
-from services.archive import FILE_NAME, Archive, ArchiveUnavailable, ArchiveWriter
-from services.models import Account, Snapshot
-from services.redis_conn import real_client
-from services.risk import RiskEngine
-from services.rules import DEFAULT_RULES, RulesSettings, parse_rules
-from services.sources.demo import DemoSource
-from services.store import Store
+from services.core.models import Account, Snapshot
+from services.ingest.sources.demo import DemoSource
+from services.risk import engine
+from services.risk.engine import AlertEngine
+from services.risk.records import SavedRules
+from services.risk.rules import DEFAULT_RULES, RulesSettings, parse_rules
+from services.risk.wiring import RiskEngine
+from services.storage.archive import FILE_NAME, Archive, ArchiveUnavailable, ArchiveWriter
+from services.storage.redis_conn import real_client
+from services.storage.store import Store
 from tests.conftest import RedisServer
 from tests.helpers import wait_until
 from tests.unit.test_alerts import ACCOUNT, LOGIN, T0, Script
@@ -85,7 +85,7 @@ def snapshot(ts: int, **fields: Any) -> Snapshot:
 
 
 def redis_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "services.alerts" and "Redis" in r.getMessage()]
+    return [r.getMessage() for r in caplog.records if r.name == "services.risk.engine" and "Redis" in r.getMessage()]
 
 
 @pytest.mark.parametrize(
@@ -96,7 +96,7 @@ def redis_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_rules_are_evaluated_every_poll_without_touching_redis_while_it_fails(
     failure: Exception, tmp_path: Path, writers: list[ArchiveWriter], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "services.alerts")
+    caplog.set_level(logging.INFO, "services.risk.engine")
     client = WatchedRedis(fakeredis.FakeRedis(decode_responses=True))
     writer = archive_writer(tmp_path, writers)
     engine = AlertEngine(Store(client, "t", 1000), DEFAULT_RULES, archive=writer)
@@ -299,7 +299,7 @@ def test_an_account_the_archive_never_saw_is_evaluated_even_when_redis_never_ans
     client = WatchedRedis(fakeredis.FakeRedis(decode_responses=True))
     client.error = RedisConnectionError("refused")
     run = Script(DEFAULT_RULES, Store(client, "t", 1000), archive=archive_writer(tmp_path, writers))
-    polls = alerts_module.FIRST_LOAD_WAIT_MS // 1000
+    polls = engine.FIRST_LOAD_WAIT_MS // 1000
     assert [run.poll(margin_level=40.0) for _ in range(polls)] == [[]] * polls, "Redis may have saved rules: wait"
     assert run.poll(margin_level=40.0) == [("margin_call", "ok", "breached"), ("stop_out", "ok", "warning")]
 

@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from services.analytics import by_hour, by_weekday, collect, monthly_returns, result_histogram
-from services.models import Deal
-from services.stats import STAT_KEYS, Ledger, equity_underwater, statistics, trades_frame
-from services.trades import (
+from services.analytics.period import by_hour, by_weekday, collect, monthly_returns, result_histogram
+from services.analytics.stats import STAT_KEYS, Ledger, equity_underwater, statistics, trades_frame
+from services.analytics.trades import (
     DEAL_ENTRY_IN,
     DEAL_ENTRY_INOUT,
     DEAL_ENTRY_OUT,
@@ -29,7 +28,8 @@ from services.trades import (
     TradeBuilder,
     reconcile,
 )
-from services.units import DAY_S, HOUR_S
+from services.core.models import Deal
+from services.core.units import DAY_S, HOUR_S
 
 OFFSET_S = 7200
 T0 = 1_780_000_000  # UTC seconds, a Thursday

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from services.sources.demo import DemoSource
-from services.sources.mt5 import MT5Source
+from services.core.secret import Secret
+from services.ingest.sources.demo import DemoSource
+from services.ingest.sources.mt5 import MT5Source
 from tests.fakes.fake_mt5 import FakeMT5
 
 PASSWORD = "Very$ecret-42"
@@ -102,7 +103,7 @@ def test_mt5_source_account_is_exactly_account_info_and_password_never_leaks(mak
     source = MT5Source(
         fake.module,
         login=4242,
-        password=__import__("services.secret").secret.Secret(PASSWORD),
+        password=Secret(PASSWORD),
         server="Broker-Live",
         path=None,
         clock=clock,

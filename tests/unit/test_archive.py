@@ -16,15 +16,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 
-from services import settings as settings_module
-from services.archive import FILE_NAME, Archive, Batch, State
-from services.archive.database import MIGRATIONS
-from services.archive.schema import metadata
-from services.history import load_window
-from services.models import Deal, HistoryPoint
-from services.settings import SettingsError, load_settings
-from services.sources.demo import DemoSource
-from services.store import Store
+from services.core import settings as settings_module
+from services.core.models import Deal, HistoryPoint
+from services.core.settings import SettingsError, load_settings
+from services.ingest.sources.demo import DemoSource
+from services.storage.archive import FILE_NAME, Archive, Batch, State
+from services.storage.archive.database import MIGRATIONS
+from services.storage.archive.schema import metadata
+from services.storage.series import load_window
+from services.storage.store import Store
 
 LOGIN = 5000001
 

@@ -9,8 +9,16 @@ from typing import Any
 
 import pytest
 
-from services.archive import FILE_NAME, AlertRow, Archive, ArchiveUnavailable, ArchiveWriter, Batch, SavedRulesRow
-from services.backoff import Backoff
+from services.core.backoff import Backoff
+from services.storage.archive import (
+    FILE_NAME,
+    AlertRow,
+    Archive,
+    ArchiveUnavailable,
+    ArchiveWriter,
+    Batch,
+    SavedRulesRow,
+)
 
 LOGIN = 7_001
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.archive import FILE_NAME, Archive, ArchiveWriter, Batch, WebhookItem, WebhookMark
-from services.archive.outbox import DELIVERED_KEEP_MS, backlog, drop_oldest, pending
+from services.storage.archive import FILE_NAME, Archive, ArchiveWriter, Batch, WebhookItem, WebhookMark
+from services.storage.archive.outbox import DELIVERED_KEEP_MS, backlog, drop_oldest, pending
 from tests.unit.test_archive import LOGIN
 
 

@@ -23,11 +23,11 @@ import fakeredis
 import pytest
 from sqlalchemy import event
 
-from services.archive import FILE_NAME, Archive, ArchiveWriter
-from services.backoff import Backoff
-from services.sources.mt5 import MT5Source
-from services.store import Store
-from services.streamer import Streamer
+from services.core.backoff import Backoff
+from services.ingest.sources.mt5 import MT5Source
+from services.ingest.streamer import Streamer
+from services.storage.archive import FILE_NAME, Archive, ArchiveWriter
+from services.storage.store import Store
 from tests.fakes.moving_terminal import MovingTerminal
 from tests.helpers import wait_until
 
@@ -133,14 +133,14 @@ def rig(tmp_path: Path, refusal_kind: Callable[[Archive], Refusal]) -> Iterator[
 
 def lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     """The writer's log, less its start line."""
-    records = (r for r in caplog.records if r.name == "services.archive.writer")
+    records = (r for r in caplog.records if r.name == "services.storage.archive.writer")
     return [message for r in records if "(SQLite" not in (message := r.getMessage())]
 
 
 def test_a_refusing_archive_never_slows_polling_stays_bounded_and_writes_what_it_kept(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "services.archive.writer")
+    caplog.set_level(logging.INFO, "services.storage.archive.writer")
     terminal, store, writer, streamer, refusal = rig.terminal, rig.store, rig.writer, rig.streamer, rig.refusal
     rig.poll(20)
     login = streamer.status().login

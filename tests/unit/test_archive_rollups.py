@@ -14,14 +14,14 @@ import fakeredis
 import pytest
 import redis
 
-from services.archive import FILE_NAME, Archive, Batch
-from services.archive.schema import history
-from services.balance import whole_life
-from services.brokertime import parse_zone
-from services.history import archive_part, load_window
-from services.models import HistoryPoint
-from services.store import Store
-from services.units import HOUR_MS, MINUTE_MS
+from services.analytics.balance import whole_life
+from services.core.brokertime import parse_zone
+from services.core.models import HistoryPoint
+from services.core.units import HOUR_MS, MINUTE_MS
+from services.storage.archive import FILE_NAME, Archive, Batch
+from services.storage.archive.schema import history
+from services.storage.series import archive_part, load_window
+from services.storage.store import Store
 from tests.unit.test_archive import LOGIN, deal
 
 START = 1_780_000_000_000 - 1_780_000_000_000 % HOUR_MS

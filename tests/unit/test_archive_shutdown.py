@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.archive import FILE_NAME, Archive, ArchiveWriter, Batch
+from services.storage.archive import FILE_NAME, Archive, ArchiveWriter, Batch
 from tests.helpers import wait_until
 from tests.unit.test_archive import LOGIN, point
 
@@ -30,7 +30,7 @@ class HeldArchive(Archive):
 def test_a_stop_during_a_write_still_writes_what_arrived_meanwhile(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, "services.archive.writer")
+    caplog.set_level(logging.WARNING, "services.storage.archive.writer")
     archive = HeldArchive(tmp_path / FILE_NAME)
     writer = ArchiveWriter(archive, interval_s=0.01)
     writer.start()

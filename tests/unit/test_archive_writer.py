@@ -12,11 +12,11 @@ from typing import Any
 import fakeredis
 import pytest
 
-from services.archive import FILE_NAME, Archive, ArchiveWriter, Batch
-from services.backoff import Backoff
-from services.sources.demo import DemoSource
-from services.store import Store
-from services.streamer import Streamer
+from services.core.backoff import Backoff
+from services.ingest.sources.demo import DemoSource
+from services.ingest.streamer import Streamer
+from services.storage.archive import FILE_NAME, Archive, ArchiveWriter, Batch
+from services.storage.store import Store
 from tests.helpers import wait_until
 from tests.unit.test_archive import LOGIN, deal, point
 
@@ -40,7 +40,7 @@ def messages(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "services.archive.writer" and "archive: /" not in r.getMessage()
+        if r.name == "services.storage.archive.writer" and "archive: /" not in r.getMessage()
     ]
 
 
@@ -83,7 +83,7 @@ def test_stop_writes_what_is_waiting(path: Path) -> None:
 def test_a_full_buffer_coalesces_history_keeps_every_deal_and_reports_degraded(
     path: Path, stopping: list[ArchiveWriter], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "services.archive.writer")
+    caplog.set_level(logging.INFO, "services.storage.archive.writer")
     writer = ArchiveWriter(Archive(path), max_pending=5, interval_s=0.01, backoff=QUICK)
     writer.submit_points(LOGIN, [point(ts) for ts in range(1, 11)])
     writer.submit_deals(LOGIN, [deal(t, t * 100) for t in range(1, 4)])
@@ -104,7 +104,7 @@ def test_a_full_buffer_coalesces_history_keeps_every_deal_and_reports_degraded(
 def test_a_locked_database_degrades_once_and_recovers_with_every_row(
     path: Path, stopping: list[ArchiveWriter], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "services.archive.writer")
+    caplog.set_level(logging.INFO, "services.storage.archive.writer")
     writer = ArchiveWriter(Archive(path, busy_timeout_ms=10), interval_s=0.01, backoff=QUICK)
     writer.start()
     stopping.append(writer)

@@ -9,12 +9,12 @@ import fakeredis
 import numpy as np
 import pytest
 
-from services.balance import balance_curve, balance_only, build_curve, downsample_steps
-from services.models import Deal
-from services.store import Store
-from services.today import day_bounds
-from services.trades import DEAL_ENTRY_IN, DEAL_ENTRY_OUT, DEAL_TYPE_BALANCE, DEAL_TYPE_BUY, DEAL_TYPE_SELL
-from services.units import HOUR_MS
+from services.analytics.balance import balance_curve, balance_only, build_curve, downsample_steps
+from services.analytics.today import day_bounds
+from services.analytics.trades import DEAL_ENTRY_IN, DEAL_ENTRY_OUT, DEAL_TYPE_BALANCE, DEAL_TYPE_BUY, DEAL_TYPE_SELL
+from services.core.models import Deal
+from services.core.units import HOUR_MS
+from services.storage.store import Store
 
 LOGIN = 4242
 OFFSET_S = 7200

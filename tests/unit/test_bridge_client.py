@@ -13,9 +13,9 @@ from rpyc.core import SlaveService
 from rpyc.core.netref import BaseNetref
 from rpyc.utils.server import ThreadedServer
 
-from services.sources.base import SourceUnreachable
-from services.sources.bridge import BridgeClient
-from services.sources.mt5 import load_mt5_module
+from services.ingest.sources.base import SourceUnreachable
+from services.ingest.sources.bridge import BridgeClient
+from services.ingest.sources.mt5 import load_mt5_module
 from tests.fakes.fake_mt5 import FakeMT5
 from tests.helpers import wait_until
 

@@ -13,7 +13,8 @@ from typing import Any
 import fakeredis
 import pytest
 
-from services.brokertime import (
+from services.analytics.today import day_bounds, stored_day_start, today_pl
+from services.core.brokertime import (
     BrokerTimeError,
     Evidence,
     Observation,
@@ -23,11 +24,10 @@ from services.brokertime import (
     parse_zone,
     weekday_trades,
 )
-from services.settings import SettingsError, load_settings
-from services.sources.mt5 import HISTORY_PAGE, MT5Source
-from services.store import Store
-from services.streamer import Streamer
-from services.today import day_bounds, stored_day_start, today_pl
+from services.core.settings import SettingsError, load_settings
+from services.ingest.sources.mt5 import HISTORY_PAGE, MT5Source
+from services.ingest.streamer import Streamer
+from services.storage.store import Store
 from tests.fakes.fake_mt5 import FakeMT5, ny_close_offset, zone_offset
 
 

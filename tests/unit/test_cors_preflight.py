@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from api.rest import CORS_HEADERS, CORS_METHODS
-from services.sources.demo import DemoSource
+from services.ingest.sources.demo import DemoSource
 
 ORIGIN = "http://localhost:3000"
 NOW_S = 1_780_000_000.0

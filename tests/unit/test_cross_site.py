@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services.sources.demo import DemoSource
+from services.ingest.sources.demo import DemoSource
 from tests.helpers import wait_until
 
 EVIL = "http://evil.example:8062"

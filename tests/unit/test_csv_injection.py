@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services import export
-from services.models import Order, Position
-from services.store import Store
+from services.analytics import csv_export as export
+from services.core.models import Order, Position
+from services.storage.store import Store
 from tests.unit.test_export import LOGIN, NOON_UTC_MS, OFFSET_S, POSITION, make_deal
 
 INVISIBLE_LEADS = ("", " ", "\n", "\r", "\t", "\xa0", "\ufeff", "\x00", "\u2003", "\u200b", "\x0b", "\x1f", " \t ")

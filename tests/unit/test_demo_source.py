@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from services.sources.base import SourceDisconnected
-from services.sources.demo import SYMBOLS, DemoSource
-from services.units import DAY_S
+from services.core.units import DAY_S
+from services.ingest.sources.base import SourceDisconnected
+from services.ingest.sources.demo import SYMBOLS, DemoSource
 
 T0 = 1_732_500_000.0  # Mon 2024-11-25 02:00 UTC, 04:00 server time
 OFFSET = 7200

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from api.params import EARLIEST_MS, LATEST_MS, BadParameter, parse_instant_ms, parse_int
 from api.ws import account_option, query_options, view_option
-from services.export import TABLES
-from services.sources.demo import DemoSource
+from services.analytics.csv_export import TABLES
+from services.ingest.sources.demo import DemoSource
 
 NOW_S = 1_780_000_000.0
 ACCOUNT_BLUEPRINTS = ("account", "analytics", "alerts")  # their routes answer under /accounts/<login> too

@@ -13,9 +13,10 @@ import fakeredis
 import plotly.graph_objects as go
 import pytest
 
-from services import charts_export, export
-from services.models import Deal, HistoryPoint, Position
-from services.store import Store
+from services.analytics import charts_export
+from services.analytics import csv_export as export
+from services.core.models import Deal, HistoryPoint, Position
+from services.storage.store import Store
 
 LOGIN = 77
 OFFSET_S = 7200

@@ -14,10 +14,10 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services import export
-from services.models import Deal, MalformedRecord
-from services.protocol import dumps
-from services.store import Store
+from services.analytics import csv_export as export
+from services.core.models import Deal, MalformedRecord
+from services.live.protocol import dumps
+from services.storage.store import Store
 from tests.conftest import free_port
 
 LOGIN = 77

@@ -8,9 +8,9 @@ import time
 
 import fakeredis
 
-from services.fanout import ClientQueue, Fanout
-from services.protocol import Message
-from services.store import Keys
+from services.live.fanout import ClientQueue, Fanout
+from services.live.protocol import Message
+from services.storage.store import Keys
 
 KEYS = Keys("mt5")
 

@@ -13,12 +13,12 @@ import pytest
 
 from layouts import ids
 from layouts.figures import LIVE_POINTS
-from services.fanout import ClientQueue
-from services.models import HistoryPoint
-from services.protocol import ACCOUNT, DEALS, HEARTBEAT, POSITIONS, STATUS, Message, event
-from services.render import Render, merge
-from services.sources.demo import DemoSource
-from services.viewhub import ViewHub
+from services.core.models import HistoryPoint
+from services.ingest.sources.demo import DemoSource
+from services.live.fanout import ClientQueue
+from services.live.protocol import ACCOUNT, DEALS, HEARTBEAT, POSITIONS, STATUS, Message, event
+from services.live.render import Render, merge
+from services.live.viewhub import ViewHub
 from views.charts import LiveCharts
 from views.page import PageKey, PageKind, PageRenderer
 

@@ -3,7 +3,7 @@ stored points."""
 
 from __future__ import annotations
 
-from services.liveview import View, continues, follows_live, view_of
+from services.live.liveview import View, continues, follows_live, view_of
 
 NOW = 1_780_000_000_000
 MINUTE = 60_000

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from services.models import Account
-from services.secret import Secret
-from services.sources.base import SourceAuthError, SourceCallError, SourceDisconnected, SourceError
-from services.sources.mt5 import MT5Source, load_mt5_module
+from services.core.models import Account
+from services.core.secret import Secret
+from services.ingest.sources.base import SourceAuthError, SourceCallError, SourceDisconnected, SourceError
+from services.ingest.sources.mt5 import MT5Source, load_mt5_module
 from tests.fakes.fake_mt5 import FakeMT5
 
 NOW = 1_700_000_000.0  # Tue 2023-11-14 22:13:20 UTC

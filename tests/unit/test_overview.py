@@ -8,11 +8,11 @@ from typing import Any
 import fakeredis
 import pytest
 
-from services.monitor import AccountsMonitor, assess
-from services.overview import Overview, account_line, combined, currency_totals
-from services.settings import SettingsError, load_settings
-from services.store import Store
-from services.units import DAY_MS
+from services.core.settings import SettingsError, load_settings
+from services.core.units import DAY_MS
+from services.fleet.overview import Overview, account_line, combined, currency_totals
+from services.ingest.monitor import AccountsMonitor, assess
+from services.storage.store import Store
 from tests.helpers import wait_until
 
 
@@ -95,7 +95,7 @@ def test_today_is_read_again_on_new_deals_only() -> None:
     snapshot = {"account": {"currency": "USD", "equity": 1100.0, "balance": 1100.0}, "server_offset_s": 0}
     s.client.set(s.keys.snapshot(5), json.dumps(snapshot))
     s.client.sadd(s.keys.accounts(), 5)
-    from services.models import HistoryPoint
+    from services.core.models import HistoryPoint
 
     s.append_history(5, [HistoryPoint(ts=10 * DAY_MS - 1000, balance=1000, equity=1000, margin=0, margin_level=0,
                                       profit=0)])  # fmt: skip
@@ -119,13 +119,13 @@ def test_currency_settings_name_the_variable() -> None:
 @pytest.fixture
 def two_accounts(make_app: Any) -> Any:
     """The app's own demo account, and a second one whose collector wrote to the same Redis."""
-    from services.sources.demo import DemoSource
+    from services.ingest.sources.demo import DemoSource
 
     app = make_app({"MT5_SOURCE": "demo", "MT5_LOGIN": "8001"})
     runtime = app.server.extensions["mt5_runtime"]
     other = DemoSource(seed=3, login=8002, currency="EUR")
     other.connect()
-    from services.models import Snapshot
+    from services.core.models import Snapshot
 
     snap = Snapshot(other.account(), tuple(other.positions()), tuple(other.orders()), 1_000, other.server_offset_s)
     runtime.store.save_snapshot(snap)
@@ -177,7 +177,7 @@ def test_the_worker_loops_sleep_between_passes() -> None:
     """A loop that waits on its own 'running' flag never sleeps: it burnt a whole core before."""
     import time
 
-    from services.supervisor import Supervisor
+    from services.ingest.supervisor import Supervisor
 
     supervisor = Supervisor([], lambda spec: [])
     supervisor._collectors = CountingDict()
@@ -207,9 +207,9 @@ def evaluate_once(engine: Any, snapshot: Any) -> None:
 
 def test_rules_of_a_collectors_account_show_its_live_readings(two_accounts: Any) -> None:
     """The collector evaluates its account's rules; the dashboard shows the readings it saved to Redis."""
-    from services.alerts import AlertEngine
-    from services.models import Snapshot
-    from services.rules import DEFAULT_RULES
+    from services.core.models import Snapshot
+    from services.risk.engine import AlertEngine
+    from services.risk.rules import DEFAULT_RULES
 
     runtime = two_accounts.server.extensions["mt5_runtime"]
     client = two_accounts.server.test_client()
@@ -225,7 +225,7 @@ def test_rules_of_a_collectors_account_show_its_live_readings(two_accounts: Any)
 def test_the_overview_is_rendered_once_per_theme_at_most_four_times_a_second(two_accounts: Any) -> None:
     from api.ws import view_option
     from layouts import ids
-    from services.protocol import Message, event
+    from services.live.protocol import Message, event
     from views.overview import OverviewKind, OverviewRenderer
 
     runtime = two_accounts.server.extensions["mt5_runtime"]
@@ -263,9 +263,9 @@ def test_a_stranger_cannot_probe_which_accounts_exist(make_app: Any) -> None:
 
 def test_a_collectors_account_page_shows_its_own_readings_and_no_other_accounts_alerts(two_accounts: Any) -> None:
     from layouts import ids
-    from services.alerts import AlertEngine
-    from services.models import Snapshot
-    from services.rules import DEFAULT_RULES
+    from services.core.models import Snapshot
+    from services.risk.engine import AlertEngine
+    from services.risk.rules import DEFAULT_RULES
     from views.alerts import AlertsView
 
     runtime = two_accounts.server.extensions["mt5_runtime"]

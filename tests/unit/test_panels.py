@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from callbacks.charts import selected_range, zoom_window
-from services.kpis import level_class
-from services.today import cash_flows
+from services.analytics.today import cash_flows
+from services.live.kpis import level_class
 
 NOW = 1_795_600_000_000  # 2026-11-25 08:26:40 UTC
 ACCOUNT = {"margin": 1000.0, "equity": 5000.0, "margin_free": 4000.0, "margin_level": 500.0,

@@ -12,16 +12,16 @@ from hypothesis import strategies as st
 
 from api.params import BadParameter, parse_instant_ms, parse_range
 from api.ws import parse_frame, query_options
-from services.deals_query import BadQuery, page_of_deals
-from services.models import Deal, MalformedRecord
-from services.protocol import CLIENT_KINDS, Message, event
-from services.settings import SettingsError, load_settings
+from services.analytics.deals_query import BadQuery, page_of_deals
+from services.core.models import Deal, MalformedRecord
+from services.core.settings import SettingsError, load_settings
+from services.live.protocol import CLIENT_KINDS, Message, event
 
 
 @pytest.fixture
 def page_view(make_app: Any) -> Any:
     """The dashboard's view of a demo account, as the fan-out feeds it."""
-    from services.sources.demo import DemoSource
+    from services.ingest.sources.demo import DemoSource
     from views.page import PageKey, PageRenderer
 
     app = make_app(source=DemoSource(seed=8), start=False)
@@ -136,8 +136,8 @@ PARAMS = ("from", "to", "periods", "limit", "state", "rule", "since")
 @pytest.fixture(scope="module")
 def api_client() -> Iterator[Any]:
     from app import create_app
+    from services.ingest.sources.demo import DemoSource
     from services.runtime import build_runtime
-    from services.sources.demo import DemoSource
 
     settings = load_settings({"REDIS_URL": "embedded"}, dotenv_path=None)
     app = create_app(settings, build_runtime(settings, source=DemoSource(seed=4)), start=False)

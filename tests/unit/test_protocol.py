@@ -8,9 +8,9 @@ import re
 import pytest
 from dash import html
 
-from services import protocol
-from services.protocol import BadFrame, Message, client_frame, event
-from services.render import Render, merge
+from services.live import protocol
+from services.live.protocol import BadFrame, Message, client_frame, event
+from services.live.render import Render, merge
 
 
 def test_every_event_has_one_shape_and_compact_json() -> None:

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import fakeredis
 import pytest
 
-from services.analytics import Report, build_report
-from services.sources.mt5 import MT5Source
-from services.store import Store
+from services.analytics.period import Report, build_report
+from services.ingest.sources.mt5 import MT5Source
+from services.storage.store import Store
 from tests.fakes.fake_mt5 import FakeMT5, ny_close_offset
 from tests.fakes.ground_truth import GroundTruth, broker_date, broker_midnight
 from tests.fakes.real_account import RealAccount

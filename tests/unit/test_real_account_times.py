@@ -16,13 +16,13 @@ from typing import Any
 import fakeredis
 import pytest
 
-from services.analytics import build_report
-from services.models import Deal
-from services.sources.mt5 import MT5Source
-from services.store import Store
-from services.streamer import Streamer
-from services.today import stored_day_start, today_pl
-from services.trades import Trade, TradeBuilder
+from services.analytics.period import build_report
+from services.analytics.today import stored_day_start, today_pl
+from services.analytics.trades import Trade, TradeBuilder
+from services.core.models import Deal
+from services.ingest.sources.mt5 import MT5Source
+from services.ingest.streamer import Streamer
+from services.storage.store import Store
 from tests.fakes.fake_mt5 import FakeMT5, ny_close_offset
 from tests.fakes.ground_truth import GroundTruth, broker_midnight
 from tests.fakes.real_account import DAY_MS, RealAccount

@@ -8,9 +8,9 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 
-from services import redis_conn
-from services.redis_conn import connect_redis, refusal
-from services.settings import load_settings
+from services.core.settings import load_settings
+from services.storage import redis_conn
+from services.storage.redis_conn import connect_redis, refusal
 
 
 def test_nothing_configured_runs_the_embedded_redis_and_never_tries_a_server(

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from services.settings import REQUEST_BYTES, SettingsError, load_settings
-from services.sources.demo import DemoSource
+from services.core.settings import REQUEST_BYTES, SettingsError, load_settings
+from services.ingest.sources.demo import DemoSource
 
 HUGE = 100_000_000
 

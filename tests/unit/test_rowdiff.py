@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services import rowdiff
+from services.live import rowdiff
 
 
 def row(ticket: int, profit: float = 0.0) -> dict[str, Any]:

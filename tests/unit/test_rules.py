@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.rules import (
+from services.core.settings import SettingsError, load_settings
+from services.risk.rules import (
     DEFAULT_RULES,
     RuleError,
     RuleSet,
@@ -16,7 +17,6 @@ from services.rules import (
     parse_rules,
     parse_rules_text,
 )
-from services.settings import SettingsError, load_settings
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "rules" / "examples"
 

@@ -12,8 +12,8 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from services.rules import CHOICES, COMMON, KINDS, RULE_ID, RuleError, RuleSet, parse_rules, parse_rules_text
-from services.sources.demo import DemoSource
+from services.ingest.sources.demo import DemoSource
+from services.risk.rules import CHOICES, COMMON, KINDS, RULE_ID, RuleError, RuleSet, parse_rules, parse_rules_text
 
 SCALARS = st.one_of(
     st.none(),

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from services.rules import RuleError, parse_rules_text
+from services.risk.rules import RuleError, parse_rules_text
 
 BILLION_LAUGHS = """
 a: &a ["x","x","x","x","x","x","x","x","x"]

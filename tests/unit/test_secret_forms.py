@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.secret import MASK, Secret, mask_in_logs, scrub
-from services.settings import load_settings
-from services.sources.mt5 import MT5Source
-from services.streamer import Streamer
+from services.core.secret import MASK, Secret, mask_in_logs, scrub
+from services.core.settings import load_settings
+from services.ingest.sources.mt5 import MT5Source
+from services.ingest.streamer import Streamer
 from tests.fakes.fake_mt5 import FakeMT5
 
 PASSWORDS = ("it's-S3cret", 'say "S3cret"', "back\\slash-S3cret", "café-S3crét", "with space S3cret", "100%-S3cret",

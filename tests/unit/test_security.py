@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import websocket
 
-from services.settings import SettingsError, load_settings
-from services.sources.demo import DemoSource
+from services.core.settings import SettingsError, load_settings
+from services.ingest.sources.demo import DemoSource
 
 AUTH = {"APP_AUTH": "basic", "APP_USERS": "alice:Wonder-land-9,bob:builder"}
 ROUTES = ("/", "/_dash-layout", "/_dash-dependencies", "/api", "/health", "/account", "/deals", "/stats",

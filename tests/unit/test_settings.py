@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from services.secret import redact_url
-from services.settings import SettingsError, load_settings
+from services.core.secret import redact_url
+from services.core.settings import SettingsError, load_settings
 
 
 def load(**env: str):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import app as app_module
-from services.settings import SettingsError, load_settings
+from services.core.settings import SettingsError, load_settings
 
 
 def load(**env: str) -> Any:

@@ -9,13 +9,13 @@ from typing import Any
 import fakeredis
 import pytest
 
-from services.backoff import Backoff
-from services.redis_conn import RedisGate
-from services.sources.bridge import BridgeClient
-from services.sources.demo import DemoSource
-from services.sources.mt5 import MT5Source
-from services.store import Store
-from services.streamer import Streamer
+from services.core.backoff import Backoff
+from services.ingest.sources.bridge import BridgeClient
+from services.ingest.sources.demo import DemoSource
+from services.ingest.sources.mt5 import MT5Source
+from services.ingest.streamer import Streamer
+from services.storage.redis_conn import RedisGate
+from services.storage.store import Store
 from tests.fakes.fake_mt5 import FakeMT5
 
 

@@ -15,12 +15,12 @@ from typing import Any
 import fakeredis
 import pytest
 
-from services.archive import FILE_NAME, Archive, ArchiveWriter
-from services.backoff import Backoff
-from services.history import load_window
-from services.sources.demo import DemoSource
-from services.store import Store
-from services.streamer import Streamer
+from services.core.backoff import Backoff
+from services.ingest.sources.demo import DemoSource
+from services.ingest.streamer import Streamer
+from services.storage.archive import FILE_NAME, Archive, ArchiveWriter
+from services.storage.series import load_window
+from services.storage.store import Store
 from tests.helpers import wait_until
 
 QUICK = Backoff(base_s=0.01, cap_s=0.05, jitter=0)
@@ -133,7 +133,7 @@ def test_a_wiped_redis_gets_its_deals_back_and_charts_keep_the_archived_history(
     wait_until(lambda: caught_up(writer, store, login), message="the archive caught up")
     recorded = [p.ts for p in store.history(login)]
 
-    caplog.set_level(logging.INFO, logger="services.streamer")
+    caplog.set_level(logging.INFO, logger="services.ingest.streamer")
     store.client.flushall()
     streamer.step()
     assert store.deal_count(login) == deals, "every deal is back at the first write after the wipe"

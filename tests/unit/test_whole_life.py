@@ -17,11 +17,11 @@ from callbacks.charts import chart_outputs, selected_range
 from callbacks.tables import deals_response
 from layouts import ids
 from layouts.charts import range_selector
-from services.analytics import build_report
-from services.export import deals_csv, trades_csv, utc_iso
-from services.secret import Secret
-from services.sources.mt5 import MT5Source
-from services.timefmt import local_ms, local_times
+from services.analytics.csv_export import deals_csv, trades_csv, utc_iso
+from services.analytics.period import build_report
+from services.core.secret import Secret
+from services.core.timefmt import local_ms, local_times
+from services.ingest.sources.mt5 import MT5Source
 from tests.fakes.fake_mt5 import FakeMT5, ny_close_offset
 from tests.fakes.old_account import TRADE_DAYS, OldAccount, fill_old_account
 from tests.helpers import plotted

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from services.backoff import Backoff
-from services.worker import Worker
+from services.core.backoff import Backoff
+from services.core.worker import Worker
 
 
 def test_a_failing_step_is_reported_and_the_worker_goes_on() -> None:
@@ -30,7 +30,7 @@ def test_a_failing_step_is_reported_and_the_worker_goes_on() -> None:
 
 
 def test_a_repeated_fault_is_told_once_backs_off_and_its_end_once(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, "services.worker")
+    caplog.set_level(logging.INFO, "services.core.worker")
     faults: list[BaseException | None] = [RuntimeError("a"), RuntimeError("b"), RuntimeError("c"), KeyError("k"), None]
     errors: list[BaseException] = []
 

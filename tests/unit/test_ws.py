@@ -12,11 +12,11 @@ import websocket
 
 from api.outbox import Outbox, RenderOutbox
 from layouts import ids
-from services.fanout import ClientQueue
-from services.protocol import PROTOCOL_VERSION
-from services.render import Render
-from services.sources.demo import DemoSource
-from services.store import Keys
+from services.ingest.sources.demo import DemoSource
+from services.live.fanout import ClientQueue
+from services.live.protocol import PROTOCOL_VERSION
+from services.live.render import Render
+from services.storage.store import Keys
 from tests.helpers import wait_until
 
 LOGIN = 5_000_001

@@ -1,0 +1,1 @@
+"""An account over a date range: trades rebuilt from deals, statistics, balance history, exports."""

@@ -1,0 +1,1 @@
+"""Every account side by side: the overview's rows and totals per currency."""
