@@ -22,7 +22,7 @@ from services.core.models import HistoryPoint
 from services.live.protocol import ALERT, dumps, event
 from services.risk.rules import RuleSet, parse_rules
 from services.storage.archive import SavedRulesRow
-from services.storage.store import Store
+from services.storage.store import Keys, Store
 
 HISTORY_CAP = 1000
 PENDING_CAP = 1000
@@ -32,22 +32,24 @@ ORIGINS = ("page", "api", "reset")
 
 @dataclass(frozen=True, slots=True)
 class AlertKeys:
-    prefix: str
+    """The alert engine's Redis keys, beside the account's own (``Keys.account``)."""
+
+    keys: Keys
 
     def history(self, login: int) -> str:
-        return f"{self.prefix}:{login}:alerts"
+        return self.keys.account(login, "alerts")
 
     def state(self, login: int) -> str:
-        return f"{self.prefix}:{login}:alerts:state"
+        return self.keys.account(login, "alerts", "state")
 
     def acks(self, login: int) -> str:
-        return f"{self.prefix}:{login}:alerts:acks"
+        return self.keys.account(login, "alerts", "acks")
 
     def rules(self, login: int) -> str:
-        return f"{self.prefix}:{login}:alerts:rules"
+        return self.keys.account(login, "alerts", "rules")
 
     def live(self, login: int) -> str:
-        return f"{self.prefix}:{login}:alerts:live"
+        return self.keys.account(login, "alerts", "live")
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +201,7 @@ class RedisAlerts:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.client = store.client
-        self.keys = AlertKeys(store.keys.prefix)
+        self.keys = AlertKeys(store.keys)
 
     def write(self, out: Outbox) -> None:
         """One pipeline; ``announce`` follows once it went through."""

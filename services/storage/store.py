@@ -46,8 +46,12 @@ _TAIL = 16  # index scores read at a page's end, to find the last one and the ti
 class Keys:
     prefix: str
 
+    def account(self, login: object, *parts: str) -> str:
+        """An account's key: ``<prefix>:<login>:<part>:…``, the one shape every per-account key has."""
+        return ":".join((self.prefix, str(login), *parts))
+
     def events(self, login: int) -> str:
-        return f"{self.prefix}:{login}:events"
+        return self.account(login, "events")
 
     def events_pattern(self) -> str:
         return f"{self.prefix}:*:events"
@@ -61,34 +65,34 @@ class Keys:
         return int(login)
 
     def snapshot(self, login: int) -> str:
-        return f"{self.prefix}:{login}:snapshot"
+        return self.account(login, "snapshot")
 
     def status(self, login: int) -> str:
-        return f"{self.prefix}:{login}:status"
+        return self.account(login, "status")
 
     def history(self, login: int) -> str:
-        return f"{self.prefix}:{login}:history"
+        return self.account(login, "history")
 
     def rollup(self, login: int) -> str:
-        return f"{self.prefix}:{login}:history:1m"
+        return self.account(login, "history", "1m")
 
     def deals(self, login: int) -> str:
-        return f"{self.prefix}:{login}:deals"
+        return self.account(login, "deals")
 
     def deals_by_time(self, login: int) -> str:
-        return f"{self.prefix}:{login}:deals:by_time"
+        return self.account(login, "deals", "by_time")
 
     def broker_tz(self, login: int) -> str:
-        return f"{self.prefix}:{login}:broker_tz"
+        return self.account(login, "broker_tz")
 
     def claim(self, login: int) -> str:
-        return f"{self.prefix}:{login}:claim"
+        return self.account(login, "claim")
 
     def accounts(self) -> str:
         return f"{self.prefix}:accounts"
 
     def leader(self, account: object) -> str:
-        return f"{self.prefix}:{account}:leader"
+        return self.account(account, "leader")
 
 
 class Store:
