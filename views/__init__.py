@@ -21,4 +21,5 @@ def install(server: Flask, runtime: Runtime, risk: RiskEngine) -> ViewHub:
     hub = ViewHub({PAGE: PageKind(runtime, lambda: risk.alerts), OVERVIEW: OverviewKind(runtime)})
     runtime.fanout.taps.append(hub)
     server.extensions["mt5_views"] = hub
+    runtime.add_health("views", lambda: {"rendered": hub.view_count()})  # distinct page views, each rendered once
     return hub

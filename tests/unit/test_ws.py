@@ -17,7 +17,7 @@ from services.live.fanout import ClientQueue
 from services.live.protocol import PROTOCOL_VERSION
 from services.live.render import Render
 from services.storage.store import Keys
-from tests.helpers import wait_until
+from tests.helpers import get_json, wait_until
 
 LOGIN = 5_000_001
 
@@ -214,7 +214,7 @@ def render_frames(ws: websocket.WebSocket, count: int, view: dict[str, Any] | No
 
 
 def test_a_page_gets_its_changes_rendered_and_ready_to_apply(live: Any) -> None:
-    server, runtime = live
+    server, _ = live
     ws = websocket.create_connection(server.ws_url + "?batch_ms=10&ack=1&view=page&tz=Europe/Berlin", timeout=5)
     try:
         charts = {"login": LOGIN, "last_ts": 0, "peak": 0.0, "live": True, "rev": 5}
@@ -228,21 +228,27 @@ def test_a_page_gets_its_changes_rendered_and_ready_to_apply(live: Any) -> None:
         rows = shared["live"][ids.POSITIONS_GRID]["rowData"]
         assert rows and all(row["row_id"] == str(row["ticket"]) for row in rows)
         assert shared["set"][ids.CHART_RELOAD]["data"], "the page reloads its charts"
-        assert [c["data"]["seq"] for c in changes] == [2, 3, 4, 5, 6] and not any(c["data"]["full"] for c in changes)
+        for _ in range(60):  # a loaded machine may split a poll's events over several frames
+            if any(c["data"]["first"] for c in changes) and any(grid_changes(c) for c in changes):
+                break
+            changes += render_frames(ws, 1)
+        assert [c["data"]["seq"] for c in changes] == list(range(2, len(changes) + 2))
+        assert not any(c["data"]["full"] for c in changes)
         appended = [c["data"] for c in changes if c["data"]["first"]]
         assert appended and all(d["rev"] == 5 for d in appended), "points appended to the charts the page holds"
         assert ids.DRAWDOWN_GRAPH in appended[-1]["own"]
-        grids = [c["data"]["shared"]["live"][ids.POSITIONS_GRID] for c in changes
-                 if ids.POSITIONS_GRID in c["data"]["shared"]["live"]]  # fmt: skip
+        grids = [grid for c in changes for grid in grid_changes(c)]
         assert grids and all(set(grid) == {"rowTransaction"} for grid in grids), "grids change by transactions"
-        assert runtime.fanout.client_count() == 1 and ws_views(server).view_count() == 1
+        health = get_json(server.url + "/health")
+        assert (health["websocket"]["clients"], health["views"]["rendered"]) == (1, 1)
     finally:
         ws.close()
-    wait_until(lambda: ws_views(server).view_count() == 0, 5, "the view to go with its last page")
+    wait_until(lambda: get_json(server.url + "/health")["views"]["rendered"] == 0, 5, "the view to go with its page")
 
 
-def ws_views(server: Any) -> Any:
-    return server.server.app.extensions["mt5_views"]
+def grid_changes(frame: dict[str, Any]) -> list[Any]:
+    live = frame["data"]["shared"]["live"]
+    return [live[ids.POSITIONS_GRID]] if ids.POSITIONS_GRID in live else []
 
 
 def test_a_page_that_asks_again_gets_the_whole_page(live: Any) -> None:
