@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from services.core.protocol import batch_frame, dumps, render_frame
 from services.live.fanout import ClientQueue
-from services.live.protocol import batch_frame, dumps, render_frame
 from services.live.render import merge
 from services.live.viewhub import Viewer, ViewHub
 

@@ -15,10 +15,11 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from api.params import BadParameter, parse_instant_ms, parse_range
+from services.analytics.replay import account_at
+from services.core import VERSION
 from services.core.models import Snapshot
 from services.core.settings import MAX_LOGIN
-from services.runtime import VERSION, Runtime, UnreadableSnapshot
-from services.storage.archive.replay import account_at
+from services.runtime import Runtime, UnreadableSnapshot
 from services.storage.redis_conn import REDIS_ERRORS
 
 COMMAND_WAIT_S = 5.0

@@ -27,8 +27,7 @@ from simple_websocket import ConnectionClosed
 from api.outbox import Outbox, RenderOutbox
 from api.params import parse_int
 from api.wsconn import Connection, Flooded, HandedOver
-from services.live.fanout import ClientQueue
-from services.live.protocol import (
+from services.core.protocol import (
     ACK,
     ERROR,
     HEARTBEAT,
@@ -43,6 +42,7 @@ from services.live.protocol import (
     event,
     hello,
 )
+from services.live.fanout import ClientQueue
 from services.live.render import Render
 from services.live.viewhub import Viewer, ViewHub
 from services.runtime import Runtime

@@ -1,6 +1,6 @@
 // The live link (callbacks/client.py live_link): each frame from /ws?view=… holds the page's changes, rendered
 // on the server as props by component id. This sets them, acknowledges the frame, and tells the server which
-// view the page shows. It knows frames, not trading: what to set comes whole from Python (services/live/protocol.py).
+// view the page shows. It knows frames, not trading: what to set comes whole from Python (services/core/protocol.py).
 (function () {
     const RESYNC_AFTER_FRAMES = 20;
     let lastSeq = null;

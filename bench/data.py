@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from services.core.models import HistoryPoint
-from services.live.protocol import dumps
+from services.core.protocol import dumps
 from services.storage.store import Store
 
 CHUNK = 20_000

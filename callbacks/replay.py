@@ -18,12 +18,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from callbacks.routing import page_login
 from layouts import ids
+from services.analytics.replay import Moment, day_at, moment_at
 from services.core.brokertime import BrokerZone
 from services.core.timefmt import local_text, local_times, utc_ms_of_local, zone
 from services.live.render import Updates
 from services.runtime import Runtime, UnreadableSnapshot
 from services.storage.archive import Archive
-from services.storage.archive.replay import Moment, day_at, moment_at
 from services.storage.redis_conn import REDIS_ERRORS
 from views.cards import REPLAYED, blank_kpis, kpi_updates
 from views.grids import GRIDS, grid_count, grid_rows

@@ -2,7 +2,7 @@
 
 PAGE = "page"
 WS = "ws"
-PROTOCOL = "protocol"  # the /ws protocol version this page speaks (services/live/protocol.py)
+PROTOCOL = "protocol"  # the /ws protocol version this page speaks (services/core/protocol.py)
 LOCATION = "location"
 CLIENT = "client"  # {"width": px, "tz": IANA zone} of the browser, set once at load
 THEME = "theme"  # "light" | "dark", kept in the browser's localStorage

@@ -11,8 +11,8 @@ from dash_extensions import WebSocket
 from layouts import ids
 from layouts.figures import DEFAULT_THEME, template
 from services.core.formatting import TRADE_MODES, margin_level, money
+from services.core.protocol import PROTOCOL_VERSION
 from services.fleet.overview import AccountLine, Combined, CurrencyTotal
-from services.live.protocol import PROTOCOL_VERSION
 
 COLUMNS = ("Account", "Link", "Balance", "Equity", "Floating P/L", "Margin level", "Today's P/L", "Positions")
 

@@ -14,7 +14,7 @@ from layouts.header import header
 from layouts.kpis import kpi_section
 from layouts.replay import replay_section
 from layouts.tables import tables_section
-from services.live.protocol import PROTOCOL_VERSION
+from services.core.protocol import PROTOCOL_VERSION
 
 
 def stores() -> list:

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.core import VERSION
 from services.core.brokertime import BrokerZone, fixed
 from services.core.models import Snapshot
+from services.core.protocol import ACCOUNTS, SNAPSHOT, Event, Message, event
 from services.core.settings import Settings
 from services.core.worker import DEGRADING, Worker
 from services.fleet.overview import AccountLine, Overview
@@ -25,14 +27,12 @@ from services.ingest.sources.base import AccountSource
 from services.ingest.streamer import Streamer
 from services.ingest.supervisor import Supervisor
 from services.live.fanout import Fanout
-from services.live.protocol import ACCOUNTS, SNAPSHOT, Event, Message, event
 from services.storage.archive import FILE_NAME, Archive, ArchiveWriter
 from services.storage.redis_conn import REDIS_ERRORS, RedisLink, connect_redis
 from services.storage.store import Store
 
 log = logging.getLogger(__name__)
 
-VERSION = "0.1.0"
 STOP_BOUND_S = 10  # a stop takes a second or two: a second caller waits this at most; gunicorn's graceful_timeout
 
 

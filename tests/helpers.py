@@ -27,7 +27,7 @@ def wait_until(condition: Callable[[], Any], timeout: float = 10.0, message: str
 def after_hello(ws: Any) -> dict[str, Any]:
     """The frame after a ``/ws`` socket's hello (which must name this protocol), or the first one when it is no
     hello (a refusal's error frame)."""
-    from services.live.protocol import HELLO, PROTOCOL_VERSION
+    from services.core.protocol import HELLO, PROTOCOL_VERSION
 
     first = json.loads(ws.recv())
     if first["type"] != HELLO:

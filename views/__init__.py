@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.live.protocol import OVERVIEW, PAGE
+from services.core.protocol import OVERVIEW, PAGE
 from services.live.viewhub import ViewHub
 from services.risk.wiring import RiskEngine
 from services.runtime import Runtime

@@ -12,9 +12,9 @@ from typing import Any
 from layouts import ids
 from layouts.tables import ORDER_COLUMNS, POSITION_COLUMNS, TIME_TOOLTIP
 from services.core.brokertime import BrokerZone
+from services.core.protocol import ORDERS, POSITIONS
 from services.core.timefmt import local_times, server_times
 from services.live import rowdiff
-from services.live.protocol import ORDERS, POSITIONS
 
 ORDER_TYPES = {
     0: "Buy", 1: "Sell", 2: "Buy Limit", 3: "Sell Limit", 4: "Buy Stop", 5: "Sell Stop",

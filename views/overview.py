@@ -15,8 +15,8 @@ from typing import Any
 from layouts import ids
 from layouts.figures import DEFAULT_THEME, TEMPLATES
 from layouts.overview import account_rows, currency_table, pl_figure
+from services.core.protocol import ACCOUNT, ACCOUNTS, ERROR, STATUS, Message
 from services.fleet.overview import AccountLine, combined, currency_totals
-from services.live.protocol import ACCOUNT, ACCOUNTS, ERROR, STATUS, Message
 from services.live.render import Render, Updates
 from services.runtime import Runtime
 from services.storage.redis_conn import REDIS_ERRORS

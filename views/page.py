@@ -18,9 +18,9 @@ from typing import Any
 from layouts import ids
 from services.analytics.today import cash_flows
 from services.core.models import Account
+from services.core.protocol import ACCOUNT, ACCOUNTS, ALERT, DEALS, GRIDS, HEARTBEAT, STATUS, Message
 from services.core.timefmt import zone
 from services.live import rowdiff
-from services.live.protocol import ACCOUNT, ACCOUNTS, ALERT, DEALS, GRIDS, HEARTBEAT, STATUS, Message
 from services.live.render import ADDING, Render, Updates, put
 from services.risk.engine import AlertEngine
 from services.runtime import Runtime

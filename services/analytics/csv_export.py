@@ -27,9 +27,9 @@ import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.analytics.stats import NOTES
-from services.analytics.trades import DEAL_TYPE_BUY, DEAL_TYPE_SELL, Trade, TradeBuilder, deal_kind
+from services.analytics.trades import Trade, TradeBuilder, deal_kind
 from services.core.brokertime import BrokerZone, as_zone
-from services.core.models import Deal, HistoryPoint, Order, Position
+from services.core.models import DEAL_TYPE_BUY, DEAL_TYPE_SELL, Deal, HistoryPoint, Order, Position
 from services.core.units import DAY_MS, EPOCH, MINUTE_MS
 from services.storage.archive import Archive
 from services.storage.series import archive_part

@@ -52,11 +52,10 @@ from services.analytics.trades import (
     Trade,
     cents,
     deal_money,
-    is_trading,
     moves_balance,
 )
 from services.core.brokertime import BrokerZone, as_zone
-from services.core.models import Deal
+from services.core.models import Deal, is_trading
 from services.core.units import DAY_MS
 
 STAT_KEYS = (

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.analytics.trades import DEAL_TYPE_CREDIT, EQUITY_FLOW_TYPES, deal_money, moves_balance
+from services.analytics.trades import EQUITY_FLOW_TYPES, deal_money, moves_balance
 from services.core.brokertime import BrokerZone, as_zone
-from services.core.models import HistoryPoint
+from services.core.models import DEAL_TYPE_CREDIT, HistoryPoint
 from services.core.units import DAY_MS
 from services.storage.archive import Archive
 from services.storage.store import Store

@@ -17,12 +17,18 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from services.core.formatting import money
-from services.core.models import Deal
+from services.core.models import (
+    DEAL_ENTRY_IN,
+    DEAL_ENTRY_INOUT,
+    DEAL_ENTRY_OUT_BY,
+    DEAL_TYPE_BALANCE,
+    DEAL_TYPE_BUY,
+    DEAL_TYPE_SELL,
+    Deal,
+    is_trading,
+)
 
 # MetaTrader5 constants, with the values the MetaTrader5 package itself exports.
-DEAL_TYPE_BUY, DEAL_TYPE_SELL = 0, 1
-DEAL_TYPE_BALANCE, DEAL_TYPE_CREDIT = 2, 3
-DEAL_ENTRY_IN, DEAL_ENTRY_OUT, DEAL_ENTRY_INOUT, DEAL_ENTRY_OUT_BY = 0, 1, 2, 3
 OPERATION_KINDS = {
     3: "credit",
     4: "charge",
@@ -61,10 +67,6 @@ PRICE_DIGITS = 8
 def deal_money(deal: Deal) -> float:
     """What a deal did to the balance."""
     return deal.profit + deal.commission + deal.swap + deal.fee
-
-
-def is_trading(deal: Deal) -> bool:
-    return deal.type in (DEAL_TYPE_BUY, DEAL_TYPE_SELL)
 
 
 def deal_kind(deal: Deal) -> str:

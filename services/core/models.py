@@ -16,6 +16,11 @@ from typing import Any, ClassVar, Self
 
 from services.core.brokertime import BrokerZone, as_zone, fixed, parse_zone
 
+# The MetaTrader5 package's ENUM_DEAL_TYPE and ENUM_DEAL_ENTRY values the app reads.
+DEAL_TYPE_BUY, DEAL_TYPE_SELL = 0, 1
+DEAL_TYPE_BALANCE, DEAL_TYPE_CREDIT = 2, 3
+DEAL_ENTRY_IN, DEAL_ENTRY_OUT, DEAL_ENTRY_INOUT, DEAL_ENTRY_OUT_BY = 0, 1, 2, 3
+
 
 class MalformedRecord(ValueError):
     """A record from the source misses a field or holds None/NaN where a value is required."""
@@ -316,3 +321,8 @@ Position._spec = _POSITION_SPEC
 Order._spec = _ORDER_SPEC
 Deal._spec = _DEAL_SPEC
 Terminal._spec = _TERMINAL_SPEC
+
+
+def is_trading(deal: Deal) -> bool:
+    """A buy or a sell, as opposed to a balance operation (deposit, credit, charge, …)."""
+    return deal.type in (DEAL_TYPE_BUY, DEAL_TYPE_SELL)

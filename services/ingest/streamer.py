@@ -24,6 +24,7 @@ from redis.exceptions import ResponseError
 
 from services.core.backoff import Backoff
 from services.core.models import Account, Deal, HistoryPoint, Order, Position, Snapshot
+from services.core.protocol import ACCOUNT, DEALS, HEARTBEAT, ORDERS, POSITIONS, STATUS, event
 from services.core.worker import Streak, Worker
 from services.ingest.leader import LeaderLock
 from services.ingest.sources.base import (
@@ -33,7 +34,6 @@ from services.ingest.sources.base import (
     SourceError,
     SourceUnreachable,
 )
-from services.live.protocol import ACCOUNT, DEALS, HEARTBEAT, ORDERS, POSITIONS, STATUS, event
 from services.storage.archive import Archive
 from services.storage.redis_conn import REDIS_ERRORS, refusal
 from services.storage.store import Store

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 import redis
 
 from services.core.backoff import Backoff
+from services.core.protocol import STATUS, Message, event
 from services.core.worker import Worker
-from services.live.protocol import STATUS, Message, event
 from services.storage.redis_conn import REDIS_ERRORS
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ import threading
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
+from services.core.protocol import Message
 from services.live.fanout import ClientQueue
-from services.live.protocol import Message
 from services.live.render import Render, Updates
 
 log = logging.getLogger(__name__)

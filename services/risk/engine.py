@@ -45,9 +45,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.core.backoff import Backoff
 from services.core.models import HistoryPoint, Snapshot
+from services.core.protocol import ALERT, dumps, event
 from services.core.units import DAY_MS, MINUTE_MS
 from services.core.worker import Worker
-from services.live.protocol import ALERT, dumps, event
 from services.risk.evaluate import Measure, RuleState, alert_message, day_bounds, measure, next_state, status_row
 from services.risk.mirror import MIRROR_INTERVAL_S, Context, RedisMirror, Stored
 from services.risk.records import HISTORY_CAP, Outbox, RedisAlerts, SavedRules, newest

@@ -12,7 +12,7 @@ from datetime import time as clock_time
 from typing import Any
 
 from services.core.models import Account, Position, Snapshot
-from services.live.protocol import dumps
+from services.core.protocol import dumps
 from services.risk.rules import Rule
 
 OK, WARNING, BREACHED = "ok", "warning", "breached"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.core.models import HistoryPoint
-from services.live.protocol import ALERT, dumps, event
+from services.core.protocol import ALERT, dumps, event
 from services.risk.rules import RuleSet, parse_rules
 from services.storage.archive import SavedRulesRow
 from services.storage.store import Keys, Store

@@ -21,11 +21,11 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.core import VERSION
 from services.core.backoff import Backoff
+from services.core.protocol import dumps
 from services.core.worker import DEGRADING, Streak, Worker
-from services.live.protocol import dumps
 from services.risk.rules import RulesSettings
-from services.runtime import VERSION
 from services.storage.archive import ArchiveUnavailable, ArchiveWriter, WebhookItem, WebhookMark
 from services.storage.archive.outbox import Pending, backlog, drop_oldest, pending
 

@@ -34,8 +34,8 @@ except ImportError:  # redis-py packs and parses in Python then
 
 from services.core.brokertime import BrokerZone
 from services.core.models import Deal, HistoryPoint, Snapshot
+from services.core.protocol import Event, dumps
 from services.core.units import MINUTE_MS
-from services.live.protocol import Event, dumps
 from services.storage.redis_conn import RedisGate
 
 HISTORY_FIELDS = ("balance", "equity", "margin", "margin_level", "profit")

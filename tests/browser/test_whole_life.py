@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from layouts import ids
+from services.core.protocol import event
 from services.core.secret import Secret
 from services.core.timefmt import local_ms
 from services.ingest.sources.mt5 import MT5Source
-from services.live.protocol import event
 from tests.fakes.fake_mt5 import FakeMT5, ny_close_offset
 from tests.fakes.old_account import fill_old_account
 from tests.helpers import wait_until

@@ -16,7 +16,8 @@ import pytest
 
 from services.analytics.period import by_hour, by_weekday, collect, monthly_returns, result_histogram
 from services.analytics.stats import STAT_KEYS, Ledger, equity_underwater, statistics, trades_frame
-from services.analytics.trades import (
+from services.analytics.trades import Trade, TradeBuilder, reconcile
+from services.core.models import (
     DEAL_ENTRY_IN,
     DEAL_ENTRY_INOUT,
     DEAL_ENTRY_OUT,
@@ -24,11 +25,8 @@ from services.analytics.trades import (
     DEAL_TYPE_BALANCE,
     DEAL_TYPE_BUY,
     DEAL_TYPE_SELL,
-    Trade,
-    TradeBuilder,
-    reconcile,
+    Deal,
 )
-from services.core.models import Deal
 from services.core.units import DAY_S, HOUR_S
 
 OFFSET_S = 7200

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from services.analytics.replay import account_at, day_at
 from services.core.brokertime import fixed
 from services.core.models import Account, Deal, HistoryPoint, Order, Position
 from services.ingest.sources.demo import DemoSource
 from services.storage.archive import FILE_NAME, Archive, Batch, State
-from services.storage.archive.replay import account_at, day_at
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ import pytest
 
 from services.analytics.balance import balance_curve, balance_only, build_curve, downsample_steps
 from services.analytics.today import day_bounds
-from services.analytics.trades import DEAL_ENTRY_IN, DEAL_ENTRY_OUT, DEAL_TYPE_BALANCE, DEAL_TYPE_BUY, DEAL_TYPE_SELL
-from services.core.models import Deal
+from services.core.models import DEAL_ENTRY_IN, DEAL_ENTRY_OUT, DEAL_TYPE_BALANCE, DEAL_TYPE_BUY, DEAL_TYPE_SELL, Deal
 from services.core.units import HOUR_MS
 from services.storage.store import Store
 

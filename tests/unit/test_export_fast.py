@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from services.analytics import csv_export as export
 from services.core.models import Deal, MalformedRecord
-from services.live.protocol import dumps
+from services.core.protocol import dumps
 from services.storage.store import Store
 from tests.conftest import free_port
 

@@ -8,8 +8,8 @@ import time
 
 import fakeredis
 
+from services.core.protocol import Message
 from services.live.fanout import ClientQueue, Fanout
-from services.live.protocol import Message
 from services.storage.store import Keys
 
 KEYS = Keys("mt5")

@@ -14,9 +14,9 @@ import pytest
 from layouts import ids
 from layouts.figures import LIVE_POINTS
 from services.core.models import HistoryPoint
+from services.core.protocol import ACCOUNT, DEALS, HEARTBEAT, POSITIONS, STATUS, Message, event
 from services.ingest.sources.demo import DemoSource
 from services.live.fanout import ClientQueue
-from services.live.protocol import ACCOUNT, DEALS, HEARTBEAT, POSITIONS, STATUS, Message, event
 from services.live.render import Render, merge
 from services.live.viewhub import ViewHub
 from views.charts import LiveCharts

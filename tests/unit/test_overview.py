@@ -225,7 +225,7 @@ def test_rules_of_a_collectors_account_show_its_live_readings(two_accounts: Any)
 def test_the_overview_is_rendered_once_per_theme_at_most_four_times_a_second(two_accounts: Any) -> None:
     from api.ws import view_option
     from layouts import ids
-    from services.live.protocol import Message, event
+    from services.core.protocol import Message, event
     from views.overview import OverviewKind, OverviewRenderer
 
     runtime = two_accounts.server.extensions["mt5_runtime"]

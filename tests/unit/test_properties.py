@@ -14,8 +14,8 @@ from api.params import BadParameter, parse_instant_ms, parse_range
 from api.ws import parse_frame, query_options
 from services.analytics.deals_query import BadQuery, page_of_deals
 from services.core.models import Deal, MalformedRecord
+from services.core.protocol import CLIENT_KINDS, Message, event
 from services.core.settings import SettingsError, load_settings
-from services.live.protocol import CLIENT_KINDS, Message, event
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import re
 import pytest
 from dash import html
 
-from services.live import protocol
-from services.live.protocol import BadFrame, Message, client_frame, event
+from services.core import protocol
+from services.core.protocol import BadFrame, Message, client_frame, event
 from services.live.render import Render, merge
 
 

@@ -11,14 +11,14 @@ import pytest
 
 from callbacks.replay import NotShown, chosen_ms, moment_updates, read_moment
 from layouts import ids
+from services.analytics.replay import Moment
 from services.core.brokertime import fixed
 from services.core.models import Account, HistoryPoint, Order, Position
+from services.core.protocol import ACCOUNT, POSITIONS
 from services.core.timefmt import utc_ms_of_local
 from services.ingest.sources.demo import DemoSource
-from services.live.protocol import ACCOUNT, POSITIONS
 from services.storage.archive import FILE_NAME, Archive, State
 from services.storage.archive import Batch as Rows
-from services.storage.archive.replay import Moment
 from tests.unit.test_live_callbacks import LOGIN, message, position, renderer
 from views.cards import REPLAYED
 

@@ -20,7 +20,7 @@ import pytest
 from layouts.analytics import STAT_ROWS, report_page, stat_cell, stats_panel
 from services.analytics.period import Report
 from services.analytics.stats import MIN_DAILY_RETURNS
-from services.analytics.trades import DEAL_TYPE_BALANCE
+from services.core.models import DEAL_TYPE_BALANCE
 from tests.unit.test_analytics import CREDIT, DAY, HOUR, T0, deposit, make_deal, stats_of
 
 DAY0 = T0 - T0 % DAY  # UTC midnight

@@ -12,9 +12,9 @@ import websocket
 
 from api.outbox import Outbox, RenderOutbox
 from layouts import ids
+from services.core.protocol import PROTOCOL_VERSION
 from services.ingest.sources.demo import DemoSource
 from services.live.fanout import ClientQueue
-from services.live.protocol import PROTOCOL_VERSION
 from services.live.render import Render
 from services.storage.store import Keys
 from tests.helpers import get_json, wait_until

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import websocket
 
+from services.core.protocol import Message
 from services.ingest.sources.demo import DemoSource
-from services.live.protocol import Message
 from tests.helpers import get_json, wait_until
 
 BIG_EVENT = Message.of_text(json.dumps({"type": "status", "account": None, "ts": 1, "data": {"pad": "x" * 60_000}}))
@@ -190,7 +190,7 @@ def test_a_deeply_nested_frame_gets_an_error_frame_and_the_socket_stays_open(sta
 
 def test_nesting_is_counted_outside_strings_only() -> None:
     from api.ws import parse_frame
-    from services.live.protocol import MAX_FRAME_DEPTH
+    from services.core.protocol import MAX_FRAME_DEPTH
 
     message, error = parse_frame(json.dumps({"type": "ping", "note": "[{" * 5_000}))
     assert error is None and message is not None

@@ -19,9 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.analytics.trades import DEAL_ENTRY_IN, DEAL_ENTRY_OUT, DEAL_TYPE_BALANCE
 from services.core.brokertime import BrokerZone, fixed
-from services.core.models import Account, Deal, HistoryPoint, Order, Position, Terminal
+from services.core.models import (
+    DEAL_ENTRY_IN,
+    DEAL_ENTRY_OUT,
+    DEAL_TYPE_BALANCE,
+    Account,
+    Deal,
+    HistoryPoint,
+    Order,
+    Position,
+    Terminal,
+)
 from services.core.units import DAY_S, HOUR_S
 from services.ingest.sources.base import SourceDisconnected, SourceInfo
 

@@ -23,7 +23,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from services.analytics.trades import is_trading
 from services.core.brokertime import (
     MAX_OFFSET_S,
     BrokerZone,
@@ -36,7 +35,7 @@ from services.core.brokertime import (
     weekday_trades,
     weekend_close_before,
 )
-from services.core.models import Account, Deal, HistoryPoint, MalformedRecord, Order, Position, Terminal
+from services.core.models import Account, Deal, HistoryPoint, MalformedRecord, Order, Position, Terminal, is_trading
 from services.core.secret import Secret, scrub
 from services.core.units import DAY_S, HOUR_S
 from services.ingest.sources.base import (
