@@ -4,7 +4,9 @@ PAGE = "page"
 WS = "ws"
 PROTOCOL = "protocol"  # the /ws protocol version this page speaks (services/live/protocol.py)
 LOCATION = "location"
-CLIENT = "client"  # {"width": px, "tz": IANA zone} of the browser, set once at load
+CLIENT = "client"  # {"width": px, "tz": the browser's IANA zone, "clock": CLOCK's value}: what times are shown in
+CLOCK = "clock"  # the clock chosen for every time (broker | local | utc), kept in the browser's localStorage
+CLOCK_PICKER = "clock-picker"  # "Times: Broker (UTC+2) / Local (Europe/…) / UTC" in the header
 THEME = "theme"  # "light" | "dark", kept in the browser's localStorage
 THEME_TOGGLE = "theme-toggle"
 LINKS = "links"  # ages of the last MT5 / Redis / live-link updates, read by assets/mt5.js
@@ -62,6 +64,7 @@ def kpi_card(field: str) -> str:
 
 RANGE_BUTTONS = "range-buttons"
 RANGE_DATES = "range-dates"
+RANGE_HINT = "range-hint"  # what Custom still needs (its days), while the range shown stays
 EQUITY_GRAPH = "equity-graph"
 MARGIN_GRAPH = "margin-graph"
 DRAWDOWN_GRAPH = "drawdown-graph"
