@@ -10,6 +10,7 @@ unified hover lists every trace at that x, so one line of server time is enough.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -306,7 +307,7 @@ def to_series(
         margin=[p.margin for p in points],
         margin_level=[p.margin_level if p.margin > 0 else None for p in points],
         drawdown_pct=drawdown,
-        clock=clock.label(ts[-1] if ts else 0),
+        clock=clock.label(ts[-1] if ts else int(time.time() * 1000)),
     )
     return series, peak
 

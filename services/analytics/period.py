@@ -7,6 +7,7 @@ deals before the range that opened them). The views' breakdowns are plain data f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -108,8 +109,17 @@ def build_report(
         by_weekday=by_weekday(frame, digits, clock),
         monthly=monthly_returns(ledger),
         histogram=result_histogram(frame),
-        **({} if clock is None else {"clock": clock.label(int(times[-1]) if len(times) else 0)}),
+        **({} if clock is None else {"clock": clock.label(label_moment(end_ms, times, trades))}),
     )
+
+
+def label_moment(end_ms: int | None, times: np.ndarray, trades: list[Trade]) -> int:
+    """When a report's clock is named with its offset: the range's end, else its last point or close, else now."""
+    if end_ms is not None:
+        return end_ms
+    if len(times):
+        return int(times[-1])
+    return trades[-1].close_time_utc_ms if trades else int(time.time() * 1000)
 
 
 def _groups(frame: pd.DataFrame, key: pd.Series, digits: int) -> pd.DataFrame:
