@@ -112,7 +112,7 @@ def register(app: Dash, runtime: Runtime) -> None:
         Output(ids.ANALYTICS_DRAWDOWNS, "children"),
         Input(ids.RANGE, "data"),
         Input(ids.DEALS_VERSION, "data"),
-        Input(ids.CLIENT, "data"),
+        State(ids.CLIENT, "data"),
         State(ids.THEME, "data"),
         State(ids.LOCATION, "pathname"),
     )
@@ -128,7 +128,7 @@ def register(app: Dash, runtime: Runtime) -> None:
         *(Output(chart_link_id(fmt), "href") for fmt in FORMATS),
         Input(CHART_PICKER, "value"),
         Input(ids.RANGE, "data"),
-        Input(ids.CLIENT, "data"),
+        State(ids.CLIENT, "data"),
         State(ids.LOCATION, "pathname"),
     )
     def update_chart_links(chart: str | None, selection: Any, client: dict | None, pathname: str | None) -> list[str]:

@@ -83,14 +83,16 @@ def range_outputs(
     """(the range, the button to select, the hint) for what changed: dates picked or typed switch to Custom
     and apply; Custom without both dates keeps the data shown and says what is missing; a new clock moves
     only a custom range, whose days are the clock's."""
-    if trigger == ids.CLIENT and current is not None and choice != "custom":
-        return no_update, no_update, ""
+    if trigger == ids.CLIENT and current is not None and choice != "custom":  # the same window, drawn again
+        moved = {**current, "clock": clock.param}
+        return (no_update if moved == current else moved), no_update, ""
     button = "custom" if trigger == ids.RANGE_DATES and choice != "custom" else no_update
     if trigger == ids.RANGE_DATES:
         choice = "custom"
     selection = selected_range(choice, start_date, end_date, now_ms, broker, clock)
     if selection is None:
         return no_update, button, custom_hint(start_date, end_date, clock.label(now_ms))
+    selection["clock"] = clock.param  # a new clock is a new range: every panel follows it
     return (no_update if selection == current else selection), button, ""
 
 

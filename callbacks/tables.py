@@ -50,6 +50,5 @@ def register(app: Dash, runtime: Runtime) -> None:
         ClientsideFunction(namespace="mt5", function_name="refreshDeals"),
         Input(ids.DEALS_VERSION, "data"),
         Input(ids.RANGE, "data"),
-        Input(ids.CLIENT, "data"),
         prevent_initial_call=True,
     )

@@ -44,7 +44,13 @@ def range_selector() -> html.Div:
                 labelClassName="segmented-label",
             ),
             dcc.DatePickerRange(
-                id=ids.RANGE_DATES, clearable=True, display_format="YYYY-MM-DD", className="dates", minimum_nights=0
+                id=ids.RANGE_DATES,
+                clearable=True,
+                display_format="YYYY-MM-DD",
+                className="dates",
+                minimum_nights=0,
+                start_date_id=ids.RANGE_DATE_INPUTS[0],
+                end_date_id=ids.RANGE_DATE_INPUTS[1],
             ),
             html.Span(id=ids.RANGE_HINT, className="range-hint", role="status"),
             paused_control(),

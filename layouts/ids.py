@@ -64,6 +64,7 @@ def kpi_card(field: str) -> str:
 
 RANGE_BUTTONS = "range-buttons"
 RANGE_DATES = "range-dates"
+RANGE_DATE_INPUTS = ("range-date-start", "range-date-end")  # the date picker's two text fields (DOM ids)
 RANGE_HINT = "range-hint"  # what Custom still needs (its days), while the range shown stays
 EQUITY_GRAPH = "equity-graph"
 MARGIN_GRAPH = "margin-graph"
@@ -96,8 +97,9 @@ REPLAY_BANNER = "replay-banner"  # shown while replaying; assets/mt5.js reads it
 REPLAY_TEXT = "replay-text"
 REPLAY_LIVE = "replay-live"  # "Back to live"
 
-# The dashboard's selected time range, {"from_ms": int | None, "to_ms": int | None} (UTC epoch ms; None = open end).
-# Every panel that follows the range selector takes it as an Input.
+# The dashboard's selected time range, {"from_ms": int | None, "to_ms": int | None} (UTC epoch ms; None = open end)
+# and the clock it is drawn in ("clock": an export's tz). Every panel that follows the range selector or the clock
+# takes it as an Input.
 RANGE = "range"
 
 # Analytics panels (layouts/analytics.py, callbacks/analytics.py).

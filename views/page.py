@@ -262,6 +262,8 @@ class PageViewer:
         client, replay = view.get(ids.CLIENT), view.get(ids.REPLAY)
         if isinstance(client, dict):
             self.clock, self.tz = clock_option(client.get("clock")), zone(client.get("tz"))
+        if (self.clock, self.tz) != (before.clock, before.tz):
+            self.charts.recent.clear()  # their x is in the old clock; the charts reload in the new one
         self.replaying = isinstance(replay, dict) and replay.get("t_ms") is not None
         charts = self.charts.take(view.get(ids.CHART_STATE))
         if self.key() != before:

@@ -94,7 +94,7 @@ def test_dates_picked_while_a_preset_is_selected_switch_to_custom_and_apply() ->
         ids.RANGE_DATES, "today", "2026-11-20", "2026-11-21", TODAY, NOW, UTC2, IN_UTC
     )
     start = datetime(2026, 11, 20, tzinfo=UTC).timestamp() * 1000
-    assert selection == {"choice": "custom", "from_ms": start, "to_ms": start + 2 * 86_400_000 - 1}
+    assert selection == {"choice": "custom", "from_ms": start, "to_ms": start + 2 * 86_400_000 - 1, "clock": "UTC"}
     assert button == "custom" and hint == ""
 
 
@@ -112,4 +112,7 @@ def test_a_new_clock_moves_a_custom_range_only() -> None:
     custom = range_outputs(ids.RANGE_BUTTONS, "custom", "2026-11-20", "2026-11-20", TODAY, NOW, UTC2, IN_UTC)[0]
     moved = range_outputs(ids.CLIENT, "custom", "2026-11-20", "2026-11-20", custom, NOW, UTC2, BERLIN)[0]
     assert moved["from_ms"] == custom["from_ms"] - 3_600_000, "the same day, in Berlin (UTC+1)"
-    assert range_outputs(ids.CLIENT, "today", None, None, TODAY, NOW, UTC2, BERLIN) == (no_update, no_update, "")
+    today = {**TODAY, "clock": "UTC"}
+    assert range_outputs(ids.CLIENT, "today", None, None, today, NOW, UTC2, IN_UTC) == (no_update, no_update, "")
+    redrawn = range_outputs(ids.CLIENT, "today", None, None, today, NOW, UTC2, BERLIN)[0]
+    assert redrawn == {**TODAY, "clock": "Europe/Berlin"}, "the same window, drawn again in the new clock"
