@@ -24,7 +24,7 @@ from werkzeug.serving import is_running_from_reloader, make_server, run_simple
 
 import api
 import views
-from callbacks import alerts, analytics, charts, client, live, overview, replay, routing, tables
+from callbacks import alerts, analytics, charts, client, clock, live, overview, replay, routing, tables
 from layouts.overview import layout as overview_layout
 from layouts.page import layout
 from services.core.secret import Secret, mask_in_logs
@@ -61,6 +61,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, *, start: boo
     api.init_app(server)
     views.install(server, runtime, risk)
     client.register(app)
+    clock.register(app, runtime)
     routing.register(app, runtime)
     charts.register(app, runtime)
     tables.register(app, runtime)

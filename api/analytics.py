@@ -38,10 +38,12 @@ from services.analytics.charts_export import (
 )
 from services.analytics.period import DEFAULT_PERIODS_PER_YEAR, Report, build_report
 from services.core.models import Account
+from services.core.timefmt import SERVER_PARAM, Clock, export_clock
 from services.core.units import DAY_MS
 from services.runtime import Runtime
 
 MAX_PERIODS_PER_YEAR = 366
+CHART_DEFAULT_TZ = "UTC"  # a chart or report file asked for without ``tz``: UTC, as a file has no browser zone
 EXPORT_POINTS = 2000  # history charts in a file: about twice the image's width, plenty for the HTML zoom
 IMAGE_ERROR_STATUS = {ImageExportUnavailable: 501, ImageExportFailed: 502, ImageExportTimeout: 504}
 EXPORTS = (*(f"{name}.csv" for name in csv_export.TABLES), "report.html", "chart/<chart>.<png|svg|html>")
@@ -59,6 +61,16 @@ def parse_periods(raw: str | None) -> int:
     return parse_int("periods", raw, 1, MAX_PERIODS_PER_YEAR, DEFAULT_PERIODS_PER_YEAR)
 
 
+def parse_clock(rt: Runtime, login: int, default: str) -> Clock:
+    """``tz``: the clock of the file's times (``server``, ``UTC`` or an IANA zone such as ``Europe/Berlin``);
+    400 naming ``tz`` for anything else."""
+    raw = request.args.get("tz")
+    try:
+        return export_clock(raw, rt.broker_zone(login), default)
+    except ValueError:
+        raise BadParameter("tz", f"{SERVER_PARAM}, UTC or an IANA time zone such as Europe/Berlin", raw or "") from None
+
+
 def _login_or_503(rt: Runtime) -> tuple[int | None, Any]:
     login = account_login()
     if login is None:
@@ -69,7 +81,10 @@ def _login_or_503(rt: Runtime) -> tuple[int | None, Any]:
     return login, None
 
 
-def _report(rt: Runtime, login: int, start: int | None, end: int | None, periods: int) -> Report:
+def _report(
+    rt: Runtime, login: int, start: int | None, end: int | None, periods: int, clock: Clock | None = None
+) -> Report:
+    """``clock``: of the hour and weekday breakdowns (the broker's server time without one)."""
     return build_report(
         rt.store,
         login,
@@ -79,18 +94,23 @@ def _report(rt: Runtime, login: int, start: int | None, end: int | None, periods
         server_offset_s=rt.broker_zone(login),
         periods_per_year=periods,
         archive=rt.archive_reader,
+        clock=clock,
     )
 
 
-def _report_request() -> tuple[Runtime, int | None, int | None, int | None, Report | None, Any]:
-    """The range and periods of the request, and the report on them (or the 503 when there is no account yet)."""
+def _report_request(
+    default_tz: str | None = None,
+) -> tuple[Runtime, int | None, int | None, int | None, Report | None, Any]:
+    """The range and periods of the request, and the report on them (or the 503 when there is no account yet);
+    ``default_tz``: the report's breakdowns follow ``tz`` (none: the broker's server time)."""
     start, end = parse_range(request.args)
     periods = parse_periods(request.args.get("periods"))
     rt = runtime()
     login, failure = _login_or_503(rt)
     if failure:
         return rt, login, start, end, None, failure
-    return rt, login, start, end, _report(rt, login, start, end, periods), None
+    clock = None if default_tz is None else parse_clock(rt, login, default_tz)
+    return rt, login, start, end, _report(rt, login, start, end, periods, clock), None
 
 
 @analytics.get("/stats")
@@ -124,8 +144,12 @@ def _range_label(ms: int | None, open_end: str, end_of_day: bool) -> str:
     return moment.strftime("%Y-%m-%d" if whole_day else "%Y-%m-%dT%H%M%SZ")
 
 
-def export_filename(login: int, name: str, start: int | None, end: int | None, ext: str = "csv") -> str:
-    return f"mt5-{login}-{name}-{_range_label(start, 'start', False)}_{_range_label(end, 'now', True)}.{ext}"
+def export_filename(
+    login: int, name: str, start: int | None, end: int | None, ext: str = "csv", clock: Clock | None = None
+) -> str:
+    """The range in UTC; ``clock``: the zone of the times inside, when it is not the file's usual one."""
+    zone = "" if clock is None else "-" + clock.param.replace("/", "_")
+    return f"mt5-{login}-{name}-{_range_label(start, 'start', False)}_{_range_label(end, 'now', True)}{zone}.{ext}"
 
 
 def _attachment(body: str | bytes | Iterable[str], media_type: str, filename: str) -> Response:
@@ -150,24 +174,28 @@ def export_csv(name: str) -> Any:
     login, failure = _login_or_503(rt)
     if failure:
         return failure
-    chunks = _table(rt, login, name, start, end, periods)
+    clock = parse_clock(rt, login, SERVER_PARAM)
+    chunks = _table(rt, login, name, start, end, periods, clock)
     first = next(chunks)  # the first rows come from Redis now, while an error can still be a 503
-    filename = export_filename(login, name, start, end)
+    filename = export_filename(login, name, start, end, clock=None if clock.param == SERVER_PARAM else clock)
     return _attachment(chain([first], chunks), "text/csv; charset=utf-8", filename)
 
 
-def _table(rt: Runtime, login: int, name: str, start: int | None, end: int | None, periods: int) -> Iterator[str]:
+def _table(
+    rt: Runtime, login: int, name: str, start: int | None, end: int | None, periods: int, clock: Clock
+) -> Iterator[str]:
     latest = rt.latest_snapshot(login)
+    broker = rt.broker_zone(login)
     if name == "deals":
-        return csv_export.deals_csv(rt.store, login, start, end)
+        return csv_export.deals_csv(rt.store, login, start, end, clock)
     if name == "trades":
-        return csv_export.trades_csv(rt.store, login, start, end, _digits(rt))
+        return csv_export.trades_csv(rt.store, login, start, end, _digits(rt), clock)
     if name == "equity":
-        return csv_export.equity_csv(rt.store, login, start, end, rt.broker_zone(login), rt.archive_reader)
+        return csv_export.equity_csv(rt.store, login, start, end, broker, rt.archive_reader, clock)
     if name == "positions":
-        return csv_export.positions_csv(() if latest is None else latest.positions, start, end)
+        return csv_export.positions_csv(() if latest is None else latest.positions, start, end, clock)
     if name == "orders":
-        return csv_export.orders_csv(() if latest is None else latest.orders, start, end)
+        return csv_export.orders_csv(() if latest is None else latest.orders, start, end, clock, broker)
     return csv_export.stats_csv(_report(rt, login, start, end, periods).stats)
 
 
@@ -176,11 +204,11 @@ def _account(rt: Runtime) -> Account | None:
     return None if latest is None else latest.account
 
 
-def _history_figures(rt: Runtime, login: int, start: int | None, end: int | None) -> dict[str, go.Figure]:
+def _history_figures(rt: Runtime, login: int, start: int | None, end: int | None, clock: Clock) -> dict[str, go.Figure]:
     account = _account(rt)
     part = whole_life(rt.store, login, start, end, EXPORT_POINTS, archive=rt.archive_reader)
     currency, digits = ("", 2) if account is None else (account.currency, account.currency_digits)
-    return history_figures(part, rt.broker_zone(login), currency, digits)
+    return history_figures(part, rt.broker_zone(login), clock, currency, digits)
 
 
 @analytics.get("/export/chart/<chart>.<fmt>")
@@ -195,10 +223,11 @@ def export_chart(chart: str, fmt: str) -> Any:
     login, failure = _login_or_503(rt)
     if failure:
         return failure
+    clock = parse_clock(rt, login, CHART_DEFAULT_TZ)
     if chart in HISTORY_TITLES:
-        figure = _history_figures(rt, login, start, end)[chart]
+        figure = _history_figures(rt, login, start, end, clock)[chart]
     else:
-        figure = analytics_figures(_report(rt, login, start, end, DEFAULT_PERIODS_PER_YEAR))[chart]
+        figure = analytics_figures(_report(rt, login, start, end, DEFAULT_PERIODS_PER_YEAR, clock))[chart]
     figure = for_export(figure)
     body = figure_html(figure) if fmt == "html" else render_image(figure, fmt)
     return _attachment(body, MEDIA_TYPES[fmt], export_filename(login, f"chart-{chart}", start, end, fmt))
@@ -207,10 +236,12 @@ def export_chart(chart: str, fmt: str) -> Any:
 @analytics.get("/export/report.html")
 def export_report() -> Any:
     """Summary, statistics, balance check and every chart in one page that opens offline."""
-    rt, login, start, end, report, failure = _report_request()
+    rt, login, start, end, report, failure = _report_request(CHART_DEFAULT_TZ)
     if failure:
         return failure
-    page = report_page(report, _account(rt), _history_figures(rt, login, start, end), int(time.time() * 1000))
+    clock = parse_clock(rt, login, CHART_DEFAULT_TZ)
+    history = _history_figures(rt, login, start, end, clock)
+    page = report_page(report, _account(rt), history, int(time.time() * 1000), clock)
     return _attachment(report_html(page), MEDIA_TYPES["html"], export_filename(login, "report", start, end, "html"))
 
 

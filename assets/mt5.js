@@ -1,5 +1,5 @@
 // Browser glue for the dashboard. Data and figures come from Python; this file only knows the
-// browser (its zone and width), the theme, link ages between pushes and reconnect timing.
+// browser (its zone and width), the chosen clock and theme, link ages between pushes and reconnect timing.
 (function () {
     const LINKS = ["mt5", "redis", "live"];
     let links = null;
@@ -52,21 +52,42 @@
         try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { return "UTC"; }
     }
 
+    // The clock chosen for every time (ids.CLOCK, a dcc.Store kept in localStorage as JSON), for the socket's
+    // URL: its first whole page comes in that clock. "" before any: the server then goes by the page's view.
+    function chosenClock() {
+        try {
+            const clock = JSON.parse(window.localStorage.getItem("clock"));
+            return typeof clock === "string" ? clock : "";
+        } catch (e) { return ""; }
+    }
+
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         mt5: {
-            client: function () {
-                return {width: Math.round(window.innerWidth * 0.9), tz: browserZone()};
+            client: function (pathname, clock) {
+                return {width: Math.round(window.innerWidth * 0.9), tz: browserZone(), clock: clock};
+            },
+            // The header's picker and the remembered clock, one following the other.
+            pickClock: function (picked, stored) {
+                const triggered = window.dash_clientside.callback_context.triggered.map(function (t) {
+                    return t.prop_id;
+                });
+                if (picked && triggered.indexOf("clock-picker.value") >= 0) {
+                    return [picked === stored ? window.dash_clientside.no_update : picked,
+                        window.dash_clientside.no_update];
+                }
+                return [window.dash_clientside.no_update, stored === picked ? window.dash_clientside.no_update : stored];
             },
             // Backoff 1 s doubling to 30 s with +/-20 % jitter; a new url makes the component reconnect.
             // batch_ms=5&ack=1: numbered frames that leave 5 ms after their first change (one poll's changes
             // together), the next one after our ack; view=page: the page's changes rendered for its view (its
-            // zone here; the rest once open, assets/live.js), view=overview: the overview's, in its theme.
+            // clock and zone here; the rest once open, assets/live.js), view=overview: the overview's, in its theme.
             reconnect: function (state, url, theme) {
                 const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
                 const path = window.location.pathname;
                 const page = path.match(/^\/a\/(\d+)\/?$/);
                 const query = path.startsWith("/overview") ? "view=overview&theme=" + encodeURIComponent(theme || "")
-                    : "view=page&tz=" + encodeURIComponent(browserZone()) + (page ? "&account=" + page[1] : "");
+                    : "view=page&tz=" + encodeURIComponent(browserZone()) + "&clock=" + encodeURIComponent(chosenClock())
+                        + (page ? "&account=" + page[1] : "");
                 const base = scheme + window.location.host + "/ws?batch_ms=5&ack=1&" + query;
                 const ready = state ? state.readyState : undefined;
                 wsOpen = ready === 1;

@@ -7,6 +7,7 @@ The download links carry the same range, so a file holds what the page shows.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from dash import Dash, Input, Output, Patch, State
@@ -32,6 +33,7 @@ from layouts.figures import template
 from services.analytics.charts_export import FORMATS
 from services.analytics.period import Report, build_report
 from services.core.models import Account
+from services.core.timefmt import Clock, client_clock
 from services.runtime import Runtime
 from services.storage.redis_conn import REDIS_ERRORS
 
@@ -39,8 +41,8 @@ CHART_TITLES = (
     "Monthly returns",
     "P/L by symbol",
     "P/L by direction",
-    "P/L by hour (broker time)",
-    "P/L by weekday (broker time)",
+    "P/L by hour",
+    "P/L by weekday",
     "Trade results",
 )
 
@@ -59,7 +61,7 @@ def placeholder_outputs(message: str, links: list[Any]) -> tuple[Any, ...]:
     return (notice(message), reconciliation_line(None, False), links, *figures, notice(message))
 
 
-def report_outputs(report: Report, links: list[Any]) -> tuple[Any, ...]:
+def report_outputs(report: Report, links: list[Any], clock: Clock) -> tuple[Any, ...]:
     currency, digits = report.currency, report.digits
     check = report.reconciliation
     return (
@@ -67,16 +69,20 @@ def report_outputs(report: Report, links: list[Any]) -> tuple[Any, ...]:
         reconciliation_line(None if check is None else check.warning(currency, digits), check is not None),
         links,
         *analytics_figures(report).values(),
-        drawdowns_table([d.to_dict() for d in report.drawdowns], currency, digits),
+        drawdowns_table([d.to_dict() for d in report.drawdowns], currency, digits, clock, int(time.time() * 1000)),
     )
 
 
-def analytics_outputs(runtime: Runtime, selection: Any, login: int | None = None) -> tuple[Any, ...]:
-    """The panels for the page's account; the export links (routes of the default account) only on its page."""
+def analytics_outputs(
+    runtime: Runtime, selection: Any, login: int | None = None, client: dict | None = None
+) -> tuple[Any, ...]:
+    """The panels for the page's account in its clock (``client``: ``ids.CLIENT``); the export links (routes of
+    the default account) only on its page."""
     start, end = range_bounds(selection)
     own = login is None or login == runtime.login()
     login = runtime.login() if login is None else login
-    links = download_links(start, end) if own else []
+    clock = client_clock(client, runtime.broker_zone(login))
+    links = download_links(start, end, clock) if own else []
     if login is None:
         return placeholder_outputs("Waiting for account data…", links)
     try:
@@ -90,10 +96,11 @@ def analytics_outputs(runtime: Runtime, selection: Any, login: int | None = None
             end_ms=end,
             server_offset_s=runtime.broker_zone(login),
             archive=runtime.archive_reader,
+            clock=clock,
         )
     except REDIS_ERRORS:
         return placeholder_outputs("Statistics unavailable: Redis is down. They come back with it.", links)
-    return report_outputs(report, links)
+    return report_outputs(report, links, clock)
 
 
 def register(app: Dash, runtime: Runtime) -> None:
@@ -105,13 +112,14 @@ def register(app: Dash, runtime: Runtime) -> None:
         Output(ids.ANALYTICS_DRAWDOWNS, "children"),
         Input(ids.RANGE, "data"),
         Input(ids.DEALS_VERSION, "data"),
+        State(ids.CLIENT, "data"),
         State(ids.THEME, "data"),
         State(ids.LOCATION, "pathname"),
     )
     def update_analytics(
-        selection: Any, _deals_version: int | None, theme: str | None, pathname: str | None
+        selection: Any, _deals_version: int | None, client: dict | None, theme: str | None, pathname: str | None
     ) -> tuple[Any, ...]:
-        outputs = analytics_outputs(runtime, selection, page_login(pathname, runtime))
+        outputs = analytics_outputs(runtime, selection, page_login(pathname, runtime), client)
         for figure in outputs[3 : 3 + len(CHART_IDS)]:
             figure.update_layout(template=template(theme))
         return outputs
@@ -120,9 +128,12 @@ def register(app: Dash, runtime: Runtime) -> None:
         *(Output(chart_link_id(fmt), "href") for fmt in FORMATS),
         Input(CHART_PICKER, "value"),
         Input(ids.RANGE, "data"),
+        State(ids.CLIENT, "data"),
+        State(ids.LOCATION, "pathname"),
     )
-    def update_chart_links(chart: str | None, selection: Any) -> list[str]:
-        return chart_links(chart if chart in CHART_NAMES else CHART_NAMES[0], *range_bounds(selection))
+    def update_chart_links(chart: str | None, selection: Any, client: dict | None, pathname: str | None) -> list[str]:
+        clock = client_clock(client, runtime.broker_zone(page_login(pathname, runtime)))
+        return chart_links(chart if chart in CHART_NAMES else CHART_NAMES[0], *range_bounds(selection), clock)
 
     @app.callback(
         *(Output(chart_id, "figure", allow_duplicate=True) for chart_id in CHART_IDS),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pandas as pd
 import plotly.io as pio
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_update
 
@@ -24,7 +23,7 @@ from services.analytics.balance import whole_life
 from services.analytics.today import day_bounds
 from services.core.brokertime import BrokerZone
 from services.core.formatting import money
-from services.core.timefmt import zone
+from services.core.timefmt import Clock, client_clock
 from services.core.units import DAY_MS, HOUR_MS
 from services.live.liveview import view_of
 from services.runtime import Runtime
@@ -36,29 +35,26 @@ GRAPHS = GRAPH_IDS
 
 
 def selected_range(
-    choice: str, start_date: str | None, end_date: str | None, now_ms: int, broker: BrokerZone | int, tz: str = "UTC"
-) -> dict:
-    """The window a range button or the custom dates (whole days in the browser's zone) stand for.
-
-    ``to_ms`` None means the window follows live.
-    """
+    choice: str, start_date: str | None, end_date: str | None, now_ms: int, broker: BrokerZone, clock: Clock
+) -> dict | None:
+    """The window a range button or the custom dates (whole days of the page's clock) stand for; None for
+    Custom without both dates, which shows nothing new. ``to_ms`` None means the window follows live."""
     if choice in RANGE_SPANS:
         return {"choice": choice, "from_ms": now_ms - RANGE_SPANS[choice], "to_ms": None}
-    if choice == "today":
+    if choice == "today":  # the broker's trading day, whatever the clock: brokers count days from their midnight
         return {"choice": choice, "from_ms": day_bounds(broker, now_ms)[0], "to_ms": None}
-    if choice == "custom" and start_date and end_date:
-        try:
-            start = int(pd.Timestamp(start_date[:10], tz=zone(tz)).value // 1_000_000)
-            next_day = pd.Timestamp(end_date[:10]) + pd.DateOffset(days=1)  # a calendar day: 23 or 25 h at DST
-            end = int(next_day.tz_localize(zone(tz)).value // 1_000_000) - 1
-        except (ValueError, TypeError):
-            start, end = 1, 0
-        if start <= end:
-            return {"choice": choice, "from_ms": start, "to_ms": end}
-    return {"choice": "all", "from_ms": None, "to_ms": None}
+    if choice != "custom":
+        return {"choice": "all", "from_ms": None, "to_ms": None}
+    if not (start_date and end_date):
+        return None
+    try:
+        start, end = clock.day_bounds(start_date, end_date)
+    except ValueError:
+        return None
+    return {"choice": choice, "from_ms": start, "to_ms": end} if start <= end else None
 
 
-def zoom_window(relayout: dict[str, Any] | None, tz: str) -> tuple[int, int] | bool | None:
+def zoom_window(relayout: dict[str, Any] | None, clock: Clock) -> tuple[int, int] | bool | None:
     """The x range a zoom asked for (UTC ms), False for a reset, None when the event is not a zoom."""
     if not isinstance(relayout, dict):
         return None
@@ -68,10 +64,47 @@ def zoom_window(relayout: dict[str, Any] | None, tz: str) -> tuple[int, int] | b
     if not all(isinstance(b, str) for b in bounds) or len(bounds) != 2:
         return None
     try:
-        start, end = (pd.Timestamp(b).tz_localize(zone(tz)).tz_convert("UTC").value // 1_000_000 for b in bounds)
-    except (ValueError, TypeError):
+        start, end = (clock.utc_ms(b) for b in bounds)
+    except ValueError:
         return None
-    return (int(start), int(end)) if start < end else None
+    return (start, end) if start < end else None
+
+
+def range_outputs(
+    trigger: Any,
+    choice: str,
+    start_date: str | None,
+    end_date: str | None,
+    current: dict | None,
+    now_ms: int,
+    broker: BrokerZone,
+    clock: Clock,
+) -> tuple[Any, Any, str]:
+    """(the range, the button to select, the hint) for what changed: dates picked or typed switch to Custom
+    and apply; Custom without both dates keeps the data shown and says what is missing; a new clock moves
+    only a custom range, whose days are the clock's."""
+    if trigger == ids.CLIENT and current is not None and choice != "custom":  # the same window, drawn again
+        moved = {**current, "clock": clock.param}
+        return (no_update if moved == current else moved), no_update, ""
+    button = "custom" if trigger == ids.RANGE_DATES and choice != "custom" else no_update
+    if trigger == ids.RANGE_DATES:
+        choice = "custom"
+    selection = selected_range(choice, start_date, end_date, now_ms, broker, clock)
+    if selection is None:
+        return no_update, button, custom_hint(start_date, end_date, clock.label(now_ms))
+    selection["clock"] = clock.param  # a new clock is a new range: every panel follows it
+    return (no_update if selection == current else selection), button, ""
+
+
+def custom_hint(start_date: str | None, end_date: str | None, clock: str) -> str:
+    """Why Custom shows no new range yet: the days it lacks (the data shown stays until they are picked)."""
+    if start_date and end_date:
+        wanted = "a first day on or before the last day"
+    elif start_date or end_date:
+        wanted = "the last day too" if start_date else "the first day too"
+    else:
+        wanted = "a first and a last day"
+    return f"Custom range: pick {wanted} (days in {clock}); the charts keep the range shown until then."
 
 
 def chart_outputs(
@@ -101,7 +134,7 @@ def chart_outputs(
     selection = selection or {"choice": "all", "from_ms": None, "to_ms": None}
     start, end = zoom if zoom else (selection.get("from_ms"), selection.get("to_ms"))
     client = client or {}
-    tz = zone(client.get("tz"))
+    clock = client_clock(client, broker)
     width = int(client.get("width") or 1200)
     try:
         part = whole_life(runtime.store, login, start, end, width, archive=runtime.archive_reader)
@@ -109,7 +142,7 @@ def chart_outputs(
         waiting = waiting_figure("History unavailable: Redis is down. Live values continue above.", theme)
         return waiting, waiting, waiting, {"login": login, "last_ts": 0, "peak": 0.0, "live": False, "rev": rev}, ""
     window, curve = part.window, part.curve
-    series, deals, peak = whole_life_series(part, tz, broker)
+    series, deals, peak = whole_life_series(part, clock, broker)
     revision = f"{login}:{selection.get('choice')}:{selection.get('from_ms')}:{selection.get('to_ms')}"
     view = view_of(selection.get("to_ms"), zoom, int(time.time() * 1000))
     state = {
@@ -120,19 +153,18 @@ def chart_outputs(
         "paused": view.paused,
         "to_ms": selection.get("to_ms"),
         "zoom": list(zoom) if zoom else None,
-        "tz": tz,
         "rev": rev,
     }
     sync = (snapshot["data"].get("status") or {}).get("history_sync")
     check = None if sync and not sync.get("done") else curve.reconcile(float(account["balance"]), digits)
-    note = chart_note(window, curve.count_between(start, end), curve.deals, deals, tz)
+    note = chart_note(window, curve.count_between(start, end), curve.deals, deals, series.clock)
     if check is not None and not check.ok:
         note += (f" · the deals add up to {money(check.expected_balance, currency, digits)}, "
                  f"the account reports {money(check.balance, currency, digits)}")  # fmt: skip
     return (*history_charts(series, currency, digits, theme, revision, deals), state, note)
 
 
-def chart_note(window: Window, steps: int, deals_read: int, deals: BalanceOnly | None, tz: str) -> str:
+def chart_note(window: Window, steps: int, deals_read: int, deals: BalanceOnly | None, clock: str) -> str:
     """What the charts show: the balance steps from deals, where recording starts, the points drawn."""
     parts = [f"{steps:,} balance steps from {deals_read:,} deals"] if steps else []
     if window.points:
@@ -143,20 +175,30 @@ def chart_note(window: Window, steps: int, deals_read: int, deals: BalanceOnly |
         parts.append("no equity recorded in this range")
     if not parts:
         return "No history in this range yet"
-    return " · ".join([*parts, f"times in {tz}"])
+    return " · ".join([*parts, f"times in {clock}"])
 
 
 def register(app: Dash, runtime: Runtime) -> None:
     @app.callback(
         Output(ids.RANGE, "data"),
+        Output(ids.RANGE_BUTTONS, "value"),
+        Output(ids.RANGE_HINT, "children"),
         Input(ids.RANGE_BUTTONS, "value"),
         Input(ids.RANGE_DATES, "start_date"),
         Input(ids.RANGE_DATES, "end_date"),
-        State(ids.CLIENT, "data"),
+        Input(ids.CLIENT, "data"),
+        State(ids.RANGE, "data"),
+        State(ids.LOCATION, "pathname"),
     )
-    def choose_range(choice: str, start_date: str | None, end_date: str | None, client: dict | None) -> dict[str, Any]:
-        now_ms, broker = int(time.time() * 1000), runtime.broker_zone()
-        return selected_range(choice, start_date, end_date, now_ms, broker, (client or {}).get("tz") or "UTC")
+    def choose_range(
+        choice: str, start_date: str | None, end_date: str | None, client: dict | None, current: dict | None,
+        pathname: str | None,
+    ) -> tuple[Any, Any, str]:  # fmt: skip
+        broker = runtime.broker_zone(page_login(pathname, runtime))
+        return range_outputs(
+            ctx.triggered_id, choice, start_date, end_date, current, int(time.time() * 1000), broker,
+            client_clock(client, broker),
+        )  # fmt: skip
 
     @app.callback(
         *(Output(graph, "figure") for graph in GRAPHS),
@@ -173,10 +215,12 @@ def register(app: Dash, runtime: Runtime) -> None:
         selection: dict | None, relayout: dict | None, _reload: Any, client: dict | None, theme: str | None,
         pathname: str | None,
     ) -> Any:  # fmt: skip
-        zoom = zoom_window(relayout, (client or {}).get("tz")) if ctx.triggered_id == ids.CHART_ZOOM else False
+        login = page_login(pathname, runtime)
+        clock = client_clock(client, runtime.broker_zone(login))
+        zoom = zoom_window(relayout, clock) if ctx.triggered_id == ids.CHART_ZOOM else False
         if zoom is None:  # a pan of the y axis, a legend click, a resize: nothing to reload
             return (no_update,) * 5
-        return chart_outputs(runtime, selection, client, theme, zoom or None, page_login(pathname, runtime))
+        return chart_outputs(runtime, selection, client, theme, zoom or None, login)
 
     app.clientside_callback(
         ClientsideFunction(namespace="mt5", function_name="zoomOf"),

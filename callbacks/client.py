@@ -1,5 +1,5 @@
-"""Browser-side glue that has no data in it: the zone and width, the theme, link ages, reconnect timing, and the
-live link that applies what the server rendered (``assets/live.js``)."""
+"""Browser-side glue that has no data in it: the zone, width and chosen clock, the theme, link ages, reconnect
+timing, and the live link that applies what the server rendered (``assets/live.js``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def register(app: Dash) -> None:
         ClientsideFunction(namespace="mt5", function_name="client"),
         Output(ids.CLIENT, "data"),
         Input(ids.LOCATION, "pathname"),
+        Input(ids.CLOCK, "data"),
     )
     live_socket_and_theme(app, ids.WS)
     app.clientside_callback(

@@ -1,7 +1,7 @@
 """Replay on the page: the KPI cards, positions and orders as the archive recorded them at a past moment.
 
-The moment comes from the date and time inputs, read in the browser's zone (the clock of every time
-on the page), or from a click on the balance/equity chart. The callback reads the archive itself and
+The moment comes from the date and time inputs, read in the page's clock (the one every time on the page
+is in), or from a click on the balance/equity chart. The callback reads the archive itself and
 fills the cards and grids; ``ids.REPLAY`` keeps only the moment, which the page sends its socket as part
 of its view: the server renders that view without them while the charts go on. "Back to live" refills
 them from the latest snapshot at once; the live view the page then asks for starts with the whole page,
@@ -20,7 +20,7 @@ from callbacks.routing import page_login
 from layouts import ids
 from services.analytics.replay import Moment, day_at, moment_at
 from services.core.brokertime import BrokerZone
-from services.core.timefmt import local_text, local_times, utc_ms_of_local, zone
+from services.core.timefmt import Clock, client_clock
 from services.live.render import Updates
 from services.runtime import Runtime, UnreadableSnapshot
 from services.storage.archive import Archive
@@ -45,27 +45,27 @@ class NotShown(Exception):
     """Why a moment cannot be shown, in the words the page puts under the control."""
 
 
-def chosen_ms(trigger: Any, date: str | None, time_text: str | None, click: Any, tz: str) -> int:
+def chosen_ms(trigger: Any, date: str | None, time_text: str | None, click: Any, clock: Clock) -> int:
     """UTC ms of the moment asked for: the clicked point's time, or the date and time typed."""
     if trigger == ids.EQUITY_GRAPH:
         points = (click or {}).get("points") or [{}]
         x = points[0].get("x")
         try:
-            if isinstance(x, int | float):  # local wall-clock ms, as the charts are drawn
-                x = local_times([int(x)], "UTC")[0]
-            return utc_ms_of_local(str(x), tz)
+            if isinstance(x, int | float):  # the clock's wall time as epoch ms, as the charts are drawn
+                return clock.wall.to_utc_ms(int(x))
+            return clock.utc_ms(str(x))
         except ValueError:
             raise NotShown("That point has no time to show.") from None
     if not date:
         raise NotShown("Pick a date, and a time as HH:MM or HH:MM:SS.")
     try:
-        return utc_ms_of_local(f"{date[:10]} {(time_text or '').strip() or '00:00'}", tz)
+        return clock.utc_ms(f"{date[:10]} {(time_text or '').strip() or '00:00'}")
     except ValueError:
         raise NotShown(f"Not a time: {(time_text or '')[:12]!r}; type it as HH:MM or HH:MM:SS.") from None
 
 
 def read_moment(
-    archive: Archive | None, login: int | None, broker: BrokerZone, t_ms: int, tz: str
+    archive: Archive | None, login: int | None, broker: BrokerZone, t_ms: int, clock: Clock
 ) -> tuple[Moment, dict[str, Any]]:
     """The moment and its broker day from the archive; raises NotShown with the reason it cannot be shown."""
     if archive is None:
@@ -83,14 +83,14 @@ def read_moment(
         raise NotShown(f"The archive cannot be read ({type(exc).__name__}); try again shortly.") from None
     if first is None:
         raise NotShown(f"Nothing recorded for account #{login} in this process's archive yet.")
-    raise NotShown(f"Nothing recorded before {local_text(first, tz)}: pick a later moment.")
+    raise NotShown(f"Nothing recorded before {clock.text(first)}: pick a later moment.")
 
 
 def account_updates(
     account: dict[str, Any] | None,
     day: dict[str, Any] | None,
     rows: dict[str, list[dict[str, Any]]],
-    tz: str,
+    clock: Clock,
     broker: BrokerZone,
 ) -> Updates:
     """Every card, grid and count a replay freezes, from one account (None: nothing to show) and its rows."""
@@ -98,7 +98,7 @@ def account_updates(
     if account is not None:
         updates.update(kpi_updates(account, day))
     for kind, (grid, count) in GRIDS.items():
-        shown = grid_rows(kind, rows[kind], tz, broker)
+        shown = grid_rows(kind, rows[kind], clock, broker)
         updates[grid] = {"rowData": shown}
         updates[count] = {"children": grid_count(kind, shown)}
     return updates
@@ -114,12 +114,12 @@ def replayed_account(moment: Moment) -> dict[str, Any] | None:
             "margin_level": point.margin_level, "margin_free": point.equity - point.margin}  # fmt: skip
 
 
-def moment_updates(moment: Moment, day: dict[str, Any], tz: str, broker: BrokerZone) -> Updates:
+def moment_updates(moment: Moment, day: dict[str, Any], clock: Clock, broker: BrokerZone) -> Updates:
     """The page while it shows ``moment``: the banner, the cards and the grids."""
     state = moment.state
     rows = {kind: [] if state is None else [r.to_dict() for r in getattr(state, kind)] for kind in GRIDS}
-    updates = account_updates(replayed_account(moment), day, rows, tz, broker)
-    shown = f"Showing the account at {local_text(moment.t_ms, tz)} (recorded {local_text(moment.recorded_ms, tz)})"
+    updates = account_updates(replayed_account(moment), day, rows, clock, broker)
+    shown = f"Showing the account at {clock.text(moment.t_ms)} (recorded {clock.text(moment.recorded_ms)})"
     missing = "No balance or equity was recorded by then." if moment.point is None else ""
     updates.update({
         ids.REPLAY: {"data": {"t_ms": moment.t_ms}},
@@ -130,7 +130,7 @@ def moment_updates(moment: Moment, day: dict[str, Any], tz: str, broker: BrokerZ
     return updates
 
 
-def live_updates(runtime: Runtime, login: int | None, day: dict[str, Any] | None, tz: str) -> Updates:
+def live_updates(runtime: Runtime, login: int | None, day: dict[str, Any] | None, clock: Clock) -> Updates:
     """Back to live: the latest snapshot at once (the next batch brings a fresh one for the grids)."""
     try:
         latest = runtime.latest_snapshot(login)
@@ -138,7 +138,7 @@ def live_updates(runtime: Runtime, login: int | None, day: dict[str, Any] | None
         latest = None
     account = None if latest is None else latest.account.to_dict()
     rows = {kind: [] if latest is None else [r.to_dict() for r in getattr(latest, kind)] for kind in GRIDS}
-    updates = account_updates(account, day, rows, tz, runtime.broker_zone(login))
+    updates = account_updates(account, day, rows, clock, runtime.broker_zone(login))
     updates.update({
         ids.REPLAY: {"data": {"back_ms": int(time.time() * 1000)}},
         ids.REPLAY_BANNER: {"hidden": True},
@@ -156,9 +156,11 @@ def register(app: Dash, runtime: Runtime) -> None:
     @app.callback(
         Output(ids.REPLAY_CLOCK, "children"),
         Input(ids.CLIENT, "data"),
+        State(ids.LOCATION, "pathname"),
     )
-    def clock(client: dict | None) -> str:
-        return f"your time ({zone((client or {}).get('tz'))})"
+    def clock_name(client: dict | None, pathname: str | None) -> str:
+        clock = client_clock(client, runtime.broker_zone(page_login(pathname, runtime)))
+        return clock.label(int(time.time() * 1000))
 
     @app.callback(
         *(Output(component_id, prop) for component_id, prop in OUTPUTS),
@@ -175,18 +177,19 @@ def register(app: Dash, runtime: Runtime) -> None:
     )
     def replay(*args: Any) -> list[Any]:
         _show, _submit, click, _live, date, time_text, day, client, pathname = args
-        tz, login = zone((client or {}).get("tz")), page_login(pathname, runtime)
-        if ctx.triggered_id == ids.REPLAY_LIVE:
-            return as_outputs(live_updates(runtime, login, day, tz))
+        login = page_login(pathname, runtime)
         broker = runtime.broker_zone(login)
+        clock = client_clock(client, broker)
+        if ctx.triggered_id == ids.REPLAY_LIVE:
+            return as_outputs(live_updates(runtime, login, day, clock))
         try:
-            t_ms = chosen_ms(ctx.triggered_id, date, time_text, click, tz)
-            moment, moment_day = read_moment(runtime.archive_reader, login, broker, t_ms, tz)
+            t_ms = chosen_ms(ctx.triggered_id, date, time_text, click, clock)
+            moment, moment_day = read_moment(runtime.archive_reader, login, broker, t_ms, clock)
         except NotShown as reason:
             return as_outputs({ids.REPLAY_MESSAGE: {"children": str(reason)}})
-        updates = moment_updates(moment, moment_day, tz, broker)
+        updates = moment_updates(moment, moment_day, clock, broker)
         if ctx.triggered_id == ids.EQUITY_GRAPH:  # the inputs show the clicked moment, to nudge from
-            wall = local_text(t_ms, tz)
+            wall = clock.text(t_ms)
             updates[ids.REPLAY_DATE] = {"date": wall[:10]}
             updates[ids.REPLAY_TIME] = {"value": wall[11:19]}
         return as_outputs(updates)

@@ -9,6 +9,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State
 from callbacks.routing import page_login
 from layouts import ids
 from services.analytics.deals_query import BadQuery, page_of_deals
+from services.core.timefmt import client_clock
 from services.runtime import Runtime
 from services.storage.redis_conn import REDIS_ERRORS
 from views.grids import with_times
@@ -26,7 +27,8 @@ def deals_response(
         page = page_of_deals(deals, request)
     except (BadQuery, REDIS_ERRORS):
         return {"rowData": [], "rowCount": 0}
-    rows = with_times(page.rows, "time_utc_ms", (client or {}).get("tz") or "UTC", runtime.broker_zone(login))
+    broker = runtime.broker_zone(login)
+    rows = with_times(page.rows, "time_utc_ms", client_clock(client, broker), broker)
     return {"rowData": rows, "rowCount": page.total}
 
 

@@ -24,6 +24,7 @@ from services.analytics.stats import NOTES
 from services.core.brokertime import BrokerZone
 from services.core.formatting import TRADE_MODES, margin_level, money
 from services.core.models import Account
+from services.core.timefmt import Clock
 from services.core.units import DAY_S, HOUR_S, MINUTE_S
 
 GAIN_COLOR, LOSS_COLOR = "#16a34a", "#dc2626"
@@ -52,7 +53,7 @@ CHART_LABELS = {
 CHART_NAMES = tuple(CHART_LABELS)
 # the chart download bar lives outside ids.py's panels: a picker and one link per format
 CHART_PICKER = "download-chart-picker"
-DRAWDOWN_HEADER = ("Start (UTC)", "Bottom", "Recovery", "Depth", "Depth %", "Duration")
+DRAWDOWN_HEADER = ("Start", "Bottom", "Recovery", "Depth", "Depth %", "Duration")
 
 # (key, label, kind): kind decides the format
 STAT_ROWS = (
@@ -246,11 +247,11 @@ def analytics_figures(report: Report) -> dict[str, go.Figure]:
         "by_direction": pl_bar_figure(
             report.by_direction, "direction", "P/L by direction", currency, labels=("Long", "Short")
         ),
-        "by_hour": pl_bar_figure(report.by_hour, "hour", "P/L by hour of close (broker time)", currency),
+        "by_hour": pl_bar_figure(report.by_hour, "hour", f"P/L by hour of close in {report.clock}", currency),
         "by_weekday": pl_bar_figure(
             report.by_weekday,
             "weekday",
-            "P/L by weekday of close (broker time)",
+            f"P/L by weekday of close in {report.clock}",
             currency,
             labels=[row["name"] for row in report.by_weekday],
         ),
@@ -258,10 +259,12 @@ def analytics_figures(report: Report) -> dict[str, go.Figure]:
     }
 
 
-def history_figures(part: WholeLife, broker: BrokerZone, currency: str, digits: int) -> dict[str, go.Figure]:
+def history_figures(
+    part: WholeLife, broker: BrokerZone, clock: Clock, currency: str, digits: int
+) -> dict[str, go.Figure]:
     """The three history charts as the page draws them (the balance from deals before the first recorded
-    point included), with times in UTC since a file has no browser zone."""
-    series, deals, _ = whole_life_series(part, "UTC", broker)
+    point included), with times in ``clock``, named under the x axis."""
+    series, deals, _ = whole_life_series(part, clock, broker)
     if not series.x and deals is None:
         return {name: empty_figure(title, "No history in this range") for name, title in HISTORY_TITLES.items()}
     figures = {
@@ -269,22 +272,20 @@ def history_figures(part: WholeLife, broker: BrokerZone, currency: str, digits: 
         "margin": margin_figure(series, currency, digits, None, "export"),
         "drawdown": drawdown_figure(series, None, "export", deals),
     }
-    for fig in figures.values():
-        fig.update_xaxes(title_text="UTC")
     return figures
 
 
-def _utc_text(ms: int | None) -> str:
-    return "—" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+def drawdown_rows(drawdowns: Sequence[Mapping[str, Any]], currency: str, digits: int, clock: Clock) -> list[list[str]]:
+    """The deepest falls as table texts, times in ``clock`` to the minute; the page and the report share them."""
 
+    def at(ms: int) -> str:
+        return clock.text(ms)[:16]
 
-def drawdown_rows(drawdowns: Sequence[Mapping[str, Any]], currency: str, digits: int) -> list[list[str]]:
-    """The deepest falls as table texts, times in UTC; the page and the report share them."""
     return [
         [
-            _utc_text(d["start_ms"]),
-            _utc_text(d["bottom_ms"]),
-            "not yet" if d["recovery_ms"] is None else _utc_text(d["recovery_ms"]),
+            at(d["start_ms"]),
+            at(d["bottom_ms"]),
+            "not yet" if d["recovery_ms"] is None else at(d["recovery_ms"]),
             money(-d["depth"], currency, digits),
             f"{d['depth_pct'] * 100:.2f} %",
             duration_text(d["duration_s"]) + ("" if d["recovery_ms"] is not None else " so far"),
@@ -293,14 +294,21 @@ def drawdown_rows(drawdowns: Sequence[Mapping[str, Any]], currency: str, digits:
     ]
 
 
-def drawdowns_table(drawdowns: Sequence[Mapping[str, Any]], currency: str, digits: int) -> html.Div:
-    """The deepest falls on the equity history, deepest first."""
+def drawdowns_title(clock: Clock, at_ms: int) -> str:
+    return f"Deepest drawdowns (times in {clock.label(at_ms)})"
+
+
+def drawdowns_table(
+    drawdowns: Sequence[Mapping[str, Any]], currency: str, digits: int, clock: Clock, now_ms: int
+) -> html.Div:
+    """The deepest falls on the equity history, deepest first, times in the page's clock."""
+    title = drawdowns_title(clock, now_ms)
     if not drawdowns:
-        return html.Div([html.H3("Deepest drawdowns"), notice("No drawdown on the equity history in this range")])
-    rows = [html.Tr([html.Td(cell) for cell in row]) for row in drawdown_rows(drawdowns, currency, digits)]
+        return html.Div([html.H3(title), notice("No drawdown on the equity history in this range")])
+    rows = [html.Tr([html.Td(cell) for cell in row]) for row in drawdown_rows(drawdowns, currency, digits, clock)]
     return html.Div(
         [
-            html.H3("Deepest drawdowns", style={"fontSize": "14px"}),
+            html.H3(title, style={"fontSize": "14px"}),
             html.Table(
                 [html.Thead(html.Tr([html.Th(h) for h in DRAWDOWN_HEADER])), html.Tbody(rows)],
                 className="drawdowns",
@@ -310,9 +318,12 @@ def drawdowns_table(drawdowns: Sequence[Mapping[str, Any]], currency: str, digit
     )
 
 
-def export_url(path: str, start_ms: int | None, end_ms: int | None) -> str:
-    """``path`` under ``/export/`` (``deals.csv``, ``chart/equity.png``, ``report.html``) with the range."""
+def export_url(path: str, start_ms: int | None, end_ms: int | None, clock: Clock | None = None) -> str:
+    """``path`` under ``/export/`` (``deals.csv``, ``chart/equity.png``, ``report.html``) with the range and
+    the page's clock (``tz``)."""
     query = {key: utc_iso(ms) for key, ms in (("from", start_ms), ("to", end_ms)) if ms is not None}
+    if clock is not None:
+        query["tz"] = clock.param
     return f"/export/{path}" + (f"?{urlencode(query)}" if query else "")
 
 
@@ -320,28 +331,28 @@ def chart_link_id(fmt: str) -> str:
     return f"download-chart-{fmt}"
 
 
-def download_links(start_ms: int | None, end_ms: int | None) -> list[Any]:
+def download_links(start_ms: int | None, end_ms: int | None, clock: Clock | None = None) -> list[Any]:
     """Plain links, the CSVs and then the report: the browser downloads each file itself, however large."""
     return [
         html.Span("Download CSV: ", className="kpi-label"),
         *(
             html.A(
-                name, href=export_url(f"{name}.csv", start_ms, end_ms), download="", className="badge",
+                name, href=export_url(f"{name}.csv", start_ms, end_ms, clock), download="", className="badge",
                 id=f"download-{name}",
             )
             for name in TABLES
         ),
         html.Span("Report: ", className="kpi-label", style={"marginLeft": "8px"}),
         html.A(
-            "HTML report", href=export_url("report.html", start_ms, end_ms), download="", className="badge",
+            "HTML report", href=export_url("report.html", start_ms, end_ms, clock), download="", className="badge",
             id="download-report",
         ),
     ]  # fmt: skip
 
 
-def chart_links(chart: str, start_ms: int | None, end_ms: int | None) -> list[str]:
+def chart_links(chart: str, start_ms: int | None, end_ms: int | None, clock: Clock | None = None) -> list[str]:
     """The PNG, SVG and HTML addresses of one chart, in ``FORMATS`` order."""
-    return [export_url(f"chart/{chart}.{fmt}", start_ms, end_ms) for fmt in FORMATS]
+    return [export_url(f"chart/{chart}.{fmt}", start_ms, end_ms, clock) for fmt in FORMATS]
 
 
 def chart_download_bar() -> html.Div:
@@ -439,7 +450,9 @@ def account_summary(login: int, account: Account | None) -> list[tuple[str, str]
     ]
 
 
-def report_page(report: Report, account: Account | None, history: Mapping[str, go.Figure], now_ms: int) -> ReportPage:
+def report_page(
+    report: Report, account: Account | None, history: Mapping[str, go.Figure], now_ms: int, clock: Clock
+) -> ReportPage:
     """The offline report: the panels of the page for the same range, as plain text and figures."""
     currency, digits, check = report.currency, report.digits, report.reconciliation
     if check is None:
@@ -459,6 +472,6 @@ def report_page(report: Report, account: Account | None, history: Mapping[str, g
         notice=None if report.stats["trades"] else "No trades in this range.",
         statistics=[(label, stat_cell(report.stats, key, kind, currency, digits)) for key, label, kind in STAT_ROWS],
         figures=[for_export(fig) for fig in (*history.values(), *analytics_figures(report).values())],
-        drawdown_header=DRAWDOWN_HEADER,
-        drawdowns=drawdown_rows([d.to_dict() for d in report.drawdowns], currency, digits),
+        drawdown_header=(f"{DRAWDOWN_HEADER[0]} ({clock.label(now_ms)})", *DRAWDOWN_HEADER[1:]),
+        drawdowns=drawdown_rows([d.to_dict() for d in report.drawdowns], currency, digits, clock),
     )

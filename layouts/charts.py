@@ -9,7 +9,10 @@ from layouts.figures import waiting_figure
 
 RANGE_OPTIONS = [
     {"label": "1 h", "value": "1h"},
-    {"label": "Today", "value": "today"},
+    {
+        "label": html.Span("Today (broker)", title="Since the broker's midnight: the trading day MT5 counts"),
+        "value": "today",
+    },
     {"label": "7 d", "value": "7d"},
     {"label": "30 d", "value": "30d"},
     {"label": "All", "value": "all"},
@@ -40,7 +43,16 @@ def range_selector() -> html.Div:
                 inputClassName="segmented-input",
                 labelClassName="segmented-label",
             ),
-            dcc.DatePickerRange(id=ids.RANGE_DATES, clearable=True, display_format="YYYY-MM-DD", className="dates"),
+            dcc.DatePickerRange(
+                id=ids.RANGE_DATES,
+                clearable=True,
+                display_format="YYYY-MM-DD",
+                className="dates",
+                minimum_nights=0,
+                start_date_id=ids.RANGE_DATE_INPUTS[0],
+                end_date_id=ids.RANGE_DATE_INPUTS[1],
+            ),
+            html.Span(id=ids.RANGE_HINT, className="range-hint", role="status"),
             paused_control(),
             html.Span(id=ids.CHART_NOTE, className="chart-note"),
             history_sync(),

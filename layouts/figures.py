@@ -1,7 +1,8 @@
 """Plotly figures built in Python; the page receives them whole only on (re)load, then small appends.
 
-x values are the browser's local wall-clock time as epoch ms (plotly shows numbers on a date axis
-as UTC, so they read as local time); they are half the size of date strings and need no parsing.
+x values are the wall-clock time of the page's clock (broker, local or UTC; ``services/core/timefmt.py``)
+as epoch ms: plotly shows numbers on a date axis as UTC, so they read as that clock's times, named in the
+x axis title; they are half the size of date strings and need no parsing.
 The hover shows the broker's server time from ``customdata``, carried by one trace per figure: the
 unified hover lists every trace at that x, so one line of server time is enough.
 """
@@ -9,6 +10,7 @@ unified hover lists every trace at that x, so one line of server time is enough.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -19,7 +21,7 @@ import plotly.io as pio
 from services.analytics.balance import WholeLife
 from services.core.brokertime import BrokerZone
 from services.core.models import HistoryPoint
-from services.core.timefmt import local_ms, local_times, server_times
+from services.core.timefmt import Clock, server_times
 
 BALANCE_COLOR = "#2563eb"
 EQUITY_COLOR = "#16a34a"
@@ -35,7 +37,7 @@ DEFAULT_THEME = "light"
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """Chart-ready history: local times for x, server times for hover, one list per value."""
+    """Chart-ready history: the page clock's times for x, server times for hover, one list per value."""
 
     x: list[int]
     server: list[str]
@@ -44,6 +46,7 @@ class Series:
     margin: list[float]
     margin_level: list[float | None]
     drawdown_pct: list[float]
+    clock: str = ""  # the clock's name, the x axis title
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,7 @@ class BalanceOnly:
     server: list[str]
     balance: list[float]
     drawdown_pct: list[float]
-    recorded_from: str | None  # local time of the first recorded point; None when nothing was recorded in range
+    recorded_from: str | None  # the first recorded point's time; None when nothing was recorded in range
 
 
 def template(theme: str | None) -> str:
@@ -74,14 +77,18 @@ def _line_template_json(theme: str | None) -> dict:
     return line_template(theme).to_plotly_json()
 
 
-def _layout(title: str, theme: str | None, revision: str, height: int = 320, **extra: dict | bool | list) -> dict:
+def _layout(
+    title: str, theme: str | None, revision: str, height: int = 320, clock: str = "", **extra: dict | bool | list
+) -> dict:
+    """``clock``: the name of the clock the x values are in, written under the axis."""
+    axis_title = {"title": {"text": f"Times: {clock}", "font": {"size": 11}, "standoff": 4}} if clock else {}
     layout = {
         "title": {"text": title, "x": 0.01, "y": 0.97, "font": {"size": 14}},
-        "margin": {"l": 60, "r": 60, "t": 44, "b": 36},
+        "margin": {"l": 60, "r": 60, "t": 44, "b": 52 if clock else 36},
         "height": height,
         "hovermode": "x unified",
         "legend": {"orientation": "h", "y": 1.0, "x": 0.5, "xanchor": "center", "yanchor": "bottom"},
-        "xaxis": {"type": "date"},
+        "xaxis": {"type": "date", **axis_title},
         "yaxis": {},
         "template": _line_template_json(theme),
         "paper_bgcolor": "rgba(0,0,0,0)",
@@ -175,7 +182,9 @@ def _equity(
     """
     money = f",.{digits}f"
     marks = {} if deals is None else _balance_only_marks(deals, series.x[-1] if series.x else deals.x[-1])
-    layout = _layout(f"Balance and equity ({currency})", theme, revision, yaxis={"tickformat": money}, **marks)
+    layout = _layout(
+        f"Balance and equity ({currency})", theme, revision, clock=series.clock, yaxis={"tickformat": money}, **marks
+    )
     balance = dict(
         x=series.x,
         y=series.balance,
@@ -210,6 +219,7 @@ def _margin(series: Series, currency: str, digits: int, theme: str | None, revis
         f"Margin ({currency}) and margin level (%)",
         theme,
         revision,
+        clock=series.clock,
         yaxis={"tickformat": f",.{digits}f"},
         yaxis2={"overlaying": "y", "side": "right", "ticksuffix": " %", "showgrid": False},
     )
@@ -245,6 +255,7 @@ def _drawdown(series: Series, theme: str | None, revision: str, deals: BalanceOn
         theme,
         revision,
         height=240,
+        clock=series.clock,
         yaxis={"ticksuffix": " %", "rangemode": "tozero"},
         showlegend=False,
     )
@@ -281,45 +292,48 @@ def drawdown_pct(equity: Sequence[float], peak: float) -> tuple[list[float], flo
     return values, peak
 
 
-def to_series(points: Sequence[HistoryPoint], tz: str, broker: BrokerZone, peak: float = 0.0) -> tuple[Series, float]:
-    """History points as chart series in the browser's zone; also returns the running equity peak."""
+def to_series(
+    points: Sequence[HistoryPoint], clock: Clock, broker: BrokerZone, peak: float = 0.0
+) -> tuple[Series, float]:
+    """History points as chart series in the page's clock; also returns the running equity peak."""
     ts = [p.ts for p in points]
     equity = [p.equity for p in points]
     drawdown, peak = drawdown_pct(equity, peak)
     series = Series(
-        x=local_ms(ts, tz),
+        x=clock.walls(ts),
         server=server_times(ts, broker),
         balance=[p.balance for p in points],
         equity=equity,
         margin=[p.margin for p in points],
         margin_level=[p.margin_level if p.margin > 0 else None for p in points],
         drawdown_pct=drawdown,
+        clock=clock.label(ts[-1] if ts else int(time.time() * 1000)),
     )
     return series, peak
 
 
 def balance_only_part(
-    ts: Sequence[int], balance: Sequence[float], tz: str, broker: BrokerZone, recorded_from_ms: int | None
+    ts: Sequence[int], balance: Sequence[float], clock: Clock, broker: BrokerZone, recorded_from_ms: int | None
 ) -> tuple[BalanceOnly, float]:
-    """The balance from deals as a chart part in the browser's zone; also returns its running peak,
+    """The balance from deals as a chart part in the page's clock; also returns its running peak,
     where the recorded part's drawdown continues from."""
     drawdown, peak = drawdown_pct(balance, 0.0)
-    recorded = None if recorded_from_ms is None else local_times([recorded_from_ms], tz)[0][:16]
-    part = BalanceOnly(local_ms(ts, tz), server_times(ts, broker), list(balance), drawdown, recorded)
+    recorded = None if recorded_from_ms is None else clock.text(recorded_from_ms)[:16]
+    part = BalanceOnly(clock.walls(ts), server_times(ts, broker), list(balance), drawdown, recorded)
     return part, peak
 
 
-def whole_life_series(part: WholeLife, tz: str, broker: BrokerZone) -> tuple[Series, BalanceOnly | None, float]:
+def whole_life_series(part: WholeLife, clock: Clock, broker: BrokerZone) -> tuple[Series, BalanceOnly | None, float]:
     """The recorded series and the balance from deals before it (None when no deal came first), with
     the equity peak the live points continue from: the recorded drawdown carries on from the deals' peak."""
     deals, peak = None, 0.0
     if len(part.steps_ts):
         steps = part.steps_ts.tolist(), part.steps_balance.tolist()
-        deals, peak = balance_only_part(*steps, tz, broker, part.recorded_from)
-    series, peak = to_series(part.window.points, tz, broker, peak)
+        deals, peak = balance_only_part(*steps, clock, broker, part.recorded_from)
+    series, peak = to_series(part.window.points, clock, broker, peak)
     return series, deals, peak
 
 
-def live_series(ts: Sequence[int], tz: str, broker: BrokerZone) -> tuple[list[int], list[str]]:
+def live_series(ts: Sequence[int], clock: Clock, broker: BrokerZone) -> tuple[list[int], list[str]]:
     """x values and hover times of live points, as ``to_series`` makes them."""
-    return local_ms(ts, tz), server_times(ts, broker)
+    return clock.walls(ts), server_times(ts, broker)

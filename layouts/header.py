@@ -5,8 +5,27 @@ from __future__ import annotations
 from dash import dcc, html
 
 from layouts import ids
+from services.core.timefmt import CLOCKS
 
 LINK_LABELS = {"mt5": "MT5", "redis": "Redis", "live": "Live"}
+
+
+def clock_picker() -> html.Div:
+    """Which clock every time of the page is in; its options are named with their offsets by
+    ``callbacks/client.py`` once the browser's zone and the broker's clock are known."""
+    return html.Div(
+        className="clock-picker",
+        children=[
+            html.Span("Times:", className="clock-picker-label"),
+            dcc.RadioItems(
+                id=ids.CLOCK_PICKER,
+                options=[{"label": choice.capitalize(), "value": choice} for choice in CLOCKS],
+                className="segmented",
+                inputClassName="segmented-input",
+                labelClassName="segmented-label",
+            ),
+        ],
+    )
 
 
 def link_badge(name: str) -> html.Span:
@@ -51,6 +70,7 @@ def header() -> html.Header:
                         className="account-switch",
                         placeholder="Account",
                     ),
+                    clock_picker(),
                     html.Div([link_badge(name) for name in ids.LINK_NAMES], className="badges"),
                     html.Button("Dark theme", id=ids.THEME_TOGGLE, className="theme-toggle", n_clicks=0),
                 ],

@@ -4,7 +4,9 @@ PAGE = "page"
 WS = "ws"
 PROTOCOL = "protocol"  # the /ws protocol version this page speaks (services/core/protocol.py)
 LOCATION = "location"
-CLIENT = "client"  # {"width": px, "tz": IANA zone} of the browser, set once at load
+CLIENT = "client"  # {"width": px, "tz": the browser's IANA zone, "clock": CLOCK's value}: what times are shown in
+CLOCK = "clock"  # the clock chosen for every time (broker | local | utc), kept in the browser's localStorage
+CLOCK_PICKER = "clock-picker"  # "Times: Broker (UTC+2) / Local (Europe/…) / UTC" in the header
 THEME = "theme"  # "light" | "dark", kept in the browser's localStorage
 THEME_TOGGLE = "theme-toggle"
 LINKS = "links"  # ages of the last MT5 / Redis / live-link updates, read by assets/mt5.js
@@ -62,6 +64,8 @@ def kpi_card(field: str) -> str:
 
 RANGE_BUTTONS = "range-buttons"
 RANGE_DATES = "range-dates"
+RANGE_DATE_INPUTS = ("range-date-start", "range-date-end")  # the date picker's two text fields (DOM ids)
+RANGE_HINT = "range-hint"  # what Custom still needs (its days), while the range shown stays
 EQUITY_GRAPH = "equity-graph"
 MARGIN_GRAPH = "margin-graph"
 DRAWDOWN_GRAPH = "drawdown-graph"
@@ -93,8 +97,9 @@ REPLAY_BANNER = "replay-banner"  # shown while replaying; assets/mt5.js reads it
 REPLAY_TEXT = "replay-text"
 REPLAY_LIVE = "replay-live"  # "Back to live"
 
-# The dashboard's selected time range, {"from_ms": int | None, "to_ms": int | None} (UTC epoch ms; None = open end).
-# Every panel that follows the range selector takes it as an Input.
+# The dashboard's selected time range, {"from_ms": int | None, "to_ms": int | None} (UTC epoch ms; None = open end)
+# and the clock it is drawn in ("clock": an export's tz). Every panel that follows the range selector or the clock
+# takes it as an Input.
 RANGE = "range"
 
 # Analytics panels (layouts/analytics.py, callbacks/analytics.py).

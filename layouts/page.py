@@ -15,14 +15,16 @@ from layouts.kpis import kpi_section
 from layouts.replay import replay_section
 from layouts.tables import tables_section
 from services.core.protocol import PROTOCOL_VERSION
+from services.core.timefmt import DEFAULT_CLOCK
 
 
 def stores() -> list:
-    """Client-side state: the live link, what the charts show, the browser's zone and width, the theme."""
+    """Client-side state: the live link, what the charts show, the browser's zone and width, the clock, the theme."""
     return [
         WebSocket(id=ids.WS),
         dcc.Location(id=ids.LOCATION),
         dcc.Store(id=ids.CLIENT),
+        dcc.Store(id=ids.CLOCK, storage_type="local", data=DEFAULT_CLOCK),
         dcc.Store(id=ids.THEME, storage_type="local", data=DEFAULT_THEME),
         dcc.Store(id=ids.LINKS),
         dcc.Store(id=ids.DAY_START),

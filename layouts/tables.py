@@ -27,7 +27,7 @@ def _money(field: str, header: str) -> dict[str, Any]:
 
 def _time(field: str = "time_local") -> dict[str, Any]:
     return {"field": field, "headerName": "Time", "tooltipField": TIME_TOOLTIP, "minWidth": 170,
-            "headerTooltip": "Your local time; hover a cell for the broker's server time"}  # fmt: skip
+            "headerTooltip": "In the clock picked under Times:, hover a cell for the broker's server time"}  # fmt: skip
 
 
 POSITION_COLUMNS = [

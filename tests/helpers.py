@@ -7,7 +7,19 @@ import re
 import time
 import urllib.request
 from collections.abc import Callable
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
+
+
+def wall_ms(utc_ms: int, zone: tzinfo) -> int:
+    """A UTC moment as ``zone``'s wall-clock time in epoch ms, how the charts draw x; from the standard library."""
+    wall = datetime.fromtimestamp(utc_ms // 1000, zone).replace(tzinfo=None)
+    return (wall - datetime(1970, 1, 1)) // timedelta(milliseconds=1) + utc_ms % 1000
+
+
+def wall_text(utc_ms: int, zone: tzinfo) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` of a UTC moment in ``zone``, as the page writes times."""
+    return datetime.fromtimestamp(utc_ms // 1000, zone).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 10.0, message: str = "condition") -> Any:

@@ -1,6 +1,6 @@
 """Live points for the page's three charts, cut per socket to the charts its page holds.
 
-The view renders each account event once as a ``Point`` (x in its time zone, the broker's time for the
+The view renders each account event once as a ``Point`` (x in its clock, the broker's time for the
 hover). Where the points go depends on the page's own charts, which its range and zoom load through a Dash
 callback: the last point they hold and their equity peak (``ids.CHART_STATE``, sent back as the page's
 view). So each socket keeps the recent points, and appends those newer than its charts' last one, with the
@@ -18,6 +18,7 @@ from layouts import ids
 from layouts.charts import GRAPH_IDS
 from layouts.figures import LIVE_POINTS, drawdown_pct, live_series
 from services.core.brokertime import BrokerZone
+from services.core.timefmt import Clock
 from services.live.liveview import continues, view_end
 from services.live.render import Updates
 
@@ -34,8 +35,8 @@ class Point(NamedTuple):
     level: float | None
 
 
-def point(ts: int, account: dict[str, Any], tz: str, broker: BrokerZone) -> Point:
-    (x,), (hover,) = live_series([ts], tz, broker)
+def point(ts: int, account: dict[str, Any], clock: Clock, broker: BrokerZone) -> Point:
+    (x,), (hover,) = live_series([ts], clock, broker)
     level = account["margin_level"] if account["margin"] > 0 else None
     return Point(ts, x, hover, account["balance"], account["equity"], account["margin"], level)
 

@@ -13,7 +13,7 @@ from layouts import ids
 from layouts.tables import ORDER_COLUMNS, POSITION_COLUMNS, TIME_TOOLTIP
 from services.core.brokertime import BrokerZone
 from services.core.protocol import ORDERS, POSITIONS
-from services.core.timefmt import local_times, server_times
+from services.core.timefmt import Clock, server_times
 from services.live import rowdiff
 
 ORDER_TYPES = {
@@ -34,11 +34,11 @@ def row_id(ticket: int) -> str:
     return str(ticket)
 
 
-def with_times(rows: list[dict[str, Any]], field: str, tz: str, broker: BrokerZone) -> list[dict[str, Any]]:
-    """The rows with their time in the browser's zone, the broker's for the tooltip, and their id."""
+def with_times(rows: list[dict[str, Any]], field: str, clock: Clock, broker: BrokerZone) -> list[dict[str, Any]]:
+    """The rows with their time in the page's clock, the broker's for the tooltip, and their id."""
     stamps = [row[field] for row in rows]
-    for row, local, server in zip(rows, local_times(stamps, tz), server_times(stamps, broker), strict=True):
-        row["time_local"] = local[:19]
+    for row, shown, server in zip(rows, clock.texts(stamps), server_times(stamps, broker), strict=True):
+        row["time_local"] = shown
         row[TIME_TOOLTIP] = f"Server time {server}"
         row[ROW_ID] = row_id(row["ticket"])
     return rows
@@ -55,11 +55,11 @@ def order_side(kind: int) -> str:
 SIDES: dict[str, Callable[[int], str]] = {POSITIONS: position_side, ORDERS: order_side}
 
 
-def grid_rows(kind: str, records: list[dict[str, Any]], tz: str, broker: BrokerZone) -> list[dict[str, Any]]:
+def grid_rows(kind: str, records: list[dict[str, Any]], clock: Clock, broker: BrokerZone) -> list[dict[str, Any]]:
     """Rows of the positions or orders grid: what its columns show of the records, and the row id."""
     rows = [{**r, "side": SIDES[kind](r["type"])} for r in records if isinstance(r, dict)]
     return [
-        {k: v for k, v in row.items() if k in SHOWN[kind]} for row in with_times(rows, TIME_FIELDS[kind], tz, broker)
+        {k: v for k, v in row.items() if k in SHOWN[kind]} for row in with_times(rows, TIME_FIELDS[kind], clock, broker)
     ]
 
 

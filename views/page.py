@@ -1,4 +1,4 @@
-"""The dashboard's live updates, rendered once per view: an account, a time zone, live or replaying.
+"""The dashboard's live updates, rendered once per view: an account, a clock, live or replaying.
 
 ``PageRenderer`` keeps what the pages of one view show (the account, the grids' rows, the day start, the
 links, the risk panel) and turns each fan-out message into the props it changes: KPI texts, badges, grid
@@ -19,7 +19,7 @@ from layouts import ids
 from services.analytics.today import cash_flows
 from services.core.models import Account
 from services.core.protocol import ACCOUNT, ACCOUNTS, ALERT, DEALS, GRIDS, HEARTBEAT, STATUS, Message
-from services.core.timefmt import zone
+from services.core.timefmt import CLOCKS, page_clock, zone
 from services.live import rowdiff
 from services.live.render import ADDING, Render, Updates, put
 from services.risk.engine import AlertEngine
@@ -37,7 +37,8 @@ MISSING = "missing"  # no status told the history sync yet
 @dataclass(frozen=True, slots=True)
 class PageKey:
     login: int | None  # None: the process's own account, whichever it is
-    tz: str
+    clock: str | None  # broker | local | utc (services/core/timefmt.py); None: tz alone, as an older page asks
+    tz: str  # the browser's zone, the clock "local" stands for
     replaying: bool
 
 
@@ -76,7 +77,8 @@ class PageRenderer:
         self.account = self.header = data["account"]
         self.login = self.alerts.login = self.header["login"]
         self.broker = self.rt.broker_zone(self.login)
-        self.rows = {kind: grid_rows(kind, data.get(kind) or [], self.key.tz, self.broker) for kind in GRIDS}
+        self.times = page_clock(self.key.clock, self.key.tz, self.broker)
+        self.rows = {kind: grid_rows(kind, data.get(kind) or [], self.times, self.broker) for kind in GRIDS}
         self.status = dict(data.get("status") or {})
         self.sync = self.status.get("history_sync", MISSING)
         self.day = day_start(self.rt, self.header, snapshot["ts"])
@@ -128,10 +130,10 @@ class PageRenderer:
             put(render.set, ids.DAY_START, "data", self.day)
         if not self.key.replaying:
             render.live.update(kpi_updates(account, self.day))
-        render.points.append(point(ts, account, self.key.tz, self.broker))
+        render.points.append(point(ts, account, self.times, self.broker))
 
     def on_rows(self, kind: str, records: list[Any], render: Render) -> None:
-        rows = grid_rows(kind, [r for r in records if isinstance(r, dict)], self.key.tz, self.broker)
+        rows = grid_rows(kind, [r for r in records if isinstance(r, dict)], self.times, self.broker)
         change = rowdiff.diff(self.rows[kind], rows)
         self.rows[kind] = rows
         grid, count = GRID_IDS[kind]
@@ -240,25 +242,28 @@ class PageRenderer:
 class PageViewer:
     """One socket of the dashboard: its view's key and its own charts."""
 
-    def __init__(self, kind: PageKind, login: int | None, tz: str) -> None:
+    def __init__(self, kind: PageKind, login: int | None, clock: str | None, tz: str) -> None:
         self.kind = kind
         self.login = login
+        self.clock = clock
         self.tz = tz
         self.replaying = False
         self.charts = LiveCharts()
 
     def key(self) -> PageKey:
-        return PageKey(self.login, self.tz, self.replaying)
+        return PageKey(self.login, self.clock, self.tz, self.replaying)
 
     def renderer(self) -> PageRenderer:
         return PageRenderer(self.kind.runtime, self.kind.engine(), self.key())
 
     def change(self, view: dict[str, Any]) -> str | None:
-        """The page's browser zone, replay and charts (the stores it sends by id)."""
+        """The page's clock and browser zone, replay and charts (the stores it sends by id)."""
         before = self.key()
         client, replay = view.get(ids.CLIENT), view.get(ids.REPLAY)
         if isinstance(client, dict):
-            self.tz = zone(client.get("tz"))
+            self.clock, self.tz = clock_option(client.get("clock")), zone(client.get("tz"))
+        if (self.clock, self.tz) != (before.clock, before.tz):
+            self.charts.recent.clear()  # their x is in the old clock; the charts reload in the new one
         self.replaying = isinstance(replay, dict) and replay.get("t_ms") is not None
         charts = self.charts.take(view.get(ids.CHART_STATE))
         if self.key() != before:
@@ -270,11 +275,17 @@ class PageViewer:
 
 
 class PageKind:
-    """``?view=page``: the dashboard of ``?account=`` (the process's own without), in ``?tz=``."""
+    """``?view=page``: the dashboard of ``?account=`` (the process's own without), in ``?clock=`` (``local``:
+    the browser's zone ``?tz=``)."""
 
     def __init__(self, runtime: Runtime, engine: Callable[[], AlertEngine]) -> None:
         self.runtime = runtime
         self.engine = engine
 
     def viewer(self, login: int | None, args: Mapping[str, str]) -> PageViewer:
-        return PageViewer(self, login, zone(args.get("tz")))
+        return PageViewer(self, login, clock_option(args.get("clock")), zone(args.get("tz")))
+
+
+def clock_option(raw: Any) -> str | None:
+    """A clock the page named, None for none or one not known (``page_clock`` then goes by the zone)."""
+    return raw if raw in CLOCKS else None

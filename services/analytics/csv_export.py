@@ -3,7 +3,8 @@
 A million deals or history points stream out in flat memory: deals are paged through the
 ``deals:by_time`` index by score (never by offset, which Redis would walk), history through
 the stream by entry id, and trades are rebuilt while the deals stream by. Every file is UTF-8
-with a header row; times are ISO 8601 in UTC (``…Z``) plus the broker's server time beside them.
+with a header row; times are ISO 8601 in UTC (``…Z``) plus the broker's server time beside them (``…_server``), or
+another clock's wall time (``…_local``: the clock an export was asked for, ``services/core/timefmt.py``).
 
 The deals file is cut from the stored JSON a page at a time, in bulk (``StoredDeals``), while Redis
 reads the next page. Rows it cannot copy exactly go through ``Deal`` and ``csv`` as every other
@@ -30,6 +31,7 @@ from services.analytics.stats import NOTES
 from services.analytics.trades import Trade, TradeBuilder, deal_kind
 from services.core.brokertime import BrokerZone, as_zone
 from services.core.models import DEAL_TYPE_BUY, DEAL_TYPE_SELL, Deal, HistoryPoint, Order, Position
+from services.core.timefmt import BROKER, Clock
 from services.core.units import DAY_MS, EPOCH, MINUTE_MS
 from services.storage.archive import Archive
 from services.storage.series import archive_part
@@ -143,6 +145,23 @@ def server_iso(ms: int | None) -> str | None:
     return None if ms is None else (EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds")
 
 
+def other_clock(clock: Clock | None) -> BrokerZone | None:
+    """The wall clock of a file's second time column: None for the broker's server time, as MT5 wrote it."""
+    return None if clock is None or clock.choice == BROKER else clock.wall
+
+
+def wall_iso(utc_ms: int, server_ms: int, wall: BrokerZone | None) -> str | None:
+    """The second time column: the server time as recorded, or ``wall``'s time of the UTC moment."""
+    return server_iso(server_ms if wall is None else wall.to_server_ms(utc_ms))
+
+
+def columns_for(columns: Sequence[str], clock: Clock | None) -> tuple[str, ...]:
+    """A table's columns, its ``…_server`` ones named ``…_local`` when they hold another clock."""
+    if other_clock(clock) is None:
+        return tuple(columns)
+    return tuple(name.removesuffix("_server") + "_local" if name.endswith("_server") else name for name in columns)
+
+
 def runnable(text: str) -> bool:
     """Whether a spreadsheet could run a text cell (comments and symbols come from outside): it starts with a
     formula character, a compatibility form of one (fullwidth ＝, small ﹢), or an invisible character, which
@@ -171,37 +190,42 @@ def csv_chunks(columns: Sequence[str], rows: Iterable[Sequence[Any]], flush_char
     yield buffer.getvalue()
 
 
-def deal_row(deal: Deal) -> list[Any]:
+def deal_row(deal: Deal, wall: BrokerZone | None = None) -> list[Any]:
     return [
-        utc_iso(deal.time_utc_ms), server_iso(deal.time_msc), deal.ticket, deal.order, deal.position_id,
-        deal.symbol, deal_kind(deal), deal.type, deal.entry, deal.volume, deal.price, deal.profit,
+        utc_iso(deal.time_utc_ms), wall_iso(deal.time_utc_ms, deal.time_msc, wall), deal.ticket, deal.order,
+        deal.position_id, deal.symbol, deal_kind(deal), deal.type, deal.entry, deal.volume, deal.price, deal.profit,
         deal.commission, deal.swap, deal.fee, deal.magic, deal.reason, deal.comment, deal.external_id,
     ]  # fmt: skip
 
 
-def trade_row(trade: Trade) -> list[Any]:
+def trade_row(trade: Trade, wall: BrokerZone | None = None) -> list[Any]:
     return [
         trade.position_id, trade.symbol, trade.direction, trade.volume, utc_iso(trade.open_time_utc_ms),
-        server_iso(trade.open_time_msc), utc_iso(trade.close_time_utc_ms), server_iso(trade.close_time_msc),
+        wall_iso(trade.open_time_utc_ms, trade.open_time_msc, wall), utc_iso(trade.close_time_utc_ms),
+        wall_iso(trade.close_time_utc_ms, trade.close_time_msc, wall),
         trade.open_price, trade.close_price, trade.profit, trade.commission, trade.swap, trade.fee, trade.net,
         trade.holding_s, trade.close_reason,
     ]  # fmt: skip
 
 
-def position_row(position: Position) -> list[Any]:
+def position_row(position: Position, wall: BrokerZone | None = None) -> list[Any]:
     p = position
     return [
-        utc_iso(p.time_utc_ms), server_iso(p.time_msc), utc_iso(p.time_update_utc_ms), server_iso(p.time_update_msc),
+        utc_iso(p.time_utc_ms), wall_iso(p.time_utc_ms, p.time_msc, wall), utc_iso(p.time_update_utc_ms),
+        wall_iso(p.time_update_utc_ms, p.time_update_msc, wall),
         p.ticket, p.identifier, p.symbol, p.type, p.volume, p.price_open, p.sl, p.tp, p.price_current, p.swap,
         p.profit, p.magic, p.reason, p.comment, p.external_id,
     ]  # fmt: skip
 
 
-def order_row(order: Order) -> list[Any]:
+def order_row(order: Order, wall: BrokerZone | None = None, broker: BrokerZone | int = 0) -> list[Any]:
+    """``broker``: the clock the expiration (server time only) is read in, when ``wall`` is another."""
     o = order
+    expiration_ms = o.time_expiration * 1000
+    expiration_utc = as_zone(broker).to_utc_ms(expiration_ms) if wall is not None else expiration_ms
     return [
-        utc_iso(o.time_setup_utc_ms), server_iso(o.time_setup_msc),
-        server_iso(o.time_expiration * 1000) if o.time_expiration else None, o.ticket, o.symbol, o.type,
+        utc_iso(o.time_setup_utc_ms), wall_iso(o.time_setup_utc_ms, o.time_setup_msc, wall),
+        wall_iso(expiration_utc, expiration_ms, wall) if o.time_expiration else None, o.ticket, o.symbol, o.type,
         o.type_time, o.type_filling, o.state, o.volume_initial, o.volume_current, o.price_open, o.sl, o.tp,
         o.price_current, o.price_stoplimit, o.magic, o.position_id, o.position_by_id, o.reason, o.comment,
         o.external_id,
@@ -212,15 +236,17 @@ def _in_range(ms: int, start_ms: int | None, end_ms: int | None) -> bool:
     return (start_ms is None or ms >= start_ms) and (end_ms is None or ms <= end_ms)
 
 
-def deals_csv(store: Store, login: int, start_ms: int | None, end_ms: int | None) -> Iterator[str]:
+def deals_csv(
+    store: Store, login: int, start_ms: int | None, end_ms: int | None, clock: Clock | None = None
+) -> Iterator[str]:
     """The header and a page of deals at a time; Redis reads the next page while this one is formatted.
 
     The header goes out with the first page, so a Redis error is raised by the first ``next()``.
     """
-    header = _csv_text([DEAL_COLUMNS])
+    header = _csv_text([columns_for(DEAL_COLUMNS, clock)])
     scratch = Scratch()
     for page in store.deal_json_pages(login, start_ms, end_ms):
-        text = header + STORED_DEALS.csv(page, scratch)
+        text = header + STORED_DEALS.csv(page, scratch, other_clock(clock))
         header = ""
         if text:
             yield text
@@ -228,8 +254,12 @@ def deals_csv(store: Store, login: int, start_ms: int | None, end_ms: int | None
         yield header
 
 
-def trades_csv(store: Store, login: int, start_ms: int | None, end_ms: int | None, digits: int) -> Iterator[str]:
-    return csv_chunks(TRADE_COLUMNS, map(trade_row, iter_trades(store, login, start_ms, end_ms, digits)))
+def trades_csv(
+    store: Store, login: int, start_ms: int | None, end_ms: int | None, digits: int, clock: Clock | None = None
+) -> Iterator[str]:
+    wall = other_clock(clock)
+    trades = iter_trades(store, login, start_ms, end_ms, digits)
+    return csv_chunks(columns_for(TRADE_COLUMNS, clock), (trade_row(trade, wall) for trade in trades))
 
 
 def equity_csv(
@@ -239,26 +269,37 @@ def equity_csv(
     end_ms: int | None,
     broker: BrokerZone | int,
     archive: Archive | None = None,
+    clock: Clock | None = None,
 ) -> Iterator[str]:
-    """History has no server time of its own: the broker clock's offset at each point is applied."""
-    zone = as_zone(broker)
+    """History has no server time of its own: the broker clock's offset (or ``clock``'s) at each point is applied."""
+    zone = other_clock(clock) or as_zone(broker)
     rows = (
         [utc_iso(p.ts), server_iso(zone.to_server_ms(p.ts)), *(getattr(p, name) for name in HISTORY_FIELDS)]
         for p in iter_history(store, login, start_ms, end_ms, archive=archive)
     )
-    return csv_chunks(EQUITY_COLUMNS, rows)
+    return csv_chunks(columns_for(EQUITY_COLUMNS, clock), rows)
 
 
-def positions_csv(positions: Iterable[Position], start_ms: int | None, end_ms: int | None) -> Iterator[str]:
+def positions_csv(
+    positions: Iterable[Position], start_ms: int | None, end_ms: int | None, clock: Clock | None = None
+) -> Iterator[str]:
     """Open positions opened in the range."""
-    return csv_chunks(
-        POSITION_COLUMNS, (position_row(p) for p in positions if _in_range(p.time_utc_ms, start_ms, end_ms))
-    )
+    wall = other_clock(clock)
+    rows = (position_row(p, wall) for p in positions if _in_range(p.time_utc_ms, start_ms, end_ms))
+    return csv_chunks(columns_for(POSITION_COLUMNS, clock), rows)
 
 
-def orders_csv(orders: Iterable[Order], start_ms: int | None, end_ms: int | None) -> Iterator[str]:
-    """Pending orders placed in the range."""
-    return csv_chunks(ORDER_COLUMNS, (order_row(o) for o in orders if _in_range(o.time_setup_utc_ms, start_ms, end_ms)))
+def orders_csv(
+    orders: Iterable[Order],
+    start_ms: int | None,
+    end_ms: int | None,
+    clock: Clock | None = None,
+    broker: BrokerZone | int = 0,
+) -> Iterator[str]:
+    """Pending orders placed in the range; ``broker`` reads their expiration (server time only) for ``clock``."""
+    wall = other_clock(clock)
+    rows = (order_row(o, wall, broker) for o in orders if _in_range(o.time_setup_utc_ms, start_ms, end_ms))
+    return csv_chunks(columns_for(ORDER_COLUMNS, clock), rows)
 
 
 def stats_csv(stats: Mapping[str, Any]) -> Iterator[str]:
@@ -371,8 +412,9 @@ class StoredDeals:
                 segments.append((j, 0, count + j, j, len(separator)))
         return np.array(segments).T
 
-    def csv(self, page: bytes, scratch: Scratch) -> str:
-        """The CSV rows (no header) of a page of stored deal JSON, one per line, in order.
+    def csv(self, page: bytes, scratch: Scratch, wall: BrokerZone | None = None) -> str:
+        """The CSV rows (no header) of a page of stored deal JSON, one per line, in order; ``wall``: the clock
+        of the second time column (None: the server time as stored).
 
         Tables are by field, then by row: a field's positions are then one contiguous run, so picking
         fields copies runs, where picking from rows of a few dozen numbers copies number by number.
@@ -380,7 +422,7 @@ class StoredDeals:
         if not page:
             return ""
         if not page.isascii():
-            return _slow_rows(page.split(b"\n"))
+            return _slow_rows(page.split(b"\n"), wall)
         buf = scratch("page", len(page) + _PADDING.size, np.uint8)
         buf[: len(page)] = np.frombuffer(page, np.uint8)
         buf[len(page) :] = _PADDING
@@ -414,13 +456,15 @@ class StoredDeals:
             ok &= per_row[rows] == self.count - 1
         kept = rows[ok]
         if not kept.size:
-            return _slow_rows(page.split(b"\n"))
+            return _slow_rows(page.split(b"\n"), wall)
         if kept.size < rows.size:
             numbers, utc, server = numbers[:, ok], utc[ok], server[ok]
+        if wall is not None:
+            server = wall.to_server_array(utc)
         out, row_lengths = self._gather(buf, numbers, utc, server, scratch)
         if kept.size == n:
             return out
-        return _splice(page.split(b"\n"), kept, out, row_lengths)
+        return _splice(page.split(b"\n"), kept, out, row_lengths, wall)
 
     def _keys_ok(self, words: np.ndarray, cuts: np.ndarray, scratch: Scratch) -> np.ndarray:
         """Every key of a row is the field's name, in field order: its length, then 8 bytes at a time."""
@@ -578,11 +622,11 @@ def _eight_digits(word: np.ndarray) -> np.ndarray:
     return ((word & np.uint64(0x0000FFFF0000FFFF)) * np.uint64(42949672960001)) >> np.uint64(32)
 
 
-def _slow_rows(raws: Iterable[bytes]) -> str:
-    return _csv_text(deal_row(Deal.from_dict(json.loads(raw))) for raw in raws)
+def _slow_rows(raws: Iterable[bytes], wall: BrokerZone | None = None) -> str:
+    return _csv_text(deal_row(Deal.from_dict(json.loads(raw)), wall) for raw in raws)
 
 
-def _splice(raws: list[bytes], kept: np.ndarray, out: str, row_lengths: np.ndarray) -> str:
+def _splice(raws: list[bytes], kept: np.ndarray, out: str, row_lengths: np.ndarray, wall: BrokerZone | None) -> str:
     """The rows ``kept`` of ``raws``, written in ``out``, with every other row written the exact way, in order."""
     others = np.flatnonzero(np.isin(np.arange(len(raws)), kept, invert=True))
     kept_before = (others - np.arange(others.size)).tolist()  # how many rows of ``out`` come before each other row
@@ -590,7 +634,7 @@ def _splice(raws: list[bytes], kept: np.ndarray, out: str, row_lengths: np.ndarr
     parts: list[str] = []
     position = 0
     for row, before in zip(others.tolist(), kept_before, strict=True):
-        parts += [out[position : ends[before]], _slow_rows([raws[row]])]
+        parts += [out[position : ends[before]], _slow_rows([raws[row]], wall)]
         position = ends[before]
     parts.append(out[position:])
     return "".join(parts)

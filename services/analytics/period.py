@@ -7,6 +7,7 @@ deals before the range that opened them). The views' breakdowns are plain data f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from services.analytics.stats import Drawdown, Ledger, equity_underwater, statis
 from services.analytics.trades import BalanceTally, Reconciliation, Trade, TradeBuilder, cents
 from services.core.brokertime import BrokerZone
 from services.core.models import Account, Deal
+from services.core.timefmt import Clock
 from services.storage.archive import Archive
 from services.storage.store import Store
 
@@ -45,6 +47,7 @@ class Report:
     by_weekday: list[dict[str, Any]]
     monthly: list[dict[str, Any]]
     histogram: list[dict[str, Any]]
+    clock: str = "broker time"  # the clock of the hour and weekday breakdowns
 
 
 def collect(
@@ -75,8 +78,10 @@ def build_report(
     server_offset_s: BrokerZone | int = 0,
     periods_per_year: int = DEFAULT_PERIODS_PER_YEAR,
     archive: Archive | None = None,
+    clock: Clock | None = None,
 ) -> Report:
-    """Raises the store's Redis errors for the caller to turn into a 503 or a notice."""
+    """``clock``: the page's, for the hour and weekday breakdowns (None: the broker's server time, as MT5
+    wrote it). Raises the store's Redis errors for the caller to turn into a 503 or a notice."""
     digits = account.currency_digits if account is not None else 2
     trades, ledger, tally = collect(iter_deals(store, login), start_ms, end_ms, digits)
     points = list(iter_history(store, login, start_ms, end_ms, archive=archive))
@@ -100,11 +105,21 @@ def build_report(
         drawdowns=underwater.deepest(DEEPEST_DRAWDOWNS, digits),
         by_symbol=by_symbol(frame, digits),
         by_direction=by_direction(frame, digits),
-        by_hour=by_hour(frame, digits),
-        by_weekday=by_weekday(frame, digits),
+        by_hour=by_hour(frame, digits, clock),
+        by_weekday=by_weekday(frame, digits, clock),
         monthly=monthly_returns(ledger),
         histogram=result_histogram(frame),
+        **({} if clock is None else {"clock": clock.label(label_moment(end_ms, times, trades))}),
     )
+
+
+def label_moment(end_ms: int | None, times: np.ndarray, trades: list[Trade]) -> int:
+    """When a report's clock is named with its offset: the range's end, else its last point or close, else now."""
+    if end_ms is not None:
+        return end_ms
+    if len(times):
+        return int(times[-1])
+    return trades[-1].close_time_utc_ms if trades else int(time.time() * 1000)
 
 
 def _groups(frame: pd.DataFrame, key: pd.Series, digits: int) -> pd.DataFrame:
@@ -141,18 +156,23 @@ def by_direction(frame: pd.DataFrame, digits: int) -> list[dict[str, Any]]:
     return _rows(_groups(frame, frame["direction"], digits), "direction", ("buy", "sell"))
 
 
-def _server_close(frame: pd.DataFrame) -> pd.Series:
-    return pd.to_datetime(frame["close_time_msc"].astype("int64"), unit="ms")
+def _close(frame: pd.DataFrame, clock: Clock | None) -> pd.Series:
+    """Each trade's close on ``clock``'s wall; without one, the broker's server time as MT5 wrote it."""
+    if clock is None:
+        walls = frame["close_time_msc"].astype("int64")
+    else:
+        walls = pd.Series(clock.walls(frame["close_time_utc_ms"].astype("int64").tolist()), frame.index, "int64")
+    return pd.to_datetime(walls, unit="ms")
 
 
-def by_hour(frame: pd.DataFrame, digits: int) -> list[dict[str, Any]]:
-    """By the hour of the close in broker server time, 0 to 23."""
-    return _rows(_groups(frame, _server_close(frame).dt.hour, digits), "hour", range(24))
+def by_hour(frame: pd.DataFrame, digits: int, clock: Clock | None = None) -> list[dict[str, Any]]:
+    """By the hour of the close, 0 to 23, on ``clock`` (the broker's server time without one)."""
+    return _rows(_groups(frame, _close(frame, clock).dt.hour, digits), "hour", range(24))
 
 
-def by_weekday(frame: pd.DataFrame, digits: int) -> list[dict[str, Any]]:
-    """By the weekday of the close in broker server time, Monday (0) first."""
-    rows = _rows(_groups(frame, _server_close(frame).dt.day_of_week, digits), "weekday", range(7))
+def by_weekday(frame: pd.DataFrame, digits: int, clock: Clock | None = None) -> list[dict[str, Any]]:
+    """By the weekday of the close on ``clock`` (the broker's server time without one), Monday (0) first."""
+    rows = _rows(_groups(frame, _close(frame, clock).dt.day_of_week, digits), "weekday", range(7))
     return [{**row, "name": WEEKDAYS[row["weekday"]]} for row in rows]
 
 

@@ -4,6 +4,7 @@ live pushes leave them alone, "Back to live" brings the live account back; at 12
 from __future__ import annotations
 
 import time
+from datetime import timedelta, timezone, tzinfo
 from typing import Any
 
 import pytest
@@ -13,13 +14,12 @@ from selenium.webdriver.common.keys import Keys
 from layouts import ids
 from services.core.models import HistoryPoint, Order, Position
 from services.core.secret import Secret
-from services.core.timefmt import local_ms, local_text
 from services.core.units import HOUR_MS
 from services.ingest.sources.mt5 import MT5Source
 from services.storage.archive import Batch, State
 from tests.browser.test_dashboard import grid_rows, text
 from tests.fakes.fake_mt5 import FakeMT5, build
-from tests.helpers import click, get_json, wait_until
+from tests.helpers import click, get_json, wait_until, wall_ms, wall_text
 
 pytestmark = pytest.mark.browser
 LOGIN = 777
@@ -56,11 +56,11 @@ def type_into(dash_duo: Any, selector: str, value: str) -> None:
     field.send_keys(value, Keys.ENTER)
 
 
-def pick(dash_duo: Any, moment_ms: int, tz: str) -> None:
-    """Type a moment into the control, in the page's clock, and ask for it."""
-    wall = local_text(moment_ms, tz)
+def pick(dash_duo: Any, moment_ms: int, tz: tzinfo) -> None:
+    """Type a moment into the control, in the page's clock (the broker's, the default), and ask for it."""
+    wall = wall_text(moment_ms, tz)
     type_into(dash_duo, f"#{ids.REPLAY_DATE}", wall[:10])
-    dash_duo.wait_for_text_to_equal(f"#{ids.REPLAY_CLOCK}", f"your time ({tz})")
+    dash_duo.wait_for_text_to_equal(f"#{ids.REPLAY_CLOCK}", "broker time (UTC+2)")
     type_into(dash_duo, f"#{ids.REPLAY_TIME}", wall[11:19])  # Enter asks for it, as the Show button does
 
 
@@ -105,11 +105,11 @@ def test_replay_shows_the_archived_moment_until_back_to_live(dash_duo: Any, make
     dash_duo.start_server(app)
     live = ("$10,000.00", "$10,060.00")
     wait_until(lambda: cards(dash_duo) == live, 10, "the live cards")
-    tz = dash_duo.driver.execute_script("return Intl.DateTimeFormat().resolvedOptions().timeZone") or "UTC"
+    tz = timezone(timedelta(hours=2))  # the broker's clock (BROKER_TZ UTC+2): the page's until another is picked
 
     # A typed moment between two records shows the earlier one.
     pick(dash_duo, t2 + 30 * 60_000, tz)
-    shown = f"Showing the account at {local_text(t2 + 30 * 60_000, tz)} (recorded {local_text(t2, tz)})"
+    shown = f"Showing the account at {wall_text(t2 + 30 * 60_000, tz)} (recorded {wall_text(t2, tz)})"
     dash_duo.wait_for_text_to_equal(f"#{ids.REPLAY_TEXT}", shown, timeout=10)
     dash_duo.wait_for_text_to_equal(f"#{ids.kpi_value('equity')}", "$10,123.45", timeout=5)
     assert cards(dash_duo) == ("$10,000.00", "$10,123.45")
@@ -139,16 +139,16 @@ def test_replay_shows_the_archived_moment_until_back_to_live(dash_duo: Any, make
     assert grid_rows(dash_duo, ids.ORDERS_GRID) == {}
 
     # A click on a point of the balance/equity chart shows that moment, and fills the control with it.
-    x, y = dash_duo.driver.execute_script(POINT_XY, ids.EQUITY_GRAPH, local_ms([t1], tz)[0], 10_180.55)
+    x, y = dash_duo.driver.execute_script(POINT_XY, ids.EQUITY_GRAPH, wall_ms(t1, tz), 10_180.55)
     action = ActionBuilder(dash_duo.driver)
     action.pointer_action.move_to_location(int(x), int(y)).click()
     action.perform()
-    dash_duo.wait_for_text_to_equal(f"#{ids.REPLAY_TEXT}", f"Showing the account at {local_text(t1, tz)} "
-                                    f"(recorded {local_text(t1, tz)})", timeout=10)  # fmt: skip
+    dash_duo.wait_for_text_to_equal(f"#{ids.REPLAY_TEXT}", f"Showing the account at {wall_text(t1, tz)} "
+                                    f"(recorded {wall_text(t1, tz)})", timeout=10)  # fmt: skip
     dash_duo.wait_for_text_to_equal(f"#{ids.kpi_value('equity')}", "$10,180.55", timeout=5)
     assert cards(dash_duo) == ("$10,200.00", "$10,180.55")
     wait_until(lambda: grid_rows(dash_duo, ids.POSITIONS_GRID) == {}, 5, "no position then")
-    assert dash_duo.find_element(f"#{ids.REPLAY_TIME}").get_attribute("value") == local_text(t1, tz)[11:]
+    assert dash_duo.find_element(f"#{ids.REPLAY_TIME}").get_attribute("value") == wall_text(t1, tz)[11:]
 
     # At 390 px in the dark theme: the earliest record, then a moment before it.
     click(dash_duo, f"#{ids.REPLAY_LIVE}")
@@ -168,7 +168,7 @@ def test_replay_shows_the_archived_moment_until_back_to_live(dash_duo: Any, make
     assert right <= 390, "the banner and the control fit in 390 px"
     pick(dash_duo, t3 - HOUR_MS, tz)
     dash_duo.wait_for_text_to_equal(f"#{ids.REPLAY_MESSAGE}",
-                                    f"Nothing recorded before {local_text(t3, tz)}: pick a later moment.")  # fmt: skip
+                                    f"Nothing recorded before {wall_text(t3, tz)}: pick a later moment.")  # fmt: skip
     assert cards(dash_duo) == ("$9,900.00", "$9,870.25"), "the moment shown stays until another can be"
     click(dash_duo, f"#{ids.REPLAY_LIVE}")
     dash_duo.wait_for_text_to_equal(f"#{ids.kpi_value('equity')}", "$10,075.50", timeout=5)

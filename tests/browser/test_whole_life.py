@@ -10,11 +10,10 @@ import pytest
 from layouts import ids
 from services.core.protocol import event
 from services.core.secret import Secret
-from services.core.timefmt import local_ms
 from services.ingest.sources.mt5 import MT5Source
 from tests.fakes.fake_mt5 import FakeMT5, ny_close_offset
 from tests.fakes.old_account import fill_old_account
-from tests.helpers import wait_until
+from tests.helpers import wait_until, wall_ms
 
 pytestmark = pytest.mark.browser
 LOGIN = 777
@@ -46,9 +45,9 @@ def test_the_page_opens_on_the_accounts_whole_life(dash_duo: Any, make_app: Any)
         dash_duo.driver.set_window_size(width, height)
         dash_duo.driver.refresh()  # the charts are built for the width the page reports at load
         dash_duo.wait_for_contains_text(f"#{ids.ACCOUNT_TITLE}", str(LOGIN), timeout=10)
-        tz = dash_duo.driver.execute_script("return Intl.DateTimeFormat().resolvedOptions().timeZone") or "UTC"
+        tz = runtime.broker_zone(LOGIN)  # the page's clock by default: the broker's
         deals = wait_until(lambda: balance_from_deals(dash_duo), 15, f"the balance from deals at {width} px")
-        assert deals["x0"] == local_ms([first_ms], tz)[0], "the balance starts at the first deposit"
+        assert deals["x0"] == wall_ms(first_ms, tz), "the balance starts at the first deposit"
         dash_duo.wait_for_contains_text(f"#{ids.CHART_NOTE}", f"balance steps from {account.deals} deals", timeout=5)
         dash_duo.wait_for_contains_text(f"#{ids.EQUITY_GRAPH}", "recorded from", timeout=5)
         assert dash_duo.find_element(f"#{ids.HISTORY_SYNC}").get_attribute("hidden") is not None
@@ -63,5 +62,5 @@ def test_the_page_opens_on_the_accounts_whole_life(dash_duo: Any, make_app: Any)
     runtime.store.publish(LOGIN, event("status", LOGIN, int(time.time() * 1000), progress))
     wait_until(lambda: dash_duo.find_element(f"#{ids.HISTORY_SYNC}").get_attribute("hidden") is not None, 5,
                "the progress to hide when the sync is done")  # fmt: skip
-    assert balance_from_deals(dash_duo)["x0"] == local_ms([first_ms], tz)[0], "the charts drawn again, from the deposit"
+    assert balance_from_deals(dash_duo)["x0"] == wall_ms(first_ms, tz), "the charts drawn again, from the deposit"
     assert dash_duo.get_logs() == []

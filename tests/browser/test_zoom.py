@@ -13,11 +13,10 @@ import pytest
 from layouts import ids
 from services.core.models import HistoryPoint
 from services.core.secret import Secret
-from services.core.timefmt import local_ms
 from services.ingest.sources.mt5 import MT5Source
 from tests.browser.test_dashboard import figure, text
 from tests.fakes.fake_mt5 import FakeMT5
-from tests.helpers import click, wait_until
+from tests.helpers import click, wait_until, wall_ms
 
 pytestmark = pytest.mark.browser
 LOGIN = 777
@@ -75,8 +74,8 @@ def test_a_zoom_into_the_past_takes_no_live_points_until_back_to_live(dash_duo: 
     runtime.start()
     dash_duo.start_server(app)
     dash_duo.wait_for_text_to_equal(f"#{ids.kpi_value('equity')}", "$10,000.00", timeout=10)
-    tz = dash_duo.driver.execute_script("return Intl.DateTimeFormat().resolvedOptions().timeZone") or "UTC"
-    start, end = local_ms([now_ms - 200 * MINUTE_MS, now_ms - 120 * MINUTE_MS], tz)
+    tz = runtime.broker_zone(LOGIN)  # the page's clock by default: the broker's
+    start, end = (wall_ms(t, tz) for t in (now_ms - 200 * MINUTE_MS, now_ms - 120 * MINUTE_MS))
     wait_until(lambda: equity_x(dash_duo) and max(equity_x(dash_duo)) > end, 10, "the live window")
     assert not paused_shown(dash_duo)
 
@@ -93,7 +92,7 @@ def test_a_zoom_into_the_past_takes_no_live_points_until_back_to_live(dash_duo: 
     # Back to live: the chosen range (All) with the points recorded meanwhile, then live points again.
     click(dash_duo, f"#{ids.CHART_LIVE}")
     wait_until(lambda: not paused_shown(dash_duo), 10, '"Back to live" to hide')
-    latest = local_ms([runtime.store.last_history_ts(LOGIN)], tz)[0]
+    latest = wall_ms(runtime.store.last_history_ts(LOGIN), tz)
     wait_until(lambda: max(equity_x(dash_duo)) >= latest, 10, "the points recorded while zoomed")
     move(dash_duo, fake, 10_040.0)
     wait_until(lambda: equity_y(dash_duo)[-1] == 10_040.0, 10, "a live point appended again")

@@ -58,10 +58,10 @@ def slow_rows(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     seen: list[bytes] = []
     exact = export._slow_rows
 
-    def counting(raws: Any) -> str:
+    def counting(raws: Any, wall: Any = None) -> str:
         raws = list(raws)
         seen.extend(raws)
-        return exact(raws)
+        return exact(raws, wall)
 
     monkeypatch.setattr(export, "_slow_rows", counting)
     return seen

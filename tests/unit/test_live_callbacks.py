@@ -41,7 +41,7 @@ def runtime(app: Any) -> Any:
 def renderer(app: Any, tz: str = "Europe/Berlin", replaying: bool = False, clock: Any = time.time) -> PageRenderer:
     """The view of the app's own account in ``tz``, loaded from its latest snapshot."""
     runtime = app.server.extensions["mt5_runtime"]
-    return PageRenderer(runtime, app.server.extensions["mt5_risk"].alerts, PageKey(None, tz, replaying), clock)
+    return PageRenderer(runtime, app.server.extensions["mt5_risk"].alerts, PageKey(None, None, tz, replaying), clock)
 
 
 def message(kind: str, data: Any, ts: int = TS, account: int | None = LOGIN) -> Message:

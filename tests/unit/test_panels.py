@@ -2,37 +2,61 @@
 
 from __future__ import annotations
 
-from callbacks.charts import selected_range, zoom_window
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from dash import no_update
+
+from callbacks.charts import range_outputs, selected_range, zoom_window
+from layouts import ids
 from services.analytics.today import cash_flows
+from services.core.brokertime import fixed, parse_zone
+from services.core.timefmt import BROKER, LOCAL, UTC_CLOCK, page_clock
 from services.live.kpis import level_class
 
 NOW = 1_795_600_000_000  # 2026-11-25 08:26:40 UTC
+UTC2 = fixed(7200)
+IN_UTC = page_clock(UTC_CLOCK, None, UTC2)
+BERLIN = page_clock(LOCAL, "Europe/Berlin", UTC2)
 ACCOUNT = {"margin": 1000.0, "equity": 5000.0, "margin_free": 4000.0, "margin_level": 500.0,
            "margin_so_call": 100.0, "margin_so_so": 50.0, "margin_so_mode": 0}  # fmt: skip
 
 
 def test_live_ranges_follow_now_and_today_is_the_broker_day() -> None:
-    assert selected_range("1h", None, None, NOW, 7200) == {"choice": "1h", "from_ms": NOW - 3_600_000, "to_ms": None}
-    today = selected_range("today", None, None, NOW, 7200)
-    assert today["from_ms"] == 1_795_557_600_000, "2026-11-24 22:00 UTC is midnight on a UTC+2 server"
-    assert selected_range("all", None, None, NOW, 0) == {"choice": "all", "from_ms": None, "to_ms": None}
+    assert selected_range("1h", None, None, NOW, UTC2, IN_UTC) == {
+        "choice": "1h", "from_ms": NOW - 3_600_000, "to_ms": None
+    }  # fmt: skip
+    for clock in (IN_UTC, BERLIN):
+        today = selected_range("today", None, None, NOW, UTC2, clock)
+        assert today["from_ms"] == 1_795_557_600_000, "2026-11-24 22:00 UTC is midnight on a UTC+2 server, any clock"
+    assert selected_range("all", None, None, NOW, UTC2, IN_UTC) == {"choice": "all", "from_ms": None, "to_ms": None}
 
 
-def test_custom_dates_are_whole_days_in_the_browser_zone() -> None:
-    window = selected_range("custom", "2026-03-28", "2026-03-29", NOW, 0, "Europe/Berlin")
+def test_custom_dates_are_whole_days_of_the_pages_clock() -> None:
+    window = selected_range("custom", "2026-03-28", "2026-03-29", NOW, UTC2, BERLIN)
     assert window["from_ms"] == 1_774_652_400_000, "2026-03-28 00:00 in Berlin (UTC+1)"
     assert window["to_ms"] == 1_774_821_600_000 - 1, "the end of 2026-03-29 in Berlin (UTC+2 after the switch)"
-    assert selected_range("custom", "2026-03-29", "2026-03-28", NOW, 0)["choice"] == "all", "an inverted range"
+    ny_close = parse_zone("ny-close")
+    broker = selected_range("custom", "2026-03-08", "2026-03-08", NOW, ny_close, page_clock(BROKER, None, ny_close))
+    ny = ZoneInfo("America/New_York")
+    start = datetime(2026, 3, 7, 17, tzinfo=ny)  # the broker's midnight is 17:00 in New York, the day before
+    end = datetime(2026, 3, 8, 17, tzinfo=ny)  # US clocks moved forward that morning: a 23-hour broker day
+    assert broker["from_ms"] == start.timestamp() * 1000 and broker["to_ms"] == end.timestamp() * 1000 - 1
+    utc = selected_range("custom", "2026-03-08", "2026-03-08", NOW, ny_close, IN_UTC)
+    assert utc["from_ms"] == datetime(2026, 3, 8, tzinfo=UTC).timestamp() * 1000
+    assert selected_range("custom", "2026-03-29", "2026-03-28", NOW, UTC2, IN_UTC) is None, "an inverted range"
 
 
 def test_zoom_events_give_a_window_a_reset_or_nothing() -> None:
-    zoom = zoom_window(
-        {"xaxis.range[0]": "2026-11-25 09:00:00", "xaxis.range[1]": "2026-11-25 10:00:00"}, "Europe/Berlin"
-    )
+    zoom = zoom_window({"xaxis.range[0]": "2026-11-25 09:00:00", "xaxis.range[1]": "2026-11-25 10:00:00"}, BERLIN)
     assert zoom == (1_795_593_600_000, 1_795_597_200_000)
-    assert zoom_window({"xaxis.autorange": True}, "UTC") is False
-    assert zoom_window({"legend.x": 0.3}, "UTC") is None
-    assert zoom_window({"xaxis.range": ["nonsense", 3]}, "UTC") is None
+    broker = zoom_window(
+        {"xaxis.range": ["2026-11-25 09:00:00", "2026-11-25 10:00:00.5"]}, page_clock(BROKER, None, UTC2)
+    )
+    assert broker == (1_795_590_000_000, 1_795_593_600_500), "the axis in broker time: UTC+2"
+    assert zoom_window({"xaxis.autorange": True}, IN_UTC) is False
+    assert zoom_window({"legend.x": 0.3}, IN_UTC) is None
+    assert zoom_window({"xaxis.range": ["nonsense", 3]}, IN_UTC) is None
 
 
 def test_margin_level_colour_by_distance_to_the_accounts_own_levels() -> None:
@@ -58,5 +82,37 @@ def test_cash_flows_are_deposits_withdrawals_credit_and_bonuses_only() -> None:
     assert cash_flows(deals, since_ms=5) == 775.0
 
 
-def test_unreadable_custom_dates_fall_back_to_everything() -> None:
-    assert selected_range("custom", "yesterday", "2026-13-45", NOW, 0)["choice"] == "all"
+def test_unreadable_custom_dates_show_nothing_new() -> None:
+    assert selected_range("custom", "yesterday", "2026-13-45", NOW, UTC2, IN_UTC) is None
+
+
+TODAY = {"choice": "today", "from_ms": 1_795_557_600_000, "to_ms": None}
+
+
+def test_dates_picked_while_a_preset_is_selected_switch_to_custom_and_apply() -> None:
+    selection, button, hint = range_outputs(
+        ids.RANGE_DATES, "today", "2026-11-20", "2026-11-21", TODAY, NOW, UTC2, IN_UTC
+    )
+    start = datetime(2026, 11, 20, tzinfo=UTC).timestamp() * 1000
+    assert selection == {"choice": "custom", "from_ms": start, "to_ms": start + 2 * 86_400_000 - 1, "clock": "UTC"}
+    assert button == "custom" and hint == ""
+
+
+def test_custom_without_both_days_keeps_the_range_shown_and_says_what_is_missing() -> None:
+    for start, end, missing in ((None, None, "a first and a last day"), ("2026-11-20", None, "the last day too"),
+                                (None, "2026-11-21", "the first day too")):  # fmt: skip
+        selection, _, hint = range_outputs(ids.RANGE_BUTTONS, "custom", start, end, TODAY, NOW, UTC2, IN_UTC)
+        assert selection is no_update, "not everything: the range shown stays"
+        assert hint.startswith(f"Custom range: pick {missing} (days in UTC)")
+    selection, button, hint = range_outputs(ids.RANGE_DATES, "today", "2026-11-20", None, TODAY, NOW, UTC2, IN_UTC)
+    assert (selection, button) == (no_update, "custom") and "the last day too" in hint
+
+
+def test_a_new_clock_moves_a_custom_range_only() -> None:
+    custom = range_outputs(ids.RANGE_BUTTONS, "custom", "2026-11-20", "2026-11-20", TODAY, NOW, UTC2, IN_UTC)[0]
+    moved = range_outputs(ids.CLIENT, "custom", "2026-11-20", "2026-11-20", custom, NOW, UTC2, BERLIN)[0]
+    assert moved["from_ms"] == custom["from_ms"] - 3_600_000, "the same day, in Berlin (UTC+1)"
+    today = {**TODAY, "clock": "UTC"}
+    assert range_outputs(ids.CLIENT, "today", None, None, today, NOW, UTC2, IN_UTC) == (no_update, no_update, "")
+    redrawn = range_outputs(ids.CLIENT, "today", None, None, today, NOW, UTC2, BERLIN)[0]
+    assert redrawn == {**TODAY, "clock": "Europe/Berlin"}, "the same window, drawn again in the new clock"

@@ -27,7 +27,7 @@ def page_view(make_app: Any) -> Any:
     app = make_app(source=DemoSource(seed=8), start=False)
     runtime = app.server.extensions["mt5_runtime"]
     runtime.streamer.step()
-    return PageRenderer(runtime, app.server.extensions["mt5_risk"].alerts, PageKey(None, "UTC", False))
+    return PageRenderer(runtime, app.server.extensions["mt5_risk"].alerts, PageKey(None, None, "UTC", False))
 
 
 JSON = st.recursive(

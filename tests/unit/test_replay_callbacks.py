@@ -15,7 +15,7 @@ from services.analytics.replay import Moment
 from services.core.brokertime import fixed
 from services.core.models import Account, HistoryPoint, Order, Position
 from services.core.protocol import ACCOUNT, POSITIONS
-from services.core.timefmt import utc_ms_of_local
+from services.core.timefmt import LOCAL, UTC_CLOCK, page_clock
 from services.ingest.sources.demo import DemoSource
 from services.storage.archive import FILE_NAME, Archive, State
 from services.storage.archive import Batch as Rows
@@ -23,6 +23,8 @@ from tests.unit.test_live_callbacks import LOGIN, message, position, renderer
 from views.cards import REPLAYED
 
 ZONE = fixed(7_200)
+BERLIN = page_clock(LOCAL, "Europe/Berlin", ZONE)
+IN_UTC = page_clock(UTC_CLOCK, None, ZONE)
 T0 = 1_769_866_200_000  # 2026-01-31 13:30:00 UTC
 
 
@@ -46,17 +48,17 @@ def utc(text: str) -> int:
     ],
 )
 def test_a_wall_clock_time_in_the_pages_zone_is_one_utc_moment(text: str, tz: str, expected: str) -> None:
-    assert utc_ms_of_local(text, tz) == utc(expected)
+    assert page_clock(LOCAL, tz, ZONE).utc_ms(text) == utc(expected)
 
 
 def test_the_moment_comes_from_the_inputs_or_the_clicked_point() -> None:
-    assert chosen_ms(ids.REPLAY_SHOW, "2026-01-31", "14:30", None, "Europe/Berlin") == T0
-    assert chosen_ms(ids.REPLAY_TIME, "2026-01-31T00:00:00", " 14:30:00 ", None, "Europe/Berlin") == T0
-    assert chosen_ms(ids.REPLAY_SHOW, "2026-01-31", None, None, "UTC") == utc("2026-01-31T00:00:00")
+    assert chosen_ms(ids.REPLAY_SHOW, "2026-01-31", "14:30", None, BERLIN) == T0
+    assert chosen_ms(ids.REPLAY_TIME, "2026-01-31T00:00:00", " 14:30:00 ", None, BERLIN) == T0
+    assert chosen_ms(ids.REPLAY_SHOW, "2026-01-31", None, None, IN_UTC) == utc("2026-01-31T00:00:00")
     clicked = {"points": [{"x": "2026-01-31 14:30:00.125", "y": 1.0}]}
-    assert chosen_ms(ids.EQUITY_GRAPH, None, None, clicked, "Europe/Berlin") == T0 + 125
+    assert chosen_ms(ids.EQUITY_GRAPH, None, None, clicked, BERLIN) == T0 + 125
     wall_ms = utc("2026-01-31T14:30:00.125")  # the charts' x: local wall-clock time as epoch ms
-    assert chosen_ms(ids.EQUITY_GRAPH, None, None, {"points": [{"x": wall_ms}]}, "Europe/Berlin") == T0 + 125
+    assert chosen_ms(ids.EQUITY_GRAPH, None, None, {"points": [{"x": wall_ms}]}, BERLIN) == T0 + 125
 
 
 @pytest.mark.parametrize(
@@ -73,7 +75,7 @@ def test_a_moment_that_cannot_be_read_says_why(
     trigger: str, date: Any, time_text: Any, click: Any, reason: str
 ) -> None:
     with pytest.raises(NotShown, match=reason):
-        chosen_ms(trigger, date, time_text, click, "UTC")
+        chosen_ms(trigger, date, time_text, click, IN_UTC)
 
 
 def record(login: int, ts: int, **fields: float) -> HistoryPoint:
@@ -111,29 +113,29 @@ def archive(tmp_path: Path, demo_rows: Any) -> Any:
 
 
 def test_a_recorded_moment_is_read_with_its_day(archive: Archive) -> None:
-    moment, day = read_moment(archive, LOGIN, ZONE, T0 + 60_000, "UTC")
+    moment, day = read_moment(archive, LOGIN, ZONE, T0 + 60_000, IN_UTC)
     assert (moment.point.ts, moment.state.ts, moment.recorded_ms) == (T0, T0, T0)
     assert day["start_ms"] == ZONE.day_start_ms(T0 + 60_000) and "equity" not in day, "no point by that midnight"
 
 
 def test_each_reason_a_moment_cannot_be_shown_is_said(archive: Archive, tmp_path: Path) -> None:
     with pytest.raises(NotShown, match="available from the collector that polls this account"):
-        read_moment(None, LOGIN, ZONE, T0, "UTC")
+        read_moment(None, LOGIN, ZONE, T0, IN_UTC)
     with pytest.raises(NotShown, match="has not come yet"):
-        read_moment(archive, LOGIN, ZONE, 10**14, "UTC")
+        read_moment(archive, LOGIN, ZONE, 10**14, IN_UTC)
     with pytest.raises(NotShown, match=r"^Nothing recorded before 2026-01-31 14:30:00: pick a later moment\.$"):
-        read_moment(archive, LOGIN, ZONE, T0 - 1, "Europe/Berlin")
+        read_moment(archive, LOGIN, ZONE, T0 - 1, BERLIN)
     with pytest.raises(NotShown, match=f"Nothing recorded for account #{LOGIN + 1}"):
-        read_moment(archive, LOGIN + 1, ZONE, T0, "UTC")
+        read_moment(archive, LOGIN + 1, ZONE, T0, IN_UTC)
     unreadable = Archive(tmp_path / "never-opened" / FILE_NAME)  # no file, no tables: as a broken archive reads
     with pytest.raises(NotShown, match=r"The archive cannot be read \(OperationalError\); try again shortly"):
-        read_moment(unreadable, LOGIN, ZONE, T0, "UTC")
+        read_moment(unreadable, LOGIN, ZONE, T0, IN_UTC)
 
 
 def test_the_cards_and_grids_show_the_moment_with_a_banner_saying_when(archive: Archive, demo_rows: Any) -> None:
     _, positions, orders = demo_rows
-    moment, day = read_moment(archive, LOGIN, ZONE, T0 + 90_000, "Europe/Berlin")
-    out = moment_updates(moment, day, "Europe/Berlin", ZONE)
+    moment, day = read_moment(archive, LOGIN, ZONE, T0 + 90_000, BERLIN)
+    out = moment_updates(moment, day, BERLIN, ZONE)
     assert prop(out, ids.kpi_value("balance"), "children") == "$10,000.00"
     assert prop(out, ids.kpi_value("equity"), "children") == "$10,250.50"
     assert prop(out, ids.kpi_value("margin_free"), "children") == "$9,750.50"
@@ -157,7 +159,7 @@ def test_the_cards_and_grids_show_the_moment_with_a_banner_saying_when(archive: 
 def test_a_state_without_a_point_shows_the_grids_and_says_the_figures_are_missing(demo_rows: Any) -> None:
     _, positions, _ = demo_rows
     moment = Moment(LOGIN, T0, None, State(LOGIN, T0 - 5_000, positions, ()), None)
-    out = moment_updates(moment, {"start_ms": 0, "end_ms": 1, "flows": 0.0}, "UTC", ZONE)
+    out = moment_updates(moment, {"start_ms": 0, "end_ms": 1, "flows": 0.0}, IN_UTC, ZONE)
     assert prop(out, ids.kpi_value("equity"), "children") == "—"
     assert len(prop(out, ids.POSITIONS_GRID, "rowData")) == len(positions)
     assert prop(out, ids.REPLAY_MESSAGE, "children") == "No balance or equity was recorded by then."

@@ -20,7 +20,9 @@ import pytest
 from layouts.analytics import STAT_ROWS, report_page, stat_cell, stats_panel
 from services.analytics.period import Report
 from services.analytics.stats import MIN_DAILY_RETURNS
+from services.core.brokertime import fixed
 from services.core.models import DEAL_TYPE_BALANCE
+from services.core.timefmt import UTC_CLOCK, page_clock
 from tests.unit.test_analytics import CREDIT, DAY, HOUR, T0, deposit, make_deal, stats_of
 
 DAY0 = T0 - T0 % DAY  # UTC midnight
@@ -135,6 +137,6 @@ def test_the_page_and_the_report_show_the_reason_instead_of_a_number() -> None:
     report = Report(login=7, start_ms=None, end_ms=None, currency="USD", digits=2, trades=[], stats=stats,
                     reconciliation=None, drawdowns=[], by_symbol=[], by_direction=[], by_hour=[], by_weekday=[],
                     monthly=[], histogram=[])  # fmt: skip
-    page = dict(report_page(report, None, {}, int(T0 * 1000)).statistics)
+    page = dict(report_page(report, None, {}, int(T0 * 1000), page_clock(UTC_CLOCK, None, fixed(0))).statistics)
     labels = {key: label for key, label, _ in STAT_ROWS}
     assert page[labels["sortino"]] == "— (needs 20 daily returns, has 3)"

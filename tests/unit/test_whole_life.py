@@ -8,6 +8,7 @@ import csv
 import io
 import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,14 +21,15 @@ from layouts.charts import range_selector
 from services.analytics.csv_export import deals_csv, trades_csv, utc_iso
 from services.analytics.period import build_report
 from services.core.secret import Secret
-from services.core.timefmt import local_ms, local_times
+from services.core.timefmt import client_clock
 from services.ingest.sources.mt5 import MT5Source
 from tests.fakes.fake_mt5 import FakeMT5, ny_close_offset
 from tests.fakes.old_account import TRADE_DAYS, OldAccount, fill_old_account
-from tests.helpers import plotted
+from tests.helpers import plotted, wall_ms, wall_text
 
 LOGIN = 777
 TZ = "Europe/Berlin"
+BERLIN = ZoneInfo(TZ)
 CLIENT = {"tz": TZ, "width": 900}
 
 
@@ -57,7 +59,8 @@ def default_selection(runtime: Any) -> dict[str, Any]:
     """What the page's range store holds at load: the range buttons' default value, chosen."""
     buttons = range_selector().children[0]
     assert buttons.id == ids.RANGE_BUTTONS
-    return selected_range(buttons.value, None, None, int(time.time() * 1000), runtime.server_offset_s(), TZ)
+    broker = runtime.broker_zone()
+    return selected_range(buttons.value, None, None, int(time.time() * 1000), broker, client_clock(CLIENT, broker))
 
 
 def traces(figure: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -77,13 +80,13 @@ def test_the_balance_chart_starts_at_the_first_deposit_and_shows_what_was_record
     )
     deals, recorded = shown["Balance (from deals)"], shown["Balance"]
     first_ms = round(account.first_deal_s * 1000)
-    assert deals["x"][0] == local_ms([first_ms], TZ)[0], "the curve starts at the first deposit"
+    assert deals["x"][0] == wall_ms(first_ms, BERLIN), "the curve starts at the first deposit"
     assert deals["y"][0] == 10_000.0 and deals["line"]["dash"] == "dot"
     assert recorded["x"] and min(recorded["x"]) == deals["x"][-1], "the deals part meets the first recorded point"
     assert deals["y"][-1] == account.balance == recorded["y"][0]
     assert min(x for trace in equity["data"] for x in trace["x"]) == deals["x"][0], "the x range covers the first deal"
     first_recorded = runtime.store.first_history_ts(LOGIN)
-    since = local_times([first_recorded], TZ)[0][:16]
+    since = wall_text(first_recorded, BERLIN)[:16]
     band = equity["layout"]["shapes"][0]
     assert (band["x0"], band["x1"]) == (deals["x"][0], deals["x"][-1])
     assert equity["layout"]["annotations"][0]["text"] == f"balance from deals<br>recorded from {since}"
@@ -105,8 +108,8 @@ def test_a_range_before_the_first_poll_is_drawn_from_deals_alone(old: tuple[Any,
     equity, *_, note = chart_outputs(runtime, {"choice": "custom", "from_ms": start, "to_ms": end}, CLIENT, "light")
     shown = traces(equity)
     assert shown["Balance"]["x"] == [] and shown["Equity"]["x"] == []
-    assert shown["Balance (from deals)"]["x"][0] == local_ms([start], TZ)[0]
-    assert shown["Balance (from deals)"]["x"][-1] == local_ms([end], TZ)[0]
+    assert shown["Balance (from deals)"]["x"][0] == wall_ms(start, BERLIN)
+    assert shown["Balance (from deals)"]["x"][-1] == wall_ms(end, BERLIN)
     assert "no equity recorded in this range" in note
 
 
