@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from callbacks.charts import selected_range, zoom_window
 from services.analytics.today import cash_flows
-from services.live.kpis import level_class
+from layouts import ids
+from layouts.kpis import kpi_section
+from services.live.kpis import kpi_texts, level_class
+from views.cards import kpi_updates
 
 NOW = 1_795_600_000_000  # 2026-11-25 08:26:40 UTC
 ACCOUNT = {"margin": 1000.0, "equity": 5000.0, "margin_free": 4000.0, "margin_level": 500.0,
@@ -60,3 +63,21 @@ def test_cash_flows_are_deposits_withdrawals_credit_and_bonuses_only() -> None:
 
 def test_unreadable_custom_dates_fall_back_to_everything() -> None:
     assert selected_range("custom", "yesterday", "2026-13-45", NOW, 0)["choice"] == "all"
+
+
+def test_only_balance_equity_and_margin_cards_show_a_change_since_the_day_start() -> None:
+    """Floating P/L and the margin level moved since midnight is noise: no change text, no element for one."""
+    account = {**ACCOUNT, "balance": 5100.0, "profit": -100.0, "credit": 0.0, "currency": "USD",
+               "currency_digits": 2}  # fmt: skip
+    day = {**account, "balance": 5000.0, "equity": 4900.0, "profit": -100.0, "margin": 500.0, "margin_level": 980.0,
+           "margin_free": 4400.0, "flows": 0.0}  # fmt: skip
+    texts = kpi_texts(account, day)
+    assert texts["balance"] == ("$5,100.00", "+$100.00 today")
+    assert texts["equity"] == ("$5,000.00", "+$100.00 today")
+    assert texts["profit"] == ("-$100.00", None) and texts["margin_level"] == ("500.00 %", None)
+    updates = kpi_updates(account, day)
+    assert ids.kpi_delta("balance") in updates and ids.kpi_delta("equity") in updates
+    assert ids.kpi_delta("profit") not in updates and ids.kpi_delta("margin_level") not in updates
+    shown = str(kpi_section().to_plotly_json())
+    assert ids.kpi_delta("equity") in shown
+    assert ids.kpi_delta("profit") not in shown and ids.kpi_delta("margin_level") not in shown
