@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from callbacks.charts import selected_range, zoom_window
-from services.analytics.today import cash_flows
 from layouts import ids
 from layouts.kpis import kpi_section
+from services.analytics.today import cash_flows
 from services.live.kpis import kpi_texts, level_class
 from views.cards import kpi_updates
 
