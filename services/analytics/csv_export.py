@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.analytics.stats import NOTES
 from services.analytics.trades import DEAL_TYPE_BUY, DEAL_TYPE_SELL, Trade, TradeBuilder, deal_kind
 from services.core.brokertime import BrokerZone, as_zone
+from services.core.formatting import ORDER_TYPES, POSITION_TYPES, code_name
 from services.core.models import Deal, HistoryPoint, Order, Position
 from services.core.units import DAY_MS, EPOCH, MINUTE_MS
 from services.storage.archive import Archive
@@ -52,12 +53,12 @@ TRADE_COLUMNS = (
 )  # fmt: skip
 POSITION_COLUMNS = (
     "time_utc", "time_server", "time_update_utc", "time_update_server", "ticket", "identifier", "symbol", "type",
-    "volume", "price_open", "sl", "tp", "price_current", "swap", "profit", "magic", "reason", "comment",
+    "type_name", "volume", "price_open", "sl", "tp", "price_current", "swap", "profit", "magic", "reason", "comment",
     "external_id",
 )  # fmt: skip
 ORDER_COLUMNS = (
-    "time_setup_utc", "time_setup_server", "time_expiration_server", "ticket", "symbol", "type", "type_time",
-    "type_filling", "state", "volume_initial", "volume_current", "price_open", "sl", "tp", "price_current",
+    "time_setup_utc", "time_setup_server", "time_expiration_server", "ticket", "symbol", "type", "type_name",
+    "type_time", "type_filling", "state", "volume_initial", "volume_current", "price_open", "sl", "tp", "price_current",
     "price_stoplimit", "magic", "position_id", "position_by_id", "reason", "comment", "external_id",
 )  # fmt: skip
 EQUITY_COLUMNS = ("time_utc", "time_server", *HISTORY_FIELDS)
@@ -188,12 +189,17 @@ def trade_row(trade: Trade) -> list[Any]:
     ]  # fmt: skip
 
 
+def _type_name(names: dict[int, str], code: int) -> str:
+    """Beside MT5's numeric ``type`` (kept for programs): ``buy``, ``sell``, ``buy limit``, … as people read it."""
+    return code_name(names, code).lower()
+
+
 def position_row(position: Position) -> list[Any]:
     p = position
     return [
         utc_iso(p.time_utc_ms), server_iso(p.time_msc), utc_iso(p.time_update_utc_ms), server_iso(p.time_update_msc),
-        p.ticket, p.identifier, p.symbol, p.type, p.volume, p.price_open, p.sl, p.tp, p.price_current, p.swap,
-        p.profit, p.magic, p.reason, p.comment, p.external_id,
+        p.ticket, p.identifier, p.symbol, p.type, _type_name(POSITION_TYPES, p.type), p.volume, p.price_open, p.sl,
+        p.tp, p.price_current, p.swap, p.profit, p.magic, p.reason, p.comment, p.external_id,
     ]  # fmt: skip
 
 
@@ -202,9 +208,9 @@ def order_row(order: Order) -> list[Any]:
     return [
         utc_iso(o.time_setup_utc_ms), server_iso(o.time_setup_msc),
         server_iso(o.time_expiration * 1000) if o.time_expiration else None, o.ticket, o.symbol, o.type,
-        o.type_time, o.type_filling, o.state, o.volume_initial, o.volume_current, o.price_open, o.sl, o.tp,
-        o.price_current, o.price_stoplimit, o.magic, o.position_id, o.position_by_id, o.reason, o.comment,
-        o.external_id,
+        _type_name(ORDER_TYPES, o.type), o.type_time, o.type_filling, o.state, o.volume_initial, o.volume_current,
+        o.price_open, o.sl, o.tp, o.price_current, o.price_stoplimit, o.magic, o.position_id, o.position_by_id,
+        o.reason, o.comment, o.external_id,
     ]  # fmt: skip
 
 

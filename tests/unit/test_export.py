@@ -4,6 +4,7 @@ and the HTML pages of the chart export."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import types
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from services.analytics import charts_export
 from services.analytics import csv_export as export
-from services.core.models import Deal, HistoryPoint, Position
+from services.core.models import Deal, HistoryPoint, Order, Position
 from services.storage.store import Store
 
 LOGIN = 77
@@ -153,6 +154,18 @@ def test_positions_orders_and_stats_tables() -> None:
         {"statistic": "net_profit", "value": "-12.5", "note": ""},
         {"statistic": "sharpe", "value": "", "note": "needs 20 daily returns, has 3"},
     ]
+
+
+def test_positions_and_orders_name_their_type_beside_mt5s_code() -> None:
+    """A person reads ``sell`` or ``sell stop``; a program keeps the numeric ``type`` it relied on."""
+    position = Position.from_mt5(POSITION, OFFSET_S)
+    (row,) = parse(export.positions_csv([position], None, None))
+    assert (row["type"], row["type_name"]) == ("1", "sell")
+    fields = {f.name: {"int": 0, "float": 0.0, "str": ""}[f.type] for f in dataclasses.fields(Order)}
+    names = {0: "buy", 2: "buy limit", 5: "sell stop", 7: "sell stop limit", 8: "close by", 42: "42"}
+    orders = [Order(**{**fields, "ticket": code, "type": code}) for code in names]
+    rows = parse(export.orders_csv(orders, None, None))
+    assert [(row["type"], row["type_name"]) for row in rows] == [(str(code), name) for code, name in names.items()]
 
 
 def test_the_report_escapes_broker_text_and_inlines_plotly_once() -> None:
