@@ -27,6 +27,9 @@ from services.core.models import Account
 from services.core.units import DAY_S, HOUR_S, MINUTE_S
 
 GAIN_COLOR, LOSS_COLOR = "#16a34a", "#dc2626"
+CHART_HEIGHT = 300  # every panel's chart, so the cards of a row of the grid are filled alike
+HEATMAP_ROW = 40  # the monthly heatmap's height per year beyond what fits in CHART_HEIGHT
+BROKER_HOUR, BROKER_WEEKDAY = "Hour of close (broker time)", "Weekday of close (broker time)"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 # export name -> page component, in the order of the panels
@@ -53,6 +56,7 @@ CHART_NAMES = tuple(CHART_LABELS)
 # the chart download bar lives outside ids.py's panels: a picker and one link per format
 CHART_PICKER = "download-chart-picker"
 DRAWDOWN_HEADER = ("Start (UTC)", "Bottom", "Recovery", "Depth", "Depth %", "Duration")
+DRAWDOWN_NUMBERS = frozenset(("Depth", "Depth %", "Duration"))  # right-aligned, as numbers are in every table
 
 # (key, label, kind): kind decides the format
 STAT_ROWS = (
@@ -151,7 +155,7 @@ def notice(text: str) -> html.Div:
     return html.Div(text, className="source-note")
 
 
-def _frame(title: str, height: int = 300) -> go.Figure:
+def _frame(title: str, height: int = CHART_HEIGHT) -> go.Figure:
     fig = go.Figure()
     fig.update_layout(
         title={"text": title, "x": 0.01, "font": {"size": 14}},
@@ -181,7 +185,8 @@ def monthly_heatmap(monthly: Sequence[Mapping[str, Any]]) -> go.Figure:
     for row in monthly:
         grid[years.index(row["year"])][row["month"] - 1] = row["return"] * 100
     text = [["" if cell is None else f"{cell:+.2f}%" for cell in line] for line in grid]
-    fig = _frame(title, height=max(180, 80 + 40 * len(years)))
+    # as tall as the other panels (one year's row used to fill half its card), taller for many years
+    fig = _frame(title, height=max(CHART_HEIGHT, 80 + HEATMAP_ROW * len(years)))
     fig.add_heatmap(
         z=grid,
         x=list(MONTHS),
@@ -190,17 +195,26 @@ def monthly_heatmap(monthly: Sequence[Mapping[str, Any]]) -> go.Figure:
         texttemplate="%{text}",
         colorscale="RdYlGn",
         zmid=0,
+        xgap=2,
+        ygap=2,
         hovertemplate="%{y} %{x}: %{text}<extra></extra>",
-        colorbar={"ticksuffix": "%"},
+        colorbar={"ticksuffix": "%", "title": {"text": "Return"}},
     )
-    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_xaxes(title_text="Month (broker time)")
+    fig.update_yaxes(type="category", autorange="reversed", title_text="Year")
     return fig
 
 
 def pl_bar_figure(
-    rows: Sequence[Mapping[str, Any]], key: str, title: str, currency: str, labels: Sequence[str] | None = None
+    rows: Sequence[Mapping[str, Any]],
+    key: str,
+    title: str,
+    currency: str,
+    axis: str,
+    labels: Sequence[str] | None = None,
 ) -> go.Figure:
-    """Net result per group, green above zero and red below; the hover shows the trade count and win rate."""
+    """Net result per group (``axis`` names the groups), green above zero and red below; the hover shows the
+    trade count and win rate."""
     if not any(row["trades"] for row in rows):
         return empty_figure(title, "No closed trades in this range")
     names = list(labels) if labels is not None else [str(row[key]) for row in rows]
@@ -214,9 +228,14 @@ def pl_bar_figure(
         ],
         hovertemplate="%{x}: %{y:,.2f}<br>%{customdata[0]} trades, %{customdata[1]} won<extra></extra>",
     )
-    fig.update_xaxes(type="category")
-    fig.update_yaxes(tickformat=",.2f", zeroline=True)
+    fig.update_xaxes(type="category", title_text=axis)
+    fig.update_yaxes(tickformat=",.2f", zeroline=True, title_text=_in("Net P/L", currency))
     return fig
+
+
+def _in(quantity: str, currency: str) -> str:
+    """An axis title with its unit: the account currency, when known."""
+    return f"{quantity} ({currency})" if currency else quantity
 
 
 def histogram_figure(bins: Sequence[Mapping[str, Any]], currency: str) -> go.Figure:
@@ -233,7 +252,8 @@ def histogram_figure(bins: Sequence[Mapping[str, Any]], currency: str) -> go.Fig
         hovertemplate="%{customdata[0]:,.2f} to %{customdata[1]:,.2f}: %{y} trades<extra></extra>",
     )
     fig.update_layout(bargap=0.02)
-    fig.update_xaxes(tickformat=",.2f")
+    fig.update_xaxes(tickformat=",.2f", title_text=_in("Net result per trade", currency))
+    fig.update_yaxes(title_text="Trades")
     return fig
 
 
@@ -242,16 +262,17 @@ def analytics_figures(report: Report) -> dict[str, go.Figure]:
     currency = report.currency
     return {
         "monthly": monthly_heatmap(report.monthly),
-        "by_symbol": pl_bar_figure(report.by_symbol, "symbol", "P/L by symbol", currency),
+        "by_symbol": pl_bar_figure(report.by_symbol, "symbol", "P/L by symbol", currency, "Symbol"),
         "by_direction": pl_bar_figure(
-            report.by_direction, "direction", "P/L by direction", currency, labels=("Long", "Short")
+            report.by_direction, "direction", "P/L by direction", currency, "Direction", labels=("Long", "Short")
         ),
-        "by_hour": pl_bar_figure(report.by_hour, "hour", "P/L by hour of close (broker time)", currency),
+        "by_hour": pl_bar_figure(report.by_hour, "hour", "P/L by hour of close (broker time)", currency, BROKER_HOUR),
         "by_weekday": pl_bar_figure(
             report.by_weekday,
             "weekday",
             "P/L by weekday of close (broker time)",
             currency,
+            BROKER_WEEKDAY,
             labels=[row["name"] for row in report.by_weekday],
         ),
         "histogram": histogram_figure(report.histogram, currency),
@@ -295,19 +316,16 @@ def drawdown_rows(drawdowns: Sequence[Mapping[str, Any]], currency: str, digits:
 
 def drawdowns_table(drawdowns: Sequence[Mapping[str, Any]], currency: str, digits: int) -> html.Div:
     """The deepest falls on the equity history, deepest first."""
+    title = html.H3("Deepest drawdowns", className="table-title")
     if not drawdowns:
-        return html.Div([html.H3("Deepest drawdowns"), notice("No drawdown on the equity history in this range")])
-    rows = [html.Tr([html.Td(cell) for cell in row]) for row in drawdown_rows(drawdowns, currency, digits)]
-    return html.Div(
-        [
-            html.H3("Deepest drawdowns", style={"fontSize": "14px"}),
-            html.Table(
-                [html.Thead(html.Tr([html.Th(h) for h in DRAWDOWN_HEADER])), html.Tbody(rows)],
-                className="drawdowns",
-                style={"width": "100%", "fontVariantNumeric": "tabular-nums"},
-            ),
-        ]
-    )
+        return html.Div([title, notice("No drawdown on the equity history in this range")])
+    numeric = [header in DRAWDOWN_NUMBERS for header in DRAWDOWN_HEADER]
+    rows = [
+        html.Tr([html.Td(cell, className="num" if right else None) for cell, right in zip(row, numeric, strict=True)])
+        for row in drawdown_rows(drawdowns, currency, digits)
+    ]
+    head = [html.Th(h, className="num" if right else None) for h, right in zip(DRAWDOWN_HEADER, numeric, strict=True)]
+    return html.Div([title, html.Table([html.Thead(html.Tr(head)), html.Tbody(rows)], className="data-table")])
 
 
 def export_url(path: str, start_ms: int | None, end_ms: int | None) -> str:
@@ -407,7 +425,7 @@ def analytics_section() -> html.Section:
                     "marginTop": "12px",
                 },
             ),
-            html.Div(id=ids.ANALYTICS_DRAWDOWNS, className="card chart", style={"marginTop": "12px"}),
+            html.Div(id=ids.ANALYTICS_DRAWDOWNS, className="card chart table-card", style={"marginTop": "12px"}),
         ],
     )
 
