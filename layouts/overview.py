@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 from dash import dcc, html
 from dash_extensions import WebSocket
 
 from layouts import ids
-from layouts.figures import DEFAULT_THEME, template
+from layouts.figures import DEFAULT_THEME, sign_color, template
 from services.core.formatting import TRADE_MODES, margin_level, money
 from services.fleet.overview import AccountLine, Combined, CurrencyTotal
 from services.live.protocol import PROTOCOL_VERSION
@@ -189,23 +190,38 @@ def currency_table(totals: Sequence[CurrencyTotal], total: Combined | None) -> h
     )
 
 
+def bar_label(line: AccountLine) -> str:
+    """An account under its bar, with its currency: the bars stand side by side, never added up."""
+    return f"{line.name or f'#{line.login}'} ({line.currency or '?'})"
+
+
+def pl_bars(lines: Sequence[AccountLine], theme: str | None) -> dict[str, list[Any]]:
+    """What moves on the bars as the accounts trade: heights, colours by sign, and the amounts as texts."""
+    return {
+        "y": [line.today for line in lines],
+        "marker.color": [sign_color(line.today, theme) for line in lines],
+        "text": [_amount(line.today, line, signed=True) for line in lines],
+    }
+
+
 def pl_figure(lines: Sequence[AccountLine], theme: str | None) -> go.Figure:
-    """Today's P/L per account, one colour per currency so no axis suggests adding them up."""
+    """Today's P/L per account: a profit green, a loss red; each amount in its own currency on its bar."""
+    bars = pl_bars(lines, theme)
     figure = go.Figure(layout={"template": template(theme)})
-    for currency in sorted({line.currency or "?" for line in lines}):
-        members = [line for line in lines if (line.currency or "?") == currency]
-        figure.add_bar(
-            name=currency,
-            x=[line.name or f"#{line.login}" for line in members],
-            y=[line.today for line in members],
-            hovertemplate=f"%{{x}}<br>%{{y:+,.2f}} {currency}<extra></extra>",
-        )
+    figure.add_bar(
+        x=[bar_label(line) for line in lines],
+        y=bars["y"],
+        marker={"color": bars["marker.color"]},
+        text=bars["text"],
+        textposition="auto",
+        hovertemplate="%{x}<br>Today: %{text}<extra></extra>",
+    )
     figure.update_layout(
         title={"text": "Today's P/L by account (account currency)", "font": {"size": 14}},
         height=300,
         margin={"l": 50, "r": 10, "t": 40, "b": 40},
-        showlegend=len(figure.data) > 1,
+        showlegend=False,
         uirevision="overview",
-        barmode="group",
     )
+    figure.update_yaxes(title_text="Today's P/L (account currency)", zeroline=True)
     return figure

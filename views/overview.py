@@ -14,7 +14,7 @@ from typing import Any
 
 from layouts import ids
 from layouts.figures import DEFAULT_THEME, TEMPLATES
-from layouts.overview import account_rows, currency_table, pl_figure
+from layouts.overview import account_rows, bar_label, currency_table, pl_bars, pl_figure
 from services.fleet.overview import AccountLine, combined, currency_totals
 from services.live.protocol import ACCOUNT, ACCOUNTS, ERROR, STATUS, Message
 from services.live.render import Render, Updates
@@ -36,17 +36,15 @@ def banner_text(lines: list[AccountLine]) -> str:
     return f"No recent poll from: {', '.join(stale)}. Their figures are the last known." if stale else ""
 
 
-def chart_layout(lines: list[AccountLine]) -> list[list[int]]:
-    """The logins of each bar trace, one trace per currency, as ``pl_figure`` draws them."""
-    currencies = sorted({line.currency or "?" for line in lines})
-    return [[line.login for line in lines if (line.currency or "?") == c] for c in currencies]
+def chart_layout(lines: list[AccountLine]) -> list[str]:
+    """The bars' labels, as ``pl_figure`` draws them: while they stay, only the bars move."""
+    return [bar_label(line) for line in lines]
 
 
-def bar_heights(lines: list[AccountLine], layout: list[list[int]]) -> list[Any]:
-    """New heights of the bars, as an ``extendData`` that replaces each trace's y (each keeps its length)."""
-    by_login = {line.login: line for line in lines}
-    heights = [[by_login[login].today for login in logins] for logins in layout]
-    return [{"y": heights}, list(range(len(layout))), {"y": [len(logins) for logins in layout]}]
+def bar_update(lines: list[AccountLine], theme: str) -> list[Any]:
+    """The bars' heights, colours and texts as an ``extendData`` that replaces them (the trace keeps its length)."""
+    bars = pl_bars(lines, theme)
+    return [{key: [values] for key, values in bars.items()}, [0], {key: [len(lines)] for key in bars}]
 
 
 class OverviewRenderer:
@@ -54,7 +52,7 @@ class OverviewRenderer:
         self.rt = runtime
         self.theme = theme
         self.clock = clock
-        self.layout: list[list[int]] | None = None  # the chart's traces as its pages have them
+        self.layout: list[str] | None = None  # the chart's bars as its pages have them
         self.dirty = False
         self.drawn_ms = 0
 
@@ -85,7 +83,7 @@ class OverviewRenderer:
         if whole or layout != self.layout:
             chart = {"figure": pl_figure(lines, self.theme)}
         else:
-            chart = {"extendData": bar_heights(lines, layout)}
+            chart = {"extendData": bar_update(lines, self.theme)}
         # A page that joins has the bars as they are now; the others get them whole at the next change if not.
         self.layout = None if whole and layout != self.layout else layout
         return {

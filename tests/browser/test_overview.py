@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from layouts import ids
+from layouts.figures import sign_color
 from services.core.formatting import money
 from services.core.settings import load_settings
 from services.ingest.collectors import AccountSpec
@@ -68,11 +69,13 @@ def test_overview_shows_every_account_and_marks_a_silent_one_stale(
 
     totals = dash_duo.driver.execute_script(f"return document.getElementById('{ids.OVERVIEW_CURRENCIES}').innerText")
     assert "EUR" in totals and "USD" in totals and "All in USD" in totals
-    bars = dash_duo.driver.execute_script(
+    (bars,) = dash_duo.driver.execute_script(
         f"return document.getElementById('{ids.OVERVIEW_CHART}').querySelector('.js-plotly-plot').data"
-        ".map(t => [t.name, t.x.length]);"
+        ".map(t => [t.x, t.y, t.marker.color]);"
     )
-    assert sorted(map(tuple, bars)) == [("EUR", 1), ("USD", 2)], "one bar per account, one trace per currency"
+    labels, heights, colors = bars
+    assert labels == ["personal (USD)", "challenge (EUR)", "funded (USD)"], "one bar per account, its currency named"
+    assert colors == [sign_color(height, "light") for height in heights], "green a profit, red a loss"
     dash_duo.driver.execute_script(f"document.querySelector('#{ids.overview_row(7203)} a').click()")
     dash_duo.wait_for_contains_text(f"#{ids.ACCOUNT_TITLE}", "#7203", timeout=15)
     assert dash_duo.get_logs() == []
