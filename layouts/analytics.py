@@ -15,18 +15,26 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from layouts import ids
-from layouts.figures import drawdown_figure, equity_figure, margin_figure, whole_life_series
+from layouts.figures import (
+    DEFAULT_THEME,
+    SIGN_COLORS,
+    drawdown_figure,
+    equity_figure,
+    margin_figure,
+    whole_life_series,
+)
 from services.analytics.balance import WholeLife
 from services.analytics.charts_export import FORMATS, ReportPage, for_export
 from services.analytics.csv_export import TABLES, utc_iso
 from services.analytics.period import Report
 from services.analytics.stats import NOTES
+from services.analytics.trades import Trade, cents
 from services.core.brokertime import BrokerZone
 from services.core.formatting import TRADE_MODES, margin_level, money
 from services.core.models import Account
 from services.core.units import DAY_S, HOUR_S, MINUTE_S
 
-GAIN_COLOR, LOSS_COLOR = "#16a34a", "#dc2626"
+GAIN_COLOR, LOSS_COLOR = SIGN_COLORS[DEFAULT_THEME]["gain"], SIGN_COLORS[DEFAULT_THEME]["loss"]  # a white template
 CHART_HEIGHT = 300  # every panel's chart, so the cards of a row of the grid are filled alike
 HEATMAP_ROW = 40  # the monthly heatmap's height per year beyond what fits in CHART_HEIGHT
 BROKER_HOUR, BROKER_WEEKDAY = "Hour of close (broker time)", "Weekday of close (broker time)"
@@ -57,6 +65,11 @@ CHART_NAMES = tuple(CHART_LABELS)
 CHART_PICKER = "download-chart-picker"
 DRAWDOWN_HEADER = ("Start (UTC)", "Bottom", "Recovery", "Depth", "Depth %", "Duration")
 DRAWDOWN_NUMBERS = frozenset(("Depth", "Depth %", "Duration"))  # right-aligned, as numbers are in every table
+TRADE_MONEY = ("commission", "swap", "fee", "profit", "net")  # the trade list's money columns, and its totals
+TRADE_HEADER = (
+    "Position", "Open time (UTC)", "Close time (UTC)", "Symbol", "Side", "Volume", "Open price", "Close price",
+    "Commission", "Swap", "Fee", "Profit", "Net", "Holding",
+)  # fmt: skip
 
 # (key, label, kind): kind decides the format
 STAT_ROWS = (
@@ -295,8 +308,57 @@ def history_figures(part: WholeLife, broker: BrokerZone, currency: str, digits: 
     return figures
 
 
-def _utc_text(ms: int | None) -> str:
-    return "—" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+def _utc_text(ms: int | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return "—" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime(fmt)
+
+
+def _price(value: float | None) -> str:
+    """A price as the broker quotes it: its digits, without the float's noise (1.08345, not 1.0834500000000001)."""
+    return "—" if value is None else format(value, ".10g")
+
+
+def _amount(value: float, digits: int) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def trade_row(trade: Trade, digits: int) -> list[str]:
+    """One closed trade as the report's list shows it, in ``TRADE_HEADER`` order, times in UTC."""
+    return [
+        str(trade.position_id),
+        _utc_text(trade.open_time_utc_ms, "%Y-%m-%d %H:%M:%S"),
+        _utc_text(trade.close_time_utc_ms, "%Y-%m-%d %H:%M:%S"),
+        trade.symbol,
+        trade.direction,
+        f"{trade.volume:g}",
+        _price(trade.open_price),
+        _price(trade.close_price),
+        *(_amount(getattr(trade, key), digits) for key in TRADE_MONEY),
+        "—" if trade.holding_s is None else duration_text(trade.holding_s),
+    ]
+
+
+def trade_totals(trades: Sequence[Trade], digits: int) -> dict[str, float]:
+    """The money columns summed over the trades, to the cent: what the statistics add up."""
+    return {key: cents(sum(getattr(trade, key) for trade in trades), digits) for key in TRADE_MONEY}
+
+
+def trade_totals_row(trades: Sequence[Trade], digits: int) -> list[str]:
+    totals = trade_totals(trades, digits)
+    counted = f"{len(trades):,} trade{'' if len(trades) == 1 else 's'}"
+    blank = [""] * (len(TRADE_HEADER) - len(TRADE_MONEY) - 3)
+    return ["Total", counted, *blank, *(_amount(totals[key], digits) for key in TRADE_MONEY), ""]
+
+
+def trade_note(stats: Mapping[str, Any], trades: Sequence[Trade], currency: str, digits: int) -> str | None:
+    """Why the statistics' net profit differs from the list's total, when it does: balance operations that are
+    no trade (a monthly commission, a charge, interest) count in it."""
+    other = cents((stats.get("net_profit") or 0.0) - trade_totals(trades, digits)["net"], digits)
+    if not other:
+        return None
+    return (
+        f"Net profit in the statistics also counts {money(other, currency, digits, signed=True)} of balance "
+        "operations that are no trade (commissions, charges, interest, dividends, tax)."
+    )
 
 
 def drawdown_rows(drawdowns: Sequence[Mapping[str, Any]], currency: str, digits: int) -> list[list[str]]:
@@ -479,4 +541,8 @@ def report_page(report: Report, account: Account | None, history: Mapping[str, g
         figures=[for_export(fig) for fig in (*history.values(), *analytics_figures(report).values())],
         drawdown_header=DRAWDOWN_HEADER,
         drawdowns=drawdown_rows([d.to_dict() for d in report.drawdowns], currency, digits),
+        trade_header=[f"{h} ({currency})" if currency and h.lower() in TRADE_MONEY else h for h in TRADE_HEADER],
+        trades=(trade_row(trade, digits) for trade in report.trades),
+        trade_totals=trade_totals_row(report.trades, digits) if report.trades else (),
+        trade_note=trade_note(report.stats, report.trades, currency, digits),
     )
