@@ -8,10 +8,12 @@ from typing import Any
 import plotly.graph_objects as go
 from dash import dcc, html
 from dash_extensions import WebSocket
+from plotly.subplots import make_subplots
 
 from layouts import ids
-from layouts.figures import DEFAULT_THEME, sign_color, template
+from layouts.figures import DEFAULT_THEME, EQUITY_COLOR, sign_color, template
 from services.core.formatting import TRADE_MODES, margin_level, money
+from services.fleet.equity import POINTS, CombinedEquity
 from services.fleet.overview import AccountLine, Combined, CurrencyTotal
 from services.live.protocol import PROTOCOL_VERSION
 
@@ -55,6 +57,16 @@ def layout() -> html.Div:
                             html.Thead(html.Tr([html.Th(name) for name in COLUMNS])),
                             html.Tbody(id=ids.OVERVIEW_TABLE),
                         ],
+                    )
+                ],
+            ),
+            html.Section(
+                className="card overview-card",
+                children=[
+                    dcc.Graph(
+                        id=ids.OVERVIEW_EQUITY,
+                        figure=equity_figure(CombinedEquity([], []), None),
+                        config={"displaylogo": False, "responsive": True},
                     )
                 ],
             ),
@@ -225,3 +237,57 @@ def pl_figure(lines: Sequence[AccountLine], theme: str | None) -> go.Figure:
     )
     figure.update_yaxes(title_text="Today's P/L (account currency)", zeroline=True)
     return figure
+
+
+EQUITY_TITLE = "Combined equity, last 24 h (UTC)"
+EQUITY_ROW_PX, EQUITY_FRAME_PX = 200, 90  # each curve's own panel, and the title and axis around them
+
+
+def equity_figure(curves: CombinedEquity, theme: str | None) -> go.Figure:
+    """One panel per curve (a currency, or all in the report currency), one time axis: a y axis never mixes
+    currencies. Live appends extend each trace (``equity_points``), so the trace order is the curves' order."""
+    rows = max(1, len(curves.curves))
+    figure = make_subplots(
+        rows=rows,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08 if rows > 1 else 0.0,
+        subplot_titles=[curve.plan.label for curve in curves.curves] or None,
+    )
+    for row, curve in enumerate(curves.curves, start=1):
+        figure.add_scatter(
+            x=curves.times,
+            y=curve.equity,
+            mode="lines",
+            name=curve.plan.label,
+            line={"color": EQUITY_COLOR, "width": 1.5},
+            connectgaps=False,
+            hovertemplate=f"%{{x|%Y-%m-%d %H:%M}} UTC<br>%{{y:,.2f}} {curve.plan.currency}<extra></extra>",
+            row=row,
+            col=1,
+        )
+        figure.update_yaxes(title_text=f"Equity ({curve.plan.currency})", tickformat=",.0f", row=row, col=1)
+    figure.update_xaxes(type="date")
+    figure.update_layout(
+        template=template(theme),
+        title={"text": EQUITY_TITLE, "font": {"size": 14}},
+        height=EQUITY_FRAME_PX + EQUITY_ROW_PX * rows,
+        margin={"l": 70, "r": 10, "t": 60, "b": 30},
+        showlegend=False,
+        uirevision="overview-equity",
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
+    if not curves.curves:
+        figure.add_annotation(text="No account history yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    return figure
+
+
+def equity_points(curves: CombinedEquity) -> list[Any]:
+    """New minutes as an ``extendData`` on every curve, the oldest dropped so each keeps a day."""
+    traces = list(range(len(curves.curves)))
+    return [
+        {"x": [curves.times for _ in traces], "y": [curve.equity for curve in curves.curves]},
+        traces,
+        {"x": [POINTS for _ in traces], "y": [POINTS for _ in traces]},
+    ]

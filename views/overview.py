@@ -1,4 +1,5 @@
-"""The overview page's live updates, rendered once per theme: the accounts table, the totals and the chart.
+"""The overview page's live updates, rendered once per theme: the accounts table, the totals, today's P/L and the
+combined equity (its figure once per page, then each minute appended as it ends).
 
 A message is only the signal: the lines come from Redis in a few round trips (``Runtime.account_lines``),
 so an account that stopped talking is shown as the monitor sees it, stale, with its last known figures.
@@ -14,7 +15,8 @@ from typing import Any
 
 from layouts import ids
 from layouts.figures import DEFAULT_THEME, TEMPLATES
-from layouts.overview import account_rows, bar_label, currency_table, pl_bars, pl_figure
+from layouts.overview import account_rows, bar_label, currency_table, equity_figure, equity_points, pl_bars, pl_figure
+from services.fleet.equity import SPAN_MS, Plan, combined_equity, grid, grid_end, plans
 from services.fleet.overview import AccountLine, combined, currency_totals
 from services.live.protocol import ACCOUNT, ACCOUNTS, ERROR, STATUS, Message
 from services.live.render import Render, Updates
@@ -53,6 +55,8 @@ class OverviewRenderer:
         self.theme = theme
         self.clock = clock
         self.layout: list[str] | None = None  # the chart's bars as its pages have them
+        self.equity_plans: list[Plan] | None = None  # the combined equity's curves as its pages have them
+        self.equity_end: int | None = None  # and the last minute they hold
         self.dirty = False
         self.drawn_ms = 0
 
@@ -61,8 +65,10 @@ class OverviewRenderer:
         return self.tick()
 
     def tick(self) -> Render | None:
+        """Also when nothing was said: a new minute moves the combined equity on, even of quiet accounts."""
         now = int(self.clock() * 1000)
-        if not self.dirty or now - self.drawn_ms < RENDER_EVERY_MS:
+        minute_due = self.equity_end is not None and grid_end(now) > self.equity_end
+        if not (self.dirty or minute_due) or now - self.drawn_ms < RENDER_EVERY_MS:
             return None
         self.dirty, self.drawn_ms = False, now
         return Render(set=self.updates(whole=False))
@@ -86,13 +92,40 @@ class OverviewRenderer:
             chart = {"extendData": bar_update(lines, self.theme)}
         # A page that joins has the bars as they are now; the others get them whole at the next change if not.
         self.layout = None if whole and layout != self.layout else layout
-        return {
+        updates: Updates = {
             ids.OVERVIEW_TABLE: {"children": account_rows(lines)},
             ids.OVERVIEW_CURRENCIES: {"children": currency_table(totals, combined(totals, settings.report_currency))},
             ids.OVERVIEW_SUMMARY: {"children": summary_text(lines)},
             ids.OVERVIEW_BANNER: {"children": banner_text(lines)},
             ids.OVERVIEW_CHART: chart,
         }
+        try:
+            equity = self.equity(lines, whole, int(self.clock() * 1000))
+        except REDIS_ERRORS:
+            equity = None  # the curve waits for Redis; the next render catches up
+        if equity is not None:
+            updates[ids.OVERVIEW_EQUITY] = equity
+        return updates
+
+    def equity(self, lines: list[AccountLine], whole: bool, now_ms: int) -> dict[str, Any] | None:
+        """The combined equity whole (a page that joins, other curves, or a gap of a day), else the minutes
+        that ended since the pages' last one as an append, else nothing."""
+        settings = self.rt.settings
+        wanted = plans(lines, settings.report_currency, dict(settings.fx_rates))
+        due, held = grid_end(now_ms), self.equity_end
+        same = wanted == self.equity_plans and held is not None
+        if whole or not same or due - held >= SPAN_MS:
+            end = held if whole and same else due  # a page that joins gets what the others hold, no more
+            figure = equity_figure(combined_equity(self.rt.store, wanted, grid(end - SPAN_MS, end)), self.theme)
+            if not whole:
+                self.equity_plans, self.equity_end = wanted, end
+            elif not same:
+                self.equity_plans = None  # the others get theirs whole at the next render
+            return {"figure": figure}
+        if due <= held:
+            return None
+        self.equity_end = due
+        return {"extendData": equity_points(combined_equity(self.rt.store, wanted, grid(held, due)))}
 
 
 class OverviewViewer:

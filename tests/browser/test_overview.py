@@ -76,6 +76,18 @@ def test_overview_shows_every_account_and_marks_a_silent_one_stale(
     labels, heights, colors = bars
     assert labels == ["personal (USD)", "challenge (EUR)", "funded (USD)"], "one bar per account, its currency named"
     assert colors == [sign_color(height, "light") for height in heights], "green a profit, red a loss"
+    curve = dash_duo.driver.execute_script(
+        f"const g = document.getElementById('{ids.OVERVIEW_EQUITY}').querySelector('.js-plotly-plot');"
+        "return g.data.map(t => [t.name, t.x.length, t.x.slice(-40, -20), t.y.slice(-40, -20)]);"
+    )
+    ((name, length, times, sums),) = curve
+    assert (name, length) == ("All in USD", 1440), "one curve for all three accounts, at the user's rate, a day long"
+    client, rates = redis_server.client(), {7201: 1.0, 7202: 1.10, 7203: 1.0}
+    history = {login: [(int(i.split("-")[0]), float(v["equity"])) for i, v in client.xrange(f"mt5:{login}:history")]
+               for login in rates}  # fmt: skip
+    for at, got in zip(times, sums, strict=True):
+        want = sum(rate * max(p for p in history[login] if p[0] < at)[1] for login, rate in rates.items())
+        assert got == pytest.approx(want, abs=0.011), f"the accounts' equity summed at {at}"
     dash_duo.driver.execute_script(f"document.querySelector('#{ids.overview_row(7203)} a').click()")
     dash_duo.wait_for_contains_text(f"#{ids.ACCOUNT_TITLE}", "#7203", timeout=15)
     assert dash_duo.get_logs() == []
