@@ -1,5 +1,5 @@
 """Numbers as a trader reads them: money in the account currency with its digits, MT5's codes by name (the account's
-type, a position's and an order's type), for the grids and the CSV files alike."""
+type, a position's and an order's type, a deal's type and entry), for the grids and the CSV files alike."""
 
 from __future__ import annotations
 
@@ -10,6 +10,13 @@ ORDER_TYPES = {
     0: "Buy", 1: "Sell", 2: "Buy Limit", 3: "Sell Limit", 4: "Buy Stop", 5: "Sell Stop",
     6: "Buy Stop Limit", 7: "Sell Stop Limit", 8: "Close By",
 }  # fmt: skip
+# DEAL_TYPE_BUY … DEAL_TAX, and DEAL_ENTRY_IN … DEAL_ENTRY_OUT_BY
+DEAL_TYPES = {
+    0: "Buy", 1: "Sell", 2: "Balance", 3: "Credit", 4: "Charge", 5: "Correction", 6: "Bonus", 7: "Commission",
+    8: "Commission daily", 9: "Commission monthly", 10: "Agent commission daily", 11: "Agent commission monthly",
+    12: "Interest", 13: "Buy canceled", 14: "Sell canceled", 15: "Dividend", 16: "Dividend franked", 17: "Tax",
+}  # fmt: skip
+DEAL_ENTRIES = {0: "In", 1: "Out", 2: "In/Out", 3: "Out by"}
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CHF": "CHF ", "AUD": "A$", "CAD": "C$"}
 
 

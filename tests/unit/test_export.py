@@ -52,6 +52,7 @@ def test_deals_csv_has_the_header_and_iso_utc_plus_server_time(store: Store) -> 
     assert row["time_utc"] == "2026-01-31T12:00:00.000Z"
     assert row["time_server"] == "2026-01-31T14:00:00.000"
     assert (row["ticket"], row["kind"], row["profit"], row["commission"]) == ("1", "buy", "1.5", "-0.35")
+    assert (row["type"], row["entry"], row["entry_name"]) == ("0", "0", "in"), "MT5's codes, and the entry by name"
     assert row["comment"] == "'=HYPERLINK(1)", "a spreadsheet must not run a comment as a formula"
 
 
@@ -154,6 +155,17 @@ def test_positions_orders_and_stats_tables() -> None:
         {"statistic": "net_profit", "value": "-12.5", "note": ""},
         {"statistic": "sharpe", "value": "", "note": "needs 20 daily returns, has 3"},
     ]
+
+
+def test_every_deal_entry_is_named_by_the_fast_and_the_exact_path_alike(store: Store) -> None:
+    """``in``, ``out``, ``in/out`` (a reversal), ``out by`` (a close by); a code MT5 may add later stays a number."""
+    names = {0: "in", 1: "out", 2: "in/out", 3: "out by", 7: "7"}
+    deals = [make_deal(10 + code, NOON_UTC_MS + code, entry=code, type=code % 2) for code in names]
+    store.add_deals(LOGIN, deals)
+    fast = "".join(export.deals_csv(store, LOGIN, None, None))
+    exact = "".join(export.csv_chunks(export.DEAL_COLUMNS, map(export.deal_row, deals)))
+    assert fast == exact
+    assert [(row["entry"], row["entry_name"]) for row in parse([fast])] == [(str(c), n) for c, n in names.items()]
 
 
 def test_positions_and_orders_name_their_type_beside_mt5s_code() -> None:
