@@ -265,8 +265,3 @@ def report_chunks(page: ReportPage) -> Iterator[str]:
     if page.trade_header:
         yield from _trade_chunks(page)
     yield "</body></html>\n"
-
-
-def report_html(page: ReportPage) -> str:
-    """The whole report as one string (``report_chunks`` joined)."""
-    return "".join(report_chunks(page))

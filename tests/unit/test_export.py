@@ -194,7 +194,7 @@ def test_the_report_escapes_broker_text_and_inlines_plotly_once() -> None:
         drawdown_header=("Start (UTC)",),
         drawdowns=[],
     )
-    text = charts_export.report_html(page)
+    text = "".join(charts_export.report_chunks(page))
     assert "<script>alert" not in text and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
     assert "</script><b>" not in text, "figure data cannot close the script it sits in"
     assert text.count("* plotly.js v") == 1 and text.count('<div class="chart">') == 2

@@ -12,7 +12,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from layouts.analytics import TRADE_HEADER, report_page
-from services.analytics.charts_export import report_chunks, report_html
+from services.analytics.charts_export import ReportPage, report_chunks
 from services.analytics.period import Report
 from services.analytics.trades import Trade
 from tests.fakes.ground_truth import GroundTruth
@@ -52,6 +52,10 @@ def parse(text: str) -> dict[str, list[list[str]]]:
     table = TradeTable()
     table.feed(text)
     return table.rows
+
+
+def report_html(page: ReportPage) -> str:
+    return "".join(report_chunks(page))
 
 
 def cents(text: str) -> int:
