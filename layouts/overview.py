@@ -1,4 +1,4 @@
-"""The overview page: every account side by side, totals per currency, today's P/L as a chart."""
+"""The overview page: every account side by side, the combined equity, totals per currency, today's P/L."""
 
 from __future__ import annotations
 
@@ -11,11 +11,19 @@ from dash_extensions import WebSocket
 from plotly.subplots import make_subplots
 
 from layouts import ids
+from layouts.analytics import GRAPH_CONFIG
 from layouts.figures import DEFAULT_THEME, EQUITY_COLOR, sign_color, template
 from services.core.formatting import TRADE_MODES, margin_level, money
 from services.fleet.equity import POINTS, CombinedEquity
 from services.fleet.overview import AccountLine, Combined, CurrencyTotal
 from services.live.protocol import PROTOCOL_VERSION
+
+
+def graph_style(figure: go.Figure) -> dict[str, str]:
+    """The graph as tall as its figure: a responsive graph takes its height from its box, and a box in a grid
+    row with nothing else to size it collapsed the chart to a sliver after a redraw."""
+    return {"height": f"{figure.layout.height}px"}
+
 
 COLUMNS = ("Account", "Link", "Balance", "Equity", "Floating P/L", "Margin level", "Today's P/L", "Positions")
 
@@ -65,8 +73,9 @@ def layout() -> html.Div:
                 children=[
                     dcc.Graph(
                         id=ids.OVERVIEW_EQUITY,
-                        figure=equity_figure(CombinedEquity([], []), None),
-                        config={"displaylogo": False, "responsive": True},
+                        figure=(empty := equity_figure(CombinedEquity([], []), None)),
+                        style=graph_style(empty),
+                        config=GRAPH_CONFIG,
                     )
                 ],
             ),
@@ -83,7 +92,8 @@ def layout() -> html.Div:
                             dcc.Graph(
                                 id=ids.OVERVIEW_CHART,
                                 figure=pl_figure([], None),
-                                config={"displaylogo": False, "responsive": True},
+                                style=graph_style(pl_figure([], None)),
+                                config=GRAPH_CONFIG,
                             )
                         ],
                     ),

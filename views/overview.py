@@ -15,7 +15,16 @@ from typing import Any
 
 from layouts import ids
 from layouts.figures import DEFAULT_THEME, TEMPLATES
-from layouts.overview import account_rows, bar_label, currency_table, equity_figure, equity_points, pl_bars, pl_figure
+from layouts.overview import (
+    account_rows,
+    bar_label,
+    currency_table,
+    equity_figure,
+    equity_points,
+    graph_style,
+    pl_bars,
+    pl_figure,
+)
 from services.fleet.equity import SPAN_MS, Plan, combined_equity, grid, grid_end, plans
 from services.fleet.overview import AccountLine, combined, currency_totals
 from services.live.protocol import ACCOUNT, ACCOUNTS, ERROR, STATUS, Message
@@ -121,7 +130,7 @@ class OverviewRenderer:
                 self.equity_plans, self.equity_end = wanted, end
             elif not same:
                 self.equity_plans = None  # the others get theirs whole at the next render
-            return {"figure": figure}
+            return {"figure": figure, "style": graph_style(figure)}
         if due <= held:
             return None
         self.equity_end = due

@@ -76,6 +76,11 @@ def test_overview_shows_every_account_and_marks_a_silent_one_stale(
     labels, heights, colors = bars
     assert labels == ["personal (USD)", "challenge (EUR)", "funded (USD)"], "one bar per account, its currency named"
     assert colors == [sign_color(height, "light") for height in heights], "green a profit, red a loss"
+    heights_px = dash_duo.driver.execute_script(
+        f"return ['{ids.OVERVIEW_CHART}', '{ids.OVERVIEW_EQUITY}'].map(id => document.getElementById(id)"
+        ".querySelector('.js-plotly-plot').offsetHeight);"
+    )
+    assert heights_px == [300, 290], "redrawn live, each chart keeps its height (the bars collapsed to a sliver)"
     curve = dash_duo.driver.execute_script(
         f"const g = document.getElementById('{ids.OVERVIEW_EQUITY}').querySelector('.js-plotly-plot');"
         "return g.data.map(t => [t.name, t.x.length, t.x.slice(-40, -20), t.y.slice(-40, -20)]);"

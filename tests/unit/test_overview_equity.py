@@ -99,6 +99,8 @@ def test_the_overview_appends_each_minute_as_it_ends_and_a_joining_page_gets_wha
     view = OverviewRenderer(runtime(store, "USD"), "dark", clock=lambda: now[0] / 1000)
     rates = {101: 1.0, 102: 1.0, 201: 1.1}
 
+    whole = view.full(reload=True).set[ids.OVERVIEW_EQUITY]
+    assert whole["style"] == {"height": f"{whole['figure'].layout.height}px"}, "the graph as tall as its figure"
     first = figure_of(view.full(reload=True).set)
     (trace,) = first["data"]
     assert trace["name"] == "All in USD" and len(trace["x"]) == POINTS and trace["x"][-1] == T0 + 30 * MIN
