@@ -133,8 +133,9 @@ class OverviewRenderer:
             return {"figure": figure, "style": graph_style(figure)}
         if due <= held:
             return None
-        self.equity_end = due
-        return {"extendData": equity_points(combined_equity(self.rt.store, wanted, grid(held, due)))}
+        appended = equity_points(combined_equity(self.rt.store, wanted, grid(held, due)))
+        self.equity_end = due  # only once read: a Redis error leaves the minutes for the next render
+        return {"extendData": appended}
 
 
 class OverviewViewer:

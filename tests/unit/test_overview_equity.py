@@ -9,6 +9,7 @@ from typing import Any
 
 import fakeredis
 import pytest
+import redis
 
 from layouts import ids
 from services.core.models import HistoryPoint
@@ -127,7 +128,12 @@ def test_the_overview_appends_each_minute_as_it_ends_and_a_joining_page_gets_wha
     assert view.tick() is None, "nothing new until the next minute ends"
 
     now[0] = T0 + 32 * MIN + SETTLE_MS
+    read = store.equity_closes
+    store.equity_closes = lambda *a, **k: (_ for _ in ()).throw(redis.ConnectionError("down"))  # type: ignore[method-assign]
+    assert ids.OVERVIEW_EQUITY not in view.tick().set, "Redis did not answer: the minute waits"
+    store.equity_closes = read  # type: ignore[method-assign]
     joined = figure_of(view.full(reload=True).set)
     assert joined["data"][0]["x"][-1] == T0 + 31 * MIN, "the minute the others hold, so the next append fits"
+    now[0] += 250
     later = view.tick()
     assert later is not None and later.set[ids.OVERVIEW_EQUITY]["extendData"][0]["x"] == [[T0 + 32 * MIN]]
