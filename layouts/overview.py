@@ -217,32 +217,38 @@ def bar_label(line: AccountLine) -> str:
     return f"{line.name or f'#{line.login}'} ({line.currency or '?'})"
 
 
-def pl_bars(lines: Sequence[AccountLine], theme: str | None) -> dict[str, list[Any]]:
-    """What moves on the bars as the accounts trade: heights, colours by sign, and the amounts as texts."""
-    return {
-        "y": [line.today for line in lines],
-        "marker.color": [sign_color(line.today, theme) for line in lines],
-        "text": [_amount(line.today, line, signed=True) for line in lines],
-    }
+SIGNS = ("gain", "loss")  # the bars' traces, in order: one colour each, so an update only moves heights
+
+
+def pl_heights(lines: Sequence[AccountLine]) -> list[list[float | None]]:
+    """Each account's today on the trace of its sign (None on the other, and on both when flat or unknown)."""
+    return [
+        [line.today if line.today and (line.today > 0) == (sign == "gain") else None for line in lines]
+        for sign in SIGNS
+    ]
 
 
 def pl_figure(lines: Sequence[AccountLine], theme: str | None) -> go.Figure:
-    """Today's P/L per account: a profit green, a loss red; each amount in its own currency on its bar."""
-    bars = pl_bars(lines, theme)
+    """Today's P/L per account: a profit green, a loss red (a trace per sign, stacked so each account has one
+    bar); each bar named with its account's currency, the amount on it."""
     figure = go.Figure(layout={"template": template(theme)})
-    figure.add_bar(
-        x=[bar_label(line) for line in lines],
-        y=bars["y"],
-        marker={"color": bars["marker.color"]},
-        text=bars["text"],
-        textposition="auto",
-        hovertemplate="%{x}<br>Today: %{text}<extra></extra>",
-    )
+    labels = [bar_label(line) for line in lines]
+    for sign, heights in zip(SIGNS, pl_heights(lines), strict=True):
+        figure.add_bar(
+            name="Profit" if sign == "gain" else "Loss",
+            x=labels,
+            y=heights,
+            marker={"color": sign_color(1 if sign == "gain" else -1, theme)},
+            texttemplate="%{y:+,.2f}",
+            textposition="auto",
+            hovertemplate="%{x}<br>Today: %{y:+,.2f}<extra></extra>",
+        )
     figure.update_layout(
         title={"text": "Today's P/L by account (account currency)", "font": {"size": 14}},
         height=300,
         margin={"l": 50, "r": 10, "t": 40, "b": 40},
         showlegend=False,
+        barmode="relative",
         uirevision="overview",
     )
     figure.update_yaxes(title_text="Today's P/L (account currency)", zeroline=True)

@@ -22,8 +22,8 @@ from layouts.overview import (
     equity_figure,
     equity_points,
     graph_style,
-    pl_bars,
     pl_figure,
+    pl_heights,
 )
 from services.fleet.equity import SPAN_MS, Plan, combined_equity, grid, grid_end, plans
 from services.fleet.overview import AccountLine, combined, currency_totals
@@ -52,10 +52,10 @@ def chart_layout(lines: list[AccountLine]) -> list[str]:
     return [bar_label(line) for line in lines]
 
 
-def bar_update(lines: list[AccountLine], theme: str) -> list[Any]:
-    """The bars' heights, colours and texts as an ``extendData`` that replaces them (the trace keeps its length)."""
-    bars = pl_bars(lines, theme)
-    return [{key: [values] for key, values in bars.items()}, [0], {key: [len(lines)] for key in bars}]
+def bar_update(lines: list[AccountLine]) -> list[Any]:
+    """The bars' new heights as an ``extendData`` that replaces each trace's (each keeps its length)."""
+    heights = pl_heights(lines)
+    return [{"y": heights}, list(range(len(heights))), {"y": [len(lines) for _ in heights]}]
 
 
 class OverviewRenderer:
@@ -98,7 +98,7 @@ class OverviewRenderer:
         if whole or layout != self.layout:
             chart = {"figure": pl_figure(lines, self.theme)}
         else:
-            chart = {"extendData": bar_update(lines, self.theme)}
+            chart = {"extendData": bar_update(lines)}
         # A page that joins has the bars as they are now; the others get them whole at the next change if not.
         self.layout = None if whole and layout != self.layout else layout
         updates: Updates = {

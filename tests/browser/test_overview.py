@@ -69,13 +69,14 @@ def test_overview_shows_every_account_and_marks_a_silent_one_stale(
 
     totals = dash_duo.driver.execute_script(f"return document.getElementById('{ids.OVERVIEW_CURRENCIES}').innerText")
     assert "EUR" in totals and "USD" in totals and "All in USD" in totals
-    (bars,) = dash_duo.driver.execute_script(
+    traces = dash_duo.driver.execute_script(
         f"return document.getElementById('{ids.OVERVIEW_CHART}').querySelector('.js-plotly-plot').data"
         ".map(t => [t.x, t.y, t.marker.color]);"
     )
-    labels, heights, colors = bars
+    (labels, gains, green), (_, losses, red) = traces
     assert labels == ["personal (USD)", "challenge (EUR)", "funded (USD)"], "one bar per account, its currency named"
-    assert colors == [sign_color(height, "light") for height in heights], "green a profit, red a loss"
+    assert (green, red) == (sign_color(1, "light"), sign_color(-1, "light")), "green a profit, red a loss"
+    assert all(g is None or g > 0 for g in gains) and all(v is None or v < 0 for v in losses)
     heights_px = dash_duo.driver.execute_script(
         f"return ['{ids.OVERVIEW_CHART}', '{ids.OVERVIEW_EQUITY}'].map(id => document.getElementById(id)"
         ".querySelector('.js-plotly-plot').offsetHeight);"

@@ -100,16 +100,16 @@ def test_todays_bars_are_green_for_a_profit_and_red_for_a_loss_whatever_the_curr
     assert [ln.today for ln in lines] == [-10, 10, None]
     for theme in ("light", "dark"):
         colors = SIGN_COLORS[theme]
-        (bars,) = pl_figure(lines, theme).data
-        assert list(bars.marker.color) == [colors["loss"], colors["gain"], colors["none"]]
-        assert list(bars.x) == ["n1 (USD)", "n2 (EUR)", "n3 (JPY)"], "the currency under each bar"
-        assert list(bars.text) == ["-$10.00", "+€10.00", "—"] and "%{text}" in bars.hovertemplate
+        gains, losses = pl_figure(lines, theme).data
+        assert (gains.marker.color, losses.marker.color) == (colors["gain"], colors["loss"])
+        assert list(gains.y) == [None, 10, None] and list(losses.y) == [-10, None, None], "each bar on its sign"
+        assert list(gains.x) == list(losses.x) == ["n1 (USD)", "n2 (EUR)", "n3 (JPY)"], "the currency of each bar"
+        assert "%{x}" in gains.hovertemplate and gains.texttemplate == "%{y:+,.2f}", "the amount on the bar"
     assert SIGN_COLORS["light"]["gain"] != SIGN_COLORS["dark"]["gain"], "a green that reads on a dark card"
     turned = [line(1, "USD", 1020, 1010), *lines[1:]]
-    update, traces, keep = bar_update(turned, "dark")
-    assert traces == [0] and keep == {"y": [3], "marker.color": [3], "text": [3]}, "the bars are replaced in place"
-    assert update["y"] == [[10, 10, None]] and update["marker.color"][0][0] == SIGN_COLORS["dark"]["gain"]
-    assert update["text"][0][0] == "+$10.00"
+    update, traces, keep = bar_update(turned)
+    assert traces == [0, 1] and keep == {"y": [3, 3]}, "the bars' heights replaced in place, nothing else"
+    assert update["y"] == [[10, 10, None], [None, None, None]], "the loss turned profit moves to the green trace"
 
 
 def test_today_is_read_again_on_new_deals_only() -> None:
