@@ -34,7 +34,7 @@ from services.analytics.charts_export import (
     figure_html,
     for_export,
     render_image,
-    report_html,
+    report_chunks,
 )
 from services.analytics.period import DEFAULT_PERIODS_PER_YEAR, Report, build_report
 from services.core.models import Account
@@ -242,7 +242,7 @@ def export_report() -> Any:
     clock = parse_clock(rt, login, CHART_DEFAULT_TZ)
     history = _history_figures(rt, login, start, end, clock)
     page = report_page(report, _account(rt), history, int(time.time() * 1000), clock)
-    return _attachment(report_html(page), MEDIA_TYPES["html"], export_filename(login, "report", start, end, "html"))
+    return _attachment(report_chunks(page), MEDIA_TYPES["html"], export_filename(login, "report", start, end, "html"))
 
 
 @analytics.get("/export/<path:name>")

@@ -15,19 +15,30 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from layouts import ids
-from layouts.figures import drawdown_figure, equity_figure, margin_figure, whole_life_series
+from layouts.figures import (
+    DEFAULT_THEME,
+    SIGN_COLORS,
+    drawdown_figure,
+    equity_figure,
+    margin_figure,
+    whole_life_series,
+)
 from services.analytics.balance import WholeLife
 from services.analytics.charts_export import FORMATS, ReportPage, for_export
 from services.analytics.csv_export import TABLES, utc_iso
 from services.analytics.period import Report
 from services.analytics.stats import NOTES
+from services.analytics.trades import Trade, cents
 from services.core.brokertime import BrokerZone
 from services.core.formatting import TRADE_MODES, margin_level, money
 from services.core.models import Account
 from services.core.timefmt import Clock
 from services.core.units import DAY_S, HOUR_S, MINUTE_S
 
-GAIN_COLOR, LOSS_COLOR = "#16a34a", "#dc2626"
+GAIN_COLOR, LOSS_COLOR = SIGN_COLORS[DEFAULT_THEME]["gain"], SIGN_COLORS[DEFAULT_THEME]["loss"]  # a white template
+CHART_HEIGHT = 300  # every panel's chart, so the cards of a row of the grid are filled alike
+HEATMAP_ROW = 40  # the monthly heatmap's height per year beyond what fits in CHART_HEIGHT
+HOUR, WEEKDAY = "Hour of close", "Weekday of close"  # the clock is in the chart's title
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
 # export name -> page component, in the order of the panels
@@ -54,6 +65,12 @@ CHART_NAMES = tuple(CHART_LABELS)
 # the chart download bar lives outside ids.py's panels: a picker and one link per format
 CHART_PICKER = "download-chart-picker"
 DRAWDOWN_HEADER = ("Start", "Bottom", "Recovery", "Depth", "Depth %", "Duration")
+DRAWDOWN_NUMBERS = frozenset(("Depth", "Depth %", "Duration"))  # right-aligned, as numbers are in every table
+TRADE_MONEY = ("commission", "swap", "fee", "profit", "net")  # the trade list's money columns, and its totals
+TRADE_HEADER = (
+    "Position", "Open time", "Close time", "Symbol", "Side", "Volume", "Open price", "Close price",
+    "Commission", "Swap", "Fee", "Profit", "Net", "Holding",
+)  # fmt: skip
 
 # (key, label, kind): kind decides the format
 STAT_ROWS = (
@@ -152,7 +169,7 @@ def notice(text: str) -> html.Div:
     return html.Div(text, className="source-note")
 
 
-def _frame(title: str, height: int = 300) -> go.Figure:
+def _frame(title: str, height: int = CHART_HEIGHT) -> go.Figure:
     fig = go.Figure()
     fig.update_layout(
         title={"text": title, "x": 0.01, "font": {"size": 14}},
@@ -182,7 +199,8 @@ def monthly_heatmap(monthly: Sequence[Mapping[str, Any]]) -> go.Figure:
     for row in monthly:
         grid[years.index(row["year"])][row["month"] - 1] = row["return"] * 100
     text = [["" if cell is None else f"{cell:+.2f}%" for cell in line] for line in grid]
-    fig = _frame(title, height=max(180, 80 + 40 * len(years)))
+    # as tall as the other panels (one year's row used to fill half its card), taller for many years
+    fig = _frame(title, height=max(CHART_HEIGHT, 80 + HEATMAP_ROW * len(years)))
     fig.add_heatmap(
         z=grid,
         x=list(MONTHS),
@@ -191,17 +209,26 @@ def monthly_heatmap(monthly: Sequence[Mapping[str, Any]]) -> go.Figure:
         texttemplate="%{text}",
         colorscale="RdYlGn",
         zmid=0,
+        xgap=2,
+        ygap=2,
         hovertemplate="%{y} %{x}: %{text}<extra></extra>",
-        colorbar={"ticksuffix": "%"},
+        colorbar={"ticksuffix": "%", "title": {"text": "Return"}},
     )
-    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_xaxes(title_text="Month (broker time)")
+    fig.update_yaxes(type="category", autorange="reversed", title_text="Year")
     return fig
 
 
 def pl_bar_figure(
-    rows: Sequence[Mapping[str, Any]], key: str, title: str, currency: str, labels: Sequence[str] | None = None
+    rows: Sequence[Mapping[str, Any]],
+    key: str,
+    title: str,
+    currency: str,
+    axis: str,
+    labels: Sequence[str] | None = None,
 ) -> go.Figure:
-    """Net result per group, green above zero and red below; the hover shows the trade count and win rate."""
+    """Net result per group (``axis`` names the groups), green above zero and red below; the hover shows the
+    trade count and win rate."""
     if not any(row["trades"] for row in rows):
         return empty_figure(title, "No closed trades in this range")
     names = list(labels) if labels is not None else [str(row[key]) for row in rows]
@@ -215,9 +242,14 @@ def pl_bar_figure(
         ],
         hovertemplate="%{x}: %{y:,.2f}<br>%{customdata[0]} trades, %{customdata[1]} won<extra></extra>",
     )
-    fig.update_xaxes(type="category")
-    fig.update_yaxes(tickformat=",.2f", zeroline=True)
+    fig.update_xaxes(type="category", title_text=axis)
+    fig.update_yaxes(tickformat=",.2f", zeroline=True, title_text=_in("Net P/L", currency))
     return fig
+
+
+def _in(quantity: str, currency: str) -> str:
+    """An axis title with its unit: the account currency, when known."""
+    return f"{quantity} ({currency})" if currency else quantity
 
 
 def histogram_figure(bins: Sequence[Mapping[str, Any]], currency: str) -> go.Figure:
@@ -234,7 +266,8 @@ def histogram_figure(bins: Sequence[Mapping[str, Any]], currency: str) -> go.Fig
         hovertemplate="%{customdata[0]:,.2f} to %{customdata[1]:,.2f}: %{y} trades<extra></extra>",
     )
     fig.update_layout(bargap=0.02)
-    fig.update_xaxes(tickformat=",.2f")
+    fig.update_xaxes(tickformat=",.2f", title_text=_in("Net result per trade", currency))
+    fig.update_yaxes(title_text="Trades")
     return fig
 
 
@@ -243,16 +276,17 @@ def analytics_figures(report: Report) -> dict[str, go.Figure]:
     currency = report.currency
     return {
         "monthly": monthly_heatmap(report.monthly),
-        "by_symbol": pl_bar_figure(report.by_symbol, "symbol", "P/L by symbol", currency),
+        "by_symbol": pl_bar_figure(report.by_symbol, "symbol", "P/L by symbol", currency, "Symbol"),
         "by_direction": pl_bar_figure(
-            report.by_direction, "direction", "P/L by direction", currency, labels=("Long", "Short")
+            report.by_direction, "direction", "P/L by direction", currency, "Direction", labels=("Long", "Short")
         ),
-        "by_hour": pl_bar_figure(report.by_hour, "hour", f"P/L by hour of close in {report.clock}", currency),
+        "by_hour": pl_bar_figure(report.by_hour, "hour", f"P/L by hour of close in {report.clock}", currency, HOUR),
         "by_weekday": pl_bar_figure(
             report.by_weekday,
             "weekday",
             f"P/L by weekday of close in {report.clock}",
             currency,
+            WEEKDAY,
             labels=[row["name"] for row in report.by_weekday],
         ),
         "histogram": histogram_figure(report.histogram, currency),
@@ -273,6 +307,64 @@ def history_figures(
         "drawdown": drawdown_figure(series, None, "export", deals),
     }
     return figures
+
+
+def _price(value: float | None) -> str:
+    """A price as the broker quotes it: its digits, without the float's noise (1.08345, not 1.0834500000000001)."""
+    return "—" if value is None else format(value, ".10g")
+
+
+def _amount(value: float, digits: int) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def trade_row(trade: Trade, digits: int, clock: Clock) -> list[str]:
+    """One closed trade as the report's list shows it, in ``TRADE_HEADER`` order, times in ``clock``."""
+    return [
+        str(trade.position_id),
+        "—" if trade.open_time_utc_ms is None else clock.text(trade.open_time_utc_ms),
+        clock.text(trade.close_time_utc_ms),
+        trade.symbol,
+        trade.direction,
+        f"{trade.volume:g}",
+        _price(trade.open_price),
+        _price(trade.close_price),
+        *(_amount(getattr(trade, key), digits) for key in TRADE_MONEY),
+        "—" if trade.holding_s is None else duration_text(trade.holding_s),
+    ]
+
+
+def trade_header(currency: str, clock_label: str) -> list[str]:
+    """The trade list's heads: times name the clock, money the currency."""
+    money_heads = {h for h in TRADE_HEADER if h.lower() in TRADE_MONEY}
+    return [
+        f"{h} ({clock_label})" if h.endswith("time") else f"{h} ({currency})" if currency and h in money_heads else h
+        for h in TRADE_HEADER
+    ]
+
+
+def trade_totals(trades: Sequence[Trade], digits: int) -> dict[str, float]:
+    """The money columns summed over the trades, to the cent: what the statistics add up."""
+    return {key: cents(sum(getattr(trade, key) for trade in trades), digits) for key in TRADE_MONEY}
+
+
+def trade_totals_row(trades: Sequence[Trade], digits: int) -> list[str]:
+    totals = trade_totals(trades, digits)
+    counted = f"{len(trades):,} trade{'' if len(trades) == 1 else 's'}"
+    blank = [""] * (len(TRADE_HEADER) - len(TRADE_MONEY) - 3)
+    return ["Total", counted, *blank, *(_amount(totals[key], digits) for key in TRADE_MONEY), ""]
+
+
+def trade_note(stats: Mapping[str, Any], trades: Sequence[Trade], currency: str, digits: int) -> str | None:
+    """Why the statistics' net profit differs from the list's total, when it does: balance operations that are
+    no trade (a monthly commission, a charge, interest) count in it."""
+    other = cents((stats.get("net_profit") or 0.0) - trade_totals(trades, digits)["net"], digits)
+    if not other:
+        return None
+    return (
+        f"Net profit in the statistics also counts {money(other, currency, digits, signed=True)} of balance "
+        "operations that are no trade (commissions, charges, interest, dividends, tax)."
+    )
 
 
 def drawdown_rows(drawdowns: Sequence[Mapping[str, Any]], currency: str, digits: int, clock: Clock) -> list[list[str]]:
@@ -302,20 +394,16 @@ def drawdowns_table(
     drawdowns: Sequence[Mapping[str, Any]], currency: str, digits: int, clock: Clock, now_ms: int
 ) -> html.Div:
     """The deepest falls on the equity history, deepest first, times in the page's clock."""
-    title = drawdowns_title(clock, now_ms)
+    title = html.H3(drawdowns_title(clock, now_ms), className="table-title")
     if not drawdowns:
-        return html.Div([html.H3(title), notice("No drawdown on the equity history in this range")])
-    rows = [html.Tr([html.Td(cell) for cell in row]) for row in drawdown_rows(drawdowns, currency, digits, clock)]
-    return html.Div(
-        [
-            html.H3(title, style={"fontSize": "14px"}),
-            html.Table(
-                [html.Thead(html.Tr([html.Th(h) for h in DRAWDOWN_HEADER])), html.Tbody(rows)],
-                className="drawdowns",
-                style={"width": "100%", "fontVariantNumeric": "tabular-nums"},
-            ),
-        ]
-    )
+        return html.Div([title, notice("No drawdown on the equity history in this range")])
+    numeric = [header in DRAWDOWN_NUMBERS for header in DRAWDOWN_HEADER]
+    rows = [
+        html.Tr([html.Td(cell, className="num" if right else None) for cell, right in zip(row, numeric, strict=True)])
+        for row in drawdown_rows(drawdowns, currency, digits, clock)
+    ]
+    head = [html.Th(h, className="num" if right else None) for h, right in zip(DRAWDOWN_HEADER, numeric, strict=True)]
+    return html.Div([title, html.Table([html.Thead(html.Tr(head)), html.Tbody(rows)], className="data-table")])
 
 
 def export_url(path: str, start_ms: int | None, end_ms: int | None, clock: Clock | None = None) -> str:
@@ -418,7 +506,7 @@ def analytics_section() -> html.Section:
                     "marginTop": "12px",
                 },
             ),
-            html.Div(id=ids.ANALYTICS_DRAWDOWNS, className="card chart", style={"marginTop": "12px"}),
+            html.Div(id=ids.ANALYTICS_DRAWDOWNS, className="card chart table-card", style={"marginTop": "12px"}),
         ],
     )
 
@@ -474,4 +562,8 @@ def report_page(
         figures=[for_export(fig) for fig in (*history.values(), *analytics_figures(report).values())],
         drawdown_header=(f"{DRAWDOWN_HEADER[0]} ({clock.label(now_ms)})", *DRAWDOWN_HEADER[1:]),
         drawdowns=drawdown_rows([d.to_dict() for d in report.drawdowns], currency, digits, clock),
+        trade_header=trade_header(currency, clock.label(now_ms)),
+        trades=(trade_row(trade, digits, clock) for trade in report.trades),
+        trade_totals=trade_totals_row(report.trades, digits) if report.trades else (),
+        trade_note=trade_note(report.stats, report.trades, currency, digits),
     )

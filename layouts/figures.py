@@ -33,6 +33,11 @@ BALANCE_ONLY_DRAWDOWN_FILL = "rgba(220, 38, 38, 0.12)"
 LIVE_POINTS = 20_000
 TEMPLATES = {"light": "plotly_white", "dark": "plotly_dark"}
 DEFAULT_THEME = "light"
+# a profit green, a loss red, nothing grey: the page's --ok, --bad and --muted of each theme (assets/style.css)
+SIGN_COLORS = {
+    "light": {"gain": "#16a34a", "loss": "#dc2626", "none": "#9ca3af"},
+    "dark": {"gain": "#4ade80", "loss": "#f87171", "none": "#6b7280"},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,12 @@ class BalanceOnly:
 
 def template(theme: str | None) -> str:
     return TEMPLATES.get(theme or DEFAULT_THEME, TEMPLATES[DEFAULT_THEME])
+
+
+def sign_color(value: float | None, theme: str | None) -> str:
+    """Green for a profit, red for a loss, grey for none or unknown, readable on the theme's background."""
+    colors = SIGN_COLORS.get(theme or DEFAULT_THEME, SIGN_COLORS[DEFAULT_THEME])
+    return colors["none"] if not value else colors["gain"] if value > 0 else colors["loss"]
 
 
 @cache

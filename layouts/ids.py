@@ -40,6 +40,7 @@ OVERVIEW_BANNER = "overview-banner"
 OVERVIEW_TABLE = "overview-table"
 OVERVIEW_CURRENCIES = "overview-currencies"
 OVERVIEW_CHART = "overview-chart"
+OVERVIEW_EQUITY = "overview-equity"  # the accounts' equity summed over time
 OVERVIEW_LINK = "overview-link"  # from an account page to the overview
 
 

@@ -1,4 +1,5 @@
-"""KPI cards, one per KPI of ``services/live/kpis.py``: each value with its change since the broker's day start."""
+"""KPI cards, one per KPI of ``services/live/kpis.py``: each value, with its change since the broker's day start
+where the KPI has one."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def kpi_card(kpi: Kpi) -> html.Div:
         children=[
             html.Div(kpi.label, className="kpi-label"),
             html.Div("—", id=ids.kpi_value(kpi.name), className="kpi-value"),
-            html.Div(id=ids.kpi_delta(kpi.name), className="kpi-delta"),
+            *([] if kpi.change is None else [html.Div(id=ids.kpi_delta(kpi.name), className="kpi-delta")]),
         ],
     )
 

@@ -1,18 +1,29 @@
-"""The overview page: every account side by side, totals per currency, today's P/L as a chart."""
+"""The overview page: every account side by side, the combined equity, totals per currency, today's P/L."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 from dash import dcc, html
 from dash_extensions import WebSocket
+from plotly.subplots import make_subplots
 
 from layouts import ids
-from layouts.figures import DEFAULT_THEME, template
+from layouts.analytics import GRAPH_CONFIG
+from layouts.figures import DEFAULT_THEME, EQUITY_COLOR, sign_color, template
 from services.core.formatting import TRADE_MODES, margin_level, money
 from services.core.protocol import PROTOCOL_VERSION
+from services.fleet.equity import POINTS, CombinedEquity
 from services.fleet.overview import AccountLine, Combined, CurrencyTotal
+
+
+def graph_style(figure: go.Figure) -> dict[str, str]:
+    """The graph as tall as its figure: a responsive graph takes its height from its box, and a box in a grid
+    row with nothing else to size it collapsed the chart to a sliver after a redraw."""
+    return {"height": f"{figure.layout.height}px"}
+
 
 COLUMNS = ("Account", "Link", "Balance", "Equity", "Floating P/L", "Margin level", "Today's P/L", "Positions")
 
@@ -57,6 +68,17 @@ def layout() -> html.Div:
                     )
                 ],
             ),
+            html.Section(
+                className="card overview-card",
+                children=[
+                    dcc.Graph(
+                        id=ids.OVERVIEW_EQUITY,
+                        figure=(empty := equity_figure(CombinedEquity([], []), None)),
+                        style=graph_style(empty),
+                        config=GRAPH_CONFIG,
+                    )
+                ],
+            ),
             html.Div(
                 className="overview-lower",
                 children=[
@@ -70,7 +92,8 @@ def layout() -> html.Div:
                             dcc.Graph(
                                 id=ids.OVERVIEW_CHART,
                                 figure=pl_figure([], None),
-                                config={"displaylogo": False, "responsive": True},
+                                style=graph_style(pl_figure([], None)),
+                                config=GRAPH_CONFIG,
                             )
                         ],
                     ),
@@ -189,23 +212,98 @@ def currency_table(totals: Sequence[CurrencyTotal], total: Combined | None) -> h
     )
 
 
+def bar_label(line: AccountLine) -> str:
+    """An account under its bar, with its currency: the bars stand side by side, never added up."""
+    return f"{line.name or f'#{line.login}'} ({line.currency or '?'})"
+
+
+SIGNS = ("gain", "loss")  # the bars' traces, in order: one colour each, so an update only moves heights
+
+
+def pl_heights(lines: Sequence[AccountLine]) -> list[list[float | None]]:
+    """Each account's today on the trace of its sign (None on the other, and on both when flat or unknown)."""
+    return [
+        [line.today if line.today and (line.today > 0) == (sign == "gain") else None for line in lines]
+        for sign in SIGNS
+    ]
+
+
 def pl_figure(lines: Sequence[AccountLine], theme: str | None) -> go.Figure:
-    """Today's P/L per account, one colour per currency so no axis suggests adding them up."""
+    """Today's P/L per account: a profit green, a loss red (a trace per sign, stacked so each account has one
+    bar); each bar named with its account's currency, the amount on it."""
     figure = go.Figure(layout={"template": template(theme)})
-    for currency in sorted({line.currency or "?" for line in lines}):
-        members = [line for line in lines if (line.currency or "?") == currency]
+    labels = [bar_label(line) for line in lines]
+    for sign, heights in zip(SIGNS, pl_heights(lines), strict=True):
         figure.add_bar(
-            name=currency,
-            x=[line.name or f"#{line.login}" for line in members],
-            y=[line.today for line in members],
-            hovertemplate=f"%{{x}}<br>%{{y:+,.2f}} {currency}<extra></extra>",
+            name="Profit" if sign == "gain" else "Loss",
+            x=labels,
+            y=heights,
+            marker={"color": sign_color(1 if sign == "gain" else -1, theme)},
+            texttemplate="%{y:+,.2f}",
+            textposition="auto",
+            hovertemplate="%{x}<br>Today: %{y:+,.2f}<extra></extra>",
         )
     figure.update_layout(
         title={"text": "Today's P/L by account (account currency)", "font": {"size": 14}},
         height=300,
         margin={"l": 50, "r": 10, "t": 40, "b": 40},
-        showlegend=len(figure.data) > 1,
+        showlegend=False,
+        barmode="relative",
         uirevision="overview",
-        barmode="group",
     )
+    figure.update_yaxes(title_text="Today's P/L (account currency)", zeroline=True)
     return figure
+
+
+EQUITY_TITLE = "Combined equity, last 24 h (UTC)"
+EQUITY_ROW_PX, EQUITY_FRAME_PX = 200, 90  # each curve's own panel, and the title and axis around them
+
+
+def equity_figure(curves: CombinedEquity, theme: str | None) -> go.Figure:
+    """One panel per curve (a currency, or all in the report currency), one time axis: a y axis never mixes
+    currencies. Live appends extend each trace (``equity_points``), so the trace order is the curves' order."""
+    rows = max(1, len(curves.curves))
+    figure = make_subplots(
+        rows=rows,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08 if rows > 1 else 0.0,
+        subplot_titles=[curve.plan.label for curve in curves.curves] or None,
+    )
+    for row, curve in enumerate(curves.curves, start=1):
+        figure.add_scatter(
+            x=curves.times,
+            y=curve.equity,
+            mode="lines",
+            name=curve.plan.label,
+            line={"color": EQUITY_COLOR, "width": 1.5},
+            connectgaps=False,
+            hovertemplate=f"%{{x|%Y-%m-%d %H:%M}} UTC<br>%{{y:,.2f}} {curve.plan.currency}<extra></extra>",
+            row=row,
+            col=1,
+        )
+        figure.update_yaxes(title_text=f"Equity ({curve.plan.currency})", tickformat=",.0f", row=row, col=1)
+    figure.update_xaxes(type="date")
+    figure.update_layout(
+        template=template(theme),
+        title={"text": EQUITY_TITLE, "font": {"size": 14}},
+        height=EQUITY_FRAME_PX + EQUITY_ROW_PX * rows,
+        margin={"l": 70, "r": 10, "t": 60, "b": 30},
+        showlegend=False,
+        uirevision="overview-equity",
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
+    if not curves.curves:
+        figure.add_annotation(text="No account history yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    return figure
+
+
+def equity_points(curves: CombinedEquity) -> list[Any]:
+    """New minutes as an ``extendData`` on every curve, the oldest dropped so each keeps a day."""
+    traces = list(range(len(curves.curves)))
+    return [
+        {"x": [curves.times for _ in traces], "y": [curve.equity for curve in curves.curves]},
+        traces,
+        {"x": [POINTS for _ in traces], "y": [POINTS for _ in traces]},
+    ]

@@ -6,7 +6,7 @@ from typing import Any
 
 from layouts import ids
 from services.analytics.today import day_bounds, stored_day_start
-from services.live.kpis import KPIS, kpi_texts, level_class
+from services.live.kpis import KPIS, MOVING, kpi_texts, level_class
 from services.live.render import Updates
 from services.runtime import Runtime, UnreadableSnapshot
 from services.storage.redis_conn import REDIS_ERRORS
@@ -18,7 +18,7 @@ LEVEL_CARD = ids.kpi_card("margin_level")
 # What a replay (callbacks/replay.py) shows from the archive, and live updates leave alone meanwhile: id → prop.
 REPLAYED = {
     **{ids.kpi_value(kpi.name): "children" for kpi in KPIS},
-    **{ids.kpi_delta(kpi.name): "children" for kpi in KPIS},
+    **{ids.kpi_delta(kpi.name): "children" for kpi in MOVING},
     LEVEL_CARD: "className",
     ids.POSITIONS_GRID: "rowData",
     ids.ORDERS_GRID: "rowData",
@@ -53,7 +53,7 @@ def kpi_updates(account: dict[str, Any], day: dict[str, Any] | None) -> Updates:
 def blank_kpis() -> Updates:
     """The cards with nothing to show."""
     updates: Updates = {ids.kpi_value(kpi.name): {"children": "—"} for kpi in KPIS}
-    updates.update({ids.kpi_delta(kpi.name): {"children": ""} for kpi in KPIS})
+    updates.update({ids.kpi_delta(kpi.name): {"children": ""} for kpi in MOVING})
     updates[LEVEL_CARD] = {"className": "kpi"}
     return updates
 

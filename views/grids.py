@@ -12,14 +12,11 @@ from typing import Any
 from layouts import ids
 from layouts.tables import ORDER_COLUMNS, POSITION_COLUMNS, TIME_TOOLTIP
 from services.core.brokertime import BrokerZone
+from services.core.formatting import ORDER_TYPES, POSITION_TYPES, code_name
 from services.core.protocol import ORDERS, POSITIONS
 from services.core.timefmt import Clock, server_times
 from services.live import rowdiff
 
-ORDER_TYPES = {
-    0: "Buy", 1: "Sell", 2: "Buy Limit", 3: "Sell Limit", 4: "Buy Stop", 5: "Sell Stop",
-    6: "Buy Stop Limit", 7: "Sell Stop Limit", 8: "Close By",
-}  # fmt: skip
 TIME_FIELDS = {POSITIONS: "time_utc_ms", ORDERS: "time_setup_utc_ms"}
 GRIDS = {POSITIONS: (ids.POSITIONS_GRID, ids.POSITIONS_COUNT), ORDERS: (ids.ORDERS_GRID, ids.ORDERS_COUNT)}
 ROW_ID = "row_id"
@@ -45,11 +42,11 @@ def with_times(rows: list[dict[str, Any]], field: str, clock: Clock, broker: Bro
 
 
 def position_side(kind: int) -> str:
-    return "Buy" if kind == 0 else "Sell"
+    return code_name(POSITION_TYPES, kind)
 
 
 def order_side(kind: int) -> str:
-    return ORDER_TYPES.get(kind, str(kind))
+    return code_name(ORDER_TYPES, kind)
 
 
 SIDES: dict[str, Callable[[int], str]] = {POSITIONS: position_side, ORDERS: order_side}

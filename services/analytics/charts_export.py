@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import html
+import itertools
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from types import ModuleType
@@ -179,7 +180,11 @@ async def _draw(
 
 @dataclass(frozen=True, slots=True)
 class ReportPage:
-    """Everything the report shows, already as text: this module only lays it out."""
+    """Everything the report shows, already as text: this module only lays it out.
+
+    ``trades`` is read once, while the page is written: each row is made as it goes out, so a history of a
+    hundred thousand trades never sits in memory as text, only the chunk being sent.
+    """
 
     title: str
     subtitle: str
@@ -191,6 +196,10 @@ class ReportPage:
     figures: Sequence[go.Figure]
     drawdown_header: Sequence[str]
     drawdowns: Sequence[Sequence[str]]
+    trade_header: Sequence[str] = ()
+    trades: Iterable[Sequence[str]] = ()
+    trade_totals: Sequence[str] = ()
+    trade_note: str | None = None
 
 
 REPORT_STYLE = """
@@ -202,22 +211,36 @@ td,th{padding:3px 14px 3px 0;text-align:left;vertical-align:top}th{color:#6b7280
 .stats div{display:flex;justify-content:space-between;border-bottom:1px dotted #e5e7eb;padding:3px 0}
 .warn{background:#fef3c7;border:1px solid #f59e0b;padding:8px;border-radius:4px}.ok{color:#15803d}
 .notice{color:#6b7280;font-style:italic}.chart{margin:12px 0}
+.trades{font-size:12px;width:100%}.trades td,.trades th{padding:2px 8px;white-space:nowrap}
+.trades tbody tr:nth-child(even){background:#f9fafb}.trades thead th{position:sticky;top:0;background:#fff}
+.trades td:nth-child(n+6),.trades th:nth-child(n+6){text-align:right}
+.trades tfoot td{font-weight:600;border-top:2px solid #e5e7eb}
 """
+TRADE_ROWS_PER_CHUNK = 1000  # rows written per piece of the report: a few hundred KB at most
 
 
 def _cells(tag: str, values: Sequence[str]) -> str:
     return "".join(f"<{tag}>{html.escape(value)}</{tag}>" for value in values)
 
 
-def report_html(page: ReportPage) -> str:
-    """One self-contained page: plotly.js is inlined once in the head, each chart is a div that uses it."""
+def _trade_chunks(page: ReportPage) -> Iterator[str]:
+    """The trades as a compact table (a row's closing tags are optional in HTML), a chunk of rows at a time."""
+    esc = html.escape
+    yield f'<h2>Trades</h2><table class="trades"><thead><tr>{_cells("th", page.trade_header)}</tr></thead><tbody>'
+    rows = iter(page.trades)
+    while chunk := ["<tr><td>" + "<td>".join(map(esc, row)) for row in itertools.islice(rows, TRADE_ROWS_PER_CHUNK)]:
+        yield "\n".join(chunk) + "\n"
+    totals = f"<tfoot><tr>{_cells('td', page.trade_totals)}</tr></tfoot>" if page.trade_totals else ""
+    note = f'<p class="notice">{esc(page.trade_note)}</p>' if page.trade_note else ""
+    yield f"</tbody>{totals}</table>{note}"
+
+
+def report_chunks(page: ReportPage) -> Iterator[str]:
+    """One self-contained page, in pieces to send as they are made: plotly.js is inlined once in the head,
+    each chart is a div that uses it, and the trade list comes last, a chunk of rows at a time."""
     esc = html.escape
     summary = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in page.summary)
     stats = "".join(f"<div><span>{esc(k)}</span><strong>{esc(v)}</strong></div>" for k, v in page.statistics)
-    charts = "".join(
-        f'<div class="chart">{fig.to_html(full_html=False, include_plotlyjs=False, config=HTML_CONFIG)}</div>'
-        for fig in page.figures
-    )
     notice = f'<p class="notice">{esc(page.notice)}</p>' if page.notice else ""
     drawdowns = (
         f"<table><thead><tr>{_cells('th', page.drawdown_header)}</tr></thead><tbody>"
@@ -226,7 +249,7 @@ def report_html(page: ReportPage) -> str:
         if page.drawdowns
         else '<p class="notice">No drawdown on the equity history in this range.</p>'
     )
-    return (
+    yield (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(page.title)}</title><style>{REPORT_STYLE}</style>"
@@ -234,6 +257,11 @@ def report_html(page: ReportPage) -> str:
         f'<h1>{esc(page.title)}</h1><p class="sub">{esc(page.subtitle)}</p>'
         f"<h2>Account</h2><table>{summary}</table>"
         f'<h2>Balance check</h2><p class="{"ok" if page.check_ok else "warn"}">{esc(page.check)}</p>'
-        f'<h2>Statistics</h2>{notice}<div class="stats">{stats}</div>'
-        f"<h2>Charts</h2>{charts}<h2>Deepest drawdowns</h2>{drawdowns}</body></html>\n"
+        f'<h2>Statistics</h2>{notice}<div class="stats">{stats}</div><h2>Charts</h2>'
     )
+    for fig in page.figures:
+        yield f'<div class="chart">{fig.to_html(full_html=False, include_plotlyjs=False, config=HTML_CONFIG)}</div>'
+    yield f"<h2>Deepest drawdowns</h2>{drawdowns}"
+    if page.trade_header:
+        yield from _trade_chunks(page)
+    yield "</body></html>\n"

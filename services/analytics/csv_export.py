@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.analytics.stats import NOTES
 from services.analytics.trades import Trade, TradeBuilder, deal_kind
 from services.core.brokertime import BrokerZone, as_zone
+from services.core.formatting import DEAL_ENTRIES, ORDER_TYPES, POSITION_TYPES, code_name
 from services.core.models import DEAL_TYPE_BUY, DEAL_TYPE_SELL, Deal, HistoryPoint, Order, Position
 from services.core.timefmt import BROKER, Clock
 from services.core.units import DAY_MS, EPOCH, MINUTE_MS
@@ -44,8 +45,8 @@ FORMULA_CHARS = ("=", "+", "-", "@")
 INVISIBLE = ("Cc", "Cf", "Zs", "Zl", "Zp")  # controls, format characters (BOM, zero width), spaces, separators
 
 DEAL_COLUMNS = (
-    "time_utc", "time_server", "ticket", "order", "position_id", "symbol", "kind", "type", "entry", "volume",
-    "price", "profit", "commission", "swap", "fee", "magic", "reason", "comment", "external_id",
+    "time_utc", "time_server", "ticket", "order", "position_id", "symbol", "kind", "type", "entry", "entry_name",
+    "volume", "price", "profit", "commission", "swap", "fee", "magic", "reason", "comment", "external_id",
 )  # fmt: skip
 TRADE_COLUMNS = (
     "position_id", "symbol", "direction", "volume", "open_time_utc", "open_time_server", "close_time_utc",
@@ -54,12 +55,12 @@ TRADE_COLUMNS = (
 )  # fmt: skip
 POSITION_COLUMNS = (
     "time_utc", "time_server", "time_update_utc", "time_update_server", "ticket", "identifier", "symbol", "type",
-    "volume", "price_open", "sl", "tp", "price_current", "swap", "profit", "magic", "reason", "comment",
+    "type_name", "volume", "price_open", "sl", "tp", "price_current", "swap", "profit", "magic", "reason", "comment",
     "external_id",
 )  # fmt: skip
 ORDER_COLUMNS = (
-    "time_setup_utc", "time_setup_server", "time_expiration_server", "ticket", "symbol", "type", "type_time",
-    "type_filling", "state", "volume_initial", "volume_current", "price_open", "sl", "tp", "price_current",
+    "time_setup_utc", "time_setup_server", "time_expiration_server", "ticket", "symbol", "type", "type_name",
+    "type_time", "type_filling", "state", "volume_initial", "volume_current", "price_open", "sl", "tp", "price_current",
     "price_stoplimit", "magic", "position_id", "position_by_id", "reason", "comment", "external_id",
 )  # fmt: skip
 EQUITY_COLUMNS = ("time_utc", "time_server", *HISTORY_FIELDS)
@@ -190,10 +191,16 @@ def csv_chunks(columns: Sequence[str], rows: Iterable[Sequence[Any]], flush_char
     yield buffer.getvalue()
 
 
+def _entry_name(entry: int) -> str:
+    """Beside MT5's numeric ``entry``: ``in``, ``out``, ``in/out`` (a reversal), ``out by`` (a close by)."""
+    return code_name(DEAL_ENTRIES, entry).lower()
+
+
 def deal_row(deal: Deal, wall: BrokerZone | None = None) -> list[Any]:
     return [
         utc_iso(deal.time_utc_ms), wall_iso(deal.time_utc_ms, deal.time_msc, wall), deal.ticket, deal.order,
-        deal.position_id, deal.symbol, deal_kind(deal), deal.type, deal.entry, deal.volume, deal.price, deal.profit,
+        deal.position_id, deal.symbol, deal_kind(deal), deal.type, deal.entry, _entry_name(deal.entry), deal.volume,
+        deal.price, deal.profit,
         deal.commission, deal.swap, deal.fee, deal.magic, deal.reason, deal.comment, deal.external_id,
     ]  # fmt: skip
 
@@ -208,13 +215,18 @@ def trade_row(trade: Trade, wall: BrokerZone | None = None) -> list[Any]:
     ]  # fmt: skip
 
 
+def _type_name(names: dict[int, str], code: int) -> str:
+    """Beside MT5's numeric ``type`` (kept for programs): ``buy``, ``sell``, ``buy limit``, … as people read it."""
+    return code_name(names, code).lower()
+
+
 def position_row(position: Position, wall: BrokerZone | None = None) -> list[Any]:
     p = position
     return [
         utc_iso(p.time_utc_ms), wall_iso(p.time_utc_ms, p.time_msc, wall), utc_iso(p.time_update_utc_ms),
         wall_iso(p.time_update_utc_ms, p.time_update_msc, wall),
-        p.ticket, p.identifier, p.symbol, p.type, p.volume, p.price_open, p.sl, p.tp, p.price_current, p.swap,
-        p.profit, p.magic, p.reason, p.comment, p.external_id,
+        p.ticket, p.identifier, p.symbol, p.type, _type_name(POSITION_TYPES, p.type), p.volume, p.price_open, p.sl,
+        p.tp, p.price_current, p.swap, p.profit, p.magic, p.reason, p.comment, p.external_id,
     ]  # fmt: skip
 
 
@@ -226,9 +238,9 @@ def order_row(order: Order, wall: BrokerZone | None = None, broker: BrokerZone |
     return [
         utc_iso(o.time_setup_utc_ms), wall_iso(o.time_setup_utc_ms, o.time_setup_msc, wall),
         wall_iso(expiration_utc, expiration_ms, wall) if o.time_expiration else None, o.ticket, o.symbol, o.type,
-        o.type_time, o.type_filling, o.state, o.volume_initial, o.volume_current, o.price_open, o.sl, o.tp,
-        o.price_current, o.price_stoplimit, o.magic, o.position_id, o.position_by_id, o.reason, o.comment,
-        o.external_id,
+        _type_name(ORDER_TYPES, o.type), o.type_time, o.type_filling, o.state, o.volume_initial, o.volume_current,
+        o.price_open, o.sl, o.tp, o.price_current, o.price_stoplimit, o.magic, o.position_id, o.position_by_id,
+        o.reason, o.comment, o.external_id,
     ]  # fmt: skip
 
 
@@ -388,6 +400,7 @@ class StoredDeals:
         self.word_expected = np.array([_word(part) for _, _, part in words], dtype=np.uint64)
         self.extras = {name: 2 * count + k for k, name in enumerate(_EXTRAS)}
         self.type_field, self.time_fields = names.index("type"), (names.index("time_utc_ms"), names.index("time_msc"))
+        self.entry_field = names.index("entry")
         self.separators: list[tuple[int, bytes]] = []
         self.segments = self._segments(names)
 
@@ -402,8 +415,9 @@ class StoredDeals:
             if column in ("time_utc", "time_server"):
                 zone = "utc" if column == "time_utc" else "server"
                 segments += [(extras[f"{part}_{zone}"], 0, zero, zero, width) for part, width in _CLOCK_WIDTHS[zone]]
-            elif column == "kind":
-                segments.append((extras["kind_at"], 0, extras["kind_length"], zero, 0))
+            elif column in ("kind", "entry_name"):
+                name = "kind" if column == "kind" else "entry"
+                segments.append((extras[f"{name}_at"], 0, extras[f"{name}_length"], zero, 0))
             else:
                 j = names.index(column)
                 separator = b"\r\n" if column == DEAL_COLUMNS[-1] else b","
@@ -480,7 +494,7 @@ class StoredDeals:
 
     def _values_ok(self, buf: np.ndarray, numbers: np.ndarray, scratch: Scratch) -> np.ndarray:
         """Numbers that start and end like one (not null, no white space), strings a spreadsheet will not
-        run, a buy or a sell."""
+        run, a buy or a sell, an entry of one digit that has a name."""
         shape = (len(self.numbers), numbers.shape[1])
         last = np.take(numbers, self.number_ends, axis=0, out=scratch("number_ends", shape), mode="clip")
         last -= 1
@@ -491,7 +505,9 @@ class StoredDeals:
         ok &= ~((after > first) & _FORMULA_START[buf[first]]).any(axis=0)
         kind_first, kind_after = numbers[self.type_field], numbers[self.count + self.type_field]
         type_byte = buf[kind_first]
-        return ok & (kind_after - kind_first == 1) & ((type_byte == _BUY_BYTE) | (type_byte == _SELL_BYTE))
+        ok &= (kind_after - kind_first == 1) & ((type_byte == _BUY_BYTE) | (type_byte == _SELL_BYTE))
+        entry_first, entry_after = numbers[self.entry_field], numbers[self.count + self.entry_field]
+        return ok & (entry_after - entry_first == 1) & _ENTRY_DIGIT[buf[entry_first]]
 
     def _gather(
         self, buf: np.ndarray, numbers: np.ndarray, utc_ms: np.ndarray, server_ms: np.ndarray, scratch: Scratch
@@ -523,6 +539,9 @@ class StoredDeals:
         sell = buf[numbers[self.type_field]] == _SELL_BYTE
         numbers[extras["kind_at"]] = clock_at + np.where(sell, _CLOCK_AT["sell"], _CLOCK_AT["buy"])
         numbers[extras["kind_length"]] = np.where(sell, len(_CLOCK_PARTS["sell"]), len(_CLOCK_PARTS["buy"]))
+        entry = buf[numbers[self.entry_field]] - ord("0")
+        numbers[extras["entry_at"]] = clock_at + _ENTRY_AT[entry]
+        numbers[extras["entry_length"]] = _ENTRY_LENGTH[entry]
         start_col, start_add, length_col, minus_col, length_add = self.segments
         shape = (start_col.size, rows)
         by_field = np.take(numbers, start_col, axis=0, out=scratch("by_field", shape), mode="clip")
@@ -565,9 +584,14 @@ _CLOCK_PARTS = {
     "millis_server": "".join(f"{ms:03d}," for ms in range(1000)),
     "buy": "buy,",
     "sell": "sell,",
+    **{f"entry_{code}": f"{_entry_name(code)}," for code in DEAL_ENTRIES},
 }
 _CLOCK_AT = dict(zip(_CLOCK_PARTS, itertools.accumulate(map(len, _CLOCK_PARTS.values()), initial=0), strict=False))
 _CLOCK = np.frombuffer("".join(_CLOCK_PARTS.values()).encode("ascii"), np.uint8)
+_ENTRY_AT = np.array([_CLOCK_AT[f"entry_{code}"] for code in DEAL_ENTRIES])  # by the entry's digit
+_ENTRY_LENGTH = np.array([len(_CLOCK_PARTS[f"entry_{code}"]) for code in DEAL_ENTRIES])
+_ENTRY_DIGIT = np.zeros(256, bool)  # the entries the tables above name
+_ENTRY_DIGIT[[ord(str(code)) for code in DEAL_ENTRIES]] = True
 # a time cell: ``YYYY-MM-DDT`` from the page's dates, then ``HH:MM:``, ``SS.`` and ``mmm`` with its separator
 _CLOCK_WIDTHS = {
     zone: (("date", 11), ("minute", 6), ("second", 3), ("millis", 4 + len(tail)))
@@ -575,7 +599,7 @@ _CLOCK_WIDTHS = {
 }
 # per-row numbers computed for the gather, after each field's first byte and end
 _EXTRAS = (
-    "zero", "kind_at", "kind_length",
+    "zero", "kind_at", "kind_length", "entry_at", "entry_length",
     *(f"{part}_{zone}" for zone in ("utc", "server") for part, _ in _CLOCK_WIDTHS[zone]),
 )  # fmt: skip
 _BUY_BYTE, _SELL_BYTE = ord(str(DEAL_TYPE_BUY)), ord(str(DEAL_TYPE_SELL))

@@ -11,15 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.core.formatting import DEAL_ENTRIES, DEAL_TYPES, code_name
 from services.core.models import Deal
 
 MAX_PAGE = 500
-DEAL_TYPES = {
-    0: "Buy", 1: "Sell", 2: "Balance", 3: "Credit", 4: "Charge", 5: "Correction", 6: "Bonus", 7: "Commission",
-    8: "Commission daily", 9: "Commission monthly", 10: "Agent commission daily", 11: "Agent commission monthly",
-    12: "Interest", 13: "Buy canceled", 14: "Sell canceled", 15: "Dividend", 16: "Dividend franked", 17: "Tax",
-}  # fmt: skip
-DEAL_ENTRIES = {0: "In", 1: "Out", 2: "In/Out", 3: "Out by"}
 TEXT_COLUMNS = ("symbol", "comment", "type_name", "entry_name")
 NUMBER_COLUMNS = ("ticket", "order", "position_id", "volume", "price", "commission", "swap", "fee", "profit", "net")
 SORTABLE = frozenset((*TEXT_COLUMNS, *NUMBER_COLUMNS, "time_msc", "time_utc_ms"))
@@ -37,8 +32,8 @@ class Page:
 
 def deal_row(deal: Deal) -> dict[str, Any]:
     row = deal.to_dict()
-    row["type_name"] = DEAL_TYPES.get(deal.type, str(deal.type))
-    row["entry_name"] = DEAL_ENTRIES.get(deal.entry, str(deal.entry))
+    row["type_name"] = code_name(DEAL_TYPES, deal.type)
+    row["entry_name"] = code_name(DEAL_ENTRIES, deal.entry)
     row["net"] = round(deal.profit + deal.commission + deal.swap + deal.fee, 8)
     return row
 

@@ -1,7 +1,9 @@
 """The KPI cards' texts. A KPI is one entry of ``KPIS`` (its card comes from its label, ``layouts/kpis.py``).
 
-Each has a value and its change since the broker's day start; the change is None (the card keeps what it
-shows) while there is no history at the day start to compare with.
+Each has a value and, where the move since the broker's day start means something (balance, equity, the
+margin used), that change; it is None (the card keeps what it shows) while there is no history at the day start
+to compare with. Floating P/L and the margin level have none: how far they moved since midnight is noise beside
+the value itself.
 """
 
 from __future__ import annotations
@@ -24,29 +26,23 @@ class Kpi:
     name: str
     label: str
     value: Callable[[Account, Day | None], str]
-    change: Callable[[Account, Day | None], str | None]  # the day start is None when unknown
+    change: Callable[[Account, Day | None], str | None] | None = None  # the day start is None when unknown
 
 
 def _money(account: Account, value: float, signed: bool = False) -> str:
     return money(value, account.get("currency", ""), int(account.get("currency_digits", 2)), signed=signed)
 
 
-def money_kpi(name: str, label: str, signed: bool = False) -> Kpi:
-    """An account figure in its currency, and how far it moved today."""
+def money_kpi(name: str, label: str, signed: bool = False, moved: bool = True) -> Kpi:
+    """An account figure in its currency; with ``moved``, how far it moved today."""
     return Kpi(
         name,
         label,
         lambda account, day: _money(account, account[name], signed),
-        lambda account, day: None if day is None else f"{_money(account, account[name] - day[name], True)} today",
+        (lambda account, day: None if day is None else f"{_money(account, account[name] - day[name], True)} today")
+        if moved
+        else None,
     )
-
-
-def _level_change(account: Account, day: Day | None) -> str | None:
-    if day is None:
-        return None
-    if account["margin"] <= 0 or day.get("margin", 0) <= 0:
-        return ""
-    return f"{account['margin_level'] - day['margin_level']:+,.2f} pts today"
 
 
 def _today(account: Account, day: Day | None) -> str:
@@ -57,19 +53,24 @@ def _today(account: Account, day: Day | None) -> str:
 KPIS = (
     money_kpi("balance", "Balance"),
     money_kpi("equity", "Equity"),
-    money_kpi("profit", "Floating P/L", signed=True),
+    money_kpi("profit", "Floating P/L", signed=True, moved=False),
     money_kpi("margin", "Margin"),
     money_kpi("margin_free", "Free margin"),
-    Kpi("margin_level", "Margin level", lambda a, d: margin_level(a["margin_level"], a["margin"]), _level_change),
+    Kpi("margin_level", "Margin level", lambda a, d: margin_level(a["margin_level"], a["margin"])),
     Kpi("today", "Today's P/L", _today, lambda a, d: NO_DAY if d is None else "since the broker's day start"),
 )
 KPI_NAMES = tuple(kpi.name for kpi in KPIS)
+MOVING = tuple(kpi for kpi in KPIS if kpi.change is not None)  # the cards that show a change
 
 
 def kpi_texts(account: Account, day: Day | None) -> dict[str, tuple[str, str | None]]:
-    """Each KPI's value and change; the day start counts only with the equity it had (``today_pl``)."""
+    """Each KPI's value and change (None for a KPI without one); the day start counts only with the equity it
+    had (``today_pl``)."""
     known = day if today_pl(account["equity"], day) is not None else None
-    return {kpi.name: (kpi.value(account, known), kpi.change(account, known)) for kpi in KPIS}
+    return {
+        kpi.name: (kpi.value(account, known), None if kpi.change is None else kpi.change(account, known))
+        for kpi in KPIS
+    }
 
 
 def level_class(account: Account) -> str:

@@ -7,8 +7,8 @@ Keys carry the account login so several accounts can share one Redis:
 - ``<prefix>:<login>:status``   string, the streamer's status (JSON), written at every poll
 - ``<prefix>:<login>:history``  stream, account history, ``MAXLEN ~ HISTORY_MAX_POINTS``
 - ``<prefix>:<login>:history:1m`` stream, one entry per minute: equity low and high (with their times)
-  and the minute's last balance, margin, margin level and profit, so long ranges open without
-  reading every raw point
+  and the minute's last balance, equity (its close), margin, margin level and profit, so long ranges
+  open without reading every raw point
 - ``<prefix>:<login>:deals``    hash, deal ticket -> deal JSON (kept forever)
 - ``<prefix>:<login>:deals:by_time`` sorted set, ticket scored by UTC epoch ms
 - ``<prefix>:<login>:broker_tz`` string, the broker clock (``BrokerZone.spec``) the deals' UTC times were made with
@@ -233,6 +233,32 @@ class Store:
             points.extend(_Bucket.points(values))
         return [p for p in points if (start_ms is None or p.ts >= start_ms) and (end_ms is None or p.ts <= end_ms)]
 
+    def equity_closes(
+        self, logins: Iterable[int], start_ms: int, end_ms: int, raw_cap: int = 10_000
+    ) -> dict[int, list[tuple[int, float]]]:
+        """Each account's equity as ``(time, equity)``, oldest first, enough to know it at any time in
+        [start, end]: the last minute close before ``start_ms``, the rollup's closes of the minutes that start in
+        [start, end), then the raw points after the last of them up to ``end_ms`` (the minute in progress, not
+        rolled up yet), at most the newest ``raw_cap``. Two round trips for all the accounts."""
+        logins = list(logins)
+        pipe = self.client.pipeline(transaction=False)
+        for login in logins:
+            pipe.xrevrange(self.keys.rollup(login), str(start_ms - 1), "-", count=1)
+            pipe.xrange(self.keys.rollup(login), str(start_ms), str(end_ms - 1))
+        replies = pipe.execute()
+        found: dict[int, list[tuple[int, float]]] = {}
+        for k, login in enumerate(logins):
+            entries = [*replies[2 * k], *replies[2 * k + 1]]
+            closes = [_Bucket.close(int(entry_id.split("-")[0]), values) for entry_id, values in entries]
+            found[login] = [close for close in closes if close is not None]
+        for login in logins:
+            rolled = str(found[login][-1][0] + 1) if found[login] else "-"  # the first minute not rolled up
+            pipe.xrevrange(self.keys.history(login), str(end_ms), rolled, count=raw_cap)
+        for login, rows in zip(logins, pipe.execute(), strict=True):
+            points = (_point(entry_id, values) for entry_id, values in reversed(rows))
+            found[login].extend((p.ts, p.equity) for p in points if p is not None)
+        return found
+
     def first_history_ts(self, login: int) -> int | None:
         rows = self.client.xrange(self.keys.history(login), "-", "+", count=1)
         return int(rows[0][0].split("-")[0]) if rows else None
@@ -415,8 +441,20 @@ class _Bucket:
             "low": repr(self.low.equity),
             "high_ts": str(self.high.ts),
             "high": repr(self.high.equity),
-            **{name: repr(getattr(self.last, name)) for name in HISTORY_FIELDS if name != "equity"},
+            **{name: repr(getattr(self.last, name)) for name in HISTORY_FIELDS},  # equity: the minute's close
         }
+
+    @staticmethod
+    def close(minute: int, values: dict[str, str]) -> tuple[int, float] | None:
+        """The minute's last equity, stamped at the minute's last millisecond; an entry written before the
+        close was kept gives its later extreme (the nearest value it holds). None for an unreadable entry."""
+        try:
+            if "equity" in values:
+                return minute + MINUTE_MS - 1, float(values["equity"])
+            extremes = ((int(values["low_ts"]), float(values["low"])), (int(values["high_ts"]), float(values["high"])))
+        except (KeyError, ValueError):
+            return None
+        return minute + MINUTE_MS - 1, max(extremes)[1]
 
     @staticmethod
     def points(values: dict[str, str]) -> list[HistoryPoint]:

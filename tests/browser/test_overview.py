@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from layouts import ids
+from layouts.figures import sign_color
 from services.core.formatting import money
 from services.core.settings import load_settings
 from services.ingest.collectors import AccountSpec
@@ -68,11 +69,31 @@ def test_overview_shows_every_account_and_marks_a_silent_one_stale(
 
     totals = dash_duo.driver.execute_script(f"return document.getElementById('{ids.OVERVIEW_CURRENCIES}').innerText")
     assert "EUR" in totals and "USD" in totals and "All in USD" in totals
-    bars = dash_duo.driver.execute_script(
+    traces = dash_duo.driver.execute_script(
         f"return document.getElementById('{ids.OVERVIEW_CHART}').querySelector('.js-plotly-plot').data"
-        ".map(t => [t.name, t.x.length]);"
+        ".map(t => [t.x, t.y, t.marker.color]);"
     )
-    assert sorted(map(tuple, bars)) == [("EUR", 1), ("USD", 2)], "one bar per account, one trace per currency"
+    (labels, gains, green), (_, losses, red) = traces
+    assert labels == ["personal (USD)", "challenge (EUR)", "funded (USD)"], "one bar per account, its currency named"
+    assert (green, red) == (sign_color(1, "light"), sign_color(-1, "light")), "green a profit, red a loss"
+    assert all(g is None or g > 0 for g in gains) and all(v is None or v < 0 for v in losses)
+    heights_px = dash_duo.driver.execute_script(
+        f"return ['{ids.OVERVIEW_CHART}', '{ids.OVERVIEW_EQUITY}'].map(id => document.getElementById(id)"
+        ".querySelector('.js-plotly-plot').offsetHeight);"
+    )
+    assert heights_px == [300, 290], "redrawn live, each chart keeps its height (the bars collapsed to a sliver)"
+    curve = dash_duo.driver.execute_script(
+        f"const g = document.getElementById('{ids.OVERVIEW_EQUITY}').querySelector('.js-plotly-plot');"
+        "return g.data.map(t => [t.name, t.x.length, t.x.slice(-40, -20), t.y.slice(-40, -20)]);"
+    )
+    ((name, length, times, sums),) = curve
+    assert (name, length) == ("All in USD", 1440), "one curve for all three accounts, at the user's rate, a day long"
+    client, rates = redis_server.client(), {7201: 1.0, 7202: 1.10, 7203: 1.0}
+    history = {login: [(int(i.split("-")[0]), float(v["equity"])) for i, v in client.xrange(f"mt5:{login}:history")]
+               for login in rates}  # fmt: skip
+    for at, got in zip(times, sums, strict=True):
+        want = sum(rate * max(p for p in history[login] if p[0] < at)[1] for login, rate in rates.items())
+        assert got == pytest.approx(want, abs=0.011), f"the accounts' equity summed at {at}"
     dash_duo.driver.execute_script(f"document.querySelector('#{ids.overview_row(7203)} a').click()")
     dash_duo.wait_for_contains_text(f"#{ids.ACCOUNT_TITLE}", "#7203", timeout=15)
     assert dash_duo.get_logs() == []

@@ -4,6 +4,7 @@ and the HTML pages of the chart export."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import types
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from services.analytics import charts_export
 from services.analytics import csv_export as export
-from services.core.models import Deal, HistoryPoint, Position
+from services.core.models import Deal, HistoryPoint, Order, Position
 from services.storage.store import Store
 
 LOGIN = 77
@@ -51,6 +52,7 @@ def test_deals_csv_has_the_header_and_iso_utc_plus_server_time(store: Store) -> 
     assert row["time_utc"] == "2026-01-31T12:00:00.000Z"
     assert row["time_server"] == "2026-01-31T14:00:00.000"
     assert (row["ticket"], row["kind"], row["profit"], row["commission"]) == ("1", "buy", "1.5", "-0.35")
+    assert (row["type"], row["entry"], row["entry_name"]) == ("0", "0", "in"), "MT5's codes, and the entry by name"
     assert row["comment"] == "'=HYPERLINK(1)", "a spreadsheet must not run a comment as a formula"
 
 
@@ -155,6 +157,29 @@ def test_positions_orders_and_stats_tables() -> None:
     ]
 
 
+def test_every_deal_entry_is_named_by_the_fast_and_the_exact_path_alike(store: Store) -> None:
+    """``in``, ``out``, ``in/out`` (a reversal), ``out by`` (a close by); a code MT5 may add later stays a number."""
+    names = {0: "in", 1: "out", 2: "in/out", 3: "out by", 7: "7"}
+    deals = [make_deal(10 + code, NOON_UTC_MS + code, entry=code, type=code % 2) for code in names]
+    store.add_deals(LOGIN, deals)
+    fast = "".join(export.deals_csv(store, LOGIN, None, None))
+    exact = "".join(export.csv_chunks(export.DEAL_COLUMNS, map(export.deal_row, deals)))
+    assert fast == exact
+    assert [(row["entry"], row["entry_name"]) for row in parse([fast])] == [(str(c), n) for c, n in names.items()]
+
+
+def test_positions_and_orders_name_their_type_beside_mt5s_code() -> None:
+    """A person reads ``sell`` or ``sell stop``; a program keeps the numeric ``type`` it relied on."""
+    position = Position.from_mt5(POSITION, OFFSET_S)
+    (row,) = parse(export.positions_csv([position], None, None))
+    assert (row["type"], row["type_name"]) == ("1", "sell")
+    fields = {f.name: {"int": 0, "float": 0.0, "str": ""}[f.type] for f in dataclasses.fields(Order)}
+    names = {0: "buy", 2: "buy limit", 5: "sell stop", 7: "sell stop limit", 8: "close by", 42: "42"}
+    orders = [Order(**{**fields, "ticket": code, "type": code}) for code in names]
+    rows = parse(export.orders_csv(orders, None, None))
+    assert [(row["type"], row["type_name"]) for row in rows] == [(str(code), name) for code, name in names.items()]
+
+
 def test_the_report_escapes_broker_text_and_inlines_plotly_once() -> None:
     figure = go.Figure(go.Bar(x=["</script><b>EURUSD"], y=[1.5]))
     page = charts_export.ReportPage(
@@ -169,7 +194,7 @@ def test_the_report_escapes_broker_text_and_inlines_plotly_once() -> None:
         drawdown_header=("Start (UTC)",),
         drawdowns=[],
     )
-    text = charts_export.report_html(page)
+    text = "".join(charts_export.report_chunks(page))
     assert "<script>alert" not in text and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
     assert "</script><b>" not in text, "figure data cannot close the script it sits in"
     assert text.count("* plotly.js v") == 1 and text.count('<div class="chart">') == 2

@@ -90,6 +90,28 @@ def test_totals_stay_within_a_currency_unless_a_rate_is_configured() -> None:
     assert partial is not None and partial.equity == 3000 and partial.missing == ("EUR",), "no rate: left out"
 
 
+def test_todays_bars_are_green_for_a_profit_and_red_for_a_loss_whatever_the_currency() -> None:
+    """The bars were coloured by currency: a EUR profit could be drawn red. Now by sign, in both themes."""
+    from layouts.figures import SIGN_COLORS
+    from layouts.overview import pl_figure
+    from views.overview import bar_update
+
+    lines = [line(1, "USD", 1000, 1010), line(2, "EUR", 510, 500), line(3, "JPY", 9000, None)]
+    assert [ln.today for ln in lines] == [-10, 10, None]
+    for theme in ("light", "dark"):
+        colors = SIGN_COLORS[theme]
+        gains, losses = pl_figure(lines, theme).data
+        assert (gains.marker.color, losses.marker.color) == (colors["gain"], colors["loss"])
+        assert list(gains.y) == [None, 10, None] and list(losses.y) == [-10, None, None], "each bar on its sign"
+        assert list(gains.x) == list(losses.x) == ["n1 (USD)", "n2 (EUR)", "n3 (JPY)"], "the currency of each bar"
+        assert "%{x}" in gains.hovertemplate and gains.texttemplate == "%{y:+,.2f}", "the amount on the bar"
+    assert SIGN_COLORS["light"]["gain"] != SIGN_COLORS["dark"]["gain"], "a green that reads on a dark card"
+    turned = [line(1, "USD", 1020, 1010), *lines[1:]]
+    update, traces, keep = bar_update(turned)
+    assert traces == [0, 1] and keep == {"y": [3, 3]}, "the bars' heights replaced in place, nothing else"
+    assert update["y"] == [[10, 10, None], [None, None, None]], "the loss turned profit moves to the green trace"
+
+
 def test_today_is_read_again_on_new_deals_only() -> None:
     s = store()
     snapshot = {"account": {"currency": "USD", "equity": 1100.0, "balance": 1100.0}, "server_offset_s": 0}

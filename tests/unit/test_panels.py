@@ -9,10 +9,12 @@ from dash import no_update
 
 from callbacks.charts import range_outputs, selected_range, zoom_window
 from layouts import ids
+from layouts.kpis import kpi_section
 from services.analytics.today import cash_flows
 from services.core.brokertime import fixed, parse_zone
 from services.core.timefmt import BROKER, LOCAL, UTC_CLOCK, page_clock
-from services.live.kpis import level_class
+from services.live.kpis import kpi_texts, level_class
+from views.cards import kpi_updates
 
 NOW = 1_795_600_000_000  # 2026-11-25 08:26:40 UTC
 UTC2 = fixed(7200)
@@ -116,3 +118,21 @@ def test_a_new_clock_moves_a_custom_range_only() -> None:
     assert range_outputs(ids.CLIENT, "today", None, None, today, NOW, UTC2, IN_UTC) == (no_update, no_update, "")
     redrawn = range_outputs(ids.CLIENT, "today", None, None, today, NOW, UTC2, BERLIN)[0]
     assert redrawn == {**TODAY, "clock": "Europe/Berlin"}, "the same window, drawn again in the new clock"
+
+
+def test_only_balance_equity_and_margin_cards_show_a_change_since_the_day_start() -> None:
+    """Floating P/L and the margin level moved since midnight is noise: no change text, no element for one."""
+    account = {**ACCOUNT, "balance": 5100.0, "profit": -100.0, "credit": 0.0, "currency": "USD",
+               "currency_digits": 2}  # fmt: skip
+    day = {**account, "balance": 5000.0, "equity": 4900.0, "profit": -100.0, "margin": 500.0, "margin_level": 980.0,
+           "margin_free": 4400.0, "flows": 0.0}  # fmt: skip
+    texts = kpi_texts(account, day)
+    assert texts["balance"] == ("$5,100.00", "+$100.00 today")
+    assert texts["equity"] == ("$5,000.00", "+$100.00 today")
+    assert texts["profit"] == ("-$100.00", None) and texts["margin_level"] == ("500.00 %", None)
+    updates = kpi_updates(account, day)
+    assert ids.kpi_delta("balance") in updates and ids.kpi_delta("equity") in updates
+    assert ids.kpi_delta("profit") not in updates and ids.kpi_delta("margin_level") not in updates
+    shown = str(kpi_section().to_plotly_json())
+    assert ids.kpi_delta("equity") in shown
+    assert ids.kpi_delta("profit") not in shown and ids.kpi_delta("margin_level") not in shown
