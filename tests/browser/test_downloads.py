@@ -45,6 +45,9 @@ def downloaded(folder: Path, name: str) -> Path:
     return path
 
 
+BROKER_CLOCK = "?tz=server"  # the page's default clock, which every download link names
+
+
 def href(dash_duo: Any, element_id: str) -> str:
     try:
         return dash_duo.find_element(f"#{element_id}").get_attribute("href") or ""
@@ -60,7 +63,7 @@ def test_csv_chart_and_report_download_from_the_page(dash_duo: Any, make_app: An
     folder = Path(dash_duo.download_path)
 
     click(dash_duo, f"#{ids.RANGE_BUTTONS} label:nth-child(5)")  # All: links without a range
-    wait_until(lambda: href(dash_duo, "download-deals").endswith("/export/deals.csv"), 10, "the all-range CSV link")
+    wait_until(lambda: href(dash_duo, "download-deals").endswith("/export/deals.csv" + BROKER_CLOCK), 10, "the all-range CSV link")
     click(dash_duo, "#download-deals")
     with downloaded(folder, f"mt5-{LOGIN}-deals-start_now.csv").open(encoding="utf-8", newline="") as file:
         reader = csv.DictReader(file)
@@ -73,8 +76,8 @@ def test_csv_chart_and_report_download_from_the_page(dash_duo: Any, make_app: An
     assert rows[0]["kind"] == "deposit" and rows[0]["time_utc"].endswith("Z")
 
     dash_duo.select_dcc_dropdown(f"#{CHART_PICKER}", value="Drawdown")
-    wait_until(lambda: href(dash_duo, chart_link_id("png")).endswith("/export/chart/drawdown.png"), 10, "PNG link")
-    assert href(dash_duo, chart_link_id("svg")).endswith("/export/chart/drawdown.svg")
+    wait_until(lambda: href(dash_duo, chart_link_id("png")).endswith("/export/chart/drawdown.png" + BROKER_CLOCK), 10, "PNG link")
+    assert href(dash_duo, chart_link_id("svg")).endswith("/export/chart/drawdown.svg" + BROKER_CLOCK)
     click(dash_duo, f"#{chart_link_id('png')}")
     image = downloaded(folder, f"mt5-{LOGIN}-chart-drawdown-start_now.png").read_bytes()
     assert image.startswith(PNG_SIGNATURE)
