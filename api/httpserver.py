@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 REST_THREADS = 16  # threads kept for requests and Dash callbacks while every WebSocket slot is taken
 SHUTDOWN_TIMEOUT_S = 1.0  # the runtime's stop has closed every socket already: requests end within this
-SOCKET_TIMEOUT_S = 60  # a keep-alive connection idle (or a request stalled) this long is closed
+SOCKET_TIMEOUT_S = 10  # a keep-alive connection idle (or a request stalled) this long is closed: cheroot's default
 
 
 class BusyPort(OSError):

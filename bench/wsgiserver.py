@@ -5,6 +5,8 @@ Each server runs the demo account on the embedded Redis in a process of its own.
 
 - REST: ``N`` requests to ``/health`` and ``N`` to ``/account`` from 8 client threads, a new connection each (as
   health checkers and scripts call); latency p50/p95 and the server's CPU per 1,000 requests;
+- idle: 100 keep-alive connections left open after one request each (a browser keeps several): the threads they
+  hold in the server, and ``/health``'s latency beside them;
 - ``/ws``: ``S`` sockets opened at once (``?batch_ms=5``, the hello and the snapshot), the time to the snapshot
   p50/p95, then 10 s with all of them open: the server's CPU while it streams the account to each.
 
@@ -14,6 +16,8 @@ It prints one table; the figures in README.md ("Production") come from it.
 from __future__ import annotations
 
 import argparse
+import gc
+import http.client
 import os
 import statistics
 import subprocess
@@ -36,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVERS = ("werkzeug", "cheroot")
 CLIENT_THREADS = 8
 STREAM_S = 10.0
+IDLE_CONNECTIONS = 100
 
 
 def serve(kind: str, port: int) -> None:
@@ -50,11 +55,11 @@ def serve(kind: str, port: int) -> None:
     install_signal_handlers()
     settings = load_settings({"APP_PORT": str(port), "REDIS_URL": "embedded", "DATA_DIR": os.environ["DATA_DIR"]},
                              dotenv_path=None)  # fmt: skip
-    if kind == "cheroot":
-        server = listen(settings)
-        serve_cheroot(create_app(settings), server, settings)
-        return
     app = create_app(settings)
+    gc.freeze()  # as main() does: the exit does not walk the app's objects
+    if kind == "cheroot":
+        serve_cheroot(app, listen(settings), settings)
+        return
     werkzeug = make_server(settings.app_host, port, app.server, threaded=True)  # what app.py served with before
     werkzeug.daemon_threads = True
     try:
@@ -136,6 +141,24 @@ def sockets(port: int, process: psutil.Process, count: int) -> dict[str, float]:
             "cpu_pct": used / STREAM_S * 100, "threads": process.num_threads()}  # fmt: skip
 
 
+def idle(port: int, process: psutil.Process, count: int) -> dict[str, float]:
+    """``count`` keep-alive connections left idle after one request each (as browsers keep theirs): the server's
+    threads meanwhile, and a request's latency beside them."""
+    before = process.num_threads()
+    held = []
+    for _ in range(count):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/livez")
+        conn.getresponse().read()
+        held.append(conn)
+    time.sleep(0.5)
+    threads = process.num_threads() - before
+    latency = statistics.median(timed(lambda: fetch(f"http://127.0.0.1:{port}/health")) for _ in range(20))
+    for conn in held:
+        conn.close()
+    return {"threads_added": threads, "health_p50_ms": latency}
+
+
 def measure(kind: str, requests: int, count: int) -> dict[str, Any]:
     port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
@@ -158,7 +181,7 @@ def measure(kind: str, requests: int, count: int) -> dict[str, Any]:
             rest(base, process, "/health", 50)  # warm-up
             result = {"health": rest(base, process, "/health", requests),
                       "account": rest(base, process, "/account", requests),
-                      "ws": sockets(port, process, count)}  # fmt: skip
+                      "idle": idle(port, process, IDLE_CONNECTIONS), "ws": sockets(port, process, count)}  # fmt: skip
             start = time.perf_counter()
             child.send_signal(2)
             child.wait(30)
@@ -185,6 +208,10 @@ def main() -> None:
         for route in ("health", "account"):
             r = result[route]
             print(f"{kind:<10} {route:<9} {r['p50_ms']:>8.2f} {r['p95_ms']:>8.2f} {r['cpu_ms_per_1000']:>16.0f}")
+    print(f"\n{'server':<10} {'idle keep-alive connections':>28} {'threads they hold':>18} {'/health p50 ms':>15}")
+    for kind, result in results.items():
+        i = result["idle"]
+        print(f"{kind:<10} {IDLE_CONNECTIONS:>28} {i['threads_added']:>18} {i['health_p50_ms']:>15.2f}")
     print(f"\n{'server':<10} {'sockets':>7} {'snapshot p50 ms':>16} {'p95 ms':>8} {'CPU % streaming':>16} "
           f"{'threads':>8} {'stop s':>7}")  # fmt: skip
     for kind, result in results.items():
