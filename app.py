@@ -20,10 +20,11 @@ from types import FrameType
 
 from dash import Dash
 from flask import Flask
-from werkzeug.serving import is_running_from_reloader, make_server, run_simple
+from werkzeug.serving import is_running_from_reloader, run_simple
 
 import api
 import views
+from api.httpserver import BusyPort, Server, probe, threads_for
 from callbacks import alerts, analytics, charts, client, clock, live, overview, replay, routing, tables
 from layouts.overview import layout as overview_layout
 from layouts.page import layout
@@ -152,19 +153,27 @@ def ignore_stop_signals() -> None:
             signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
-def serve(app: Dash, settings: Settings) -> None:
+def listen(settings: Settings) -> Server:
+    """The server's socket, bound before the app starts a thread; raises BusyPort."""
+    server = Server(settings.app_host, settings.app_port, None, threads_for(settings.ws_max_connections))
+    server.listen()
+    return server
+
+
+def serve(app: Dash, server: Server, settings: Settings) -> None:
+    """Until Ctrl-C or a stop signal: then the runtime's stop closes every page's socket (1001), and the server's
+    threads, freed, end."""
     runtime: Runtime = app.server.extensions["mt5_runtime"]
-    server = make_server(settings.app_host, settings.app_port, app.server, threaded=True)
-    server.daemon_threads = True
+    server.wsgi_app = app.server
     log.info("Dashboard on http://%s:%d/ (Ctrl-C to stop)", settings.app_host, settings.app_port)
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.serve()
     except KeyboardInterrupt:
         log.info("Stopping…")
     finally:
         ignore_stop_signals()
         runtime.stop()
-        server.server_close()
+        server.stop()
         log.info("Stopped")
 
 
@@ -226,28 +235,47 @@ def main(argv: list[str] | None = None) -> int:
             "Set APP_AUTH=basic and APP_USERS, or bind to 127.0.0.1",
             settings.app_host,
         )
+    try:
+        if not is_running_from_reloader():  # the reloader's child serves on its parent's socket
+            probe(settings.app_host, settings.app_port)
+    except BusyPort as exc:
+        return busy_port(exc)
     if settings.app_debug and not is_running_from_reloader():
         run_simple(settings.app_host, settings.app_port, _reloader_parent, use_reloader=True, reloader_type="stat")
         return 0
     try:
-        app = create_app(settings, build_accounts_runtime(settings) if settings.accounts_file else None)
+        app = create_app(settings, build_accounts_runtime(settings) if settings.accounts_file else None, start=False)
     except SourceError as exc:
         print(f"Invalid setting: MT5_SOURCE: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
     except SettingsError as exc:  # a rules file whose content is wrong: file, line and field
         print(f"Invalid setting: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
+    runtime: Runtime = app.server.extensions["mt5_runtime"]
     if settings.app_debug:
+        runtime.start()
         try:
             run_simple(
                 settings.app_host, settings.app_port, app.server, threaded=True, use_reloader=True, reloader_type="stat"
             )
         finally:
-            app.server.extensions["mt5_runtime"].stop()
+            runtime.stop()
         return 0
+    try:
+        server = listen(settings)
+    except BusyPort as exc:  # taken since the probe: still before the runtime starts a thread
+        runtime.stop()
+        return busy_port(exc)
+    runtime.start()
     gc.freeze()  # the app's long-lived objects: no collection walks them again, nor the one at exit
-    serve(app, settings)
+    serve(app, server, settings)
     return 0
+
+
+def busy_port(exc: BusyPort) -> int:
+    """One line naming APP_PORT, as for any other bad setting, instead of the server's own words."""
+    print(f"Invalid setting: APP_PORT: {exc}", file=sys.stderr)
+    return EXIT_BAD_SETTINGS
 
 
 def _reloader_parent(environ: dict, start_response: object) -> list[bytes]:

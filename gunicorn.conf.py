@@ -15,9 +15,11 @@ worker exits by itself within a second or two, well before ``graceful_timeout``.
 
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
+from api.httpserver import BusyPort, probe
 from services.core.settings import SettingsError, load_dotenv_file, ws_max_connections
 from services.runtime import STOP_BOUND_S
 
@@ -42,6 +44,20 @@ graceful_timeout = STOP_BOUND_S
 keepalive = 5
 accesslog = None
 errorlog = "-"
+
+
+def on_starting(server: Any) -> None:
+    """A port in use ends the start at once with one line naming APP_PORT and exit status 2, as ``python app.py``
+    does, instead of gunicorn's five retries and its own words."""
+    for address in server.cfg.bind:
+        if address.startswith(("unix:", "fd://")):
+            continue
+        host, _, port = address.rpartition(":")
+        try:
+            probe(host.strip("[]") or "0.0.0.0", int(port))
+        except BusyPort as exc:
+            print(f"Invalid setting: APP_PORT: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
 
 
 def _stop_runtime(worker: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import security, ws
+from api import pages, security, ws
 from api.accounts import accounts_api
 from api.alerts import alerts_api
 from api.analytics import analytics
@@ -20,6 +20,7 @@ def init_app(server: Flask) -> None:
     """
     server.url_map.converters["login"] = LoginConverter
     security.init_app(server)
+    pages.init_app(server)
     server.register_blueprint(rest_api)
     server.register_blueprint(accounts_api)
     for blueprint in (account_api, analytics, alerts_api):

@@ -3,7 +3,7 @@
 Authentication (``APP_AUTH=basic``) guards every route: the page, ``/_dash-*``, the
 REST API, exports, assets and the ``/ws`` handshake; only a CORS preflight from an origin in
 ``CORS_ORIGINS`` to a JSON API route is answered without credentials, as browsers never send
-them on one. Whatever the authentication:
+them on one, and so is ``/livez``, which answers "ok" and nothing more. Whatever the authentication:
 - the ``Host`` header must name this machine (loopback, ``APP_HOST`` or ``ALLOWED_HOSTS``), so a
   DNS-rebinding page that makes the browser call ``evil.example`` resolved to 127.0.0.1 gets a 400;
 - a request that changes something (any method but GET, HEAD, OPTIONS; Dash's update route included)
@@ -27,6 +27,7 @@ from api.rest import cors_route
 from services.core.settings import Settings
 
 REALM = 'Basic realm="MT5 Dashboard", charset="UTF-8"'
+LIVENESS_PATH = "/livez"  # says only that the process answers: open to any health checker, with or without APP_AUTH
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -106,6 +107,8 @@ def require_login() -> Response | None:
     settings = _settings()
     if settings.app_auth != "basic" or (cors_preflight(request.method, request.headers, settings) and cors_route()):
         return None
+    if request.path == LIVENESS_PATH:
+        return None
     auth = request.authorization
     if auth is not None and auth.type == "basic" and credentials_match(settings, auth.username, auth.password):
         return None
@@ -119,8 +122,9 @@ def _refuse(status: int, message: str) -> Response:
 
 
 def check_host() -> Response | None:
+    """Any name may ask ``/livez`` (a checker in a container calls the app by its service name): it reads nothing."""
     settings = _settings()
-    if host_allowed(request.host, settings):
+    if host_allowed(request.host, settings) or request.path == LIVENESS_PATH:
         return None
     return _refuse(400, f"host {host_name(request.host)[:100]!r} is not served here: add it to ALLOWED_HOSTS")
 
@@ -155,7 +159,16 @@ def add_headers(response: Response) -> Response:
     return response
 
 
+def liveness() -> Response:
+    """The process answers and its streamer runs (``/health``'s "down"); everything else is ``/health``'s, behind
+    authentication."""
+    if not current_app.extensions["mt5_runtime"].streamer.running:
+        return Response("down\n", 503, mimetype="text/plain", headers={"Cache-Control": "no-store"})
+    return Response("ok\n", 200, mimetype="text/plain", headers={"Cache-Control": "no-store"})
+
+
 def init_app(server: Flask) -> None:
+    server.add_url_rule(LIVENESS_PATH, "liveness", liveness, methods=["GET", "HEAD"])
     server.config["MAX_CONTENT_LENGTH"] = server.extensions["mt5_runtime"].settings.max_request_bytes
     server.before_request(check_host)
     server.before_request(check_body_size)

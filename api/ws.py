@@ -57,6 +57,13 @@ MAX_BATCH_MS = 5000
 
 def init_app(app: Flask) -> None:
     app.add_url_rule("/ws", "ws", socket_view, websocket=True)
+    app.add_url_rule("/ws", "ws_upgrade_required", upgrade_required)
+
+
+def upgrade_required() -> Response:
+    """``/ws`` asked without the upgrade (a browser tab, curl): 426, not the page that Dash's catch-all would serve."""
+    body = dumps({"error": "/ws is a WebSocket endpoint: connect with an Upgrade: websocket request", "status": 426})
+    return Response(body, 426, mimetype="application/json", headers={"Upgrade": "websocket", "Connection": "Upgrade"})
 
 
 def error_frame(message: str) -> str:

@@ -22,6 +22,11 @@ MAX_FRAME_BYTES = 64 * 1024
 MAX_UNREAD_FRAMES = 64  # a page sends one ack per batch: it never has more than a few frames unread
 MAX_UNREAD_SIZE = 4 * MAX_FRAME_BYTES  # characters of text frames, bytes of binary ones
 CLOSE_WAIT_S = 0.5
+# The connection's socket, and the call that takes the connection over from the server, as api/httpserver.py's
+# gateway gives them (simple-websocket knows Werkzeug's, gunicorn's, eventlet's and gevent's environs, not cheroot's).
+SOCKET_KEY = "mt5.socket"
+HAND_OVER_KEY = "mt5.hand_over"
+CHEROOT = "cheroot"
 
 
 class Flooded(Exception):
@@ -78,7 +83,12 @@ class Connection(Server):
 
     def __init__(self, environ: dict[str, Any], send_timeout_s: float) -> None:
         self.send_timeout_s = send_timeout_s
+        own = environ.get(SOCKET_KEY)
+        if own is not None:  # a duplicate: simple-websocket closes its socket when done, and cheroot its own after
+            environ = {**environ, "werkzeug.socket": own.dup()}
         super().__init__(environ, ping_interval=PING_INTERVAL_S, max_message_size=MAX_FRAME_BYTES)
+        if own is not None:
+            self.mode = CHEROOT
 
     def handshake(self) -> None:
         """Before the reader thread starts: from here on every send and every received frame is bounded."""
@@ -109,8 +119,8 @@ class Connection(Server):
 
 
 class HandedOver(Response):
-    """What the WSGI server gets back once the socket is done with (flask-sock's answer): gunicorn must write
-    nothing more and close the connection; Werkzeug writes a response into the shut socket and moves on."""
+    """What the WSGI server gets back once the socket is done with (flask-sock's answer): gunicorn and cheroot must
+    write nothing more and close the connection; Werkzeug writes a response into the shut socket and moves on."""
 
     def __init__(self, server_mode: str) -> None:
         super().__init__()
@@ -119,4 +129,7 @@ class HandedOver(Response):
     def __call__(self, environ: Any, start_response: Any) -> Any:
         if self.server_mode == "gunicorn":
             raise StopIteration
+        if self.server_mode == CHEROOT:
+            environ[HAND_OVER_KEY]()
+            return []
         return super().__call__(environ, start_response)

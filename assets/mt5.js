@@ -22,8 +22,10 @@
             const age = (last === null || last === undefined) ? null : links.batch_ts - last + elapsed;
             const ageEl = document.getElementById("age-" + name);
             if (ageEl) { ageEl.textContent = age === null ? "" : fmtAge(age); }
-            const silent = links.silent ? links.silent[name] : null;
-            const isStale = !!silent || (age !== null && age > 2 * links.period_ms);
+            // The server's word on a link, when it has one (the accounts monitor's rule for MT5, the one its
+            // badge follows), wins over the age by the page's own clock.
+            const judged = !!links.silent && name in links.silent;
+            const isStale = judged ? !!links.silent[name] : (age !== null && age > 2 * links.period_ms);
             const wrap = document.getElementById("link-" + name);
             if (wrap) { wrap.classList.toggle("stale", isStale); }
             if (isStale) { stale.push(name); }

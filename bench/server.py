@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 
-from app import configure_logging, create_app, install_signal_handlers, serve
+from app import configure_logging, create_app, install_signal_handlers, listen, serve
 from services.core.models import Account, Terminal
 from services.core.settings import Settings, load_settings
 from services.ingest.sources.demo import DemoSource
@@ -143,7 +143,7 @@ def main() -> None:
     configure_logging("WARNING")
     install_signal_handlers()
     app, settings = build(args)
-    serve(app, settings)
+    serve(app, listen(settings), settings)
 
 
 if __name__ == "__main__":

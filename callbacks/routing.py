@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from dash import Dash, Input, Output, no_update
 
+from api.pages import ACCOUNT_PATH
 from layouts import ids
 from services.runtime import Runtime
 from services.storage.redis_conn import REDIS_ERRORS
-
-ACCOUNT_PATH = re.compile(r"^/a/(\d{1,19})/?$")
 
 
 def page_login(pathname: str | None, runtime: Runtime) -> int | None:

@@ -11,6 +11,7 @@ from typing import Any
 from dash import dcc, html
 
 from layouts import ids
+from services.core.formatting import rule_amount
 
 STATE_COLORS = {"ok": "var(--ok)", "warning": "var(--warn)", "breached": "var(--bad)"}
 STATE_BADGES = {"ok": "badge badge-ok", "warning": "badge badge-warn", "breached": "badge badge-bad"}
@@ -27,19 +28,6 @@ EDITOR = {"width": "100%", "minHeight": "260px", "fontFamily": "ui-monospace, mo
           "background": "var(--card)", "color": "var(--text)", "border": "1px solid var(--border)"}  # fmt: skip
 
 
-def amount(value: float | None, unit: str) -> str:
-    """A rule value as the trader reads it: ``4.20%``, ``1,250.00 USD``, ``3 positions``, ``1.5 lots``."""
-    if value is None:
-        return "—"
-    if unit == "%":
-        return f"{value:,.2f}%"
-    if unit == "positions":
-        return f"{value:,.0f} positions"
-    if unit == "lots":
-        return f"{value:,.2f} lots"
-    return f"{value:,.2f} {unit}"
-
-
 def duration(seconds: float) -> str:
     minutes = int(seconds // 60)
     if minutes < 60:
@@ -52,8 +40,9 @@ def distance_text(row: dict[str, Any]) -> str:
     if distance is None:
         return row.get("detail") or "not active"
     if row["kind"] == "profit_target":
-        return "target reached" if distance <= 0 else f"{amount(distance, row['unit'])} to go"
-    return f"{amount(distance, row['unit'])} left" if distance >= 0 else f"over by {amount(-distance, row['unit'])}"
+        return "target reached" if distance <= 0 else f"{rule_amount(distance, row['unit'])} to go"
+    unit = row["unit"]
+    return f"{rule_amount(distance, unit)} left" if distance >= 0 else f"over by {rule_amount(-distance, unit)}"
 
 
 def bar(row: dict[str, Any]) -> html.Div:
@@ -82,8 +71,8 @@ def state_badge(row: dict[str, Any]) -> html.Span:
 
 def rule_row(row: dict[str, Any]) -> html.Div:
     """One rule: name and state, live value, limit, the distance bar, and the daily reset countdown."""
-    limit = html.Div([html.Div(f"limit {amount(row.get('limit'), row['unit'])}"),
-                      html.Div(f"warn {amount(row.get('warn'), row['unit'])}", style=MUTED)])  # fmt: skip
+    limit = html.Div([html.Div(f"limit {rule_amount(row.get('limit'), row['unit'])}"),
+                      html.Div(f"warn {rule_amount(row.get('warn'), row['unit'])}", style=MUTED)])  # fmt: skip
     extra = []
     if row.get("floor") is not None:
         extra.append(html.Div(f"breach at equity {row['floor']:,.2f}", style=MUTED))
@@ -93,7 +82,7 @@ def rule_row(row: dict[str, Any]) -> html.Div:
         style=ROW,
         children=[
             html.Div([html.Span(row["name"], style={"fontWeight": 600, "marginRight": "8px"}), state_badge(row)]),
-            html.Div(amount(row.get("value"), row["unit"]), style={"fontSize": "15px", "fontWeight": 600}),
+            html.Div(rule_amount(row.get("value"), row["unit"]), style={"fontSize": "15px", "fontWeight": 600}),
             limit,
             html.Div([bar(row), html.Div(distance_text(row), style=MUTED)]),
             html.Div(extra or [html.Div(row.get("detail") or "", style=MUTED)]),
@@ -109,7 +98,7 @@ def banner(rows: list[dict[str, Any]]) -> tuple[list[Any], dict[str, Any]]:
     if not active:
         return [], HIDDEN
     worst = "breached" if any(row["state"] == "breached" for row in active) else "warning"
-    texts = [f"{row['name']} {row['state']}: {amount(row.get('value'), row['unit'])}" for row in active]
+    texts = [f"{row['name']} {row['state']}: {rule_amount(row.get('value'), row['unit'])}" for row in active]
     color = STATE_COLORS[worst]
     style = {**BANNER, "color": color, "border": f"1px solid {color}",
              "background": f"color-mix(in srgb, {color} 12%, var(--card))"}  # fmt: skip

@@ -17,7 +17,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
-python3 -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints-test.txt
+python3 -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 python3 -m ruff check .
 python3 -m ruff format --check .
 python3 -m pytest -n "${PYTEST_WORKERS:-2}" "$@"

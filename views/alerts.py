@@ -19,7 +19,9 @@ from services.storage.redis_conn import REDIS_ERRORS
 TOAST_MS = 10_000
 MAX_TOASTS = 4
 REDRAW_MS = 1_000
-SOURCES = {"default": "built-in margin rules", "file": "from RULES_FILE", "page": "edited on this page"}
+# Where the rules in force came from: a saved ruleset's source is its origin (records.ORIGINS), page or API.
+SOURCES = {"default": "built-in margin rules", "file": "from RULES_FILE", "page": "edited on this page",
+           "api": "sent with PUT /rules"}  # fmt: skip
 
 
 def panel_digest(status: dict[str, Any]) -> int:

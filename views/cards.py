@@ -66,11 +66,15 @@ def badge(label: str, state: str | None, error: str | None) -> tuple[str, str] |
     return text, "badge " + ("badge-ok" if good else "badge-warn" if waiting else "badge-bad")
 
 
-def badge_updates(status: dict[str, Any]) -> Updates:
-    """The MT5 and Redis badges of what a status tells (a link it says nothing about keeps its badge)."""
+def badge_updates(status: dict[str, Any], stale: str | None = None) -> Updates:
+    """The MT5 and Redis badges of what a status tells (a link it says nothing about keeps its badge); ``stale``:
+    why the MT5 link is stale by the monitor's rule, which outranks the last state its status told, so the badge
+    never says "connected" beside the stale banner."""
     updates: Updates = {}
     for name, label, error in BADGES:
         shown = badge(label, status.get(name), status.get(error))
+        if name == "mt5" and stale:
+            shown = (f"{label}: stale — {stale}", "badge badge-bad")
         if shown is not None:
             updates[ids.link_badge(name)] = {"children": shown[0], "className": shown[1]}
     return updates

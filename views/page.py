@@ -24,6 +24,7 @@ from services.live import rowdiff
 from services.live.render import ADDING, Render, Updates, put
 from services.risk.engine import AlertEngine
 from services.runtime import Runtime
+from services.storage.redis_conn import REDIS_ERRORS
 from views.alerts import AlertsView
 from views.cards import badge_updates, day_start, header_updates, kpi_updates, sync_updates
 from views.charts import LiveCharts, Point, point
@@ -82,7 +83,16 @@ class PageRenderer:
         self.status = dict(data.get("status") or {})
         self.sync = self.status.get("history_sync", MISSING)
         self.day = day_start(self.rt, self.header, snapshot["ts"])
+        self.collector = self.monitored()
         return True
+
+    def monitored(self) -> dict[str, Any] | None:
+        """This account's row as the accounts monitor last saw it (None while Redis cannot tell)."""
+        try:
+            row = self.rt.monitor.current().get(self.login)
+        except REDIS_ERRORS:
+            return self.collector
+        return row.to_dict() if row is not None else self.collector
 
     def event(self, message: Message) -> Render | None:
         if message.account is not None and message.account != (self.login or self.rt.login()):
@@ -156,7 +166,7 @@ class PageRenderer:
         deals read again."""
         self.status.update(status)
         self.last["mt5"] = max(self.last["mt5"], status.get("last_poll_ms") or 0)
-        render.set.update(badge_updates(status))
+        render.set.update(badge_updates(status, self.silent().get("mt5")))
         if "history_sync" not in status:
             return
         sync = status["history_sync"] if isinstance(status["history_sync"], dict) else None
@@ -178,6 +188,8 @@ class PageRenderer:
         if status.get("redis"):
             reasons["redis"] = None if status["redis"] == "up" else status["redis"]
         silent = self.silent() if monitor else {}
+        if monitor:  # the MT5 badge follows the monitor's word both ways
+            render.set.update(badge_updates(self.status, silent.get("mt5")))
         now = self.now_ms()
         if reasons or silent or now - self.links_ms >= LINKS_EVERY_MS:
             self.links_ms = now
@@ -205,7 +217,7 @@ class PageRenderer:
         own = self.login == self.rt.login()
         note = self.rt.source.info.description if own else f"Account #{self.login}, read from Redis"
         render.set.update(header_updates(self.header, note))
-        render.set.update(badge_updates(self.status))
+        render.set.update(badge_updates(self.status, self.silent().get("mt5")))
         if isinstance(self.sync, dict) or self.sync is None:
             render.set.update(sync_updates(self.sync))
         put(render.set, ids.DAY_START, "data", self.day)

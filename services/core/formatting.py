@@ -35,3 +35,17 @@ def margin_level(value: float, margin: float) -> str:
 def code_name(names: dict[int, str], code: int) -> str:
     """A code's name, or the number itself for a code MT5 added after this table."""
     return names.get(code, str(code))
+
+
+def rule_amount(value: float | None, unit: str) -> str:
+    """A risk rule's value in its unit, as the panel, the toasts and the alerts say it: ``4.20%``, ``1,250.00 USD``,
+    ``3 positions`` (a count is whole), ``1.50 lots``."""
+    if value is None:
+        return "—"
+    if unit == "%":
+        return f"{value:,.2f}%"
+    if unit == "positions":
+        return f"{value:,.0f} position" + ("" if round(value) == 1 else "s")
+    if unit == "lots":
+        return f"{value:,.2f} lots"
+    return f"{value:,.2f} {unit}"

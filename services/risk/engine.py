@@ -145,6 +145,8 @@ class AlertEngine(RedisMirror):
             if st is None or st.kind != rule.kind:
                 st = ctx.states[rule.id] = RuleState(rule.kind, since_ms=now)
                 ctx.dirty.add(rule.id)
+            if rule.id not in ctx.peaked and rule.trails_peak:
+                self._history_peak(ctx, rule.id, st)
             if not rule.enabled:
                 rows.append(status_row(rule, st, None, None))
                 continue
@@ -209,6 +211,20 @@ class AlertEngine(RedisMirror):
                 self.worker.wake()
         st.day_start_ms, st.day_balance, st.day_equity = start, balance, equity
         return end
+
+    def _history_peak(self, ctx: Context, rule_id: str, st: RuleState) -> None:
+        """A drawdown rule starts from the highest equity the archive recorded, not from the equity when the rule was
+        saved (or when its state was first kept): once per rule and process."""
+        ctx.peaked.add(rule_id)
+        if self.archive is None:
+            return
+        try:
+            peak = self.archive.archive.equity_peak(ctx.login)
+        except SQLAlchemyError:
+            return
+        if peak is not None and (st.peak is None or peak > st.peak):
+            st.peak = peak
+            ctx.dirty.add(rule_id)
 
     def _archived_point(self, login: int, t_ms: int) -> HistoryPoint | None:
         if self.archive is None:
@@ -358,7 +374,7 @@ class AlertEngine(RedisMirror):
     def set_rules(self, login: int, ruleset: RuleSet, origin: str = "page") -> RuleSet:
         """Save rules edited on the page (``origin`` page) or sent with ``PUT /rules`` (api); they win over the
         file until ``reset_rules``. On disk before this returns (raises ArchiveUnavailable otherwise)."""
-        saved = SavedRules(replace(ruleset, source="page"), origin, self._next_saved_ms(login))
+        saved = SavedRules(replace(ruleset, source=origin), origin, self._next_saved_ms(login))
         self._save(login, saved)
         return saved.in_force(self.default_rules)
 

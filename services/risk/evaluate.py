@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, tzinfo
 from datetime import time as clock_time
 from typing import Any
 
+from services.core.formatting import rule_amount
 from services.core.models import Account, Position, Snapshot
 from services.core.protocol import dumps
 from services.risk.rules import Rule
@@ -164,19 +165,13 @@ def _exposure(rule: Rule, positions: tuple[Position, ...]) -> Measure:
     return Measure(per_symbol.get(symbol, 0.0), limit, warn, hysteresis, "lots", detail=symbol)
 
 
-def _amount(value: float | None, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:,.2f}%" if unit == "%" else f"{value:,.2f} {unit}"
-
-
 def alert_message(rule: Rule, previous: str, state: str, m: Measure) -> str:
-    value, limit = _amount(m.value, m.unit), _amount(m.limit, m.unit)
+    value, limit = rule_amount(m.value, m.unit), rule_amount(m.limit, m.unit)
     if state == BREACHED:
         verb = "reached" if rule.kind == "profit_target" else "breached"
         return f"{rule.title} {verb}: {value} (limit {limit})"
     if state == WARNING and previous == OK:
-        return f"{rule.title} warning: {value} (warning at {_amount(m.warn, m.unit)}, limit {limit})"
+        return f"{rule.title} warning: {value} (warning at {rule_amount(m.warn, m.unit)}, limit {limit})"
     if state == WARNING:
         return f"{rule.title} back within the limit, still in warning: {value} (limit {limit})"
     if m.value is None:

@@ -49,6 +49,7 @@ class Context:
     handed: dict[str, tuple[int, float | None]] = field(default_factory=dict)  # rule -> (when, value) handed off
     state_json: dict[str, str] = field(default_factory=dict)  # as last handed off: what a wiped Redis gets again
     day_asked: dict[str, int] = field(default_factory=dict)  # daily rule -> day start whose opening Redis may know
+    peaked: set[str] = field(default_factory=set)  # rules whose peak was checked against the recorded history
     live_saved_ms: int = 0
     checked_ms: int = 0  # the worker's last look at the other copies of the rules
     acks_known: dict[str, int] | None = None  # the archive's acknowledgements (the worker's, read on first need)

@@ -83,7 +83,7 @@ class SavedRules:
         saved_ms, origin, body = data["saved_ms"], data.get("origin"), data.get("ruleset")
         if not isinstance(saved_ms, int) or isinstance(saved_ms, bool) or origin not in ORIGINS:
             raise ValueError(f"a saved-rules record with saved_ms {saved_ms!r:.30} and origin {origin!r:.30}")
-        return cls(None if body is None else parse_rules(body, source="page"), origin, saved_ms)
+        return cls(None if body is None else parse_rules(body, source=origin), origin, saved_ms)
 
     def to_row(self, login: int) -> SavedRulesRow:
         ruleset = None if self.ruleset is None else dumps(self.ruleset.to_dict())
@@ -91,7 +91,7 @@ class SavedRules:
 
     @classmethod
     def from_row(cls, row: SavedRulesRow) -> SavedRules:
-        ruleset = None if row.ruleset is None else parse_rules(json.loads(row.ruleset), source="page")
+        ruleset = None if row.ruleset is None else parse_rules(json.loads(row.ruleset), source=row.origin)
         return cls(ruleset, row.origin, row.saved_ms)
 
 

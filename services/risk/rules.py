@@ -117,6 +117,12 @@ class Rule:
         return ZoneInfo(self.timezone)
 
     @property
+    def trails_peak(self) -> bool:
+        """Measured from the account's equity peak over its whole recorded history (a trailing ``max_loss`` trails
+        from its initial balance on, which may be later than the history's start)."""
+        return self.kind == "drawdown"
+
+    @property
     def below(self) -> bool:
         """Margin rules worsen as their value falls; every other rule worsens as it grows."""
         return self.kind in BELOW_KINDS
@@ -148,7 +154,7 @@ class RuleSet:
     rules: tuple[Rule, ...]
     name: str = ""
     description: str = ""
-    source: str = "default"  # default | file | page
+    source: str = "default"  # default | file | page | api (a saved ruleset: its origin)
 
     def to_dict(self) -> dict[str, Any]:
         head = {"name": self.name, "description": self.description}

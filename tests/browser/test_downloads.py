@@ -63,7 +63,11 @@ def test_csv_chart_and_report_download_from_the_page(dash_duo: Any, make_app: An
     folder = Path(dash_duo.download_path)
 
     click(dash_duo, f"#{ids.RANGE_BUTTONS} label:nth-child(5)")  # All: links without a range
-    wait_until(lambda: href(dash_duo, "download-deals").endswith("/export/deals.csv" + BROKER_CLOCK), 10, "the all-range CSV link")
+    wait_until(
+        lambda: href(dash_duo, "download-deals").endswith("/export/deals.csv" + BROKER_CLOCK),
+        10,
+        "the all-range CSV link",
+    )
     click(dash_duo, "#download-deals")
     with downloaded(folder, f"mt5-{LOGIN}-deals-start_now.csv").open(encoding="utf-8", newline="") as file:
         reader = csv.DictReader(file)
@@ -76,7 +80,11 @@ def test_csv_chart_and_report_download_from_the_page(dash_duo: Any, make_app: An
     assert rows[0]["kind"] == "deposit" and rows[0]["time_utc"].endswith("Z")
 
     dash_duo.select_dcc_dropdown(f"#{CHART_PICKER}", value="Drawdown")
-    wait_until(lambda: href(dash_duo, chart_link_id("png")).endswith("/export/chart/drawdown.png" + BROKER_CLOCK), 10, "PNG link")
+    wait_until(
+        lambda: href(dash_duo, chart_link_id("png")).endswith("/export/chart/drawdown.png" + BROKER_CLOCK),
+        10,
+        "PNG link",
+    )
     assert href(dash_duo, chart_link_id("svg")).endswith("/export/chart/drawdown.svg" + BROKER_CLOCK)
     click(dash_duo, f"#{chart_link_id('png')}")
     image = downloaded(folder, f"mt5-{LOGIN}-chart-drawdown-start_now.png").read_bytes()

@@ -113,6 +113,8 @@ def test_an_account_page_turns_stale_when_its_collector_falls_silent(
     collectors[7202].streamer.stop()
     dash_duo.wait_for_contains_text(f"#{ids.STALE_BANNER}", "no poll from its collector", timeout=5)
     assert "stale" in dash_duo.find_element(f"#{ids.link_wrap('mt5')}").get_attribute("class")
+    dash_duo.wait_for_contains_text(f"#{ids.link_badge('mt5')}", "MT5: stale — no poll", timeout=5)
     collectors[7202].streamer.start()
     wait_until(lambda: dash_duo.find_element(f"#{ids.STALE_BANNER}").text == "", 15, "fresh again once it polls")
+    dash_duo.wait_for_contains_text(f"#{ids.link_badge('mt5')}", "MT5: connected", timeout=5)
     assert dash_duo.get_logs() == []

@@ -199,7 +199,7 @@ def test_rules_are_edited_validated_persisted_and_reverted(live: Live) -> None:
 
     yaml_doc = "rules:\n  - kind: exposure\n    metric: positions\n    limit: 50\n"
     saved = live.client.put("/rules", data=yaml_doc, content_type="application/yaml")
-    assert saved.status_code == 200 and saved.get_json()["source"] == "page"
+    assert saved.status_code == 200 and saved.get_json()["source"] == "api"
     assert live.client.get("/rules").get_json()["ruleset"]["rules"][0]["id"] == "exposure"
     archived = live.runtime.archive_reader.saved_rules(5_000_001)
     assert (archived.origin, json.loads(archived.ruleset)["rules"][0]["kind"]) == ("api", "exposure"), (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,6 +74,19 @@ def test_bad_setting_exits_2_with_one_line_naming_it(variable: str, value: str) 
     assert len(lines) == 1 and variable in lines[0] and "expected" in lines[0]
 
 
+def test_a_busy_port_exits_2_with_one_line_naming_app_port(tmp_path: Path) -> None:
+    """Checked as the settings are, before anything is built: one line, nothing logged before it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5", "REDIS", "APP_", "DATABASE_URL"))}
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                                env={**env, "APP_PORT": str(port), "DATA_DIR": str(tmp_path / "data")})  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Invalid setting: APP_PORT: port {port} on 127.0.0.1 is in use by another program")
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_demo_on_embedded_redis_then_stops_cleanly(tmp_path: Path, stop_signal: signal.Signals) -> None:
     env = {"REDIS_URL": "embedded", "MT5_PASSWORD": PASSWORD, "MT5_SERVER": "Somewhere-Live", "LOG_LEVEL": "DEBUG"}
@@ -80,6 +94,8 @@ def test_demo_on_embedded_redis_then_stops_cleanly(tmp_path: Path, stop_signal: 
     try:
         health = wait_healthy(port, process)
         assert health["mt5"]["demo"] is True and health["redis"]["embedded"] is True
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=5) as response:
+            assert "Werkzeug" not in response.headers.get("Server", ""), "served by cheroot, not the dev server"
         first = get_json(port, "/account")["equity"]
         wait_until(lambda: get_json(port, "/account")["equity"] != first, 10, "the equity moving")
         ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=5)
@@ -149,7 +165,8 @@ def test_bad_rules_file_exits_2_naming_the_line_and_field(tmp_path: Path) -> Non
     rules.write_text("rules:\n  - kind: drawdown\n    limit: -5\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5", "REDIS", "APP_", "RULES"))}
     result = subprocess.run(
-        [sys.executable, "app.py"], cwd=ROOT, env={**env, "REDIS_URL": "embedded", "RULES_FILE": str(rules)},
+        [sys.executable, "app.py"], cwd=ROOT,
+        env={**env, "REDIS_URL": "embedded", "RULES_FILE": str(rules), "APP_PORT": str(free_port())},
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 2

@@ -100,6 +100,18 @@ def gunicorn(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[...
             server.process.wait(10)
 
 
+def test_a_busy_port_exits_2_with_one_line_naming_app_port(redis_server: RedisServer) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5", "REDIS", "APP_", "GUNICORN", "WEB_"))}
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:wsgi()"], cwd=ROOT,
+                                env={**env, "APP_PORT": str(port), "REDIS_URL": redis_server.url},
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Invalid setting: APP_PORT: port {port} on 127.0.0.1 is in use by another program")
+
+
 def leader_pid(client: redis.Redis) -> int:
     holder = wait_until(lambda: client.get(LEADER_KEY), 15, "a leader holds the lock")
     return int(holder.split(":")[1])

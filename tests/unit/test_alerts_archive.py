@@ -310,7 +310,7 @@ def test_a_restart_with_embedded_redis_keeps_rules_state_acks_and_history(make_a
     first = make_app(env, source=DemoSource(seed=5))
     client = first.server.test_client()
     wait_until(lambda: client.get("/rules").get_json()["status"], 10, "the rules are evaluated")
-    assert client.put("/rules", json=rules).get_json()["source"] == "page"
+    assert client.put("/rules", json=rules).get_json()["source"] == "api"
     floor = {"rule": "floor"}
     alert = wait_until(lambda: client.get("/alerts", query_string=floor).get_json()["alerts"], 10, "the breach")[0]
     assert (alert["rule"], alert["state"]) == ("floor", "breached")
@@ -322,7 +322,7 @@ def test_a_restart_with_embedded_redis_keeps_rules_state_acks_and_history(make_a
     second = make_app(env, source=DemoSource(seed=5))  # a new process: a new, empty embedded Redis
     client = second.server.test_client()
     body = wait_until(lambda: (b := client.get("/rules").get_json())["status"] and b, 10, "evaluated")
-    assert body["source"] == "page" and [(r["id"], r["kind"]) for r in body["ruleset"]["rules"]] == [
+    assert body["source"] == "api" and [(r["id"], r["kind"]) for r in body["ruleset"]["rules"]] == [
         ("floor", "max_loss")
     ]
     assert body["status"][0]["state"] == "breached"

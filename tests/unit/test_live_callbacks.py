@@ -14,7 +14,8 @@ import pytest
 from layouts import ids
 from layouts.figures import LIVE_POINTS
 from services.core.models import HistoryPoint
-from services.core.protocol import ACCOUNT, DEALS, HEARTBEAT, POSITIONS, STATUS, Message, event
+from services.core.protocol import ACCOUNT, ACCOUNTS, DEALS, HEARTBEAT, POSITIONS, STATUS, Message, event
+from services.ingest.monitor import AccountsMonitor
 from services.ingest.sources.demo import DemoSource
 from services.live.fanout import ClientQueue
 from services.live.render import Render, merge
@@ -28,8 +29,12 @@ TS = 2_000_000_000_000
 
 @pytest.fixture
 def app(make_app: Any) -> Any:
+    """The demo account polled once, and a monitor that sees that poll as just made (however slow the test)."""
     app = make_app(source=DemoSource(seed=8), start=False)
-    app.server.extensions["mt5_runtime"].streamer.step()
+    runtime = app.server.extensions["mt5_runtime"]
+    runtime.streamer.step()
+    polled_s = runtime.streamer.status().last_poll_ms / 1000
+    runtime.monitor = AccountsMonitor(runtime.store, default_interval_ms=250, clock=lambda: polled_s)
     return app
 
 
@@ -147,6 +152,29 @@ def test_status_marks_badges_and_link_reasons(app: Any) -> None:
     assert links["last"]["mt5"] == 1_000 and links["last"]["redis"] == 1_500
     assert links["reasons"]["mt5"] == "No IPC connection (-10004)"
     assert links["period_ms"] == 5_000
+
+
+def test_a_stale_account_never_shows_mt5_connected(app: Any, runtime: Any) -> None:
+    """The MT5 badge follows the monitor's staleness rule, as the stale banner does: at a page's load, when the
+    account falls silent, and back once it polls again."""
+    view = renderer(app)
+    connected = {"children": "MT5: connected", "className": "badge badge-ok"}
+    assert view.full(reload=True).set[ids.link_badge("mt5")] == connected
+    row = {"login": LOGIN, "state": "live", "mt5": "connected", "stale": False, "lag_ms": 100}
+    silent = {"accounts": [{**row, "state": "stale", "stale": True, "lag_ms": 12_000}]}
+    render = view.event(message(ACCOUNTS, silent, account=None))
+    stale = {"children": "MT5: stale — no poll from its collector for 12.0 s", "className": "badge badge-bad"}
+    assert render.set[ids.link_badge("mt5")] == stale
+    assert prop(render, ids.LINKS, "data")["silent"] == {"mt5": "no poll from its collector for 12.0 s"}
+    assert ids.link_badge("mt5") not in view.event(message(STATUS, {"mt5": "connected"})).set, "still stale"
+    assert view.full(reload=True).set[ids.link_badge("mt5")] == stale
+    back = view.event(message(ACCOUNTS, {"accounts": [row]}, account=None))
+    assert back.set[ids.link_badge("mt5")] == connected and prop(back, ids.LINKS, "data")["silent"] == {"mt5": None}
+
+    runtime.monitor = AccountsMonitor(runtime.store, default_interval_ms=250, clock=lambda: time.time() + 60)
+    opened = renderer(app).full(reload=True)  # a page opened while the account is silent
+    assert opened.set[ids.link_badge("mt5")]["children"].startswith("MT5: stale — no poll")
+    assert prop(opened, ids.LINKS, "data")["silent"]["mt5"].startswith("no poll from its collector")
 
 
 def test_link_ages_are_sent_once_a_second_unless_a_status_tells_why(app: Any, runtime: Any) -> None:

@@ -25,7 +25,7 @@ from services.core.brokertime import parse_zone
 from services.core.models import Account, Deal, HistoryPoint, Order, Position
 from services.core.secret import Secret, redact_url, scrub
 from services.storage.archive.outbox import WebhookItem, WebhookMark, write_outbox
-from services.storage.archive.rollup import Rollup, fold
+from services.storage.archive.rollup import SPANS_MS, Rollup, fold
 from services.storage.archive.schema import (
     accounts,
     alert_rules,
@@ -360,6 +360,18 @@ class Archive:
             if len(page) < size:
                 return
             after = page[-1].ts
+
+    def equity_peak(self, login: int) -> float | None:
+        """The highest equity recorded for the account: the hourly rollups' highs, and the points from the last
+        hour rolled up on (so a million points cost a few thousand rows)."""
+        span = max(SPANS_MS)
+        mine = (rollups.c.login == login, rollups.c.span_ms == span)
+        with self.engine.connect() as conn:
+            high, last = conn.execute(select(func.max(rollups.c.high), func.max(rollups.c.start)).where(*mine)).one()
+            tail = select(func.max(history.c.equity)).where(history.c.login == login, history.c.ts >= (last or 0))
+            newest = conn.execute(tail).scalar()
+        found = [value for value in (high, newest) if value is not None]
+        return max(found) if found else None
 
     def rollup_points(self, login: int, span_ms: int, start_ms: int, end_ms: int) -> list[HistoryPoint]:
         """Two points per span (the equity low and high) of the spans that start in [start, end], oldest first."""
