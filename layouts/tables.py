@@ -18,76 +18,89 @@ MONEY = {"function": "params.value == null ? '' : d3.format(',.2f')(params.value
 PRICE = {"function": "params.value === 0 ? '' : String(params.value)"}
 SIGNED_CELL = {"function": "params.value > 0 ? {color: 'var(--ok)'} : params.value < 0 ? {color: 'var(--bad)'} : {}"}
 TIME_TOOLTIP = "time_server"
+MIN_WIDTH = 80  # px; a column's own minWidth wins
+LIVE_ROWS = 10  # the positions and orders grids grow with their rows up to this many, then scroll
 
 
 def _money(field: str, header: str) -> dict[str, Any]:
     return {"field": field, "headerName": header, "type": "rightAligned", "valueFormatter": MONEY,
-            "cellStyle": SIGNED_CELL, "filter": "agNumberColumnFilter"}  # fmt: skip
+            "cellStyle": SIGNED_CELL, "filter": "agNumberColumnFilter", "minWidth": 90}  # fmt: skip
 
 
 def _time(field: str = "time_local") -> dict[str, Any]:
-    return {"field": field, "headerName": "Time", "tooltipField": TIME_TOOLTIP, "minWidth": 170,
+    return {"field": field, "headerName": "Time", "tooltipField": TIME_TOOLTIP, "minWidth": 160,
             "headerTooltip": "Your local time; hover a cell for the broker's server time"}  # fmt: skip
 
 
+# What a trader reads first comes first: the instrument, its side and size, then its result, so Profit and Swap
+# stay in view on a narrow grid; ids and prices follow. NARROW_HIDDEN: hidden on a phone (assets/mt5.js).
 POSITION_COLUMNS = [
-    {"field": "ticket", "headerName": "Ticket", "filter": "agNumberColumnFilter", "minWidth": 110},
-    {"field": "symbol", "headerName": "Symbol", "filter": "agTextColumnFilter", "minWidth": 100},
-    {"field": "side", "headerName": "Type", "minWidth": 70},
+    {"field": "symbol", "headerName": "Symbol", "filter": "agTextColumnFilter", "minWidth": 84},
+    {"field": "side", "headerName": "Type", "minWidth": 64},
     {"field": "volume", "headerName": "Volume", "type": "rightAligned"},
-    {"field": "price_open", "headerName": "Open price", "type": "rightAligned"},
-    {"field": "price_current", "headerName": "Current price", "type": "rightAligned"},
+    _money("profit", "Profit"),
+    _money("swap", "Swap"),
+    {"field": "price_open", "headerName": "Open price", "type": "rightAligned", "minWidth": 96},
+    {"field": "price_current", "headerName": "Current price", "type": "rightAligned", "minWidth": 110},
     {"field": "sl", "headerName": "S/L", "type": "rightAligned", "valueFormatter": PRICE},
     {"field": "tp", "headerName": "T/P", "type": "rightAligned", "valueFormatter": PRICE},
-    _money("swap", "Swap"),
-    _money("profit", "Profit"),
     _time(),
+    {"field": "ticket", "headerName": "Ticket", "filter": "agNumberColumnFilter", "minWidth": 100},
 ]
 ORDER_COLUMNS = [
-    {"field": "ticket", "headerName": "Ticket", "minWidth": 110},
-    {"field": "symbol", "headerName": "Symbol", "minWidth": 100},
+    {"field": "symbol", "headerName": "Symbol", "minWidth": 84},
     {"field": "side", "headerName": "Type", "minWidth": 100},
     {"field": "volume_current", "headerName": "Volume", "type": "rightAligned"},
     {"field": "price_open", "headerName": "Price", "type": "rightAligned"},
-    {"field": "price_current", "headerName": "Current price", "type": "rightAligned"},
+    {"field": "price_current", "headerName": "Current price", "type": "rightAligned", "minWidth": 110},
     {"field": "sl", "headerName": "S/L", "type": "rightAligned", "valueFormatter": PRICE},
     {"field": "tp", "headerName": "T/P", "type": "rightAligned", "valueFormatter": PRICE},
     _time(),
+    {"field": "ticket", "headerName": "Ticket", "minWidth": 100},
 ]
 DEAL_COLUMNS = [
     {**_time(), "sortable": True, "colId": "time_msc"},
-    {"field": "ticket", "headerName": "Deal", "filter": "agNumberColumnFilter", "minWidth": 110},
-    {"field": "position_id", "headerName": "Position", "filter": "agNumberColumnFilter", "minWidth": 110},
-    {"field": "symbol", "headerName": "Symbol", "filter": "agTextColumnFilter", "minWidth": 100},
+    {"field": "symbol", "headerName": "Symbol", "filter": "agTextColumnFilter", "minWidth": 84},
     {"field": "type_name", "headerName": "Type", "filter": "agTextColumnFilter"},
     {"field": "entry_name", "headerName": "Entry", "filter": "agTextColumnFilter"},
+    _money("profit", "Profit"),
+    _money("swap", "Swap"),
     {"field": "volume", "headerName": "Volume", "type": "rightAligned", "filter": "agNumberColumnFilter"},
     {"field": "price", "headerName": "Price", "type": "rightAligned", "valueFormatter": PRICE},
     _money("commission", "Commission"),
-    _money("swap", "Swap"),
     _money("fee", "Fee"),
-    _money("profit", "Profit"),
+    {"field": "ticket", "headerName": "Deal", "filter": "agNumberColumnFilter", "minWidth": 100},
+    {"field": "position_id", "headerName": "Position", "filter": "agNumberColumnFilter", "minWidth": 100},
     {"field": "comment", "headerName": "Comment", "filter": "agTextColumnFilter"},
 ]
+NARROW_HIDDEN = {
+    ids.POSITIONS_GRID: ["price_open", "sl", "tp", "ticket"],
+    ids.ORDERS_GRID: ["sl", "tp", "ticket"],
+    ids.DEALS_GRID: ["type_name", "entry_name", "commission", "fee", "ticket", "position_id"],
+}
 FILTER_PARAMS = {"buttons": ["reset"], "maxNumConditions": 1}
+DEFAULT_COLUMN = {"sortable": True, "resizable": True, "minWidth": MIN_WIDTH, "filterParams": FILTER_PARAMS}
 
 
 def live_grid(component_id: str, columns: list[dict[str, Any]], empty: str) -> dag.AgGrid:
+    """As tall as its rows, up to ``LIVE_ROWS`` (``assets/style.css``): a fixed box hid most positions."""
     return dag.AgGrid(
         id=component_id,
         columnDefs=columns,
         rowData=[],
         getRowId="params.data.row_id",
-        defaultColDef={"sortable": True, "resizable": True, "minWidth": 90, "filterParams": FILTER_PARAMS},
+        defaultColDef=DEFAULT_COLUMN,
         columnSize="responsiveSizeToFit",
         dashGridOptions={
             "localeText": {"noRowsToShow": empty},
             "animateRows": False,
             "suppressColumnVirtualisation": True,
             "tooltipShowDelay": 300,
+            "context": {"narrowHidden": NARROW_HIDDEN[component_id]},
+            "domLayout": "autoHeight",
         },
-        className="ag-theme-quartz grid",
-        style={"height": "260px"},
+        className="ag-theme-quartz grid grid-live",
+        style={"--grid-rows": LIVE_ROWS},
     )
 
 
@@ -97,7 +110,7 @@ def deals_grid() -> dag.AgGrid:
         columnDefs=DEAL_COLUMNS,
         rowModelType="infinite",
         getRowId="params.data.row_id",
-        defaultColDef={"sortable": True, "resizable": True, "minWidth": 90, "filterParams": FILTER_PARAMS},
+        defaultColDef=DEFAULT_COLUMN,
         columnSize="responsiveSizeToFit",
         dashGridOptions={
             "pagination": True,
@@ -107,9 +120,9 @@ def deals_grid() -> dag.AgGrid:
             "maxBlocksInCache": 10,
             "localeText": {"noRowsToShow": "No deals in this range"},
             "tooltipShowDelay": 300,
+            "context": {"narrowHidden": NARROW_HIDDEN[ids.DEALS_GRID]},
         },
-        className="ag-theme-quartz grid",
-        style={"height": "420px"},
+        className="ag-theme-quartz grid grid-deals",
     )
 
 
