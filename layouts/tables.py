@@ -18,60 +18,70 @@ MONEY = {"function": "params.value == null ? '' : d3.format(',.2f')(params.value
 PRICE = {"function": "params.value === 0 ? '' : String(params.value)"}
 SIGNED_CELL = {"function": "params.value > 0 ? {color: 'var(--ok)'} : params.value < 0 ? {color: 'var(--bad)'} : {}"}
 TIME_TOOLTIP = "time_server"
-MIN_WIDTH = 80  # px; a column's own minWidth wins
+MIN_WIDTH = 80  # px: what a column keeps on a phone unless it says otherwise
 LIVE_ROWS = 10  # the positions and orders grids grow with their rows up to this many, then scroll
 
 
-def _money(field: str, header: str) -> dict[str, Any]:
-    return {"field": field, "headerName": header, "type": "rightAligned", "valueFormatter": MONEY,
-            "cellStyle": SIGNED_CELL, "filter": "agNumberColumnFilter", "minWidth": 90}  # fmt: skip
+def col(field: str, header: str, width: int, min_width: int = MIN_WIDTH, **extra: Any) -> dict[str, Any]:
+    """A column ``width`` px wide at ease, which fitting to the grid scales with the others, down to ``min_width``:
+    a width for each column keeps a short Symbol from getting as much room as a long Time."""
+    return {"field": field, "headerName": header, "width": width, "minWidth": min_width, **extra}
 
 
-def _time(field: str = "time_local") -> dict[str, Any]:
-    return {"field": field, "headerName": "Time", "tooltipField": TIME_TOOLTIP, "minWidth": 160,
-            "headerTooltip": "Your local time; hover a cell for the broker's server time"}  # fmt: skip
+def num(field: str, header: str, width: int, min_width: int = MIN_WIDTH, **extra: Any) -> dict[str, Any]:
+    return col(field, header, width, min_width, type="rightAligned", **extra)
 
 
+def money(field: str, header: str, width: int = 96) -> dict[str, Any]:
+    return num(field, header, width, 90, valueFormatter=MONEY, cellStyle=SIGNED_CELL, filter="agNumberColumnFilter")
+
+
+def time_column(**extra: Any) -> dict[str, Any]:
+    return col("time_local", "Time", 176, 160, tooltipField=TIME_TOOLTIP,
+               headerTooltip="Your local time; hover a cell for the broker's server time", **extra)  # fmt: skip
+
+
+TEXT, NUMBER = "agTextColumnFilter", "agNumberColumnFilter"
 # What a trader reads first comes first: the instrument, its side and size, then its result, so Profit and Swap
-# stay in view on a narrow grid; ids and prices follow. NARROW_HIDDEN: hidden on a phone (assets/mt5.js).
+# stay in view on a narrow grid; prices, time and ids follow. NARROW_HIDDEN: hidden on a phone (assets/mt5.js).
 POSITION_COLUMNS = [
-    {"field": "symbol", "headerName": "Symbol", "filter": "agTextColumnFilter", "minWidth": 84},
-    {"field": "side", "headerName": "Type", "minWidth": 64},
-    {"field": "volume", "headerName": "Volume", "type": "rightAligned"},
-    _money("profit", "Profit"),
-    _money("swap", "Swap"),
-    {"field": "price_open", "headerName": "Open price", "type": "rightAligned", "minWidth": 96},
-    {"field": "price_current", "headerName": "Current price", "type": "rightAligned", "minWidth": 110},
-    {"field": "sl", "headerName": "S/L", "type": "rightAligned", "valueFormatter": PRICE},
-    {"field": "tp", "headerName": "T/P", "type": "rightAligned", "valueFormatter": PRICE},
-    _time(),
-    {"field": "ticket", "headerName": "Ticket", "filter": "agNumberColumnFilter", "minWidth": 100},
+    col("symbol", "Symbol", 104, 90, filter=TEXT),
+    col("side", "Type", 72, 64),
+    num("volume", "Volume", 88),
+    money("profit", "Profit"),
+    money("swap", "Swap", 88),
+    num("price_open", "Open price", 104, 96),
+    num("price_current", "Current price", 120, 110),
+    num("sl", "S/L", 88, valueFormatter=PRICE),
+    num("tp", "T/P", 88, valueFormatter=PRICE),
+    time_column(),
+    col("ticket", "Ticket", 110, 100, filter=NUMBER),
 ]
 ORDER_COLUMNS = [
-    {"field": "symbol", "headerName": "Symbol", "minWidth": 84},
-    {"field": "side", "headerName": "Type", "minWidth": 100},
-    {"field": "volume_current", "headerName": "Volume", "type": "rightAligned"},
-    {"field": "price_open", "headerName": "Price", "type": "rightAligned"},
-    {"field": "price_current", "headerName": "Current price", "type": "rightAligned", "minWidth": 110},
-    {"field": "sl", "headerName": "S/L", "type": "rightAligned", "valueFormatter": PRICE},
-    {"field": "tp", "headerName": "T/P", "type": "rightAligned", "valueFormatter": PRICE},
-    _time(),
-    {"field": "ticket", "headerName": "Ticket", "minWidth": 100},
+    col("symbol", "Symbol", 104, 90),
+    col("side", "Type", 120, 100),
+    num("volume_current", "Volume", 88),
+    num("price_open", "Price", 96),
+    num("price_current", "Current price", 120, 110),
+    num("sl", "S/L", 88, valueFormatter=PRICE),
+    num("tp", "T/P", 88, valueFormatter=PRICE),
+    time_column(),
+    col("ticket", "Ticket", 110, 100),
 ]
 DEAL_COLUMNS = [
-    {**_time(), "sortable": True, "colId": "time_msc"},
-    {"field": "symbol", "headerName": "Symbol", "filter": "agTextColumnFilter", "minWidth": 84},
-    {"field": "type_name", "headerName": "Type", "filter": "agTextColumnFilter"},
-    {"field": "entry_name", "headerName": "Entry", "filter": "agTextColumnFilter"},
-    _money("profit", "Profit"),
-    _money("swap", "Swap"),
-    {"field": "volume", "headerName": "Volume", "type": "rightAligned", "filter": "agNumberColumnFilter"},
-    {"field": "price", "headerName": "Price", "type": "rightAligned", "valueFormatter": PRICE},
-    _money("commission", "Commission"),
-    _money("fee", "Fee"),
-    {"field": "ticket", "headerName": "Deal", "filter": "agNumberColumnFilter", "minWidth": 100},
-    {"field": "position_id", "headerName": "Position", "filter": "agNumberColumnFilter", "minWidth": 100},
-    {"field": "comment", "headerName": "Comment", "filter": "agTextColumnFilter"},
+    time_column(sortable=True, colId="time_msc"),
+    col("symbol", "Symbol", 104, 90, filter=TEXT),
+    col("type_name", "Type", 88, filter=TEXT),
+    col("entry_name", "Entry", 88, filter=TEXT),
+    money("profit", "Profit"),
+    money("swap", "Swap", 88),
+    num("volume", "Volume", 88, filter=NUMBER),
+    num("price", "Price", 96, valueFormatter=PRICE),
+    money("commission", "Commission", 120),
+    money("fee", "Fee", 88),
+    col("ticket", "Deal", 110, 100, filter=NUMBER),
+    col("position_id", "Position", 110, 100, filter=NUMBER),
+    col("comment", "Comment", 120, filter=TEXT),
 ]
 NARROW_HIDDEN = {
     ids.POSITIONS_GRID: ["price_open", "sl", "tp", "ticket"],

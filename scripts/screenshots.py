@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from base64 import b64decode
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from layouts import ids  # noqa: E402
 
 WIDTHS = (1280, 390)
 THEMES = ("light", "dark")
-HEIGHT = 900  # the window's; the screenshot covers the whole page
+HEIGHT = 900  # the window's when the page is first measured; the screenshot covers the whole page
 START_S = 90
 DRAWN_S = 60
 # Drawn: rows with a profit in both grids, every chart with its traces, the statistics filled in.
@@ -67,20 +66,24 @@ def start_app(data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
     return app, url
 
 
-def shoot(driver: Any, url: str, width: int, theme: str, out: Path) -> Path:
-    """The whole page at this width in this theme, once its data is drawn."""
-    driver.set_window_size(width, HEIGHT)
+def load(driver: Any, url: str, theme: str, width: int, height: int) -> int:
+    """The page in this theme in a window of this size, once its data is drawn; returns the page's height."""
+    driver.set_window_size(width, height)
     driver.get(url)
     driver.execute_script("localStorage.setItem('theme', arguments[0])", json.dumps(theme))
     driver.refresh()
     wait_for(lambda: driver.execute_script(DRAWN, ids.POSITIONS_GRID, ids.DEALS_GRID, ids.ANALYTICS_STATS, theme),
              DRAWN_S, f"the page drawn at {width} px, {theme}")  # fmt: skip
-    size = driver.execute_script("return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
-    clip = {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1}
-    options = {"format": "png", "captureBeyondViewport": True, "clip": clip}
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", options)
+    return driver.execute_script("return document.documentElement.scrollHeight")
+
+
+def shoot(driver: Any, url: str, width: int, theme: str, out: Path) -> Path:
+    """The whole page at this width in this theme: drawn in a window as tall as the page, since a capture beyond
+    the window resizes it under the grids and charts, which then draw again (an empty deal grid, say)."""
+    height = load(driver, url, theme, width, HEIGHT)
+    load(driver, url, theme, width, height)
     path = out / f"screenshot-{width}-{theme}.png"
-    path.write_bytes(b64decode(shot["data"]))
+    path.write_bytes(driver.get_screenshot_as_png())
     return path
 
 
