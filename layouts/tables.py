@@ -32,12 +32,12 @@ def num(field: str, header: str, width: int, min_width: int = MIN_WIDTH, **extra
     return col(field, header, width, min_width, type="rightAligned", **extra)
 
 
-def money(field: str, header: str, width: int = 96) -> dict[str, Any]:
-    return num(field, header, width, 90, valueFormatter=MONEY, cellStyle=SIGNED_CELL, filter="agNumberColumnFilter")
+def money(field: str, header: str, width: int = 90) -> dict[str, Any]:
+    return num(field, header, width, 84, valueFormatter=MONEY, cellStyle=SIGNED_CELL, filter="agNumberColumnFilter")
 
 
 def time_column(**extra: Any) -> dict[str, Any]:
-    return col("time_local", "Time", 176, 160, tooltipField=TIME_TOOLTIP,
+    return col("time_local", "Time", 168, 160, tooltipField=TIME_TOOLTIP,
                headerTooltip="Your local time; hover a cell for the broker's server time", **extra)  # fmt: skip
 
 
@@ -68,20 +68,20 @@ ORDER_COLUMNS = [
     time_column(),
     col("ticket", "Ticket", 110, 100),
 ]
-DEAL_COLUMNS = [
+DEAL_COLUMNS = [  # widths that fit a 1280 px page, where all 13 show
     time_column(sortable=True, colId="time_msc"),
-    col("symbol", "Symbol", 104, 90, filter=TEXT),
-    col("type_name", "Type", 88, filter=TEXT),
-    col("entry_name", "Entry", 88, filter=TEXT),
+    col("symbol", "Symbol", 92, 84, filter=TEXT),
+    col("type_name", "Type", 64, filter=TEXT),
+    col("entry_name", "Entry", 64, filter=TEXT),
     money("profit", "Profit"),
-    money("swap", "Swap", 88),
-    num("volume", "Volume", 88, filter=NUMBER),
-    num("price", "Price", 96, valueFormatter=PRICE),
-    money("commission", "Commission", 120),
-    money("fee", "Fee", 88),
-    col("ticket", "Deal", 110, 100, filter=NUMBER),
-    col("position_id", "Position", 110, 100, filter=NUMBER),
-    col("comment", "Comment", 120, filter=TEXT),
+    money("swap", "Swap", 80),
+    num("volume", "Volume", 76, filter=NUMBER),
+    num("price", "Price", 86, valueFormatter=PRICE),
+    money("commission", "Commission", 104),
+    money("fee", "Fee", 64),
+    col("ticket", "Deal", 92, filter=NUMBER),
+    col("position_id", "Position", 92, filter=NUMBER),
+    col("comment", "Comment", 90, filter=TEXT),
 ]
 NARROW_HIDDEN = {
     ids.POSITIONS_GRID: ["price_open", "sl", "tp", "ticket"],
