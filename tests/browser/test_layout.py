@@ -68,6 +68,7 @@ const texts = {
     'deals cell': contrast(document.querySelector('#' + arguments[4] + ' .ag-cell')),
     'rules rows': contrast(document.querySelector('#' + arguments[5])),
     'rules editor': contrast(document.querySelector('#' + arguments[6])),
+    'replay time': contrast(document.querySelector('#' + arguments[7]), '::placeholder'),
 };
 const overlaps = [];
 document.querySelectorAll('.js-plotly-plot').forEach(function (plot) {
@@ -110,7 +111,7 @@ def test_page_fits_and_reads_at_every_width_in_both_themes(
     dash_duo.driver.execute_script(CONTRAST)
     page = dash_duo.driver.execute_script(
         MEASURE, ids.RANGE_BUTTONS, ids.ACCOUNT_SWITCH, ids.RANGE_DATES, ids.POSITIONS_GRID, ids.DEALS_GRID,
-        ids.RULES_ROWS, ids.RULES_EDITOR,
+        ids.RULES_ROWS, ids.RULES_EDITOR, ids.REPLAY_TIME,
     )  # fmt: skip
 
     assert page["scrollWidth"] <= page["innerWidth"], "no sideways scrolling of the page"
