@@ -50,6 +50,21 @@
 
     setInterval(tick, 1000);
 
+    // A phone's width, as in assets/style.css: the grids hide their context.narrowHidden columns there
+    // (layouts/tables.py), so Profit stays in view without scrolling sideways.
+    const narrow = window.matchMedia("(max-width: 640px)");
+    const narrowGrids = new Set();
+
+    function fitColumns(gridId) {
+        window.dash_ag_grid.getApiAsync(gridId).then(function (api) {
+            const hidden = (api.getGridOption("context") || {}).narrowHidden || [];
+            api.setColumnsVisible(hidden, !narrow.matches);
+            api.sizeColumnsToFit();
+        });
+    }
+
+    narrow.addEventListener("change", function () { narrowGrids.forEach(fitColumns); });
+
     function browserZone() {
         try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { return "UTC"; }
     }
@@ -130,6 +145,12 @@
                 document.documentElement.dataset.theme = dark ? "dark" : "light";
                 document.body.dataset.agThemeMode = dark ? "dark" : "light";
                 return dark ? "Light theme" : "Dark theme";
+            },
+            narrowColumns: function (client, ...gridIds) {
+                gridIds.forEach(function (gridId) {
+                    narrowGrids.add(gridId);
+                    fitColumns(gridId);
+                });
             },
             refreshDeals: function () {
                 // New deals arrived or the range changed: the infinite grid refetches its visible page.

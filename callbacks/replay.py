@@ -100,7 +100,7 @@ def account_updates(
     for kind, (grid, count) in GRIDS.items():
         shown = grid_rows(kind, rows[kind], clock, broker)
         updates[grid] = {"rowData": shown}
-        updates[count] = {"children": grid_count(kind, shown)}
+        updates[count] = {"children": grid_count(kind, shown, (account or {}).get("currency", ""))}
     return updates
 
 

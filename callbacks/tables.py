@@ -8,6 +8,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State
 
 from callbacks.routing import page_login
 from layouts import ids
+from layouts.tables import NARROW_HIDDEN
 from services.analytics.deals_query import BadQuery, page_of_deals
 from services.core.timefmt import client_clock
 from services.runtime import Runtime
@@ -46,6 +47,11 @@ def register(app: Dash, runtime: Runtime) -> None:
     ) -> dict[str, Any]:
         return deals_response(runtime, page_login(pathname, runtime), request, selection, client)
 
+    app.clientside_callback(
+        ClientsideFunction(namespace="mt5", function_name="narrowColumns"),
+        Input(ids.CLIENT, "data"),
+        *(State(grid, "id") for grid in NARROW_HIDDEN),
+    )
     app.clientside_callback(
         ClientsideFunction(namespace="mt5", function_name="refreshDeals"),
         Input(ids.DEALS_VERSION, "data"),

@@ -1,7 +1,8 @@
 """The risk rules on the page: a panel with each rule's distance to its limit, an alert banner and toasts.
 
 Pure functions returning components. The page's stylesheet is shared with other panels, so the few
-styles only this panel needs (the bars, the banner, the toasts) are inline.
+styles only this panel needs (the bars, the banner, the toasts) are inline; the rows' layout, which changes with
+the screen's width, is in ``assets/style.css``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ BANNER = {"padding": "8px 12px", "borderRadius": "8px", "marginBottom": "12px", 
 TOASTS = {"position": "fixed", "right": "16px", "bottom": "16px", "zIndex": 1000, "display": "flex",
           "flexDirection": "column", "gap": "8px", "maxWidth": "380px"}  # fmt: skip
 TOAST = {"padding": "10px 12px", "fontSize": "13px", "borderLeft": "4px solid", "background": "var(--card)"}
-ROW = {"display": "grid", "gridTemplateColumns": "minmax(160px, 1.3fr) 1fr 1fr minmax(140px, 1.5fr) 1.2fr",
-       "gap": "4px 12px", "alignItems": "center", "padding": "6px 0", "borderTop": "1px solid var(--border)",
-       "fontSize": "13px", "fontVariantNumeric": "tabular-nums"}  # fmt: skip
 MUTED = {"color": "var(--muted)", "fontSize": "12px"}
 EDITOR = {"width": "100%", "minHeight": "260px", "fontFamily": "ui-monospace, monospace", "fontSize": "12px",
           "background": "var(--card)", "color": "var(--text)", "border": "1px solid var(--border)"}  # fmt: skip
@@ -79,7 +77,7 @@ def rule_row(row: dict[str, Any]) -> html.Div:
     if row.get("reset_in_s") is not None:
         extra.append(html.Div(f"resets in {duration(row['reset_in_s'])}", style=MUTED))
     return html.Div(
-        style=ROW,
+        className="rule-row",  # its columns fold in two on a phone (assets/style.css)
         children=[
             html.Div([html.Span(row["name"], style={"fontWeight": 600, "marginRight": "8px"}), state_badge(row)]),
             html.Div(rule_amount(row.get("value"), row["unit"]), style={"fontSize": "15px", "fontWeight": 600}),

@@ -147,7 +147,11 @@ def stat_cell(stats: Mapping[str, Any], key: str, kind: str, currency: str, digi
 def stats_panel(stats: Mapping[str, Any], currency: str, digits: int) -> html.Dl:
     return html.Dl(
         className="stats-grid",
-        style={"display": "grid", "gridTemplateColumns": "repeat(auto-fill, minmax(220px, 1fr))", "gap": "6px 16px"},
+        style={
+            "display": "grid",
+            "gridTemplateColumns": "repeat(auto-fill, minmax(min(220px, 45%), 1fr))",  # two columns on a phone
+            "gap": "6px 16px",
+        },
         children=[
             html.Div(
                 [
@@ -501,7 +505,7 @@ def analytics_section() -> html.Section:
                 className="analytics-grid",
                 style={
                     "display": "grid",
-                    "gridTemplateColumns": "repeat(auto-fit, minmax(420px, 1fr))",
+                    "gridTemplateColumns": "repeat(auto-fit, minmax(min(420px, 100%), 1fr))",
                     "gap": "12px",
                     "marginTop": "12px",
                 },

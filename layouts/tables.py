@@ -18,76 +18,99 @@ MONEY = {"function": "params.value == null ? '' : d3.format(',.2f')(params.value
 PRICE = {"function": "params.value === 0 ? '' : String(params.value)"}
 SIGNED_CELL = {"function": "params.value > 0 ? {color: 'var(--ok)'} : params.value < 0 ? {color: 'var(--bad)'} : {}"}
 TIME_TOOLTIP = "time_server"
+MIN_WIDTH = 80  # px: what a column keeps on a phone unless it says otherwise
+LIVE_ROWS = 10  # the positions and orders grids grow with their rows up to this many, then scroll
 
 
-def _money(field: str, header: str) -> dict[str, Any]:
-    return {"field": field, "headerName": header, "type": "rightAligned", "valueFormatter": MONEY,
-            "cellStyle": SIGNED_CELL, "filter": "agNumberColumnFilter"}  # fmt: skip
+def col(field: str, header: str, width: int, min_width: int = MIN_WIDTH, **extra: Any) -> dict[str, Any]:
+    """A column ``width`` px wide at ease, which fitting to the grid scales with the others, down to ``min_width``:
+    a width for each column keeps a short Symbol from getting as much room as a long Time."""
+    return {"field": field, "headerName": header, "width": width, "minWidth": min_width, **extra}
 
 
-def _time(field: str = "time_local") -> dict[str, Any]:
-    return {"field": field, "headerName": "Time", "tooltipField": TIME_TOOLTIP, "minWidth": 170,
-            "headerTooltip": "In the clock picked under Times:, hover a cell for the broker's server time"}  # fmt: skip
+def num(field: str, header: str, width: int, min_width: int = MIN_WIDTH, **extra: Any) -> dict[str, Any]:
+    return col(field, header, width, min_width, type="rightAligned", **extra)
 
 
+def money(field: str, header: str, width: int = 90) -> dict[str, Any]:
+    return num(field, header, width, 84, valueFormatter=MONEY, cellStyle=SIGNED_CELL, filter="agNumberColumnFilter")
+
+
+def time_column(**extra: Any) -> dict[str, Any]:
+    tip = "In the clock picked under Times:, hover a cell for the broker's server time"
+    return col("time_local", "Time", 168, 160, tooltipField=TIME_TOOLTIP, headerTooltip=tip, **extra)
+
+
+TEXT, NUMBER = "agTextColumnFilter", "agNumberColumnFilter"
+# What a trader reads first comes first: the instrument, its side and size, then its result, so Profit and Swap
+# stay in view on a narrow grid; prices, time and ids follow. NARROW_HIDDEN: hidden on a phone (assets/mt5.js).
 POSITION_COLUMNS = [
-    {"field": "ticket", "headerName": "Ticket", "filter": "agNumberColumnFilter", "minWidth": 110},
-    {"field": "symbol", "headerName": "Symbol", "filter": "agTextColumnFilter", "minWidth": 100},
-    {"field": "side", "headerName": "Type", "minWidth": 70},
-    {"field": "volume", "headerName": "Volume", "type": "rightAligned"},
-    {"field": "price_open", "headerName": "Open price", "type": "rightAligned"},
-    {"field": "price_current", "headerName": "Current price", "type": "rightAligned"},
-    {"field": "sl", "headerName": "S/L", "type": "rightAligned", "valueFormatter": PRICE},
-    {"field": "tp", "headerName": "T/P", "type": "rightAligned", "valueFormatter": PRICE},
-    _money("swap", "Swap"),
-    _money("profit", "Profit"),
-    _time(),
+    col("symbol", "Symbol", 104, 90, filter=TEXT),
+    col("side", "Type", 72, 64),
+    num("volume", "Volume", 88),
+    money("profit", "Profit"),
+    money("swap", "Swap", 88),
+    num("price_open", "Open price", 104, 96),
+    num("price_current", "Current price", 120, 110),
+    num("sl", "S/L", 88, valueFormatter=PRICE),
+    num("tp", "T/P", 88, valueFormatter=PRICE),
+    time_column(),
+    col("ticket", "Ticket", 110, 100, filter=NUMBER),
 ]
 ORDER_COLUMNS = [
-    {"field": "ticket", "headerName": "Ticket", "minWidth": 110},
-    {"field": "symbol", "headerName": "Symbol", "minWidth": 100},
-    {"field": "side", "headerName": "Type", "minWidth": 100},
-    {"field": "volume_current", "headerName": "Volume", "type": "rightAligned"},
-    {"field": "price_open", "headerName": "Price", "type": "rightAligned"},
-    {"field": "price_current", "headerName": "Current price", "type": "rightAligned"},
-    {"field": "sl", "headerName": "S/L", "type": "rightAligned", "valueFormatter": PRICE},
-    {"field": "tp", "headerName": "T/P", "type": "rightAligned", "valueFormatter": PRICE},
-    _time(),
+    col("symbol", "Symbol", 104, 90),
+    col("side", "Type", 120, 100),
+    num("volume_current", "Volume", 88),
+    num("price_open", "Price", 96),
+    num("price_current", "Current price", 120, 110),
+    num("sl", "S/L", 88, valueFormatter=PRICE),
+    num("tp", "T/P", 88, valueFormatter=PRICE),
+    time_column(),
+    col("ticket", "Ticket", 110, 100),
 ]
-DEAL_COLUMNS = [
-    {**_time(), "sortable": True, "colId": "time_msc"},
-    {"field": "ticket", "headerName": "Deal", "filter": "agNumberColumnFilter", "minWidth": 110},
-    {"field": "position_id", "headerName": "Position", "filter": "agNumberColumnFilter", "minWidth": 110},
-    {"field": "symbol", "headerName": "Symbol", "filter": "agTextColumnFilter", "minWidth": 100},
-    {"field": "type_name", "headerName": "Type", "filter": "agTextColumnFilter"},
-    {"field": "entry_name", "headerName": "Entry", "filter": "agTextColumnFilter"},
-    {"field": "volume", "headerName": "Volume", "type": "rightAligned", "filter": "agNumberColumnFilter"},
-    {"field": "price", "headerName": "Price", "type": "rightAligned", "valueFormatter": PRICE},
-    _money("commission", "Commission"),
-    _money("swap", "Swap"),
-    _money("fee", "Fee"),
-    _money("profit", "Profit"),
-    {"field": "comment", "headerName": "Comment", "filter": "agTextColumnFilter"},
+DEAL_COLUMNS = [  # widths that fit a 1280 px page, where all 13 show
+    time_column(sortable=True, colId="time_msc"),
+    col("symbol", "Symbol", 92, 84, filter=TEXT),
+    col("type_name", "Type", 64, filter=TEXT),
+    col("entry_name", "Entry", 64, filter=TEXT),
+    money("profit", "Profit"),
+    money("swap", "Swap", 80),
+    num("volume", "Volume", 76, filter=NUMBER),
+    num("price", "Price", 86, valueFormatter=PRICE),
+    money("commission", "Commission", 104),
+    money("fee", "Fee", 64),
+    col("ticket", "Deal", 92, filter=NUMBER),
+    col("position_id", "Position", 92, filter=NUMBER),
+    col("comment", "Comment", 90, filter=TEXT),
 ]
+NARROW_HIDDEN = {
+    ids.POSITIONS_GRID: ["price_open", "sl", "tp", "ticket"],
+    ids.ORDERS_GRID: ["sl", "tp", "ticket"],
+    ids.DEALS_GRID: ["type_name", "entry_name", "commission", "fee", "ticket", "position_id"],
+}
 FILTER_PARAMS = {"buttons": ["reset"], "maxNumConditions": 1}
+DEFAULT_COLUMN = {"sortable": True, "resizable": True, "minWidth": MIN_WIDTH, "filterParams": FILTER_PARAMS}
 
 
 def live_grid(component_id: str, columns: list[dict[str, Any]], empty: str) -> dag.AgGrid:
+    """As tall as its rows, up to ``LIVE_ROWS`` (``assets/style.css``): a fixed box hid most positions."""
     return dag.AgGrid(
         id=component_id,
         columnDefs=columns,
         rowData=[],
         getRowId="params.data.row_id",
-        defaultColDef={"sortable": True, "resizable": True, "minWidth": 90, "filterParams": FILTER_PARAMS},
+        defaultColDef=DEFAULT_COLUMN,
         columnSize="responsiveSizeToFit",
         dashGridOptions={
             "localeText": {"noRowsToShow": empty},
             "animateRows": False,
             "suppressColumnVirtualisation": True,
             "tooltipShowDelay": 300,
+            "context": {"narrowHidden": NARROW_HIDDEN[component_id]},
+            "domLayout": "autoHeight",
         },
-        className="ag-theme-quartz grid",
-        style={"height": "260px"},
+        className="ag-theme-quartz grid grid-live",
+        style={"--grid-rows": LIVE_ROWS},
     )
 
 
@@ -97,7 +120,7 @@ def deals_grid() -> dag.AgGrid:
         columnDefs=DEAL_COLUMNS,
         rowModelType="infinite",
         getRowId="params.data.row_id",
-        defaultColDef={"sortable": True, "resizable": True, "minWidth": 90, "filterParams": FILTER_PARAMS},
+        defaultColDef=DEFAULT_COLUMN,
         columnSize="responsiveSizeToFit",
         dashGridOptions={
             "pagination": True,
@@ -107,9 +130,9 @@ def deals_grid() -> dag.AgGrid:
             "maxBlocksInCache": 10,
             "localeText": {"noRowsToShow": "No deals in this range"},
             "tooltipShowDelay": 300,
+            "context": {"narrowHidden": NARROW_HIDDEN[ids.DEALS_GRID]},
         },
-        className="ag-theme-quartz grid",
-        style={"height": "420px"},
+        className="ag-theme-quartz grid grid-deals",
     )
 
 

@@ -20,6 +20,7 @@ from services.live import rowdiff
 TIME_FIELDS = {POSITIONS: "time_utc_ms", ORDERS: "time_setup_utc_ms"}
 GRIDS = {POSITIONS: (ids.POSITIONS_GRID, ids.POSITIONS_COUNT), ORDERS: (ids.ORDERS_GRID, ids.ORDERS_COUNT)}
 ROW_ID = "row_id"
+NOUNS = {POSITIONS: "position", ORDERS: "order"}
 SHOWN = {
     kind: frozenset(column["field"] for column in columns) | {TIME_TOOLTIP, ROW_ID, rowdiff.KEY}
     for kind, columns in ((POSITIONS, POSITION_COLUMNS), (ORDERS, ORDER_COLUMNS))
@@ -67,16 +68,20 @@ def transaction(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> rowdiff
     return change
 
 
-def count_text(count: int, total: float | None = None) -> str:
-    """The panel heading's count, with the positions' floating result (profit and swap)."""
+def count_text(kind: str, count: int, total: float | None = None, currency: str = "") -> str:
+    """The panel heading: how many rows, and for positions their floating result (profit and swap) in the
+    account's currency, labelled, since a bare signed number reads as anything."""
     if not count:
         return ""
-    return f"{count}" if total is None else f"{count} · {total:+,.2f}"
+    noun = NOUNS[kind] if count == 1 else f"{NOUNS[kind]}s"
+    if total is None:
+        return f"{count} {noun}"
+    return f"{count} {noun} · Floating P/L {total:+,.2f} {currency}".rstrip()
 
 
 def rows_total(rows: list[dict[str, Any]]) -> float:
     return sum(row["profit"] + row["swap"] for row in rows)
 
 
-def grid_count(kind: str, rows: list[dict[str, Any]]) -> str:
-    return count_text(len(rows), rows_total(rows) if kind == POSITIONS else None)
+def grid_count(kind: str, rows: list[dict[str, Any]], currency: str = "") -> str:
+    return count_text(kind, len(rows), rows_total(rows) if kind == POSITIONS else None, currency)

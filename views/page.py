@@ -148,7 +148,11 @@ class PageRenderer:
         self.rows[kind] = rows
         grid, count = GRID_IDS[kind]
         if not self.key.replaying and not rowdiff.is_empty(change):
-            render.live.update({grid: {"rowTransaction": change}, count: {"children": grid_count(kind, rows)}})
+            render.live.update({grid: {"rowTransaction": change}, count: {"children": self.count(kind)}})
+
+    def count(self, kind: str) -> str:
+        """A grid's heading, with its total in the account's currency."""
+        return grid_count(kind, self.rows[kind], (self.account or {}).get("currency", ""))
 
     def on_deals(self, deals: list[dict[str, Any]], render: Render) -> None:
         """Deposits and withdrawals today are no profit; new deals refetch the deal grid and analytics."""
@@ -229,9 +233,7 @@ class PageRenderer:
         if not self.key.replaying:
             render.live.update(kpi_updates(self.account, self.day))
             for kind, (grid, count) in GRID_IDS.items():
-                render.live.update(
-                    {grid: {"rowData": self.rows[kind]}, count: {"children": grid_count(kind, self.rows[kind])}}
-                )
+                render.live.update({grid: {"rowData": self.rows[kind]}, count: {"children": self.count(kind)}})
         return self.unchanged_dropped(render, keep=True) if shared else render
 
     def unchanged_dropped(self, render: Render, keep: bool = False) -> Render:

@@ -219,7 +219,9 @@ def test_grids_change_by_transactions_keyed_by_ticket(app: Any) -> None:
     view = renderer(app)
     opened = view.event(message(POSITIONS, [position(1, 10.0), position(2, 20.0), position(3, 30.0)]))
     rows = view.full(reload=False).live[ids.POSITIONS_GRID]["rowData"]
-    assert [r["ticket"] for r in rows] == [1, 2, 3] and prop(opened, ids.POSITIONS_COUNT, "children") == "3 · +57.00"
+    assert [r["ticket"] for r in rows] == [1, 2, 3] and prop(opened, ids.POSITIONS_COUNT, "children") == (
+        "3 positions · Floating P/L +57.00 USD"
+    )
     later = view.event(message(POSITIONS, [position(3, 31.0, 1.2), position(1, 10.0), position(4, 40.0)]))
     transaction = prop(later, ids.POSITIONS_GRID, "rowTransaction")
     assert [r["ticket"] for r in transaction["update"]] == [3], "only the rows that changed travel"
@@ -227,7 +229,7 @@ def test_grids_change_by_transactions_keyed_by_ticket(app: Any) -> None:
     rows = apply_transaction(rows, transaction)
     assert [(r["ticket"], r["profit"], r["row_id"]) for r in rows] == [(1, 10.0, "1"), (3, 31.0, "3"), (4, 40.0, "4")]
     assert rows[2]["side"] == "Buy" and rows[2]["time_local"] and "magic" not in rows[2], "what the columns show"
-    assert prop(later, ids.POSITIONS_COUNT, "children") == "3 · +78.00"
+    assert prop(later, ids.POSITIONS_COUNT, "children") == "3 positions · Floating P/L +78.00 USD"
     same = view.event(message(POSITIONS, [position(3, 31.0, 1.2), position(1, 10.0), position(4, 40.0)]))
     assert ids.POSITIONS_GRID not in same.live and ids.POSITIONS_COUNT not in same.live, "no change, nothing sent"
     two = [view.event(message(POSITIONS, [position(3, 32.0), position(4, 40.0)])),

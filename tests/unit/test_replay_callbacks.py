@@ -148,7 +148,8 @@ def test_the_cards_and_grids_show_the_moment_with_a_banner_saying_when(archive: 
     )
     assert "magic" not in rows[0], "only what the grid shows"
     assert [r["ticket"] for r in prop(out, ids.ORDERS_GRID, "rowData")] == [o.ticket for o in orders]
-    assert prop(out, ids.POSITIONS_COUNT, "children").startswith(f"{len(positions)} · ")
+    heading = prop(out, ids.POSITIONS_COUNT, "children")
+    assert heading.startswith(f"{len(positions)} positions · Floating P/L ") and heading.endswith(" USD"), heading
     assert prop(out, ids.REPLAY_TEXT, "children") == (
         "Showing the account at 2026-01-31 14:31:30 (recorded 2026-01-31 14:30:00)"
     )
