@@ -19,6 +19,7 @@ from services.live import rowdiff
 
 Updates = dict[str, dict[str, Any]]  # component id → the props to set
 ADDING = ("rowTransaction", "extendData")  # props that add to what a component holds, rather than replace it
+WHOLE = {"figure": "extendData", "rowData": "rowTransaction"}  # a whole value, and the additions it supersedes
 
 
 def encode(payload: Any) -> str:
@@ -57,6 +58,8 @@ def merge_updates(into: Updates, later: Updates) -> None:
     for component_id, props in later.items():
         held = into.setdefault(component_id, {})
         for prop, value in props.items():
+            if prop in WHOLE:  # additions made before a whole value are in it, or were to what it replaced
+                held.pop(WHOLE[prop], None)
             if prop == "rowTransaction" and prop in held:
                 held[prop] = rowdiff.compose(held[prop], value)
             elif prop == "extendData" and prop in held:

@@ -88,3 +88,14 @@ def test_renders_waiting_together_merge_into_one() -> None:
     assert merge([Render(live={"g": {"extendData": extend}}), more]).live["g"]["extendData"][0] == {
         "y": [[1, 3], [2, 4]]
     }
+
+
+def test_a_whole_value_drops_the_additions_made_before_it() -> None:
+    """Points appended to the old figure, merged beside a new one with other traces, broke the page ("indices
+    must be valid indices for gd.data"): a figure holds them already, as rowData holds earlier row changes."""
+    old = Render(set={"g": {"extendData": [{"y": [[1], [2]]}, [0, 1], 10]}, "t": {"rowTransaction": {"add": [1]}}})
+    new = Render(set={"g": {"figure": {"data": [{"y": [5]}]}}, "t": {"rowData": [{"ticket": 2}]}})
+    then = Render(set={"g": {"extendData": [{"y": [[6]]}, [0], 10]}})
+    merged = merge([old, new, then]).set
+    assert merged["g"] == {"figure": {"data": [{"y": [5]}]}, "extendData": [{"y": [[6]]}, [0], 10]}
+    assert merged["t"] == {"rowData": [{"ticket": 2}]}
