@@ -69,6 +69,7 @@ const texts = {
     'rules rows': contrast(document.querySelector('#' + arguments[5])),
     'rules editor': contrast(document.querySelector('#' + arguments[6])),
     'replay time': contrast(document.querySelector('#' + arguments[7]), '::placeholder'),
+    'download link': contrast(document.querySelector('#download-deals')),
 };
 const overlaps = [];
 document.querySelectorAll('.js-plotly-plot').forEach(function (plot) {
@@ -106,6 +107,7 @@ def test_page_fits_and_reads_at_every_width_in_both_themes(
         wait_until(lambda script=profit: shown(dash_duo, script), 20, f"rows in {grid_id}")
     wait_until(lambda: shown(dash_duo, "return document.querySelectorAll('.js-plotly-plot .gtitle').length >= 3"), 20,
                "the chart titles")  # fmt: skip
+    wait_until(lambda: shown(dash_duo, "return !!document.getElementById('download-deals')"), 20, "the download links")
     click(dash_duo, f"#{ids.RULES_EDIT}")
     wait_until(lambda: dash_duo.find_element(f"#{ids.RULES_EDITOR}").is_displayed(), 10, "the rules editor")
     dash_duo.driver.execute_script(CONTRAST)
