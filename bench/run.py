@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 
-from bench import accounts, bighistory, clients, csvexport, latency, pushpoll, report, soak
+from bench import accounts, bighistory, clients, csvexport, latency, pages, pushpoll, report, soak
 from bench.config import FULL, QUICK, Context
 from bench.infra import ROOT, RedisServer
 
@@ -33,6 +33,7 @@ SCENARIOS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "export": csvexport.run,
     "soak": soak.run,
     "accounts": accounts.run,
+    "pages": pages.run,
 }
 PACKAGES = (
     "dash",

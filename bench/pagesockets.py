@@ -1,0 +1,134 @@
+"""Many dashboard page sockets in one worker process, each speaking ``/ws`` exactly as the page does.
+
+``python -m bench.pagesockets URL VIEW N OUT`` connects N sockets to URL (the page's own ``/ws`` URL, with its
+``batch_ms=5&ack=1&view=page&tz=…``), sends each the page's view frame VIEW (JSON text, as a real page sent
+it), prints ``connected N``, then answers every ``render`` frame as ``assets/live.js`` does: an ack of its
+``seq``, numbered ``n`` like the page's sends, with ``resync`` after a gap at most once per
+``RESYNC_AFTER_FRAMES``. Frames are parsed with ``services/live/protocol.py``. Each time a socket's Equity KPI
+text shows more injected changes (``bench/server.py`` ``changes_in``) it records (socket, changes, receive ms).
+A ``start`` line on stdin zeroes the counts (the window begins); any other line ends the run and writes the
+rows and counts to the JSON file OUT. Two such workers hold 500 page sockets on 2 cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import selectors
+import sys
+import time
+from typing import Any
+
+import websocket
+
+from bench.server import changes_in
+from layouts import ids
+from services.live.protocol import ACK, RENDER, Message, dumps
+
+RESYNC_AFTER_FRAMES = 20  # as assets/live.js
+EQUITY_KPI = ids.kpi_value("equity")
+
+
+def money_value(text: str) -> float:
+    """The number a money text shows (``$1,234.56``, ``1,234.56 EUR``)."""
+    return float("".join(ch for ch in text if ch.isdigit() or ch in ".-"))
+
+
+def equity_changes(data: dict[str, Any]) -> int | None:
+    """How many injected changes a render frame's Equity KPI text shows, None when the frame does not set it."""
+    text = data["shared"]["live"].get(EQUITY_KPI, {}).get("children")
+    return changes_in(money_value(text)) if isinstance(text, str) else None
+
+
+class PageSocket:
+    """One page's socket and the state ``assets/live.js`` keeps for it."""
+
+    def __init__(self, url: str, view: str) -> None:
+        self.ws = websocket.create_connection(url, timeout=30, skip_utf8_validation=True)
+        self.sent = 0
+        self.last_seq: int | None = None
+        self.asked_at: int | None = None
+        self.shown = -1
+        self.send(json.loads(view))
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.sent += 1
+        self.ws.send(dumps({**message, "n": self.sent}))
+
+    def take(self, data: dict[str, Any]) -> bool:
+        """Acknowledge a render frame as the page does; True when it skipped a seq."""
+        seq, full = data["seq"], data["full"]
+        gap = not full and self.last_seq is not None and seq != self.last_seq + 1
+        self.last_seq = seq
+        if full:
+            self.asked_at = None
+        ack: dict[str, Any] = {"type": ACK, "seq": seq}
+        if gap and (self.asked_at is None or seq - self.asked_at >= RESYNC_AFTER_FRAMES):
+            ack["resync"] = True
+            self.asked_at = seq
+        self.send(ack)
+        return gap
+
+
+def connect(url: str, view: str, count: int) -> tuple[list[PageSocket], int]:
+    sockets, failed = [], 0
+    for _ in range(count):
+        try:
+            sockets.append(PageSocket(url, view))
+        except (OSError, websocket.WebSocketException):
+            failed += 1
+    return sockets, failed
+
+
+def record(sockets: list[PageSocket]) -> dict[str, Any]:
+    """Read and acknowledge every socket until stdin says stop."""
+    selector = selectors.DefaultSelector()
+    for index, page in enumerate(sockets):
+        selector.register(page.ws.sock, selectors.EVENT_READ, index)
+    selector.register(sys.stdin, selectors.EVENT_READ, None)
+    rows: list[tuple[int, int, float]] = []
+    counts = dict.fromkeys(("frames", "chars", "full", "gaps"), 0)
+    closed = 0
+    while True:
+        for key, _ in selector.select(timeout=1.0):
+            if key.data is None:
+                if sys.stdin.readline().strip() == "start":
+                    counts = dict.fromkeys(counts, 0)
+                    continue
+                return {"rows": rows, **counts, "closed_by_server": closed}
+            page = sockets[key.data]
+            try:
+                frame = page.ws.recv()
+                received_ms = time.time() * 1000
+                message = Message.of_text(frame)
+                if message.kind != RENDER:
+                    continue
+                counts["frames"] += 1
+                counts["chars"] += len(frame)
+                counts["full"] += bool(message.data["full"])
+                counts["gaps"] += page.take(message.data)
+            except (OSError, websocket.WebSocketException):
+                selector.unregister(key.fileobj)
+                closed += 1
+                continue
+            shown = equity_changes(message.data)
+            if shown is not None and shown > page.shown:
+                page.shown = shown
+                rows.append((key.data, shown, received_ms))
+
+
+def main() -> None:
+    url, view, count, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    sockets, failed = connect(url, view, count)
+    print(f"connected {len(sockets)}", flush=True)
+    result = record(sockets)
+    for page in sockets:  # a close frame without waiting for the answer: 500 polite closes take too long
+        with contextlib.suppress(OSError, websocket.WebSocketException):
+            page.ws.send_close()
+        page.ws.shutdown()
+    with open(out, "w", encoding="utf-8") as handle:
+        json.dump({**result, "sockets": len(sockets), "failed": failed}, handle)
+
+
+if __name__ == "__main__":
+    main()
