@@ -114,13 +114,14 @@ def cpu_window(app: AppProcess, drivers: list[webdriver.Chrome], window_s: float
     start, meter = time.time() * 1000, CpuMeter(app.proc).start()
     time.sleep(window_s)
     cpu, end = meter.stop(), time.time() * 1000
+    polls = app.state()["polls"] - polls
     requests = sum(1 for driver in drivers for begun, _ in callback_requests(driver) if start <= begun <= end)
     browser_s = sum(cpu_seconds(driver) - before for driver, before in zip(drivers, browsers, strict=True))
     return {
         "pages": len(drivers),
         "server": cpu,
         "cpu_s_per_min": round(cpu["cpu_s"] * MINUTE_S / cpu["wall_s"], 3),
-        "polls_per_s": round((app.state()["polls"] - polls) / cpu["wall_s"], 2),
+        "polls_per_s": round(polls / cpu["wall_s"], 2),
         "dash_requests_per_page_per_s": round(requests / max(1, len(drivers)) / cpu["wall_s"], 2),
         "browser_cpu_pct_per_page": round(100 * browser_s / max(1, len(drivers)) / cpu["wall_s"], 1),
     }
@@ -210,19 +211,24 @@ def dom(ctx: Context) -> dict[str, Any]:
 
 
 def page_socket(driver: webdriver.Chrome) -> tuple[str, str]:
-    """The /ws URL the page opened and the view it last sent (its zone and the charts it loaded), as the view
-    frame a page sends when its socket opens, from its DevTools log."""
-    url, view = None, None
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        params = message.get("params", {})
-        if message.get("method") == WS_CREATED and "/ws?" in params.get("url", ""):
-            url = params["url"]
-        elif message.get("method") == WS_SENT:
-            view = client_frame(params["response"]["payloadData"]).get("view", view)
-    if url is None or view is None:
-        raise RuntimeError("the page opened no /ws socket or sent no view")
-    return url, dumps({"type": VIEW, "view": view})
+    """The /ws URL the page opened and the view it sent once its charts loaded (its zone and charts), as the
+    view frame a page sends when its socket opens, from its DevTools log."""
+    found: dict[str, Any] = {}
+
+    def seen() -> bool:
+        for entry in driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            params = message.get("params", {})
+            if message.get("method") == WS_CREATED and "/ws?" in params.get("url", ""):
+                found["url"] = params["url"]
+            elif message.get("method") == WS_SENT:
+                view = client_frame(params["response"]["payloadData"]).get("view")
+                if view is not None and ids.CHART_STATE in view:
+                    found["view"] = view
+        return "url" in found and "view" in found
+
+    wait_for(seen, 60, "the page's socket and its view with the charts loaded", 0.5)
+    return found["url"], dumps({"type": VIEW, "view": found["view"]})
 
 
 def spawn_sockets(ctx: Context, url: str, view: str, count: int) -> list[tuple[subprocess.Popen[str], Any]]:
