@@ -15,7 +15,7 @@ HISTORY_CAP = 1_000_000
 
 @dataclass(frozen=True)
 class Sizes:
-    """How much each scenario does; a full run fits in about 15 minutes on 2 cores."""
+    """How much each scenario does; a full run fits in about 25 minutes on 2 cores."""
 
     poll_intervals_ms: tuple[int, ...] = (100, 250, 1000)
     latency_window_s: tuple[float, ...] = (20.0, 20.0, 40.0)  # two changes per interval: 80 even at 1000 ms

@@ -317,6 +317,7 @@ def scale(ctx: Context) -> dict[str, Any]:
             start, meter = time.time() * 1000, CpuMeter(app.proc).start()
             time.sleep(sizes.page_sockets_window_s)
             cpu_used, end = meter.stop(), time.time() * 1000
+            tell(workers, "end")
             time.sleep(sizes.pages_interval_ms / 1000 + 1.0)
             rows = [dom_rows(driver) for driver in drivers]
             health = app.health()["websocket"]

@@ -6,8 +6,9 @@ it), prints ``connected N``, then answers every ``render`` frame as ``assets/liv
 ``seq``, numbered ``n`` like the page's sends, with ``resync`` after a gap at most once per
 ``RESYNC_AFTER_FRAMES``. Frames are parsed with ``services/live/protocol.py``. Each time a socket's Equity KPI
 text shows more injected changes (``bench/server.py`` ``changes_in``) it records (socket, changes, receive ms).
-A ``start`` line on stdin zeroes the counts (the window begins); any other line ends the run and writes the
-rows and counts to the JSON file OUT. Two such workers hold 500 page sockets on 2 cores.
+A ``start`` line on stdin zeroes the counts (the window begins), ``end`` keeps them (it ends); any other line
+ends the run and writes the rows and the window's counts to the JSON file OUT. Two such workers hold 500 page
+sockets on 2 cores.
 """
 
 from __future__ import annotations
@@ -70,41 +71,57 @@ class PageSocket:
         return gap
 
 
-def connect(url: str, view: str, count: int) -> tuple[list[PageSocket], int]:
-    sockets, failed = [], 0
-    for _ in range(count):
-        try:
-            sockets.append(PageSocket(url, view))
-        except (OSError, websocket.WebSocketException):
-            failed += 1
-    return sockets, failed
+def receive(page: PageSocket) -> Message | None:
+    """The next frame as a message; a ping is answered (by websocket-client) without waiting for a data frame,
+    which would stall every other socket of the loop."""
+    opcode, frame = page.ws.recv_data_frame(True)
+    if opcode == websocket.ABNF.OPCODE_CLOSE:
+        raise websocket.WebSocketConnectionClosedException("closed by the server")
+    if opcode != websocket.ABNF.OPCODE_TEXT:
+        return None
+    data = frame.data
+    return Message.of_text(data.decode() if isinstance(data, bytes) else data)
 
 
-def record(sockets: list[PageSocket]) -> dict[str, Any]:
-    """Read and acknowledge every socket until stdin says stop."""
+def run(url: str, view: str, count: int) -> dict[str, Any]:
+    """Connect the sockets one by one while reading those already open (an unread socket misses its protocol
+    pings and is closed), then read and acknowledge every socket until stdin says stop."""
     selector = selectors.DefaultSelector()
-    for index, page in enumerate(sockets):
-        selector.register(page.ws.sock, selectors.EVENT_READ, index)
     selector.register(sys.stdin, selectors.EVENT_READ, None)
+    sockets: list[PageSocket] = []
     rows: list[tuple[int, int, float]] = []
     counts = dict.fromkeys(("frames", "chars", "full", "gaps"), 0)
-    closed = 0
+    window: dict[str, int] | None = None  # the counts when the window ended
+    failed = closed = 0
     while True:
-        for key, _ in selector.select(timeout=1.0):
+        if len(sockets) + failed < count:
+            try:
+                sockets.append(PageSocket(url, view))
+                selector.register(sockets[-1].ws.sock, selectors.EVENT_READ, len(sockets) - 1)
+            except (OSError, websocket.WebSocketException):
+                failed += 1
+            if len(sockets) + failed == count:
+                print(f"connected {len(sockets)}", flush=True)
+        for key, _ in selector.select(timeout=0 if len(sockets) + failed < count else 1.0):
             if key.data is None:
-                if sys.stdin.readline().strip() == "start":
+                line = sys.stdin.readline().strip()
+                if line == "start":
                     counts = dict.fromkeys(counts, 0)
-                    continue
-                return {"rows": rows, **counts, "closed_by_server": closed}
+                elif line == "end":
+                    window = dict(counts)
+                else:
+                    close(sockets)
+                    kept = window or counts
+                    return {"rows": rows, **kept, "closed_by_server": closed, "sockets": len(sockets), "failed": failed}
+                continue
             page = sockets[key.data]
             try:
-                frame = page.ws.recv()
+                message = receive(page)
                 received_ms = time.time() * 1000
-                message = Message.of_text(frame)
-                if message.kind != RENDER:
+                if message is None or message.kind != RENDER:
                     continue
                 counts["frames"] += 1
-                counts["chars"] += len(frame)
+                counts["chars"] += len(message.text)
                 counts["full"] += bool(message.data["full"])
                 counts["gaps"] += page.take(message.data)
             except (OSError, websocket.WebSocketException):
@@ -117,17 +134,19 @@ def record(sockets: list[PageSocket]) -> dict[str, Any]:
                 rows.append((key.data, shown, received_ms))
 
 
-def main() -> None:
-    url, view, count, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    sockets, failed = connect(url, view, count)
-    print(f"connected {len(sockets)}", flush=True)
-    result = record(sockets)
-    for page in sockets:  # a close frame without waiting for the answer: 500 polite closes take too long
+def close(sockets: list[PageSocket]) -> None:
+    """A close frame without waiting for the answer: 500 polite closes take too long."""
+    for page in sockets:
         with contextlib.suppress(OSError, websocket.WebSocketException):
             page.ws.send_close()
         page.ws.shutdown()
+
+
+def main() -> None:
+    url, view, count, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    result = run(url, view, count)
     with open(out, "w", encoding="utf-8") as handle:
-        json.dump({**result, "sockets": len(sockets), "failed": failed}, handle)
+        json.dump(result, handle)
 
 
 if __name__ == "__main__":
