@@ -76,7 +76,8 @@ def receive(page: PageSocket) -> Message | None:
     which would stall every other socket of the loop."""
     opcode, frame = page.ws.recv_data_frame(True)
     if opcode == websocket.ABNF.OPCODE_CLOSE:
-        raise websocket.WebSocketConnectionClosedException("closed by the server")
+        code = int.from_bytes(frame.data[:2], "big") if len(frame.data) >= 2 else None
+        raise websocket.WebSocketConnectionClosedException(f"closed by the server: {code} {frame.data[2:]!r}")
     if opcode != websocket.ABNF.OPCODE_TEXT:
         return None
     data = frame.data
@@ -93,6 +94,7 @@ def run(url: str, view: str, count: int) -> dict[str, Any]:
     counts = dict.fromkeys(("frames", "chars", "full", "gaps"), 0)
     window: dict[str, int] | None = None  # the counts when the window ended
     failed = closed = 0
+    ends: dict[str, int] = {}  # why sockets ended, by error text
     while True:
         if len(sockets) + failed < count:
             try:
@@ -112,7 +114,14 @@ def run(url: str, view: str, count: int) -> dict[str, Any]:
                 else:
                     close(sockets)
                     kept = window or counts
-                    return {"rows": rows, **kept, "closed_by_server": closed, "sockets": len(sockets), "failed": failed}
+                    return {
+                        "rows": rows,
+                        **kept,
+                        "closed_by_server": closed,
+                        "ends": ends,
+                        "sockets": len(sockets),
+                        "failed": failed,
+                    }
                 continue
             page = sockets[key.data]
             try:
@@ -124,9 +133,10 @@ def run(url: str, view: str, count: int) -> dict[str, Any]:
                 counts["chars"] += len(message.text)
                 counts["full"] += bool(message.data["full"])
                 counts["gaps"] += page.take(message.data)
-            except (OSError, websocket.WebSocketException):
+            except (OSError, websocket.WebSocketException) as exc:
                 selector.unregister(key.fileobj)
                 closed += 1
+                ends[f"{type(exc).__name__}: {exc}"[:120]] = ends.get(f"{type(exc).__name__}: {exc}"[:120], 0) + 1
                 continue
             shown = equity_changes(message.data)
             if shown is not None and shown > page.shown:

@@ -25,6 +25,7 @@ from services.ingest.sources.demo import DemoSource
 from services.runtime import Runtime, build_runtime
 
 TIMELINE_LEN = 200_000
+WS_CAP = 1_000  # sockets a bench server takes (the app's default is 64): the pages scenario opens 500 and more
 # Each change adds this much credit, which MT5 counts in equity: far above the demo's own equity (a 10,000
 # deposit), so any text or point of equity tells how many changes it includes (``changes_in``).
 CREDIT_STEP = 1_000_000
@@ -131,6 +132,7 @@ def build(args: argparse.Namespace) -> tuple[Any, Settings]:
         "APP_PORT": str(args.port),
         "POLL_INTERVAL_MS": str(args.poll_ms),
         "LOG_LEVEL": "WARNING",
+        "WS_MAX_CONNECTIONS": str(WS_CAP),
     }
     settings = load_settings(env, dotenv_path=None)
     source = TimedDemoSource(
