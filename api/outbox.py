@@ -11,7 +11,7 @@ from services.live.fanout import ClientQueue
 from services.live.render import merge
 from services.live.viewhub import Viewer, ViewHub
 
-SEND_WAIT_S = 0.1
+IDLE_WAIT_S = 1.0  # a socket with nothing to send sleeps until a render, a client frame or this
 ACK_TIMEOUT_S = 5.0
 MAX_PENDING = 2_000
 
@@ -57,6 +57,10 @@ class Outbox:
             self.awaiting = None
             self.first_at = 0.0  # whatever waited for this ack is due now
 
+    def idle(self) -> bool:
+        """Nothing waits to leave and no ack is awaited: the next message may leave as soon as it comes."""
+        return not self.pending and not self.waiting_for_ack()
+
     def waiting_for_ack(self) -> bool:
         return self.awaiting is not None and time.monotonic() - self.last_sent < ACK_TIMEOUT_S
 
@@ -87,12 +91,13 @@ class Outbox:
         self.ws.send(batch_frame(self.login, int(time.time() * 1000), seq, events))
 
     def wait_s(self) -> float:
-        """How long the socket may sleep: until the pending batch is due, the ack times out, or a short tick."""
+        """How long the socket may sleep when nothing wakes it: until the pending batch is due or the ack times
+        out (the ack itself wakes it), at most ``IDLE_WAIT_S``."""
         if self.waiting_for_ack():
-            return min(SEND_WAIT_S, ACK_TIMEOUT_S - (time.monotonic() - self.last_sent))
+            return min(IDLE_WAIT_S, ACK_TIMEOUT_S - (time.monotonic() - self.last_sent))
         if not self.pending:
-            return SEND_WAIT_S
-        return max(0.0, min(SEND_WAIT_S, self.interval_s - (time.monotonic() - self.first_at)))
+            return IDLE_WAIT_S
+        return max(0.0, min(IDLE_WAIT_S, self.interval_s - (time.monotonic() - self.first_at)))
 
 
 class RenderOutbox(Outbox):

@@ -137,6 +137,8 @@ def stream(ws: Connection, rt: Runtime) -> None:
         ws.send(error_frame(str(exc)))
         interval_s, ack, account, viewer = 0.0, False, None, None
     queue = rt.fanout.register(raw=viewer is None)
+    if queue is not None:
+        ws.wake = queue.wake
     try:
         if queue is None:
             log.info("/ws %s: refused, %d WebSocket connections already open", peer, rt.fanout.max_clients)
@@ -169,11 +171,10 @@ def views() -> ViewHub:
 
 
 def wait(ws: Connection, queue: ClientQueue, outbox: Outbox) -> tuple[list[Any], Any]:
-    """What the fan-out queued and the client's next frame, sleeping until either may have come."""
-    if outbox.waiting_for_ack():  # nothing can leave before the ack: wake up when it comes
-        frame = ws.receive(timeout=outbox.wait_s())
-        return queue.take(0), frame
-    items = queue.take(outbox.wait_s())
+    """What the fan-out queued and the client's next frame, sleeping on the queue until the client sent a frame
+    (the socket's reader wakes it, ``stream``), the pending batch is due or the ack timed out; a message wakes it
+    only when it could leave at once (nothing pending, no ack awaited)."""
+    items = queue.take(outbox.wait_s(), early=outbox.idle())
     return items, ws.receive(timeout=0)
 
 

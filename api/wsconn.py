@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response
@@ -38,19 +39,21 @@ class InputQueue(list):
     ``MAX_UNREAD_SIZE``. The reader keeps reading past that (so its pongs and a close still get through), and
     counts and discards what does not fit."""
 
-    def __init__(self) -> None:
+    def __init__(self, wake: Callable[[], None]) -> None:
         super().__init__()
         self.size = 0
         self.discarded = 0
+        self.wake = wake
         self._lock = threading.Lock()  # the reader appends while the handler pops
 
     def append(self, frame: str | bytes) -> None:
         with self._lock:
             if len(self) >= MAX_UNREAD_FRAMES or self.size + len(frame) > MAX_UNREAD_SIZE:
                 self.discarded += 1
-                return
-            self.size += len(frame)
-            super().append(frame)
+            else:
+                self.size += len(frame)
+                super().append(frame)
+        self.wake()
 
     def pop(self, index: Any = -1) -> str | bytes:
         with self._lock:
@@ -78,11 +81,20 @@ class TimedSocket:
         return getattr(self._sock, name)
 
 
+def no_wake() -> None:
+    """Until the handler says how it sleeps, it reads the socket itself."""
+
+
 class Connection(Server):
-    """A server-side WebSocket whose client can neither fill the server's memory nor hold its threads."""
+    """A server-side WebSocket whose client can neither fill the server's memory nor hold its threads.
+
+    ``wake`` is called by the reader thread after each client frame and when the connection ends, so the handler
+    can sleep on one thing (its fan-out queue) instead of waking every few ms to look at the socket too.
+    """
 
     def __init__(self, environ: dict[str, Any], send_timeout_s: float) -> None:
         self.send_timeout_s = send_timeout_s
+        self.wake: Callable[[], None] = no_wake
         own = environ.get(SOCKET_KEY)
         if own is not None:  # a duplicate: simple-websocket closes its socket when done, and cheroot its own after
             environ = {**environ, "werkzeug.socket": own.dup()}
@@ -93,8 +105,15 @@ class Connection(Server):
     def handshake(self) -> None:
         """Before the reader thread starts: from here on every send and every received frame is bounded."""
         self.sock = TimedSocket(self.sock, self.send_timeout_s)
-        self.input_buffer = InputQueue()
+        self.input_buffer = InputQueue(lambda: self.wake())
         super().handshake()
+
+    def _thread(self) -> None:
+        """simple-websocket's reader loop; its end (the client went, a close) wakes the handler too."""
+        try:
+            super()._thread()
+        finally:
+            self.wake()
 
     def receive(self, timeout: float | None = None) -> Any:
         if self.input_buffer.discarded:

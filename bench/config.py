@@ -15,7 +15,7 @@ HISTORY_CAP = 1_000_000
 
 @dataclass(frozen=True)
 class Sizes:
-    """How much each scenario does; a full run fits in about 15 minutes on 2 cores."""
+    """How much each scenario does; a full run fits in about 25 minutes on 2 cores."""
 
     poll_intervals_ms: tuple[int, ...] = (100, 250, 1000)
     latency_window_s: tuple[float, ...] = (20.0, 20.0, 40.0)  # two changes per interval: 80 even at 1000 ms
@@ -36,6 +36,15 @@ class Sizes:
     accounts: int = 20
     accounts_interval_ms: int = 250  # 4 updates/s each
     accounts_window_s: float = 20.0
+    pages_interval_ms: int = 250  # 4 polls/s
+    pages_counts: tuple[int, ...] = (0, 1, 2, 4)  # Chromium pages open while the server's CPU is measured
+    pages_window_s: float = 15.0
+    pages_history: int = 10_000
+    dom_intervals_ms: tuple[int, ...] = (100, 250, 1000)
+    dom_window_s: tuple[float, ...] = (20.0, 20.0, 30.0)
+    page_sockets: int = 500
+    page_sockets_window_s: float = 20.0
+    scale_browsers: int = 2
 
 
 FULL = Sizes()
@@ -53,6 +62,14 @@ QUICK = Sizes(
     soak_hours=0.1,
     accounts=2,
     accounts_window_s=2.0,
+    pages_counts=(0, 1),
+    pages_window_s=2.0,
+    pages_history=2_000,
+    dom_intervals_ms=(250,),
+    dom_window_s=(2.0,),
+    page_sockets=5,
+    page_sockets_window_s=2.0,
+    scale_browsers=1,
 )
 
 

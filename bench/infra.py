@@ -105,7 +105,8 @@ class AppProcess:
         self.port = free_port()
         self.args = ["--app", app, "--port", str(self.port), "--redis-url", redis_url, "--poll-ms", str(poll_ms)]
         for name, value in extra.items():
-            self.args += [f"--{name.replace('_', '-')}", str(value)]
+            flag = f"--{name.replace('_', '-')}"
+            self.args += [flag] if value is True else [flag, str(value)]
         self.log_path = log_path
         self.popen: subprocess.Popen[bytes] | None = None
         self.proc: psutil.Process | None = None

@@ -1,7 +1,7 @@
 """Goal 1: from a change in the source to a WebSocket client receiving it, and to the chart redrawing it.
 
-The timed demo source (``bench/server.py``) steps the account's ``credit`` at known random wall
-times, independent of the poll phase, and records when every poll read the account. So:
+The timed demo source (``bench/server.py``) steps the account's ``credit`` (and so its equity) at known
+random wall times, independent of the poll phase, and records when every poll read the account. So:
 
 - change → WS: injected change time to the first plain ``/ws`` account frame carrying it;
 - change → chart: injected change time to the first ``plotly_afterplot`` in headless Chromium whose
@@ -17,7 +17,6 @@ One WebSocket client and one browser watch together, as when the page is open.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from datetime import datetime, timedelta
@@ -30,13 +29,15 @@ import websocket
 from bench.browser import callback_requests, chart_points, install_redraw_hook, redraws, start_chromium, time_zone
 from bench.config import Context
 from bench.infra import summary, wait_for
+from bench.server import changes_in
+from services.core.protocol import ACCOUNT, Message
 
 EQUITY_GRAPH = "equity-graph"
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 class Listener:
-    """A plain ``/ws`` client on a thread: (receive ms, event ts, credit) of every account frame."""
+    """A plain ``/ws`` client on a thread: (receive ms, event ts, changes it includes) of every account frame."""
 
     def __init__(self, url: str) -> None:
         self.ws = websocket.create_connection(url, timeout=10, skip_utf8_validation=True)
@@ -55,9 +56,9 @@ class Listener:
             except (OSError, websocket.WebSocketException):
                 return
             received = time.time() * 1000
-            if frame.startswith('{"type":"account"'):
-                message = json.loads(frame)
-                self.rows.append((received, int(message["ts"]), int(message["data"]["credit"])))
+            message = Message.of_text(frame)
+            if message.kind == ACCOUNT:
+                self.rows.append((received, message.ts, changes_in(message.data["equity"])))
 
     def stop(self) -> list[tuple[float, int, int]]:
         self._stop.set()
@@ -91,10 +92,10 @@ def latencies(
     counted = changes[(changes >= start) & (changes <= end)]
     recv = np.array([r for r, _, _ in ws_rows], dtype=float)
     ts = np.array([t for _, t, _ in ws_rows], dtype=np.int64)
-    credit = np.array([c for _, _, c in ws_rows], dtype=np.int64)
-    first_change = np.searchsorted(changes, start)  # credit k means changes[:k] happened
+    counts = np.array([c for _, _, c in ws_rows], dtype=np.int64)
+    first_change = np.searchsorted(changes, start)  # k changes shown means changes[:k] happened
     numbers = first_change + np.arange(len(counted)) + 1
-    at = np.searchsorted(credit, numbers, side="left")  # credits only grow along the socket
+    at = np.searchsorted(counts, numbers, side="left")  # the count only grows along the socket
     ws_ok = at < len(recv)
     change_ws = recv[at[ws_ok]] - counted[ws_ok]
     in_window = (recv >= start) & (recv <= end)

@@ -149,6 +149,53 @@ def accounts_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+CPU_RUNS = {"push": "push", "poll_empty": "dcc.Interval, empty history", "poll_10k": "dcc.Interval, 10k points"}
+PAGE_FITS = (("per_added_page", "each added page (fit over 1+ pages)"), ("per_page", "fit over 0+ pages"))
+
+
+def fitted(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def pages_rows(r: dict[str, Any]) -> list[Row]:
+    """Issue 15, item 6: server CPU per page, change → DOM, and 500 page sockets with 2 real pages."""
+    cpu, rows = r["cpu"], []
+    name = f"Pages: server CPU per page @ {cpu['interval_ms']} ms"
+    for key, label in CPU_RUNS.items():
+        levels = ", ".join(f"{level['pages']}: {level['cpu_s_per_min']:.2f}" for level in cpu[key]["levels"])
+        rows.append(Row(name, f"{label}: CPU-s/min with N pages open", levels))
+    for fit, label in PAGE_FITS:
+        push = cpu["push"][f"cpu_s_per_min_{fit}"]
+        met = push is not None and push <= 0.1
+        rows.append(Row(name, f"push CPU-s/min, {label}", fitted(push), "≤ 0.1", met))
+        for key, times in (("poll_empty", 12), ("poll_10k", 100)):
+            ratio = cpu[key][f"times_push_{fit}"]
+            value = f"{fitted(cpu[key][f'cpu_s_per_min_{fit}'], 2)} ({fitted(ratio, 1)}× push)"
+            met = ratio is not None and ratio >= times
+            rows.append(Row(name, f"{CPU_RUNS[key]} CPU-s/min, {label}", value, f"≥ {times}× push", met))
+    for interval, d in r["dom"].items():
+        i = int(interval)
+        goal = f"p50 ≤ {i / 2 + 20:.0f}, p99 ≤ {i + 60} ms"
+        for part, label in (("kpi", "change → Equity KPI text"), ("chart", "change → chart afterplot")):
+            s = d[f"change_{part}_ms"]
+            met = s["n"] > 0 and s["p50"] <= i / 2 + 20 and s["p99"] <= i + 60
+            rows.append(Row(f"Pages: change → DOM @ {interval} ms", f"{label} p50/p95/p99", pct(s), goal, met))
+    sc = r["scale"]
+    name = f"Pages: {sc['connected']} page sockets + {sc['browsers']} Chromium @ {sc['interval_ms']} ms"
+    sockets, pages = sc["sockets"], sc["pages"]
+    rows.append(Row(name, "sockets: change → render frame p50/p95/p99", pct(sockets["receipt_ms"])))
+    for part, label in (("kpi", "pages: change → Equity KPI text"), ("chart", "pages: change → chart afterplot")):
+        s = pages[f"change_{part}_ms"]
+        met = sc["connected"] >= 500 and s["n"] > 0 and s["p99"] <= 250
+        rows.append(Row(name, f"{label} p50/p95/p99", pct(s), "≥ 500 sockets, p99 ≤ 250 ms", met))
+    frames = f"{sockets['frames_per_socket_per_s']:.2f}/s, {sockets['bytes_per_socket_per_s']:,.0f} B/s"
+    rows.append(Row(name, "frames received per socket", frames))
+    lost = f"{sc['server_dropped']} / {sockets['gaps']} / {sockets['unreceived']} / {sockets['closed_by_server']}"
+    rows.append(Row(name, "dropped (server) / seq gaps / changes unreceived / closed", lost))
+    rows.append(Row(name, "server CPU", f"{sc['server']['cpu_pct']:.1f} % of a core"))
+    return rows
+
+
 BUILDERS = {
     "latency": latency_rows,
     "pushpoll": pushpoll_rows,
@@ -157,6 +204,7 @@ BUILDERS = {
     "export": export_rows,
     "soak": soak_rows,
     "accounts": accounts_rows,
+    "pages": pages_rows,
 }
 
 
@@ -318,6 +366,27 @@ def plot_accounts(r: dict[str, Any]) -> Any:
     return fig
 
 
+def plot_pages(r: dict[str, Any]) -> Any:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    for key, label in CPU_RUNS.items():
+        levels = r["cpu"][key]["levels"]
+        axes[0].plot([lv["pages"] for lv in levels], [lv["cpu_s_per_min"] for lv in levels], "o-", label=label)
+    axes[0].set_xlabel("Chromium pages open")
+    axes[0].set_title("server CPU-s per minute")
+    axes[0].legend(fontsize=8)
+    for interval, d in r["dom"].items():
+        for part, style in (("kpi", "-"), ("chart", "--")):
+            s = d[f"change_{part}_ms"]
+            if s["n"]:
+                axes[1].plot([50, 95, 99], [s["p50"], s["p95"], s["p99"]], style + "o", label=f"{interval} ms {part}")
+    axes[1].set_xlabel("percentile")
+    axes[1].set_title("change → DOM (ms)")
+    axes[1].legend(fontsize=7)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    return fig
+
+
 PLOTS = {
     "latency": plot_latency,
     "pushpoll": plot_pushpoll,
@@ -326,4 +395,5 @@ PLOTS = {
     "export": plot_export,
     "soak": plot_soak,
     "accounts": plot_accounts,
+    "pages": plot_pages,
 }

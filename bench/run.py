@@ -1,7 +1,7 @@
 """``python -m bench [--quick] [--only NAME ...] [--out DIR]``: every benchmark, one table, JSON and charts.
 
-A full run takes about 15 minutes on 2 cores; ``--quick`` is the smoke run (tiny sizes, under a
-minute). Results go to ``bench/results/`` (git-ignored): ``results.json``, ``summary.md`` and PNGs.
+A full run takes about 25 minutes on 2 cores; ``--quick`` is the smoke run (tiny sizes, a few
+minutes). Results go to ``bench/results/`` (git-ignored): ``results.json``, ``summary.md`` and PNGs.
 A scenario that fails is recorded with its error and the others still run; the exit status is 1 then.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 
-from bench import accounts, bighistory, clients, csvexport, latency, pushpoll, report, soak
+from bench import accounts, bighistory, clients, csvexport, latency, pages, pushpoll, report, soak
 from bench.config import FULL, QUICK, Context
 from bench.infra import ROOT, RedisServer
 
@@ -33,6 +33,7 @@ SCENARIOS: dict[str, Callable[[Context], dict[str, Any]]] = {
     "export": csvexport.run,
     "soak": soak.run,
     "accounts": accounts.run,
+    "pages": pages.run,
 }
 PACKAGES = (
     "dash",

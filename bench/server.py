@@ -19,12 +19,21 @@ from typing import Any
 from flask import Flask, jsonify
 
 from app import configure_logging, create_app, install_signal_handlers, listen, serve
-from services.core.models import Account, Terminal
+from services.core.models import Account, HistoryPoint, Terminal
 from services.core.settings import Settings, load_settings
 from services.ingest.sources.demo import DemoSource
 from services.runtime import Runtime, build_runtime
 
 TIMELINE_LEN = 200_000
+WS_CAP = 1_000  # sockets a bench server takes (the app's default is 64): the pages scenario opens 500 and more
+# Each change adds this much credit, which MT5 counts in equity: far above the demo's own equity (a 10,000
+# deposit), so any text or point of equity tells how many changes it includes (``changes_in``).
+CREDIT_STEP = 1_000_000
+
+
+def changes_in(equity: float) -> int:
+    """How many injected changes an equity (a KPI's text, a chart's point, an account event) includes."""
+    return int(equity // CREDIT_STEP)
 
 
 class SimClock:
@@ -43,17 +52,20 @@ class SimClock:
 class TimedDemoSource(DemoSource):
     """The demo account plus the ground truth the latencies are measured from.
 
-    A change (the account's ``credit`` going up by one) happens at seeded random wall times, spaced
-    ``mean_gap_s`` apart on average and independent of the poll phase, like a trader's action. Every
-    poll records when it read the account and how many changes it saw. With ``sim_step_s`` set (the
-    soak), each poll moves a simulated clock on by that step instead, and nothing is injected or
-    recorded: a timeline kept for a whole simulated day would itself grow this process by megabytes.
+    A change (the account's ``credit`` going up by ``CREDIT_STEP``, and with it equity, free margin and
+    margin level, as MT5 counts them) happens at seeded random wall times, spaced ``mean_gap_s`` apart on
+    average and independent of the poll phase, like a trader's action. Every poll records when it read
+    the account and how many changes it saw. With ``sim_step_s`` set (the soak), each poll moves a
+    simulated clock on by that step instead, and nothing is injected or recorded: a timeline kept for a
+    whole simulated day would itself grow this process by megabytes. ``backfill=False``: no simulated past,
+    so the history holds only what the run polls (the polling reference's empty history).
     """
 
-    def __init__(self, *, mean_gap_s: float, sim_step_s: float = 0.0, seed: int = 7) -> None:
+    def __init__(self, *, mean_gap_s: float, sim_step_s: float = 0.0, seed: int = 7, backfill: bool = True) -> None:
         self.sim = SimClock(time.time()) if sim_step_s else None
         super().__init__(seed=seed, clock=self.sim or time.time)
         self.sim_step_s = sim_step_s
+        self._backfill = backfill
         self._gaps = random.Random(seed)
         self._mean_gap_s = mean_gap_s
         self._next_change_s = 0.0
@@ -80,7 +92,15 @@ class TimedDemoSource(DemoSource):
                 self._changes += 1
                 self._next_change_s += self._gap()
             self.polls.append((now_s * 1000, self._changes))
-        return replace(super().account(), credit=float(self._changes))
+        account = super().account()
+        credit = float(self._changes * CREDIT_STEP)
+        equity = round(account.equity + credit, 2)
+        level = round(equity / account.margin * 100, 2) if account.margin else 0.0
+        free = round(account.margin_free + credit, 2)
+        return replace(account, credit=credit, equity=equity, margin_free=free, margin_level=level)
+
+    def backfill(self) -> list[HistoryPoint]:
+        return super().backfill() if self._backfill else []
 
     def _gap(self) -> float:
         return self._mean_gap_s * self._gaps.uniform(0.5, 1.5)
@@ -112,9 +132,12 @@ def build(args: argparse.Namespace) -> tuple[Any, Settings]:
         "APP_PORT": str(args.port),
         "POLL_INTERVAL_MS": str(args.poll_ms),
         "LOG_LEVEL": "WARNING",
+        "WS_MAX_CONNECTIONS": str(WS_CAP),
     }
     settings = load_settings(env, dotenv_path=None)
-    source = TimedDemoSource(mean_gap_s=args.poll_ms / 2000, sim_step_s=args.sim_step_ms / 1000)
+    source = TimedDemoSource(
+        mean_gap_s=args.poll_ms / 2000, sim_step_s=args.sim_step_ms / 1000, backfill=not args.no_backfill
+    )
     runtime = build_runtime(settings, source=source)
     if source.sim is not None:
         # Every time the streamer makes (history ids, heartbeats, rollup minutes) follows the simulated
@@ -139,6 +162,7 @@ def main() -> None:
     parser.add_argument("--poll-ms", type=int, default=250)
     parser.add_argument("--sim-step-ms", type=int, default=0, help="soak: simulated ms each poll moves the clock on")
     parser.add_argument("--points", type=int, default=10_000, help="poll: history points each tick redraws")
+    parser.add_argument("--no-backfill", action="store_true", help="no simulated past: history only from the run")
     args = parser.parse_args()
     configure_logging("WARNING")
     install_signal_handlers()

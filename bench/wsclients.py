@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import selectors
 import sys
 import time
@@ -20,8 +19,7 @@ from typing import Any
 
 import websocket
 
-ACCOUNT_PREFIX = '{"type":"account"'
-TS = re.compile(r'"ts":(\d+)')
+from services.core.protocol import ACCOUNT, Message
 
 
 def connect(urls: list[str], count: int) -> tuple[list[websocket.WebSocket], int]:
@@ -35,7 +33,7 @@ def connect(urls: list[str], count: int) -> tuple[list[websocket.WebSocket], int
 
 
 def record(sockets: list[websocket.WebSocket]) -> dict[str, Any]:
-    """Read every socket until stdin says stop; an account frame's ts is read from its first bytes only."""
+    """Read every socket until stdin says stop; each frame parsed as the protocol defines it."""
     selector = selectors.DefaultSelector()
     for index, ws in enumerate(sockets):
         selector.register(ws.sock, selectors.EVENT_READ, index)
@@ -61,10 +59,9 @@ def record(sockets: list[websocket.WebSocket]) -> dict[str, Any]:
             received_ms = time.time() * 1000
             frames[index] += 1
             chars[index] += len(frame)
-            if frame.startswith(ACCOUNT_PREFIX):
-                match = TS.search(frame, 0, 120)
-                if match:
-                    rows.append((index, int(match.group(1)), received_ms))
+            message = Message.of_text(frame)
+            if message.kind == ACCOUNT:
+                rows.append((index, message.ts, received_ms))
 
 
 def main() -> None:

@@ -66,6 +66,16 @@ class LiveCharts:
         self.state = dict(state)
         return True
 
+    def newer(self, last_ts: int) -> list[Point]:
+        """The recent points after ``last_ts``, read from the newest back (points come in time order), so a frame
+        costs its new points, not the ``RECENT_POINTS`` kept."""
+        newer: list[Point] = []
+        for p in reversed(self.recent):
+            if p.ts <= last_ts:
+                break
+            newer.append(p)
+        return newer[::-1]
+
     def appends(self, points: Sequence[Point]) -> tuple[Updates, Updates, Any]:
         """(the balance/equity chart's append, the other two's, the charts they extend)."""
         self.recent.extend(points)
@@ -74,7 +84,7 @@ class LiveCharts:
             return {}, {}, None
         last_ts = state.get("last_ts") or 0
         end_ms = view_end(state.get("to_ms"), state.get("zoom"))  # a zoom reaching ahead: points up to its edge
-        fresh = [p for p in self.recent if continues(p.ts, last_ts, end_ms)]
+        fresh = [p for p in self.newer(last_ts) if continues(p.ts, last_ts, end_ms)]
         if not fresh:
             return {}, {}, state.get("rev")
         extends, state["peak"] = extend_data(fresh, float(state.get("peak") or 0.0))

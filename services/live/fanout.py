@@ -38,24 +38,39 @@ class ClientQueue:
         self._ready = threading.Condition()
         self.dropped = 0
         self.closed = False
+        self._woken = False
+        self._early = False  # a take waits for the first item (else a batch waits its interval: puts let it sleep)
 
     def put(self, item: Any) -> None:
         with self._ready:
             if len(self._items) == self._items.maxlen:
                 self.dropped += 1
             self._items.append(item)
-            self._ready.notify()
+            if self._early:
+                self._ready.notify()
 
     def clear(self) -> None:
         """Drop what waits: a whole rendering of the page supersedes it."""
         with self._ready:
             self._items.clear()
 
-    def take(self, timeout: float) -> list[Any]:
-        """Everything queued, waiting up to ``timeout`` for the first message."""
+    def wake(self) -> None:
+        """End a ``take`` that waits: the socket's client sent a frame or went (its reader thread calls this), so
+        the socket's thread sleeps on this queue alone, not on the queue and the socket in turn."""
         with self._ready:
-            if not self._items and not self.closed:
+            self._woken = True
+            self._ready.notify()
+
+    def take(self, timeout: float, early: bool = True) -> list[Any]:
+        """Everything queued, waiting up to ``timeout`` for the first message or a ``wake``. ``early`` False: the
+        whole ``timeout`` whatever is put meanwhile (a batch waiting its interval, or for the client's ack), so
+        each message put does not wake the socket's thread for nothing; only a ``wake`` or ``close`` ends it."""
+        with self._ready:
+            if not self.closed and not self._woken and (not early or not self._items):
+                self._early = early
                 self._ready.wait(timeout)
+                self._early = False
+            self._woken = False
             items = list(self._items)
             self._items.clear()
             return items

@@ -39,6 +39,7 @@ class Render:
     full: bool = False
     reload: bool = False
     _text: str | None = None
+    _merges: dict[tuple[int, ...], tuple[list[Render], Render]] | None = None  # ``merge`` with it first
 
     def text(self) -> str:
         if self._text is None:
@@ -77,9 +78,24 @@ def extended(first: list[Any], then: list[Any]) -> list[Any]:
 
 
 def merge(renders: list[Render]) -> Render:
-    """The renders in turn as one; the last full one starts afresh (the points before it are kept)."""
+    """The renders in turn as one; the last full one starts afresh (the points before it are kept).
+
+    Every socket of a view gets the same renders, so the same list merged again gives the same merged render,
+    kept on the first one: its ``text`` is encoded once for all of them, not once per socket.
+    """
     if len(renders) == 1:
         return renders[0]
+    first, rest = renders[0], renders[1:]
+    key = tuple(map(id, rest))
+    if first._merges is None:
+        first._merges = {}
+    kept = first._merges.get(key)
+    if kept is None:
+        kept = first._merges[key] = (rest, merged_anew(renders))  # rest kept alive: their ids stay theirs
+    return kept[1]
+
+
+def merged_anew(renders: list[Render]) -> Render:
     start = max((i for i, render in enumerate(renders) if render.full), default=0)
     merged = Render(full=renders[start].full)
     for render in renders[:start]:

@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = {"latency", "pushpoll", "clients", "history", "export", "soak", "accounts"}
+SCENARIOS = {"latency", "pushpoll", "clients", "history", "export", "soak", "accounts", "pages"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -30,14 +30,14 @@ def well_formed(stats: dict[str, Any]) -> bool:
     return stats["n"] > 0 and all(number(stats[k]) for k in keys) and stats["p50"] <= stats["p99"] <= stats["max"]
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(600)
 def test_quick_clients_runwrites_results_table_and_charts(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=230,
+        timeout=590,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "Scenario" in run.stdout and "Met" in run.stdout
@@ -84,6 +84,21 @@ def test_quick_clients_runwrites_results_table_and_charts(tmp_path: Path) -> Non
     assert len(accounts["per_account_p99_ms"]) == accounts["accounts"] == results["sizes"]["accounts"]
     assert all(count > 0 for count in accounts["events_per_account"].values()), "every account streamed"
     assert number(accounts["dashboard_cpu"]["cpu_pct"]) and number(accounts["collectors_cpu_pct_total"])
+
+    pages = scenarios["pages"]
+    for key in ("push", "poll_empty", "poll_10k"):
+        levels = pages["cpu"][key]["levels"]
+        assert [level["pages"] for level in levels] == results["sizes"]["pages_counts"]
+        assert all(number(level["cpu_s_per_min"]) and level["polls_per_s"] > 0 for level in levels)
+        assert number(pages["cpu"][key]["cpu_s_per_min_per_page"]), "the slope over 0..N pages"
+    for interval in pages["dom"].values():
+        assert interval["changes"] > 0, "changes injected in the window"
+        assert well_formed(interval["change_kpi_ms"]) and well_formed(interval["change_chart_ms"]), "seen in the DOM"
+    scale = pages["scale"]
+    assert scale["connected"] == scale["page_sockets"] == results["sizes"]["page_sockets"]
+    assert well_formed(scale["sockets"]["receipt_ms"]) and scale["sockets"]["frames_per_socket_per_s"] > 0
+    assert well_formed(scale["pages"]["change_kpi_ms"]) and well_formed(scale["pages"]["change_chart_ms"])
+    assert scale["server_dropped"] >= 0 and scale["sockets"]["closed_by_server"] == 0
 
     assert "| Scenario |" in (tmp_path / "summary.md").read_text()
     for name in SCENARIOS:
