@@ -295,14 +295,15 @@ def test_the_panels_are_drawn_from_the_report(demo_app: Any) -> None:
     net = next(c for c in stats_panel.children if c.children[0].children == "Net profit").children[1].children
     assert net == _money_text(runtime)
     assert "reconciles" in check.children
-    assert next(a.href for a in links if isinstance(a, html.A)) == "/export/deals.csv"
+    first = next(a.href for a in links if isinstance(a, html.A))
+    assert first == "/export/deals.csv?tz=server", "the links name the page's clock: broker time by default"
     assert monthly.data[0].type == "heatmap" and len(bars) == 5
     assert all(figure.data for figure in bars)
-    assert drawdowns.children[0].children == "Deepest drawdowns"
-    assert links[-1].href == "/export/report.html"
+    assert drawdowns.children[0].children == "Deepest drawdowns (times in broker time (UTC+2))", "the clock is named"
+    assert links[-1].href == "/export/report.html?tz=server"
     ranged = analytics_outputs(runtime, {"from_ms": 1_779_000_000_000, "to_ms": None})[2]
     assert "from=2026-05-17T06%3A40%3A00.000Z" in ranged[1].href
-    assert ranged[-1].href == "/export/report.html?from=2026-05-17T06%3A40%3A00.000Z"
+    assert ranged[-1].href == "/export/report.html?from=2026-05-17T06%3A40%3A00.000Z&tz=server"
     assert chart_links("margin", 1_779_000_000_000, None) == [
         f"/export/chart/margin.{fmt}?from=2026-05-17T06%3A40%3A00.000Z" for fmt in ("png", "svg", "html")
     ]
